@@ -1,0 +1,1 @@
+"""Domain knowledge, one module per kind of record: structure, value rules and consistency checks."""

@@ -1,0 +1,1 @@
+"""ISNCSCI: the raw exam's structure, its classification and the checks between them."""

@@ -1,0 +1,83 @@
+"""The fixed shape of an ISNCSCI exam (2019 revision of the International Standards).
+
+This is the structural knowledge a mapping spec cannot express well: which segments carry a key muscle,
+which dermatomes are tested, and which values a single cell of the worksheet may hold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal, get_args
+
+Side = Literal["right", "left"]
+SIDES: Final[tuple[Side, Side]] = ("right", "left")
+
+#: Every neurological level from C1 to S4-5, in cranio-caudal order.
+LEVELS: Final[tuple[str, ...]] = (
+    "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8",
+    "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
+    "L1", "L2", "L3", "L4", "L5",
+    "S1", "S2", "S3", "S4-5",
+)  # fmt: skip
+LEVEL_INDEX: Final[dict[str, int]] = {level: i for i, level in enumerate(LEVELS)}
+
+#: The 28 dermatomes tested for light touch and pin prick on each side.
+DERMATOMES: Final[tuple[str, ...]] = LEVELS[1:]
+
+#: The 10 key muscles tested for motor strength on each side, with the muscle group they stand for.
+KEY_MUSCLES: Final[dict[str, str]] = {
+    "C5": "elbow flexors",
+    "C6": "wrist extensors",
+    "C7": "elbow extensors",
+    "C8": "finger flexors",
+    "T1": "finger abductors",
+    "L2": "hip flexors",
+    "L3": "knee extensors",
+    "L4": "ankle dorsiflexors",
+    "L5": "long toe extensors",
+    "S1": "ankle plantar flexors",
+}
+MYOTOMES: Final[tuple[str, ...]] = tuple(KEY_MUSCLES)
+UPPER_MYOTOMES: Final[tuple[str, ...]] = MYOTOMES[:5]
+LOWER_MYOTOMES: Final[tuple[str, ...]] = MYOTOMES[5:]
+
+#: Levels that may be named as the lowest non-key muscle with motor function (C5 to S1, as on the form).
+NON_KEY_MUSCLE_LEVELS: Final[tuple[str, ...]] = LEVELS[LEVEL_INDEX["C5"] : LEVEL_INDEX["S1"] + 1]
+
+Modality = Literal["motor", "light_touch", "pin_prick"]
+MODALITIES: Final[tuple[Modality, Modality, Modality]] = ("motor", "light_touch", "pin_prick")
+
+#: A motor cell: 0-5, or NT (not testable); 0-4 and NT may carry `*` (impairment not due to SCI,
+#: consider normal for classification) or `**` (not due to SCI, consider abnormal). `5*` does not exist.
+MOTOR_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[0-4]|NT)\*{0,2}|5")
+#: A sensory cell: 0-2 or NT; 0, 1 and NT may carry `*` or `**`.
+SENSORY_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[01]|NT)\*{0,2}|2")
+#: Voluntary anal contraction and deep anal pressure.
+AnalValue = Literal["Yes", "No", "NT"]
+ANAL_VALUES: Final[tuple[str, ...]] = get_args(AnalValue)
+
+#: AIS grades with their definitions (2019 revision).
+AIS_GRADES: Final[dict[str, str]] = {
+    "A": "Complete: no sensory or motor function preserved in the sacral segments S4-5",
+    "B": "Sensory incomplete: sensory but no motor function preserved below the neurological level",
+    "C": "Motor incomplete: less than half of key muscles below the single neurological level have "
+    "muscle grade 3 or more",
+    "D": "Motor incomplete: at least half of key muscles below the single neurological level have "
+    "muscle grade 3 or more",
+    "E": "Normal: sensation and motor function normal in all segments, with prior deficits",
+}
+
+
+def value_pattern(modality: Modality) -> re.Pattern[str]:
+    """The grammar of one exam cell of the given modality."""
+    return MOTOR_VALUE if modality == "motor" else SENSORY_VALUE
+
+
+def cells() -> list[tuple[Side, Modality, str]]:
+    """Every raw cell of an exam as (side, modality, level): 2 x (10 + 28 + 28) = 132 cells."""
+    return [
+        (side, modality, level)
+        for side in SIDES
+        for modality in MODALITIES
+        for level in (MYOTOMES if modality == "motor" else DERMATOMES)
+    ]

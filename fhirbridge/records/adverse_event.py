@@ -1,0 +1,35 @@
+"""An adverse event as recorded on the AE form."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fhirbridge.records.base import SubjectRecord
+from fhirbridge.records.dates import IsoDateTime
+
+Severity = Literal["mild", "moderate", "severe"]
+Relationship = Literal["not_related", "unlikely", "possible", "probable", "definite"]
+Outcome = Literal["recovered", "recovering", "not_recovered", "recovered_with_sequelae", "fatal", "unknown"]
+ActionTaken = Literal["dose_not_changed", "drug_withdrawn", "drug_interrupted", "not_applicable", "unknown"]
+SeriousCriterion = Literal[
+    "death", "life_threatening", "hospitalization", "disability", "congenital_anomaly", "other_medically_important"
+]
+
+
+class AdverseEvent(SubjectRecord):
+    """``ae_id`` is the site's identifier of the event within the subject (its sequence number)."""
+
+    ae_id: str = Field(min_length=1)
+    term: str = Field(min_length=1)
+    meddra_code: str | None = Field(default=None, pattern=r"^\d{8}$")
+    meddra_term: str | None = None
+    onset: IsoDateTime
+    resolution: IsoDateTime | None = None
+    severity: Severity | None = None
+    serious: bool = False
+    serious_criteria: list[SeriousCriterion] = []
+    relationship: Relationship | None = None
+    outcome: Outcome | None = None
+    action_taken: ActionTaken | None = None

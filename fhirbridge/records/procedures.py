@@ -1,0 +1,43 @@
+"""The two procedures of the treatment: the bone-marrow harvest and the MSC infusion."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from fhirbridge.records.base import SubjectRecord
+from fhirbridge.records.dates import IsoDateTime, date_part
+
+ProcedureStatus = Literal["completed", "not-done", "stopped", "in-progress"]
+
+
+class Harvest(SubjectRecord):
+    """Bone-marrow aspiration from which the autologous cell product is expanded."""
+
+    harvest_id: str = Field(default="1", min_length=1)
+    performed: IsoDateTime
+    status: ProcedureStatus = "completed"
+    body_site: str | None = None
+    volume_ml: float | None = Field(default=None, gt=0)
+
+
+class Infusion(SubjectRecord):
+    """Intravenous infusion of the expanded autologous mesenchymal stem cells."""
+
+    infusion_id: str = Field(default="1", min_length=1)
+    start: IsoDateTime
+    end: IsoDateTime | None = None
+    status: ProcedureStatus = "completed"
+    product: str = Field(min_length=1)
+    lot: str | None = None
+    total_cells: float | None = Field(default=None, gt=0)
+    dose_per_kg: float | None = Field(default=None, gt=0, description="cells per kg body weight")
+    volume_ml: float | None = Field(default=None, gt=0)
+    route: Literal["intravenous"] = "intravenous"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Infusion:
+        if self.end is not None and (date_part(self.end) or "") < (date_part(self.start) or ""):
+            raise ValueError(f"infusion ends ({self.end}) before it starts ({self.start})")
+        return self
