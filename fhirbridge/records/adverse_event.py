@@ -33,3 +33,6 @@ class AdverseEvent(SubjectRecord):
     relationship: Relationship | None = None
     outcome: Outcome | None = None
     action_taken: ActionTaken | None = None
+
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id, self.ae_id)

@@ -25,6 +25,10 @@ class Record(BaseModel):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def key(self) -> tuple[str, ...]:
+        """What identifies this record among the records of its kind (used for duplicates and ids)."""
+        raise NotImplementedError
+
 
 class SubjectRecord(Record):
     """A record that belongs to one subject of one study."""

@@ -126,10 +126,7 @@ class IsncsciClassification(BaseModel):
 
 
 class IsncsciExam(SubjectRecord):
-    """One ISNCSCI examination: the raw worksheet and, when the site reported one, its classification.
-
-    ``exam_id`` is the record key within the subject (by default the visit), used for stable ids.
-    """
+    """One ISNCSCI examination: the raw worksheet and, when the site reported one, its classification."""
 
     visit: str = Field(min_length=1)
     exam_date: IsoDate | None = None
@@ -146,6 +143,9 @@ class IsncsciExam(SubjectRecord):
             self.classification = None
         return self
 
-    @property
-    def exam_id(self) -> str:
-        return self.visit
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id, self.visit)
+
+    def cell(self, side: str, modality: str, level: str) -> str:
+        """One worksheet value, e.g. ``cell("right", "motor", "C5")``."""
+        return getattr(getattr(self, side), modality)[level]

@@ -21,6 +21,9 @@ class Harvest(SubjectRecord):
     body_site: str | None = None
     volume_ml: float | None = Field(default=None, gt=0)
 
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id, self.harvest_id)
+
 
 class Infusion(SubjectRecord):
     """Intravenous infusion of the expanded autologous mesenchymal stem cells."""
@@ -35,6 +38,9 @@ class Infusion(SubjectRecord):
     dose_per_kg: float | None = Field(default=None, gt=0, description="cells per kg body weight")
     volume_ml: float | None = Field(default=None, gt=0)
     route: Literal["intravenous"] = "intravenous"
+
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id, self.infusion_id)
 
     @model_validator(mode="after")
     def _ordered(self) -> Infusion:

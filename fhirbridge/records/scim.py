@@ -32,6 +32,5 @@ class ScimAssessment(SubjectRecord):
                 raise ValueError(f"item {key} ({ITEMS[key].title}) score {score} is not one of {allowed}")
         return {key: items.get(key) for key in ITEMS}
 
-    @property
-    def assessment_id(self) -> str:
-        return self.visit
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id, self.visit)

@@ -25,6 +25,9 @@ class Study(Record):
     arm: str | None = None
     status: Literal["active", "completed", "withdrawn", "closed"] = "completed"
 
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id,)
+
 
 class Subject(SubjectRecord):
     """A participant: identifiers, demographics and the spinal cord injury that qualified them."""
@@ -42,6 +45,9 @@ class Subject(SubjectRecord):
         if self.injury_level is not None and self.injury_level not in LEVELS:
             raise ValueError(f"injury level {self.injury_level!r} is not a neurological level (C1 … S4-5)")
         return self
+
+    def key(self) -> tuple[str, ...]:
+        return (self.study_id, self.subject_id)
 
     @property
     def usubjid(self) -> str:

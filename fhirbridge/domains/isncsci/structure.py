@@ -81,3 +81,55 @@ def cells() -> list[tuple[Side, Modality, str]]:
         for modality in MODALITIES
         for level in (MYOTOMES if modality == "motor" else DERMATOMES)
     ]
+
+
+_MODALITY_KEY: Final[dict[str, str]] = {"motor": "Motor", "light_touch": "Touch", "pin_prick": "Prick"}
+_MODALITY_TITLE: Final[dict[str, str]] = {"motor": "motor", "light_touch": "light touch", "pin_prick": "pin prick"}
+
+
+def cell_code(side: Side, modality: Modality, level: str) -> str:
+    """The code of one worksheet cell, as the reference algorithm names it (``c5RightMotor``, ``s4_5LeftPrick``)."""
+    return f"{level.lower().replace('-', '_')}{side.capitalize()}{_MODALITY_KEY[modality]}"
+
+
+def cell_title(side: Side, modality: Modality, level: str) -> str:
+    muscle = f" ({KEY_MUSCLES[level]})" if modality == "motor" else ""
+    return f"{side.capitalize()} {level} {_MODALITY_TITLE[modality]}{muscle}"
+
+
+#: Codes and titles of the exam values that are not cells (reference algorithm names).
+EXAM_EXTRAS: Final[dict[str, str]] = {
+    "analContraction": "Voluntary anal contraction (VAC)",
+    "analSensation": "Deep anal pressure (DAP)",
+    "rightLowestNonKeyMuscleWithMotorFunction": "Right lowest non-key muscle with motor function",
+    "leftLowestNonKeyMuscleWithMotorFunction": "Left lowest non-key muscle with motor function",
+}
+
+#: The classification values, by record field name, with their titles.
+CLASSIFICATION_TITLES: Final[dict[str, str]] = {
+    "asia_impairment_scale": "ASIA Impairment Scale (AIS) grade",
+    "injury_complete": "Complete or incomplete injury",
+    "neurological_level_of_injury": "Neurological level of injury (NLI)",
+    "right_sensory": "Right sensory level",
+    "left_sensory": "Left sensory level",
+    "right_motor": "Right motor level",
+    "left_motor": "Left motor level",
+    "right_sensory_zpp": "Right sensory zone of partial preservation",
+    "left_sensory_zpp": "Left sensory zone of partial preservation",
+    "right_motor_zpp": "Right motor zone of partial preservation",
+    "left_motor_zpp": "Left motor zone of partial preservation",
+    "right_upper_motor_total": "Right upper extremity motor score",
+    "left_upper_motor_total": "Left upper extremity motor score",
+    "right_lower_motor_total": "Right lower extremity motor score",
+    "left_lower_motor_total": "Left lower extremity motor score",
+    "right_motor_total": "Right motor score",
+    "left_motor_total": "Left motor score",
+    "upper_motor_total": "Upper extremity motor score (UEMS)",
+    "lower_motor_total": "Lower extremity motor score (LEMS)",
+    "right_touch_total": "Right light touch score",
+    "left_touch_total": "Left light touch score",
+    "touch_total": "Light touch score",
+    "right_prick_total": "Right pin prick score",
+    "left_prick_total": "Left pin prick score",
+    "prick_total": "Pin prick score",
+}

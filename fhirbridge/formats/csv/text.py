@@ -1,0 +1,46 @@
+"""Opening exported text files whatever encoding the exporting tool chose.
+
+Exports from spreadsheet tools are often Windows-1252 or Latin-1, sometimes with a UTF-8 byte order mark
+glued in front. We decode UTF-8 when the file is UTF-8, and otherwise fall back to Windows-1252 and then
+Latin-1 (which never fails), and say so in the report rather than guessing silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from pathlib import Path
+
+UTF8_BOM = codecs.BOM_UTF8
+_FALLBACKS = ("cp1252", "latin-1")
+
+
+def detect_encoding(path: Path, chunk_size: int = 1 << 20) -> tuple[str, bool]:
+    """The encoding to read ``path`` with, and whether it starts with a UTF-8 byte order mark.
+
+    The whole file is scanned in chunks (flat memory) because a single non-UTF-8 byte may sit anywhere.
+    """
+    with path.open("rb") as handle:
+        has_bom = handle.read(len(UTF8_BOM)) == UTF8_BOM
+        if not has_bom:
+            handle.seek(0)
+        for encoding in ("utf-8", *_FALLBACKS):
+            decoder = codecs.getincrementaldecoder(encoding)()
+            try:
+                while chunk := handle.read(chunk_size):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                handle.seek(len(UTF8_BOM) if has_bom else 0)
+                continue
+            return encoding, has_bom
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def open_text(path: Path) -> tuple[io.TextIOWrapper, str]:
+    """A text handle positioned after any byte order mark, and the encoding it decodes with."""
+    encoding, has_bom = detect_encoding(path)
+    raw = path.open("rb")
+    if has_bom:
+        raw.read(len(UTF8_BOM))
+    return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding

@@ -1,0 +1,122 @@
+"""IsncsciExam → one panel Observation holding every raw value, plus one Observation per classification value.
+
+Raw values are CodeableConcepts of fhirbridge's ``isncsci-value`` CodeSystem, whose codes are the
+worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost. Classification values
+carry their text exactly as reported or computed (``B,C,D``, ``ND``, ``INT*``); a coding is added where the
+value is one plain grade or level. The AIS grade is coded LOINC 97843-7.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+
+from fhirbridge.domains.isncsci.structure import (
+    AIS_GRADES,
+    CLASSIFICATION_TITLES,
+    EXAM_EXTRAS,
+    LEVEL_INDEX,
+    cell_code,
+    cell_title,
+    cells,
+)
+from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.records import IsncsciClassification, IsncsciExam
+
+_LEVEL_FIELDS = {"neurological_level_of_injury", "right_sensory", "left_sensory", "right_motor", "left_motor"}
+
+
+def exam_resources(
+    ctx: FhirContext, exam: IsncsciExam, computed: IsncsciClassification | None = None
+) -> list[Resource]:
+    """The panel and its classification Observations; ``computed`` is used when the site reported none."""
+    classification, method = (exam.classification, "method_reported")
+    if classification is None and computed is not None:
+        classification, method = computed, "method_computed"
+    panel = _panel(ctx, exam)
+    members = []
+    if classification is not None:
+        for field, value in classification.present().items():
+            members.append(_value_observation(ctx, exam, field, value, method))
+        panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
+    return [panel, *members]
+
+
+def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
+    components = [
+        _component(ctx, cell_code(side, modality, level), cell_title(side, modality, level),
+                   _raw(ctx, exam.cell(side, modality, level)))
+        for side, modality, level in cells()
+    ]
+    components.append(_component(ctx, "analContraction", EXAM_EXTRAS["analContraction"], _raw(ctx, exam.vac)))
+    components.append(_component(ctx, "analSensation", EXAM_EXTRAS["analSensation"], _raw(ctx, exam.dap)))
+    for side in ("right", "left"):
+        level = getattr(exam, side).lowest_non_key_muscle
+        if level is not None:
+            code = f"{side}LowestNonKeyMuscleWithMotorFunction"
+            components.append(_component(ctx, code, EXAM_EXTRAS[code],
+                                         ctx.concept(ctx.coding("sci_level", level), text=level)))
+    resource: Resource = {
+        "resourceType": "Observation",
+        "id": ctx.resource_id("isncsci-exam", *exam.key()),
+        "meta": ctx.meta("isncsci_exam", exam),
+        "extension": [ctx.study_ext(exam)],
+        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("isncsci", *exam.key()))}],
+        "status": "final",
+        "category": [ctx.named("category_exam")],
+        "code": ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
+                            text="International Standards for Neurological Classification of SCI examination"),
+        "subject": ctx.patient_ref(exam),
+        "component": components,
+    }
+    if exam.exam_date:
+        resource["effectiveDateTime"] = exam.exam_date
+    if exam.examiner:
+        resource["performer"] = [{"display": exam.examiner}]
+    resource["note"] = [{"text": f"visit: {exam.visit}"}]
+    return resource
+
+
+def _raw(ctx: FhirContext, value: str) -> dict[str, Any]:
+    return ctx.concept(ctx.coding("isncsci_value", value), text=value)
+
+
+def _component(ctx: FhirContext, code: str, title: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {"code": ctx.concept(ctx.coding("isncsci", code, title)), "valueCodeableConcept": value}
+
+
+def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: str, method: str) -> Resource:
+    code = to_camel(field)
+    codings = [ctx.coding("isncsci", code, CLASSIFICATION_TITLES[field])]
+    if field == "asia_impairment_scale":
+        codings.insert(0, ctx.mapping.coding("ais"))
+    resource: Resource = {
+        "resourceType": "Observation",
+        "id": ctx.resource_id("isncsci-value", *exam.key(), field),
+        "meta": ctx.meta("isncsci_value", exam),
+        "extension": [ctx.study_ext(exam)],
+        "status": "final",
+        "category": [ctx.named("category_exam")],
+        "code": ctx.concept(*codings),
+        "subject": ctx.patient_ref(exam),
+        "method": ctx.named(method),
+        "derivedFrom": [ctx.reference("isncsci-exam", *exam.key())],
+    }
+    if exam.exam_date:
+        resource["effectiveDateTime"] = exam.exam_date
+    resource.update(_value(ctx, field, value))
+    return resource
+
+
+def _value(ctx: FhirContext, field: str, value: str) -> dict[str, Any]:
+    """valueInteger for a determined score, otherwise a CodeableConcept whose text is the exact value."""
+    if field.endswith("_total"):
+        return {"valueInteger": int(value)} if value.isdigit() else {"valueString": value}
+    if field == "asia_impairment_scale" and value in AIS_GRADES:
+        return {"valueCodeableConcept": ctx.concept(ctx.coding("ais_grade", value), text=value)}
+    if field in _LEVEL_FIELDS | {"right_sensory_zpp", "left_sensory_zpp", "right_motor_zpp", "left_motor_zpp"} and (
+        value in LEVEL_INDEX or value == "INT"
+    ):
+        return {"valueCodeableConcept": ctx.concept(ctx.coding("sci_level", value), text=value)}
+    return {"valueCodeableConcept": ctx.concept(text=value)}

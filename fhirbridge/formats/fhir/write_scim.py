@@ -1,0 +1,64 @@
+"""ScimAssessment → a panel Observation with the 19 item scores as components, and one Observation for each
+subscale and for the total (reported by the site, or summed from complete items when not reported)."""
+
+from __future__ import annotations
+
+from fhirbridge.domains.scim import ITEMS, SUBSCALES, subscale_sums
+from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.records import ScimAssessment
+
+
+def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resource]:
+    panel: Resource = {
+        "resourceType": "Observation",
+        "id": ctx.resource_id("scim-panel", *assessment.key()),
+        "meta": ctx.meta("scim_panel", assessment),
+        "extension": [ctx.study_ext(assessment)],
+        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("scim", *assessment.key()))}],
+        "status": "final",
+        "category": [ctx.named("category_survey")],
+        "code": ctx.concept(ctx.coding("scim", "panel", "SCIM-III"), text="Spinal Cord Independence Measure III"),
+        "subject": ctx.patient_ref(assessment),
+        "note": [{"text": f"visit: {assessment.visit}"}],
+        "component": [
+            {
+                "code": ctx.concept(ctx.coding("scim", f"item-{key}", f"{key}. {item.title}")),
+                **({"valueInteger": score} if (score := assessment.items.get(key)) is not None else {
+                    "dataAbsentReason": ctx.concept(ctx.coding("data_absent_reason", "unknown", "Unknown"))
+                }),
+            }
+            for key, item in ITEMS.items()
+        ],
+    }
+    if assessment.assessment_date:
+        panel["effectiveDateTime"] = assessment.assessment_date
+    sums = subscale_sums(assessment.items)
+    scores: dict[str, tuple[int | None, int | None]] = {
+        key: (getattr(assessment, key), sums[key]) for key in SUBSCALES
+    }
+    complete = all(s is not None for s in sums.values())
+    scores["total"] = (assessment.total, sum(s for s in sums.values() if s is not None) if complete else None)
+    members = []
+    for key, (reported, summed) in scores.items():
+        value, method = (reported, "method_reported") if reported is not None else (summed, "method_summed")
+        if value is None:
+            continue
+        title = SUBSCALES[key].title if key in SUBSCALES else "Total score"
+        member: Resource = {
+            "resourceType": "Observation",
+            "id": ctx.resource_id("scim-score", *assessment.key(), key),
+            "meta": ctx.meta("scim_score", assessment),
+            "extension": [ctx.study_ext(assessment)],
+            "status": "final",
+            "category": [ctx.named("category_survey")],
+            "code": ctx.concept(ctx.coding("scim", key.replace("_", "-"), f"SCIM-III {title}")),
+            "subject": ctx.patient_ref(assessment),
+            "method": ctx.named(method),
+            "valueInteger": value,
+            "derivedFrom": [{"reference": f"urn:uuid:{panel['id']}"}],
+        }
+        if assessment.assessment_date:
+            member["effectiveDateTime"] = assessment.assessment_date
+        members.append(member)
+    panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
+    return [panel, *members]

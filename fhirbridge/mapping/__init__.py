@@ -1,0 +1,1 @@
+"""Loading and checking mapping specs (the YAML files in `mappings/`)."""

@@ -1,0 +1,48 @@
+"""Finding and reading mapping spec files, with errors that name the file and the key."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class MappingError(Exception):
+    """A mapping spec that cannot be used; the message names the file and the offending key."""
+
+
+def bundled(name: str) -> Path:
+    """The path of a mapping spec shipped with the package (``csv-default.yaml``, ...)."""
+    return Path(str(resources.files("fhirbridge.mappings").joinpath(name)))
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read mapping spec: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise MappingError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_model(path: Path, model: type[M], kind: str) -> M:
+    """Read a YAML file into a pydantic model; any schema error becomes a MappingError naming its key."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}: a {kind} must be a YAML mapping at the top level")
+    try:
+        return model.model_validate(data, context={"path": path})
+    except ValidationError as exc:
+        lines = [f"{path}: invalid {kind}:"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
+        raise MappingError("\n".join(lines)) from None

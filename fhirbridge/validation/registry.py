@@ -1,0 +1,91 @@
+"""The registry of issue codes: one stable code, severity, title and description per kind of problem.
+
+Codes never change meaning once published; pipelines filter on them (``--select`` / ``--ignore``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+SeverityName = Literal["fatal", "error", "warning", "information"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    severity: SeverityName
+    layer: str
+    title: str
+    description: str
+
+
+RULES: Final[dict[str, Rule]] = {
+    r.code: r
+    for r in (
+        # input that cannot be read at all
+        Rule("FB-IO-001", "fatal", "syntax", "File not readable",
+             "The input file does not exist or cannot be opened."),
+        Rule("FB-IO-002", "fatal", "syntax", "Empty file", "The input file holds no header and no data."),
+        Rule("FB-IO-003", "warning", "syntax", "Unexpected text encoding",
+             "The file is not UTF-8; it was decoded with the detected encoding. Re-export as UTF-8."),
+        Rule("FB-IO-004", "fatal", "syntax", "Malformed CSV", "The CSV file cannot be parsed."),
+        Rule("FB-IO-005", "warning", "syntax", "Unrecognised input file",
+             "No mapping spec entry matches this file name; it was not read."),
+        Rule("FB-IO-006", "error", "syntax", "Expected input file missing",
+             "A file the mapping spec requires was not among the inputs."),
+        # mapping specs
+        Rule("FB-MAP-001", "fatal", "schema", "Invalid mapping spec",
+             "The mapping spec does not follow the mapping spec schema."),
+        # tables
+        Rule("FB-CSV-001", "error", "schema", "Missing column",
+             "A column the mapping spec requires is absent from the header; no row of the file can be read."),
+        Rule("FB-CSV-002", "warning", "schema", "Unused column",
+             "A column in the file is not used by the mapping spec; its values are not converted."),
+        Rule("FB-CSV-003", "error", "schema", "Invalid value",
+             "A value does not have the type, range or allowed values of its field; the row is not converted."),
+        Rule("FB-CSV-004", "error", "terminology", "Unmapped code",
+             "A coded value has no entry in the mapping spec's value map; the row is not converted."),
+        Rule("FB-CSV-005", "error", "schema", "Invalid date",
+             "A date does not match the mapping spec's date formats or is not a real calendar date."),
+        Rule("FB-CSV-006", "error", "schema", "Wrong number of fields",
+             "A row has more or fewer fields than the header; the row is not converted."),
+        Rule("FB-CSV-007", "error", "references", "Duplicate record",
+             "Two rows describe the same record (same subject and key); the later row is not converted."),
+        Rule("FB-CSV-008", "error", "references", "Unknown subject",
+             "A record refers to a subject that is not in the subjects file; the record is not converted."),
+        # FHIR output
+        Rule("FB-FHIR-001", "error", "schema", "Resource fails FHIR structure validation",
+             "A resource does not validate against the FHIR resource model."),
+        Rule("FB-FHIR-002", "error", "references", "Unresolved reference",
+             "A reference in the bundle does not resolve to an entry of the bundle."),
+        Rule("FB-FHIR-003", "warning", "schema", "Value not representable in FHIR",
+             "A record value has no place in the FHIR representation and is not written."),
+        # clinical consistency
+        Rule("FB-SCIM-001", "error", "clinical", "SCIM-III subscale does not equal the sum of its items",
+             "A reported SCIM-III subscale score differs from the sum of its item scores."),
+        Rule("FB-SCIM-002", "error", "clinical", "SCIM-III total does not equal the sum of the subscales",
+             "The reported SCIM-III total differs from the sum of the three subscales."),
+        Rule("FB-SCIM-003", "warning", "clinical", "SCIM-III assessment incomplete",
+             "Some SCIM-III items are missing; subscales and total cannot be checked or derived."),
+        Rule("FB-ISN-001", "error", "clinical", "Reported ISNCSCI classification disagrees with the raw exam",
+             "A classification value reported by the site differs from the value computed from the raw exam "
+             "under the ISNCSCI 2019 rules."),
+        Rule("FB-ISN-002", "information", "clinical", "ISNCSCI classification derived",
+             "The export carried the raw exam only; the classification was computed from it."),
+        Rule("FB-DATE-001", "error", "clinical", "Infusion before injury or enrolment",
+             "The infusion is dated before the subject's injury or enrolment."),
+        Rule("FB-DATE-002", "error", "clinical", "Adverse event ends before it starts",
+             "The adverse event's resolution date is before its onset date."),
+        Rule("FB-AE-001", "warning", "clinical", "Adverse event not treatment-emergent",
+             "The adverse event started before the study infusion."),
+        Rule("FB-AE-002", "error", "clinical", "Serious adverse event without criteria",
+             "An adverse event is marked serious but no seriousness criterion is given (or the reverse)."),
+        Rule("FB-SUBJ-001", "error", "references", "Record for an unknown study",
+             "A record names a study that is not described by the study metadata."),
+    )
+}  # fmt: skip
+
+
+def rule(code: str) -> Rule:
+    return RULES[code]
