@@ -142,6 +142,7 @@ class CsvLayout(Strict):
     list_separator: str = ";"
     date_formats: list[str] = Field(min_length=1)
     datetime_formats: list[str] = []
+    timezone: str = Field(default="Z", pattern=r"^(Z|[+-]\d{2}:\d{2})$")
     value_maps: dict[str, dict[str, Any]] = {}
     files: dict[str, FileSpec] = Field(min_length=1)
     path: Path | None = Field(default=None, exclude=True)

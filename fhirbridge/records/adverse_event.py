@@ -19,7 +19,11 @@ SeriousCriterion = Literal[
 
 
 class AdverseEvent(SubjectRecord):
-    """``ae_id`` is the site's identifier of the event within the subject (its sequence number)."""
+    """``ae_id`` is the site's identifier of the event within the subject (its sequence number).
+
+    ``meddra_code`` and ``meddra_term`` are the MedDRA preferred term the verbatim ``term`` was coded to
+    (SDTM AEPTCD and AEDECOD).
+    """
 
     ae_id: str = Field(min_length=1)
     term: str = Field(min_length=1)

@@ -1,7 +1,9 @@
 """ISO 8601 date types shared by every record.
 
 Records keep dates as ISO 8601 text rather than ``datetime`` objects because SDTM and FHIR both allow
-partial dates (``2019``, ``2019-03``) and a round trip must not invent a day or a time zone.
+partial dates (``2019``, ``2019-03``) and a round trip must not invent a day. A time of day, when
+present, is always complete (seconds and UTC offset), as FHIR requires; readers add the offset their
+mapping spec declares.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
-_DATETIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?"
-)
+_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 def check_date(value: str) -> str:
@@ -37,9 +37,9 @@ def check_datetime(value: str) -> str:
         return check_date(value)
     match = _DATETIME.fullmatch(value)
     if not match:
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time (YYYY-MM-DDThh:mm[:ss])")
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time (YYYY-MM-DDThh:mm:ss with a UTC offset)")
     check_date(match.group(1))
-    hour, minute, second = int(match.group(2)), int(match.group(3)), int(match.group(4) or 0)
+    hour, minute, second = int(match.group(2)), int(match.group(3)), int(match.group(4))
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"{value!r} has an impossible time of day")
     return value

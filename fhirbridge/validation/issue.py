@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
-from fhirbridge.records.source import SourceLocation
 from fhirbridge.validation.registry import RULES
+
+if TYPE_CHECKING:  # issues point at records' sources; records do not depend on issues at import time
+    from fhirbridge.records.source import SourceLocation
 
 
 class Severity(IntEnum):

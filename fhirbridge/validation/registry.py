@@ -52,8 +52,6 @@ RULES: Final[dict[str, Rule]] = {
              "A row has more or fewer fields than the header; the row is not converted."),
         Rule("FB-CSV-007", "error", "references", "Duplicate record",
              "Two rows describe the same record (same subject and key); the later row is not converted."),
-        Rule("FB-CSV-008", "error", "references", "Unknown subject",
-             "A record refers to a subject that is not in the subjects file; the record is not converted."),
         # FHIR output
         Rule("FB-FHIR-001", "error", "schema", "Resource fails FHIR structure validation",
              "A resource does not validate against the FHIR resource model."),
@@ -81,8 +79,11 @@ RULES: Final[dict[str, Rule]] = {
              "The adverse event started before the study infusion."),
         Rule("FB-AE-002", "error", "clinical", "Serious adverse event without criteria",
              "An adverse event is marked serious but no seriousness criterion is given (or the reverse)."),
-        Rule("FB-SUBJ-001", "error", "references", "Record for an unknown study",
-             "A record names a study that is not described by the study metadata."),
+        # references between records
+        Rule("FB-REF-001", "error", "references", "Unknown subject",
+             "A record refers to a subject that is not among the subjects read; the record is not converted."),
+        Rule("FB-REF-002", "error", "references", "Unknown study",
+             "A subject names a study that is not described by the study metadata; it is not converted."),
     )
 }  # fmt: skip
 

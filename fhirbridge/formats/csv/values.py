@@ -20,17 +20,19 @@ class CellError(ValueError):
         self.expected = expected
 
 
-def _precision(fmt: str) -> str:
-    if "%S" in fmt:
-        return "%Y-%m-%dT%H:%M:%S"
-    if "%M" in fmt:
-        return "%Y-%m-%dT%H:%M"
+def _iso(parsed: dt.datetime, fmt: str, timezone: str) -> str:
+    """ISO 8601 text with the precision of ``fmt``: a partial date stays partial, a time gets seconds and
+    an offset (the one in the text, else the layout's)."""
+    if "%H" in fmt:
+        offset = parsed.strftime("%z") if parsed.tzinfo else ""
+        offset = f"{offset[:3]}:{offset[3:]}" if offset else timezone
+        return parsed.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if offset in ("+00:00", "Z") else offset)
     if "%d" in fmt:
-        return "%Y-%m-%d"
-    return "%Y-%m" if "%m" in fmt else "%Y"
+        return parsed.strftime("%Y-%m-%d")
+    return parsed.strftime("%Y-%m" if "%m" in fmt else "%Y")
 
 
-def parse_date(text: str, formats: list[str]) -> str:
+def parse_date(text: str, formats: list[str], timezone: str = "Z") -> str:
     """The ISO 8601 form of ``text``, keeping the precision the matching format has (partial dates)."""
     reasons = []
     for fmt in formats:
@@ -39,7 +41,7 @@ def parse_date(text: str, formats: list[str]) -> str:
         except ValueError as exc:
             reasons.append(str(exc))
             continue
-        return parsed.strftime(_precision(fmt))
+        return _iso(parsed, fmt, timezone)
     impossible = next((r for r in reasons if "out of range" in r or "must be in" in r), None)
     detail = f" ({impossible})" if impossible else ""
     raise CellError("FB-CSV-005", f"{text!r} is not a valid date{detail}", expected=" or ".join(formats))
@@ -82,7 +84,7 @@ def convert_cell(text: str, spec: ColumnSpec, layout: CsvLayout) -> Any:
         case "date":
             return parse_date(text, layout.date_formats)
         case "datetime":
-            return parse_date(text, layout.datetime_formats + layout.date_formats)
+            return parse_date(text, layout.datetime_formats + layout.date_formats, layout.timezone)
         case "bool":
             folded = text.casefold()
             if folded in _TRUE | _FALSE:

@@ -1,0 +1,91 @@
+"""The command line: a thin layer that parses options, calls the API and renders its Report.
+
+Exit codes: 0 valid, 1 issues at or above the failing severity, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fhirbridge import __version__, api
+from fhirbridge.validation.issue import Severity
+from fhirbridge.validation.registry import RULES
+from fhirbridge.validation.render import render_json, render_text, use_colour
+from fhirbridge.validation.report import Report
+
+_existing = click.Path(path_type=Path)
+
+
+def _emit(report: Report, fmt: str, output: Path | None) -> None:
+    if output is not None:
+        output.write_text(render_json(report) if fmt == "json" else render_text(report), encoding="utf-8")
+        click.echo(f"report written to {output}", err=True)
+    else:
+        text = render_json(report) if fmt == "json" else render_text(report, use_colour(sys.stdout.isatty()))
+        click.echo(text, nl=False)
+    sys.exit(report.exit_code)
+
+
+def _common(func):  # type: ignore[no-untyped-def]
+    func = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="How to print the report.")(func)
+    func = click.option("--output", "report_file", type=click.Path(path_type=Path), default=None,
+                        help="Write the report to this file instead of standard output.")(func)
+    func = click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+                        help="Lowest severity that makes the exit code 1.")(func)
+    func = click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="CSV layout spec (YAML) of the input; default: the bundled layout.")(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fhirbridge")
+def main() -> None:
+    """Convert and validate spinal-cord-injury trial data between CSV, CDISC SDTM and HL7 FHIR.
+
+    Exit codes: 0 valid, 1 issues at or above --fail-on, 2 bad usage or unreadable input.
+    """
+
+
+@main.command()
+@click.option("--from", "source", type=click.Choice(api.SOURCE_FORMATS), default="csv", show_default=True,
+              help="Format of the inputs.")
+@click.option("--to", "target", type=click.Choice(api.TARGET_FORMATS), default="fhir", show_default=True,
+              help="Format to write.")
+@click.option("-o", "--out", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the output into (created if needed).")
+@click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
+              show_default=True, help="FHIR Bundle type: a file (collection) or for a server (transaction).")
+@_common
+@click.argument("inputs", nargs=-1, required=True, type=_existing)
+def convert(source: str, target: str, outdir: Path, bundle_type: str, fmt: str, report_file: Path | None,
+            fail_on: str, mapping: Path | None, inputs: tuple[Path, ...]) -> None:
+    """Convert INPUTS (files, or folders of files) into one output.
+
+    Example: fhirbridge convert --from csv --to fhir examples/honmou2021/csv -o out
+    """
+    report = api.convert(list(inputs), outdir, source=source, target=target, mapping=mapping,
+                         bundle_type=bundle_type, fail_on=Severity.parse(fail_on))  # type: ignore[arg-type]
+    _emit(report, fmt, report_file)
+
+
+@main.command()
+@click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default="csv", show_default=True,
+              help="Format of the inputs.")
+@_common
+@click.argument("inputs", nargs=-1, required=True, type=_existing)
+def validate(source: str, fmt: str, report_file: Path | None, fail_on: str, mapping: Path | None,
+             inputs: tuple[Path, ...]) -> None:
+    """Validate INPUTS without converting them."""
+    report = api.validate(list(inputs), source=source, mapping=mapping, fail_on=Severity.parse(fail_on))
+    _emit(report, fmt, report_file)
+
+
+@main.command()
+def rules() -> None:
+    """List every issue code with its severity, layer and title."""
+    for rule in RULES.values():
+        click.echo(f"{rule.code}\t{rule.severity}\t{rule.layer}\t{rule.title}")
