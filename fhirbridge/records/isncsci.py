@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -17,6 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from fhirbridge.domains.isncsci.structure import (
     DERMATOMES,
+    LEVELS,
     MOTOR_VALUE,
     MYOTOMES,
     NON_KEY_MUSCLE_LEVELS,
@@ -83,6 +85,38 @@ class IsncsciSide(BaseModel):
         return v
 
 
+_LEVEL = "|".join(re.escape(level) for level in LEVELS)
+
+
+def _listing(token: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:{token})\*?(?:,(?:{token})\*?)*")
+
+
+_CLASSIFICATION_GRAMMAR: dict[str, tuple[re.Pattern[str], str]] = {
+    "ais": (_listing("[A-E]|ND"), "an AIS grade (A-E, or several such as B,C, or ND)"),
+    "complete": (_listing("[CI]|ND"), "C (complete) or I (incomplete)"),
+    "level": (_listing(f"{_LEVEL}|INT|ND"), "a neurological level (C1 … S4-5, INT or ND)"),
+    "zpp": (_listing(f"{_LEVEL}|NA|ND"), "a zone of partial preservation (a level, NA or ND)"),
+    "total": (re.compile(r"(?:\d{1,3}|ND)\*?"), "a score (a whole number or ND)"),
+}
+_TOTAL_MAXIMA = {
+    "right_upper_motor_total": 25, "left_upper_motor_total": 25, "right_lower_motor_total": 25,
+    "left_lower_motor_total": 25, "right_motor_total": 50, "left_motor_total": 50, "upper_motor_total": 50,
+    "lower_motor_total": 50, "right_touch_total": 56, "left_touch_total": 56, "touch_total": 112,
+    "right_prick_total": 56, "left_prick_total": 56, "prick_total": 112,
+}  # fmt: skip
+
+
+def _kind(field: str) -> str:
+    if field == "asia_impairment_scale":
+        return "ais"
+    if field == "injury_complete":
+        return "complete"
+    if field.endswith("_zpp"):
+        return "zpp"
+    return "total" if field.endswith("_total") else "level"
+
+
 class IsncsciClassification(BaseModel):
     """The classification of one exam, as reported by a site or as computed.
 
@@ -119,6 +153,20 @@ class IsncsciClassification(BaseModel):
     right_prick_total: str | None = None
     left_prick_total: str | None = None
     prick_total: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _grammar(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        field = info.field_name or ""
+        grammar, what = _CLASSIFICATION_GRAMMAR[_kind(field)]
+        if not grammar.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        maximum = _TOTAL_MAXIMA.get(field)
+        if maximum is not None and value.rstrip("*").isdigit() and int(value.rstrip("*")) > maximum:
+            raise ValueError(f"{value} is more than the maximum of {maximum}")
+        return value
 
     def present(self) -> dict[str, str]:
         """The values that were given, by field name."""
