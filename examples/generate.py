@@ -412,19 +412,13 @@ def _datetime(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S") + TZ
 
 
-@dataclass
-class Tables:
-    """The rows of each file, by layout entry."""
-
-    rows: dict[str, list[dict[str, str]]]
-    exams: dict[tuple[str, str], IsncsciExam]
+Rows = dict[str, list[dict[str, str]]]  # the rows of each file, by layout entry
 
 
-def build_study() -> Tables:
+def build_study() -> Rows:
     rng = random.Random(SEED)
-    rows: dict[str, list[dict[str, str]]] = {name: [] for name in FILES}
+    rows: Rows = {name: [] for name in FILES}
     rows["study"].append(dict(STUDY))
-    exams: dict[tuple[str, str], IsncsciExam] = {}
     infusion_ends: dict[str, dt.datetime] = {}
     for plan in PLANS:
         injury = dt.date.fromisoformat(plan.injury_date)
@@ -466,7 +460,6 @@ def build_study() -> Tables:
         examiner = rng.choice(("Examiner 1", "Examiner 2"))
         for visit in VISITS:
             exam = build_exam(plan, profile, visit, _date(visit_dates[visit]), examiner)
-            exams[plan.subject_id, visit] = exam
             rows["isncsci"].append(exam_row(exam, classify(exam)))
 
         base, gain = SCIM_COURSE[plan.grades]
@@ -489,7 +482,7 @@ def build_study() -> Tables:
             "serious_criteria": "", "relationship": relationship, "outcome": "RECOVERED/RESOLVED",
             "action_taken": "NOT APPLICABLE",
         })
-    return Tables(rows, exams)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -505,7 +498,7 @@ def csv_text(columns: list[str], rows: list[dict[str, str]]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(folder: Path, rows: dict[str, list[dict[str, str]]],
+def write_tables(folder: Path, rows: Rows,
                  columns: Callable[[str], list[str]] = lambda name: FILES[name][1]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -552,7 +545,7 @@ and the tests check that the script still reproduces them byte for byte.
 """
 
 
-def example_readme(rows: dict[str, list[dict[str, str]]]) -> str:
+def example_readme(rows: Rows) -> str:
     counts = "\n".join(f"| `{FILES[name][0]}` | {len(rows[name])} |" for name in FILES)
     return EXAMPLE_README.format(counts=counts)
 
@@ -585,10 +578,10 @@ def _line(rows: list[dict[str, str]], **match: str) -> tuple[int, dict[str, str]
     raise LookupError(match)
 
 
-def build_messy(study: Tables) -> tuple[dict[str, list[dict[str, str]]], list[str], list[Fault]]:
+def build_messy(study: Rows) -> tuple[Rows, list[str], list[Fault]]:
     """Five subjects of the example, spoiled on purpose; the rows, the subjects file's columns and the faults."""
     rows = {name: [dict(r) for r in table if name == "study" or r["subject_id"] in MESSY_SUBJECTS]
-            for name, table in study.rows.items()}
+            for name, table in study.items()}
     faults: list[Fault] = []
 
     subjects_columns = [*FILES["subjects"][1], "comments"]
@@ -697,7 +690,7 @@ def messy_readme(faults: list[Fault]) -> str:
     return MESSY_README.format(faults=lines)
 
 
-def write_messy(folder: Path, study: Tables) -> list[Path]:
+def write_messy(folder: Path, study: Rows) -> list[Path]:
     rows, subjects_columns, faults = build_messy(study)
     written = write_tables(folder, rows, lambda name: subjects_columns if name == "subjects" else FILES[name][1])
     events = folder / FILES["adverse_events"][0]
@@ -713,9 +706,9 @@ def generate(root: Path) -> list[Path]:
     check_columns_against_layout()
     study = build_study()
     example = root / "honmou2021" / "csv"
-    written = write_tables(example, study.rows)
+    written = write_tables(example, study)
     readme = example / "README.md"
-    readme.write_text(example_readme(study.rows), encoding="utf-8", newline="")
+    readme.write_text(example_readme(study), encoding="utf-8", newline="")
     written.append(readme)
     written += write_messy(root / "messy", study)
     return written
