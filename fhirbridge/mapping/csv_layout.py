@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import is_typeddict
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES
 from fhirbridge.mapping.loader import bundled, load_model
@@ -127,6 +128,8 @@ def _field_problem(model: type[BaseModel], path: str) -> str | None:
             return _field_problem(candidate, rest)
         if get_origin(candidate) is dict and "." not in rest:
             return None
+        if is_typeddict(candidate):
+            return None if rest in candidate.__annotations__ else f"{head!r} has no member {rest!r}"
     return f"{head!r} has no sub-field {rest!r}"
 
 

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from collections.abc import Callable
+from typing import Annotated, NotRequired
 
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, TOTAL_MAXIMUM
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from typing_extensions import TypedDict
+
+from fhirbridge.domains.scim import ITEMS, SUBSCALES, TOTAL_MAXIMUM, ScimItem
 from fhirbridge.records.base import SubjectRecord
 from fhirbridge.records.dates import IsoDate
+
+
+def _allowed(item: ScimItem) -> Callable[[int | None], int | None]:
+    def check(score: int | None) -> int | None:
+        if score is not None and score not in item.allowed:
+            allowed = ", ".join(map(str, item.allowed))
+            raise ValueError(f"item {item.item} ({item.title}) score {score} is not one of {allowed}")
+        return score
+
+    return check
+
+
+# One key per item, each with its own allowed values, so that an error names the item (``items.6``).
+ScimItems = TypedDict(  # type: ignore[misc]
+    "ScimItems",
+    {key: NotRequired[Annotated[int | None, AfterValidator(_allowed(item))]] for key, item in ITEMS.items()},
+)
+ScimItems.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
 
 
 class ScimAssessment(SubjectRecord):
@@ -14,7 +36,7 @@ class ScimAssessment(SubjectRecord):
 
     visit: str = Field(min_length=1)
     assessment_date: IsoDate | None = None
-    items: dict[str, int | None]
+    items: ScimItems
     self_care: int | None = Field(default=None, ge=0, le=SUBSCALES["self_care"].maximum)
     respiration_sphincter: int | None = Field(default=None, ge=0, le=SUBSCALES["respiration_sphincter"].maximum)
     mobility: int | None = Field(default=None, ge=0, le=SUBSCALES["mobility"].maximum)
@@ -22,14 +44,7 @@ class ScimAssessment(SubjectRecord):
 
     @field_validator("items")
     @classmethod
-    def _allowed(cls, items: dict[str, int | None]) -> dict[str, int | None]:
-        unknown = set(items) - set(ITEMS)
-        if unknown:
-            raise ValueError(f"unknown SCIM-III item(s): {', '.join(sorted(unknown))}")
-        for key, score in items.items():
-            if score is not None and score not in ITEMS[key].allowed:
-                allowed = ", ".join(map(str, ITEMS[key].allowed))
-                raise ValueError(f"item {key} ({ITEMS[key].title}) score {score} is not one of {allowed}")
+    def _every_item(cls, items: dict[str, int | None]) -> dict[str, int | None]:
         return {key: items.get(key) for key in ITEMS}
 
     def key(self) -> tuple[str, ...]:

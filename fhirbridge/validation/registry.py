@@ -52,6 +52,8 @@ RULES: Final[dict[str, Rule]] = {
              "A row has more or fewer fields than the header; the row is not converted."),
         Rule("FB-CSV-007", "error", "references", "Duplicate record",
              "Two rows describe the same record (same subject and key); the later row is not converted."),
+        Rule("FB-CSV-009", "warning", "schema", "Value not representable in the CSV layout",
+             "A record value has no column in the output CSV layout and is not written."),
         # FHIR output
         Rule("FB-FHIR-001", "error", "schema", "Resource fails FHIR structure validation",
              "A resource does not validate against the FHIR resource model."),

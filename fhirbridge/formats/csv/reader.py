@@ -132,7 +132,7 @@ def _read_row(
     for path, column in columns.items():
         text = by_column[column].strip()
         if text in layout.missing:
-            if path.count(".") == 2:  # a cell of a dict field (an exam value): keep the gap visible
+            if "." in path:  # a member of a nested field (an exam cell, a SCIM item): keep the gap visible
                 _put(values, path, None)
             continue
         try:

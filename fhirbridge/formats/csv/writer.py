@@ -1,0 +1,128 @@
+"""The CSV spoke, write direction: hub records → one CSV file per record kind, in a given layout.
+
+It is the exact inverse of the reader for every layout: codes go back through the layout's value maps,
+dates through its date formats, so ``records → CSV → records`` is the identity.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
+from fhirbridge.records import Record, StudyData
+from fhirbridge.validation.issue import Issue
+
+
+class NotRepresentable(ValueError):
+    """A record value the layout has no way to write (no code in the value map, no matching date format)."""
+
+
+def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Issue] | None = None) -> list[Path]:
+    """Write every kind of record the layout has a file for; returns the files written.
+
+    Values the layout has no column for are listed in ``issues`` (FB-CSV-009), never dropped silently.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    issues = issues if issues is not None else []
+    written = []
+    for spec in layout.files.values():
+        kind = RECORD_TYPES[spec.record]
+        records = [r for r in data.records() if type(r) is kind]
+        if not records:
+            continue
+        path = outdir / _file_name(spec)
+        _write_file(path, records, spec, layout, issues)
+        written.append(path)
+    return written
+
+
+def _file_name(spec: FileSpec) -> str:
+    """A concrete file name matching the spec's glob (``subjects*.csv`` → ``subjects.csv``)."""
+    return spec.file.replace("*", "")
+
+
+def _write_file(path: Path, records: Iterable[Record], spec: FileSpec, layout: CsvLayout,
+                issues: list[Issue]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=layout.delimiter, lineterminator="\n")
+        writer.writerow([c.column for c in spec.columns.values()])
+        for row, record in enumerate(records, start=2):
+            values = record.model_dump()
+            writer.writerow([format_cell(_get(values, p), c, layout) for p, c in spec.columns.items()])
+            defaults = {name: f.default for name, f in type(record).model_fields.items()}
+            for field in _unwritten(values, spec, defaults):
+                issues.append(Issue.of("FB-CSV-009", f"{spec.record} {'/'.join(record.key())}: layout "
+                                       f"{layout.name!r} has no column for {field}; its value is not written",
+                                       file=str(path), row=row, value=str(_get(values, field))))
+
+
+def _unwritten(values: dict[str, Any], spec: FileSpec, defaults: dict[str, Any], prefix: str = "") -> list[str]:
+    """Fields holding a value, other than their default, that no column (or constant) of the file spec takes."""
+    out = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if value in (None, [], defaults.get(path)) or path in spec.columns or path in spec.constants:
+            continue
+        if isinstance(value, dict) and any(c.startswith(f"{path}.") for c in spec.columns):
+            out.extend(_unwritten(value, spec, {}, f"{path}."))
+        else:
+            out.append(path)
+    return out
+
+
+def _get(values: dict[str, Any], path: str) -> Any:
+    node: Any = values
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def format_cell(value: Any, spec: ColumnSpec, layout: CsvLayout) -> str:
+    if value is None or value == []:
+        return layout.missing[0]
+    if spec.type == "list":
+        return layout.list_separator.join(_code(v, spec, layout) if spec.values else str(v) for v in value)
+    if spec.values:
+        return _code(value, spec, layout)
+    match spec.type:
+        case "date" | "datetime":
+            return format_date(value, layout)
+        case "bool":
+            return "true" if value else "false"
+        case "float":
+            return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+    return str(value)
+
+
+def _code(value: Any, spec: ColumnSpec, layout: CsvLayout) -> str:
+    for code, mapped in layout.value_maps[spec.values].items():  # type: ignore[index]
+        if mapped == value and type(mapped) is type(value):
+            return str(code)
+    raise NotRepresentable(f"value map {spec.values!r} has no code for {value!r}")
+
+
+def format_date(iso: str, layout: CsvLayout) -> str:
+    """ISO 8601 text in a layout format that keeps its precision and its UTC offset.
+
+    A time is written without offset when it is at the layout's own offset, else with a ``%z`` format.
+    """
+    if "T" in iso:
+        stamp = dt.datetime.fromisoformat(iso)
+        offset = "Z" if iso.endswith("Z") else iso[-6:]
+        local = "Z" if layout.timezone in ("Z", "+00:00") else layout.timezone
+        full = [f for f in layout.datetime_formats if "%S" in f]
+        for fmt in [f for f in full if "%z" not in f and offset == local] + [f for f in full if "%z" in f]:
+            return stamp.strftime(fmt)
+        raise NotRepresentable(f"no date-time format of layout {layout.name!r} can write {iso}")
+    precision = ("%Y", "%m", "%d")[iso.count("-")]
+    day = dt.datetime.strptime(iso, ("%Y", "%Y-%m", "%Y-%m-%d")[iso.count("-")])
+    for fmt in layout.date_formats:
+        if ("%d" if "%d" in fmt else "%m" if "%m" in fmt else "%Y") == precision:
+            return day.strftime(fmt)
+    raise NotRepresentable(f"no date format of layout {layout.name!r} can write {iso}")
