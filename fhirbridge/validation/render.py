@@ -33,7 +33,10 @@ def render_text(report: Report, colour: bool = False) -> str:
     def by_file(issue: Issue) -> str:
         return issue.file or ""
 
-    for file, issues in groupby(sorted(report.issues, key=by_file), key=by_file):
+    def in_file(issue: Issue) -> tuple[str, int]:
+        return issue.file or "", issue.row or 0
+
+    for file, issues in groupby(sorted(report.issues, key=in_file), key=by_file):
         lines.append(file or "(general)")
         for issue in issues:
             where = ", ".join(p for p in (
@@ -42,7 +45,8 @@ def render_text(report: Report, colour: bool = False) -> str:
                 issue.target or "",
             ) if p)
             prefix = f"  {where}: " if where else "  "
-            lines.append(f"{prefix}{paint(str(issue.severity), issue.severity)} {issue.code} {issue.message}")
+            expected = f" (expected: {issue.expected})" if issue.expected and issue.code != "FB-ISN-001" else ""
+            lines.append(f"{prefix}{paint(str(issue.severity), issue.severity)} {issue.code} {issue.message}{expected}")
     counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
     lines.append(f"{counts or 'no issues'}; {report.verdict()}")
     for output in report.outputs:

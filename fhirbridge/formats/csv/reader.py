@@ -65,13 +65,15 @@ def read_file(path: Path, spec: FileSpec, layout: CsvLayout, report: Report) -> 
     """Stream the records of one file; problems go to ``report``."""
     name = str(path)
     try:
-        handle, encoding = open_text(path)
+        handle, encoding, has_bom = open_text(path)
     except OSError as exc:
         report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
         return
     with handle:
         if encoding != "utf-8":
-            report.add(Issue.of("FB-IO-003", f"file is not UTF-8; read as {encoding}", file=name, value=encoding))
+            bom = " despite its UTF-8 byte order mark" if has_bom else ""
+            report.add(Issue.of("FB-IO-003", f"file is not UTF-8{bom}; read as {encoding}", file=name,
+                                value=encoding))
         rows = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         try:
             header = next(rows, None)

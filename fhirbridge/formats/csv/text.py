@@ -37,10 +37,11 @@ def detect_encoding(path: Path, chunk_size: int = 1 << 20) -> tuple[str, bool]:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
-def open_text(path: Path) -> tuple[io.TextIOWrapper, str]:
-    """A text handle positioned after any byte order mark, and the encoding it decodes with."""
+def open_text(path: Path) -> tuple[io.TextIOWrapper, str, bool]:
+    """A text handle positioned after any byte order mark, the encoding it decodes with, and whether a
+    byte order mark was skipped."""
     encoding, has_bom = detect_encoding(path)
     raw = path.open("rb")
     if has_bom:
         raw.read(len(UTF8_BOM))
-    return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding
+    return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding, has_bom

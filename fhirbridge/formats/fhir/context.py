@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from fhirbridge.formats.fhir.terminology import display as our_display
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records import Record, SubjectRecord
 
@@ -57,7 +58,9 @@ class FhirContext:
         return self.mapping.systems[key]
 
     def coding(self, system: str, code: str, display: str | None = None) -> dict[str, str]:
+        """A Coding; fhirbridge's own codes get their display from its CodeSystems."""
         coding = {"system": self.system(system), "code": code}
+        display = display or our_display(system, code)
         if display:
             coding["display"] = display
         return coding

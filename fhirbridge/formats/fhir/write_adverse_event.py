@@ -29,7 +29,7 @@ def adverse_event_resource(
     if event.resolution:
         extensions.append(ctx.extension("ae_occurrence", valuePeriod={"start": event.onset, "end": event.resolution}))
     if event.action_taken:
-        action = ctx.concept(ctx.coding("ae_action", event.action_taken), text=event.action_taken)
+        action = ctx.concept(ctx.coding("ae_action", event.action_taken))
         extensions.append(ctx.extension("ae_mitigating_action", extension=[{"url": "item",
                                                                               "valueCodeableConcept": action}]))
     for criterion in event.serious_criteria:
@@ -58,14 +58,14 @@ def adverse_event_resource(
         resource["severity"] = ctx.concept(ctx.coding("ae_severity", vmap["ae_severity"][event.severity]))
     if event.outcome:
         resource["outcome"] = ctx.concept(ctx.coding("ae_outcome", vmap["ae_outcome"][event.outcome]),
-                                          text=event.outcome)
+                                          text=event.outcome.replace("_", " "))
     if event.relationship and suspect is not None:
         codings = [ctx.coding("ae_relationship", event.relationship)]
         if event.relationship in vmap["ae_causality"]:
             codings.insert(0, ctx.coding("ae_causality", vmap["ae_causality"][event.relationship]))
         resource["suspectEntity"] = [{
             "instance": ctx.reference("infusion", *suspect),
-            "causality": [{"assessment": ctx.concept(*codings, text=event.relationship),
-                           "productRelatedness": event.relationship}],
+            "causality": [{"assessment": ctx.concept(*codings),
+                           "productRelatedness": event.relationship.replace("_", " ")}],
         }]
     return resource
