@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -11,6 +12,7 @@ from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir.models import FHIR_RELEASE
+from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.formats.fhir.writer import BundleType, bundle
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
@@ -21,11 +23,13 @@ from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.references import drop_orphans
 from fhirbridge.validation.report import Report
 
+Progress = Callable[[str], None]
 SOURCE_FORMATS = ("csv",)
 TARGET_FORMATS = ("fhir",)
 
 
-def read(inputs: list[Path], report: Report, *, source: str = "csv", mapping: Path | None = None) -> StudyData:
+def read(inputs: list[Path], report: Report, *, source: str = "csv", mapping: Path | None = None,
+         progress: Progress | None = None) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
     if source != "csv":
         raise ValueError(f"unsupported input format {source!r}; supported: {', '.join(SOURCE_FORMATS)}")
@@ -34,7 +38,7 @@ def read(inputs: list[Path], report: Report, *, source: str = "csv", mapping: Pa
             report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
     layout = load_csv_layout(mapping)
     report.header["csv_layout"] = f"{layout.name} {layout.version}"
-    return read_csv([p for p in inputs if p.exists()], layout, report)
+    return read_csv([p for p in inputs if p.exists()], layout, report, progress=progress)
 
 
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
@@ -76,6 +80,7 @@ def convert(
     fhir_mapping: Path | None = None,
     bundle_type: BundleType = "collection",
     fail_on: Severity = Severity.ERROR,
+    progress: Progress | None = None,
 ) -> Report:
     """Convert inputs to ``target`` in ``outdir``; the good records are written even when others fail."""
     if target not in TARGET_FORMATS:
@@ -83,7 +88,7 @@ def convert(
     report = Report(fail_on=fail_on)
     try:
         fhir = load_fhir_mapping(fhir_mapping)
-        data = read(inputs, report, source=source, mapping=mapping)
+        data = read(inputs, report, source=source, mapping=mapping, progress=progress)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
         return report
@@ -94,6 +99,8 @@ def convert(
                     inputs=sorted({Path(r.source.file).name for r in data.records() if r.source and r.source.file}),
                     issues=issues)
     report.extend(issues)
+    if progress:
+        progress(f"validating {len(result['entry'])} resources")
     report.extend(check_bundle(result))
     outdir.mkdir(parents=True, exist_ok=True)
     out = outdir / "bundle.json"
@@ -101,3 +108,14 @@ def convert(
     report.outputs.append(str(out))
     report.stats["resources"] = len(result["entry"])
     return report
+
+
+def export_profiles(outdir: Path) -> list[Path]:
+    """Write fhirbridge's CodeSystems as FHIR JSON, one file per resource."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for resource in code_systems(load_fhir_mapping()):
+        path = outdir / f"{resource['resourceType']}-{resource['id']}.json"
+        path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
+        written.append(path)
+    return written

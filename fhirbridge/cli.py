@@ -6,6 +6,7 @@ Exit codes: 0 valid, 1 issues at or above the failing severity, 2 bad usage or u
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -27,6 +28,13 @@ def _emit(report: Report, fmt: str, output: Path | None) -> None:
         text = render_json(report) if fmt == "json" else render_text(report, use_colour(sys.stdout.isatty()))
         click.echo(text, nl=False)
     sys.exit(report.exit_code)
+
+
+def _progress() -> Callable[[str], None] | None:
+    """Progress lines on standard error, only when a person is watching a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda step: click.echo(f"fhirbridge: {step}", err=True)
 
 
 def _common(func):  # type: ignore[no-untyped-def]
@@ -68,7 +76,8 @@ def convert(source: str, target: str, outdir: Path, bundle_type: str, fmt: str, 
     Example: fhirbridge convert --from csv --to fhir examples/honmou2021/csv -o out
     """
     report = api.convert(list(inputs), outdir, source=source, target=target, mapping=mapping,
-                         bundle_type=bundle_type, fail_on=Severity.parse(fail_on))  # type: ignore[arg-type]
+                         bundle_type=bundle_type, fail_on=Severity.parse(fail_on),  # type: ignore[arg-type]
+                         progress=_progress())
     _emit(report, fmt, report_file)
 
 
@@ -82,6 +91,19 @@ def validate(source: str, fmt: str, report_file: Path | None, fail_on: str, mapp
     """Validate INPUTS without converting them."""
     report = api.validate(list(inputs), source=source, mapping=mapping, fail_on=Severity.parse(fail_on))
     _emit(report, fmt, report_file)
+
+
+@main.group()
+def profiles() -> None:
+    """fhirbridge's published FHIR conformance resources."""
+
+
+@profiles.command("export")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+def profiles_export(outdir: Path) -> None:
+    """Write fhirbridge's CodeSystems as FHIR JSON files into OUTDIR."""
+    for path in api.export_profiles(outdir):
+        click.echo(f"wrote {path}")
 
 
 @main.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,14 @@ def match_files(files: list[Path], layout: CsvLayout, report: Report) -> list[tu
     return pairs
 
 
-def read_csv(inputs: Iterable[Path], layout: CsvLayout, report: Report) -> StudyData:
+def read_csv(inputs: Iterable[Path], layout: CsvLayout, report: Report,
+             progress: Callable[[str], None] | None = None) -> StudyData:
     """Read every input file the layout knows into one StudyData, reporting into ``report``."""
     data = StudyData()
-    for spec, path in match_files(expand_inputs(inputs), layout, report):
+    pairs = match_files(expand_inputs(inputs), layout, report)
+    for n, (spec, path) in enumerate(pairs, start=1):
+        if progress:
+            progress(f"reading {path.name} ({n}/{len(pairs)})")
         seen: set[tuple[str, ...]] = set()
         for record in read_file(path, spec, layout, report):
             if record.key() in seen:
