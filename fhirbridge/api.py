@@ -6,8 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from pydantic import ValidationError
 
 from fhirbridge.domains.isncsci.checks import check_exam
+from fhirbridge.domains.isncsci.classification import classify as classify_exam
+from fhirbridge.domains.isncsci.praxis import exam_from_flat
 from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
 from fhirbridge.formats.csv.reader import read_csv
@@ -17,7 +20,7 @@ from fhirbridge.formats.fhir.writer import BundleType, bundle
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification, StudyData
+from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
 from fhirbridge.validation.fhir_output import check_bundle
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.references import drop_orphans
@@ -119,3 +122,48 @@ def export_profiles(outdir: Path) -> list[Path]:
         path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
         written.append(path)
     return written
+
+
+def classify(path: Path, *, mapping: Path | None = None) -> tuple[list[tuple[str, IsncsciClassification]], Report]:
+    """Classify every exam of a file, in input order: a JSON list in the reference's flat layout, or any exam
+    file (or folder) fhirbridge reads. Exams that cannot be read are reported and skipped."""
+    report = Report()
+    if path.suffix.lower() == ".json":
+        exams = _flat_exams(path, report)
+    else:
+        try:
+            data = read([path], report, mapping=mapping)
+        except MappingError as exc:
+            report.add(Issue.of("FB-MAP-001", str(exc)))
+            return [], report
+        exams = [(f"{e.subject_id}/{e.visit}", e) for e in data.isncsci_exams]
+    return [(label, classify_exam(exam)) for label, exam in exams], report
+
+
+def _flat_exams(path: Path, report: Report) -> list[tuple[str, IsncsciExam]]:
+    try:
+        items = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
+        return []
+    except orjson.JSONDecodeError as exc:
+        report.add(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file=str(path)))
+        return []
+    if not isinstance(items, list):
+        items = [items]
+    exams = []
+    for i, item in enumerate(items):
+        where = f"$[{i}]"
+        if not isinstance(item, dict):
+            report.add(Issue.of("FB-ISN-003", "not an exam object", file=str(path), target=where))
+            continue
+        try:
+            exams.append((str(item.get("id", i + 1)), exam_from_flat(item, subject_id=str(item.get("id", i + 1)))))
+        except KeyError as exc:
+            report.add(Issue.of("FB-ISN-003", f"exam key {exc.args[0]} is missing", file=str(path), target=where,
+                                column=str(exc.args[0])))
+        except ValidationError as exc:
+            for err in exc.errors():
+                report.add(Issue.of("FB-ISN-003", f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                                    file=str(path), target=where, value=str(err.get("input"))))
+    return exams

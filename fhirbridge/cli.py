@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+import orjson
 
 from fhirbridge import __version__, api
 from fhirbridge.validation.issue import Severity
@@ -91,6 +92,38 @@ def validate(source: str, fmt: str, report_file: Path | None, fail_on: str, mapp
     """Validate INPUTS without converting them."""
     report = api.validate(list(inputs), source=source, mapping=mapping, fail_on=Severity.parse(fail_on))
     _emit(report, fmt, report_file)
+
+
+@main.group()
+def isncsci() -> None:
+    """ISNCSCI exams: classification under the 2019 rules."""
+
+
+@isncsci.command("classify")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the reference's `totals` objects.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV layout spec when FILE is a CSV export.")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+def isncsci_classify(as_json: bool, mapping: Path | None, file: Path) -> None:
+    """Classify the exams of FILE, in input order.
+
+    FILE is a JSON list of exams in the flat layout of the ISNCSCI reference algorithm (keys such as
+    c5RightMotor, s4_5LeftPrick, analContraction, analSensation), or an exam file (or folder) fhirbridge reads.
+    """
+    results, report = api.classify(file, mapping=mapping)
+    if as_json:
+        totals = [c.model_dump(by_alias=True) for _, c in results]
+        click.echo(orjson.dumps(totals, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for label, c in results:
+            click.echo(f"{label}: AIS {c.asia_impairment_scale}, NLI {c.neurological_level_of_injury}, "
+                       f"motor R/L {c.right_motor}/{c.left_motor}, sensory R/L {c.right_sensory}/{c.left_sensory}, "
+                       f"UEMS {c.upper_motor_total}, LEMS {c.lower_motor_total}, "
+                       f"LT {c.touch_total}, PP {c.prick_total}, complete/incomplete {c.injury_complete}")
+    problems = [i for i in report.issues if i.severity >= Severity.WARNING]
+    if problems:
+        click.echo(render_text(Report(issues=problems)), err=True, nl=False)
+    sys.exit(report.exit_code)
 
 
 @main.group()

@@ -32,8 +32,7 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-IO-004", "fatal", "syntax", "Malformed CSV", "The CSV file cannot be parsed."),
         Rule("FB-IO-005", "warning", "syntax", "Unrecognised input file",
              "No mapping spec entry matches this file name; it was not read."),
-        Rule("FB-IO-006", "error", "syntax", "Expected input file missing",
-             "A file the mapping spec requires was not among the inputs."),
+        Rule("FB-IO-006", "fatal", "syntax", "Malformed JSON", "The JSON input cannot be parsed."),
         # mapping specs
         Rule("FB-MAP-001", "fatal", "schema", "Invalid mapping spec",
              "The mapping spec does not follow the mapping spec schema."),
@@ -73,6 +72,8 @@ RULES: Final[dict[str, Rule]] = {
              "under the ISNCSCI 2019 rules."),
         Rule("FB-ISN-002", "information", "clinical", "ISNCSCI classification derived",
              "The export carried the raw exam only; the classification was computed from it."),
+        Rule("FB-ISN-003", "error", "schema", "Unreadable ISNCSCI exam",
+             "An exam in the reference's flat JSON layout lacks a key or holds a value outside the worksheet's."),
         Rule("FB-DATE-001", "error", "clinical", "Infusion before injury or enrolment",
              "The infusion is dated before the subject's injury or enrolment."),
         Rule("FB-DATE-002", "error", "clinical", "Adverse event ends before it starts",
