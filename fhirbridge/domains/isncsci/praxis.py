@@ -1,0 +1,125 @@
+"""The flat exam layout of the ISNCSCI reference algorithm (praxis-isncsci/algorithm) and its test cases.
+
+One JSON object per exam with one key per cell: ``<level><Side><Modality>`` where the level is lower case with
+``S4-5`` written ``s4_5`` (``c5RightMotor``, ``t2LeftTouch``, ``s4_5LeftPrick``), plus ``analContraction``
+(VAC), ``analSensation`` (DAP) and ``right``/``leftLowestNonKeyMuscleWithMotorFunction``. The reference's test
+cases also carry ``totals`` (the expected classification, keys as the camelCase aliases of
+:class:`IsncsciClassification`) and bookkeeping keys (``id``, ``group``, ``comments``, ``note``, ``check``, and
+sometimes stray copies of classification values at the top level); only the exam keys are read, so those are
+ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES, Side
+from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
+
+__all__ = [
+    "DAP_KEY",
+    "VAC_KEY",
+    "cell_key",
+    "classification_from_totals",
+    "exam_from_flat",
+    "flat_from_exam",
+    "non_key_muscle_key",
+    "totals_from_classification",
+]
+
+VAC_KEY: Final = "analContraction"
+DAP_KEY: Final = "analSensation"
+
+_MODALITY_SUFFIX: Final[dict[str, str]] = {"motor": "Motor", "light_touch": "Touch", "pin_prick": "Prick"}
+
+
+def cell_key(side: Side, modality: str, level: str) -> str:
+    """The flat key of one cell: ``cell_key("left", "pin_prick", "S4-5") == "s4_5LeftPrick"``."""
+    return f"{level.lower().replace('-', '_')}{side.capitalize()}{_MODALITY_SUFFIX[modality]}"
+
+
+def non_key_muscle_key(side: Side) -> str:
+    """The flat key of a side's lowest non-key muscle with motor function."""
+    return f"{side}LowestNonKeyMuscleWithMotorFunction"
+
+
+_KEYS: Final[dict[Side, dict[str, tuple[tuple[str, str], ...]]]] = {
+    side: {
+        modality: tuple((level, cell_key(side, modality, level)) for level in levels)
+        for modality, levels in (("motor", MYOTOMES), ("light_touch", DERMATOMES), ("pin_prick", DERMATOMES))
+    }
+    for side in SIDES
+}
+
+
+def _text(value: Any) -> str:
+    # The reference's files hold every cell as text; numbers written by other tools are accepted too.
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def _side(d: Mapping[str, Any], side: Side) -> IsncsciSide:
+    keys = _KEYS[side]
+    non_key = d.get(non_key_muscle_key(side))
+    non_key_level = _text(non_key) if non_key is not None else ""
+    return IsncsciSide(
+        motor={level: _text(d[key]) for level, key in keys["motor"]},
+        light_touch={level: _text(d[key]) for level, key in keys["light_touch"]},
+        pin_prick={level: _text(d[key]) for level, key in keys["pin_prick"]},
+        lowest_non_key_muscle=non_key_level or None,
+    )
+
+
+def exam_from_flat(
+    d: Mapping[str, Any],
+    *,
+    study_id: str = "praxis",
+    subject_id: str | None = None,
+    visit: str = "baseline",
+    include_totals: bool = False,
+) -> IsncsciExam:
+    """Read one flat exam. Keys other than the exam's are ignored; a missing cell raises ``KeyError``.
+
+    ``subject_id`` defaults to ``case-<id>`` when the object has an ``id`` (as the reference cases do). With
+    ``include_totals`` the case's ``totals`` become the exam's reported classification.
+    """
+    if subject_id is None:
+        subject_id = f"case-{d['id']}" if d.get("id") not in (None, "") else "unknown"
+    totals = d.get("totals") if include_totals else None
+    return IsncsciExam(
+        study_id=study_id,
+        subject_id=subject_id,
+        visit=visit,
+        right=_side(d, "right"),
+        left=_side(d, "left"),
+        vac=_text(d[VAC_KEY]),  # type: ignore[arg-type]
+        dap=_text(d[DAP_KEY]),  # type: ignore[arg-type]
+        classification=classification_from_totals(totals) if totals else None,
+    )
+
+
+def flat_from_exam(exam: IsncsciExam) -> dict[str, str]:
+    """Write one exam in the flat layout; a lowest non-key muscle key is written only when one is recorded."""
+    out: dict[str, str] = {VAC_KEY: exam.vac, DAP_KEY: exam.dap}
+    for side_name in SIDES:
+        side: IsncsciSide = getattr(exam, side_name)
+        keys = _KEYS[side_name]
+        for modality in ("motor", "light_touch", "pin_prick"):
+            cells: dict[str, str] = getattr(side, modality)
+            for level, key in keys[modality]:
+                out[key] = cells[level]
+        if side.lowest_non_key_muscle is not None:
+            out[non_key_muscle_key(side_name)] = side.lowest_non_key_muscle
+    return out
+
+
+def classification_from_totals(totals: Mapping[str, Any]) -> IsncsciClassification:
+    """A reference ``totals`` object as a classification (unknown keys, such as ``…ContainsNt``, are dropped)."""
+    fields = IsncsciClassification.model_fields
+    known = {f.alias for f in fields.values()} | set(fields)
+    return IsncsciClassification.model_validate({k: _text(v) for k, v in totals.items() if k in known})
+
+
+def totals_from_classification(classification: IsncsciClassification) -> dict[str, str]:
+    """A classification as a reference ``totals`` object (camelCase keys; values not given are left out)."""
+    return classification.model_dump(by_alias=True, exclude_none=True)
