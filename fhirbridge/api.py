@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -13,35 +12,28 @@ from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import exam_from_flat
 from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
-from fhirbridge.formats.csv.reader import read_csv
-from fhirbridge.formats.fhir.models import FHIR_RELEASE
 from fhirbridge.formats.fhir.terminology import code_systems
-from fhirbridge.formats.fhir.writer import BundleType, bundle
-from fhirbridge.mapping.csv_layout import load_csv_layout
+from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.formats.registry import READERS, WRITERS, reader, writer
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
-from fhirbridge.validation.fhir_output import check_bundle
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.references import drop_orphans
 from fhirbridge.validation.report import Report
 
-Progress = Callable[[str], None]
-SOURCE_FORMATS = ("csv",)
-TARGET_FORMATS = ("fhir",)
+SOURCE_FORMATS = tuple(READERS)
+TARGET_FORMATS = tuple(WRITERS)
 
 
-def read(inputs: list[Path], report: Report, *, source: str = "csv", mapping: Path | None = None,
-         progress: Progress | None = None) -> StudyData:
+def read(inputs: list[Path], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
+         ) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
-    if source != "csv":
-        raise ValueError(f"unsupported input format {source!r}; supported: {', '.join(SOURCE_FORMATS)}")
+    read_format = reader(source)
     for path in inputs:
         if not path.exists():
             report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
-    layout = load_csv_layout(mapping)
-    report.header["csv_layout"] = f"{layout.name} {layout.version}"
-    return read_csv([p for p in inputs if p.exists()], layout, report, progress=progress)
+    return read_format([p for p in inputs if p.exists()], report, options or ConvertOptions())
 
 
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
@@ -60,12 +52,12 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
     return computed
 
 
-def validate(inputs: list[Path], *, source: str = "csv", mapping: Path | None = None,
+def validate(inputs: list[Path], *, source: str = "csv", options: ConvertOptions | None = None,
              fail_on: Severity = Severity.ERROR) -> Report:
     """Read and check inputs without writing anything."""
     report = Report(fail_on=fail_on)
     try:
-        data = read(inputs, report, source=source, mapping=mapping)
+        data = read(inputs, report, source=source, options=options)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
         return report
@@ -79,37 +71,19 @@ def convert(
     *,
     source: str = "csv",
     target: str = "fhir",
-    mapping: Path | None = None,
-    fhir_mapping: Path | None = None,
-    bundle_type: BundleType = "collection",
+    options: ConvertOptions | None = None,
     fail_on: Severity = Severity.ERROR,
-    progress: Progress | None = None,
 ) -> Report:
     """Convert inputs to ``target`` in ``outdir``; the good records are written even when others fail."""
-    if target not in TARGET_FORMATS:
-        raise ValueError(f"unsupported output format {target!r}; supported: {', '.join(TARGET_FORMATS)}")
+    options = options or ConvertOptions()
+    write_format = writer(target)
     report = Report(fail_on=fail_on)
     try:
-        fhir = load_fhir_mapping(fhir_mapping)
-        data = read(inputs, report, source=source, mapping=mapping, progress=progress)
+        data = read(inputs, report, source=source, options=options)
+        derived = check(data, report)
+        report.outputs.extend(str(p) for p in write_format(data, outdir, report, options, derived))
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
-        return report
-    report.header.update({"fhir_release": FHIR_RELEASE, "fhir_mapping": f"{fhir.spec} {fhir.version}"})
-    computed = check(data, report)
-    issues: list[Issue] = []
-    result = bundle(fhir, data, bundle_type=bundle_type, computed=computed,
-                    inputs=sorted({Path(r.source.file).name for r in data.records() if r.source and r.source.file}),
-                    issues=issues)
-    report.extend(issues)
-    if progress:
-        progress(f"validating {len(result['entry'])} resources")
-    report.extend(check_bundle(result))
-    outdir.mkdir(parents=True, exist_ok=True)
-    out = outdir / "bundle.json"
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    report.outputs.append(str(out))
-    report.stats["resources"] = len(result["entry"])
     return report
 
 
@@ -132,7 +106,7 @@ def classify(path: Path, *, mapping: Path | None = None) -> tuple[list[tuple[str
         exams = _flat_exams(path, report)
     else:
         try:
-            data = read([path], report, mapping=mapping)
+            data = read([path], report, options=ConvertOptions(csv_mapping=mapping))
         except MappingError as exc:
             report.add(Issue.of("FB-MAP-001", str(exc)))
             return [], report

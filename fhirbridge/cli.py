@@ -13,6 +13,7 @@ import click
 import orjson
 
 from fhirbridge import __version__, api
+from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
 from fhirbridge.validation.issue import Severity
 from fhirbridge.validation.registry import RULES
 from fhirbridge.validation.render import render_json, render_text, use_colour
@@ -68,17 +69,34 @@ def main() -> None:
               help="Folder to write the output into (created if needed).")
 @click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
               show_default=True, help="FHIR Bundle type: a file (collection) or for a server (transaction).")
+@click.option("--fhir-format", type=click.Choice(["json", "xml", "ndjson"]), default="json", show_default=True,
+              help="FHIR output: one Bundle as JSON or XML, or NDJSON files per resource type.")
+@click.option("--fhir-version", type=click.Choice(["R4", "R4B", "R5"]), default=None,
+              help="FHIR release to write (default R4); on input it is detected when not given.")
+@click.option("--sdtm-format", type=click.Choice(["csv", "xpt", "dataset-json", "dataset-xml"]), default="csv",
+              show_default=True, help="SDTM file format.")
+@click.option("--fhir-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="FHIR mapping spec (YAML); default: the bundled one.")
+@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="SDTM mapping spec (YAML); default: the bundled one.")
 @_common
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
-def convert(source: str, target: str, outdir: Path, bundle_type: str, fmt: str, report_file: Path | None,
-            fail_on: str, mapping: Path | None, inputs: tuple[Path, ...]) -> None:
+def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_format: str, fhir_version: str | None,
+            sdtm_format: str, fhir_mapping: Path | None, sdtm_mapping: Path | None, fmt: str,
+            report_file: Path | None, fail_on: str, mapping: Path | None, inputs: tuple[Path, ...]) -> None:
     """Convert INPUTS (files, or folders of files) into one output.
 
     Example: fhirbridge convert --from csv --to fhir examples/honmou2021/csv -o out
     """
-    report = api.convert(list(inputs), outdir, source=source, target=target, mapping=mapping,
-                         bundle_type=bundle_type, fail_on=Severity.parse(fail_on),  # type: ignore[arg-type]
-                         progress=_progress())
+    options = ConvertOptions(csv_mapping=mapping, fhir_mapping=fhir_mapping, sdtm_mapping=sdtm_mapping,
+                             bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
+                             fhir_version=fhir_version, sdtm_format=sdtm_format,  # type: ignore[arg-type]
+                             progress=_progress())
+    try:
+        report = api.convert(list(inputs), outdir, source=source, target=target, options=options,
+                             fail_on=Severity.parse(fail_on))
+    except UnsupportedOption as exc:
+        raise click.UsageError(str(exc)) from None
     _emit(report, fmt, report_file)
 
 
@@ -90,7 +108,8 @@ def convert(source: str, target: str, outdir: Path, bundle_type: str, fmt: str, 
 def validate(source: str, fmt: str, report_file: Path | None, fail_on: str, mapping: Path | None,
              inputs: tuple[Path, ...]) -> None:
     """Validate INPUTS without converting them."""
-    report = api.validate(list(inputs), source=source, mapping=mapping, fail_on=Severity.parse(fail_on))
+    report = api.validate(list(inputs), source=source, options=ConvertOptions(csv_mapping=mapping),
+                          fail_on=Severity.parse(fail_on))
     _emit(report, fmt, report_file)
 
 

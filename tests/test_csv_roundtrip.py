@@ -13,6 +13,7 @@ from strategies import study_data
 from fhirbridge import api
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import write_csv
+from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.validation.report import Report
@@ -61,7 +62,7 @@ def test_a_site_layout_needs_only_a_yaml_file(study_dir, tmp_path):
     assert "MS_R_C5;" in (site_folder / "ASIA.csv").read_text().splitlines()[0] + ";"
 
     default_report = api.convert([default_folder], tmp_path / "a")
-    site_report = api.convert([site_folder], tmp_path / "b", mapping=SITE_LAYOUT)
+    site_report = api.convert([site_folder], tmp_path / "b", options=ConvertOptions(csv_mapping=SITE_LAYOUT))
     assert default_report.exit_code == site_report.exit_code == 0
     a = json.loads((tmp_path / "a" / "bundle.json").read_text())
     b = json.loads((tmp_path / "b" / "bundle.json").read_text())

@@ -16,6 +16,7 @@ from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.formats.fhir.writer import bundle
+from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
@@ -95,7 +96,7 @@ def test_our_codes_are_defined_in_our_code_systems(example_bundle):
 
 
 def test_transaction_bundle_uses_conditional_create_and_put(tmp_path):
-    report = api.convert([EXAMPLE], tmp_path, bundle_type="transaction")
+    report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(bundle_type="transaction"))
     assert report.exit_code == 0
     result = json.loads((tmp_path / "bundle.json").read_text())
     assert result["type"] == "transaction" and structure_errors(result) == []

@@ -1,0 +1,28 @@
+"""The CSV spoke's entry points for the API (see ``fhirbridge.formats.registry``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fhirbridge.formats.csv.reader import read_csv
+from fhirbridge.formats.csv.writer import write_csv
+from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.mapping.csv_layout import load_csv_layout
+from fhirbridge.records import StudyData
+from fhirbridge.validation.report import Report
+
+
+def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:
+    layout = load_csv_layout(options.csv_mapping)
+    report.header["csv_layout"] = f"{layout.name} {layout.version}"
+    return read_csv(inputs, layout, report, progress=options.progress)
+
+
+def write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions, derived: Derived) -> list[Path]:
+    """Write CSV in the layout; classifications derived from raw exams are written as if reported."""
+    layout = load_csv_layout(options.csv_mapping)
+    report.header["csv_layout"] = f"{layout.name} {layout.version}"
+    for exam in data.isncsci_exams:
+        if exam.classification is None and exam.key() in derived:
+            exam.classification = derived[exam.key()]
+    return write_csv(data, layout, outdir, report.issues)

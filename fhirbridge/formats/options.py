@@ -1,0 +1,30 @@
+"""Options of one conversion, shared by every spoke so that a new option never changes a signature."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fhirbridge.records import IsncsciClassification
+
+Progress = Callable[[str], None]
+#: Classifications computed for exams whose export carried only the raw exam, by exam key.
+Derived = dict[tuple[str, ...], IsncsciClassification]
+
+
+class UnsupportedOption(ValueError):
+    """An option combination a spoke does not support (a usage error: exit code 2)."""
+
+
+@dataclass
+class ConvertOptions:
+    csv_mapping: Path | None = None  # CSV layout spec (input or output); default: mappings/csv-default.yaml
+    fhir_mapping: Path | None = None  # default: mappings/fhir-r4.yaml
+    sdtm_mapping: Path | None = None  # default: the bundled SDTM mapping spec
+    bundle_type: Literal["collection", "transaction"] = "collection"
+    fhir_format: Literal["json", "xml", "ndjson"] = "json"
+    fhir_version: Literal["R4", "R4B", "R5"] | None = None  # None: R4 on output, detected on input
+    sdtm_format: Literal["csv", "xpt", "dataset-json", "dataset-xml"] = "csv"
+    progress: Progress | None = None

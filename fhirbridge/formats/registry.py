@@ -1,0 +1,36 @@
+"""The spokes: which function reads and which writes each format.
+
+A reader is ``read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData``; a writer is
+``write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions, derived: Derived) -> list[Path]``.
+They are named as ``module:function`` and imported on first use, so that a format's dependencies are only
+loaded when that format is used, and adding a format is one line here plus its own package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+READERS: dict[str, str] = {
+    "csv": "fhirbridge.formats.csv.spoke:read",
+}
+WRITERS: dict[str, str] = {
+    "csv": "fhirbridge.formats.csv.spoke:write",
+    "fhir": "fhirbridge.formats.fhir.spoke:write",
+}
+
+
+def _load(table: dict[str, str], name: str, direction: str) -> Callable[..., Any]:
+    if name not in table:
+        raise ValueError(f"cannot {direction} format {name!r}; supported: {', '.join(table)}")
+    module, _, function = table[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def reader(name: str) -> Callable[..., Any]:
+    return _load(READERS, name, "read")
+
+
+def writer(name: str) -> Callable[..., Any]:
+    return _load(WRITERS, name, "write")
