@@ -30,6 +30,7 @@ time from small rule functions that mirror the reference. The module does no I/O
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
 from typing import Final, NamedTuple
 
@@ -119,13 +120,20 @@ _SENSORY_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 _MOTOR_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 
 
-def _score(joined_cells: str) -> int:
-    """Sum of the grades of cells joined into one string; negative when one is NT, so that every total
-    including it is negative (ND). Stars do not change the grade."""
+def _motor_score(joined_cells: str) -> int:
+    """Sum of the grades of motor cells joined into one string (every cell is one grade digit, possibly starred,
+    or NT); negative when one is NT, so that every total including it is negative (ND)."""
     if "N" in joined_cells:
         return -1000
     count = joined_cells.count
     return count("1") + 2 * count("2") + 3 * count("3") + 4 * count("4") + 5 * count("5")
+
+
+def _sensory_score(joined_cells: str) -> int:
+    """As :func:`_motor_score` for sensory cells (grades 0-2)."""
+    if "N" in joined_cells:
+        return -1000
+    return joined_cells.count("1") + 2 * joined_cells.count("2")
 
 
 #: A step of the reference's level walks: (continue, level to record: None / plain False / starred True,
@@ -162,9 +170,8 @@ def _motor_step(m: str, n: str, variable: bool) -> _Step:
     cont = m not in _WEAK and m not in _STAR_OR_STRONG and n not in _WEAK
     star: bool | None = None
     if not ((m == "5" or m in _STARSTAR) and n not in _WEAK_ANY_OR_NT):
-        star = (
-            m in _ONE_STAR_WEAK_OR_NT or (m in _WEAK_STARSTAR and n in _WEAK_ANY_OR_NT and n not in _WEAK) or (variable)
-        )
+        star = m in _ONE_STAR_WEAK_OR_NT or (m in _WEAK_STARSTAR and n in _WEAK_ANY_OR_NT and n not in _WEAK)
+        star = star or variable
     var = variable
     if m not in ("5", "3", "4", "3*", "4*", "NT"):
         if m in _STARSTAR:
@@ -241,6 +248,7 @@ _MOTOR_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
 _BEFORE_KEY_STEP: Final[dict[str, tuple[_Step, _Step]]] = {
     n: (_before_key_step(n, False), _before_key_step(n, True)) for n in _MOTOR_VALUES
 }
+_NORMAL_STEP: Final = _SENSORY_STEP["2", "2"]
 _ZPP_KIND: Final[dict[tuple[str, str], int]] = {
     (lt, pp): _zpp_kind(lt, pp) for lt in _SENSORY_VALUES for pp in _SENSORY_VALUES
 }
@@ -263,10 +271,8 @@ class _Side:
     carries a ``*``, which lets exams without one skip the work that only stars need.
     """
 
-    __slots__ = (
-        "keys", "lower", "lt", "motor", "non_key", "non_key_name", "normal", "pp", "prick", "starred", "step", "touch",
-        "upper",
-    )  # fmt: skip
+    __slots__ = ("joined_lt", "joined_pp", "keys", "lt", "motor", "non_key", "non_key_name", "normal", "pp",
+                 "starred", "step")  # fmt: skip
 
     def __init__(self, lt: list[str], pp: list[str], motor: list[str], non_key_name: str | None) -> None:
         self.lt = lt
@@ -276,18 +282,16 @@ class _Side:
         # The reference only recognises a non-key muscle named at one of the key-muscle levels.
         index = _IDX.get(non_key_name) if non_key_name else None
         self.non_key: int | None = index if index in _KEY_SET else None
-        self.step = list(map(_SENSORY_STEP.__getitem__, zip(lt, pp, strict=True)))
         self.keys = motor[_UPPER] + motor[_LOWER]  # the ten key muscles, C5 … S1
-        joined_lt, joined_pp = "".join(lt), "".join(pp)
-        upper, lower = "".join(motor[_UPPER]), "".join(motor[_LOWER])
-        self.starred = "*" in joined_lt or "*" in joined_pp or "*" in upper or "*" in lower
+        self.joined_lt = joined_lt = "".join(lt)
+        self.joined_pp = joined_pp = "".join(pp)
+        self.starred = "*" in joined_lt or "*" in joined_pp or "*" in "".join(self.keys)
         # Dermatomes C2 … ``normal`` all read 2/2 (only the value "2" starts with a 2).
-        self.normal = min(len(joined_lt) - len(joined_lt.lstrip("2")), len(joined_pp) - len(joined_pp.lstrip("2"))) - 1
-        # Scores: every cell is one grade digit, possibly starred, or NT; C1's placeholder "2" is not scored.
-        self.touch = _score(joined_lt) - 2
-        self.prick = _score(joined_pp) - 2
-        self.upper = _score(upper)
-        self.lower = _score(lower)
+        self.normal = normal = (
+            min(len(joined_lt) - len(joined_lt.lstrip("2")), len(joined_pp) - len(joined_pp.lstrip("2"))) - 1
+        )
+        self.step = [_NORMAL_STEP] * (normal + 1)
+        self.step += map(_SENSORY_STEP.__getitem__, zip(lt[normal + 1 :], pp[normal + 1 :], strict=True))
 
     @classmethod
     def read(cls, side: IsncsciSide) -> _Side:
@@ -300,15 +304,22 @@ class _Side:
         """The same side with every ``*`` and ``**`` dropped (the reference's ``removeStars``)."""
         if not self.starred:
             return self
-        return _Side(
-            [v.rstrip("*") for v in self.lt],
-            [v.rstrip("*") for v in self.pp],
-            [v.rstrip("*") for v in self.motor],
-            self.non_key_name,
-        )
+        plain = _PLAIN.__getitem__
+        side = _Side.__new__(_Side)
+        side.lt = lt = [*map(plain, self.lt)]
+        side.pp = pp = [*map(plain, self.pp)]
+        side.motor = [*map(plain, self.motor)]
+        side.keys = [*map(plain, self.keys)]
+        side.step = [*map(_SENSORY_STEP.__getitem__, zip(lt, pp, strict=True))]
+        side.joined_lt, side.joined_pp = "".join(lt), "".join(pp)
+        side.normal = self.normal  # no "2" carries a star
+        side.starred = False
+        side.non_key, side.non_key_name = self.non_key, self.non_key_name
+        return side
 
 
 _NO_KEY_T2_L1: Final = ("",) * (_IDX["L2"] - _IDX["T2"])
+_PLAIN: Final[dict[str, str]] = {v: v.rstrip("*") for v in ("", *_MOTOR_VALUES, *_SENSORY_VALUES)}
 _GET_DERMATOMES: Final = itemgetter(*DERMATOMES)
 _GET_MYOTOMES: Final = itemgetter(*MYOTOMES)
 
@@ -511,22 +522,45 @@ _ZERO_OR_STARSTAR: Final = frozenset({"0", "0**"})
 _ZERO_ANY: Final = frozenset({"0", "0*", "0**"})
 
 
+# The level lists the walks produce (``C5``, ``C6*,C7``, ``S3,INT``) recur from exam to exam: what the AIS and ZPP
+# rules derive from them alone is computed once per distinct list.
+
+
+@lru_cache(maxsize=4096)
+def _keys_more_than_three_below(motor_level: str) -> tuple[tuple[int, ...], ...]:
+    """For each possible motor level, the level indices of the key muscles more than three levels below it."""
+    return tuple(
+        _KEY_IDX[_start_key(_S45 if m.startswith("INT") else _level_index(m) + 4) :] for m in motor_level.split(",")
+    )
+
+
+@lru_cache(maxsize=4096)
+def _c_starts(nli: str) -> tuple[int, ...]:
+    """For each possible NLI, the position in MYOTOMES of the first key muscle below it (10: none)."""
+    return tuple(_start_key(_level_index(level) + 1) for level in nli.replace("*", "").split(","))
+
+
+@lru_cache(maxsize=4096)
+def _d_starts(nli: str) -> tuple[int, ...]:
+    """As :func:`_c_starts`, for the possible NLIs before INT: the reference's D test stops there."""
+    levels = nli.replace("*", "").split(",")
+    if "INT" in levels:
+        levels = levels[: levels.index("INT")]
+    return tuple(_start_key(_IDX[level] + 1) for level in levels)
+
+
 def _no_motor_more_than_three_below(side: _Side, motor_level: str) -> tuple[bool, bool]:
     """Can this side have no motor function more than three levels below its motor level? (result, variable)."""
     variable = False
-    motor = side.motor
-    for m in motor_level.split(","):
-        index = _S45 if m.startswith("INT") else _level_index(m) + 4
-        none_found = True
-        for k in range(_start_key(index), 10):
-            i = _KEY_IDX[k]
+    motor, non_key = side.motor, side.non_key
+    for below in _keys_more_than_three_below(motor_level):
+        for i in below:
             v = motor[i]
             if v in ("0*", "0**"):
                 variable = True
-            if v not in _MOTOR_MAY_BE_ABSENT or i == side.non_key:
-                none_found = False
+            if v not in _MOTOR_MAY_BE_ABSENT or i == non_key:
                 break
-        if none_found:
+        else:
             return True, variable
     return False, False
 
@@ -534,15 +568,13 @@ def _no_motor_more_than_three_below(side: _Side, motor_level: str) -> tuple[bool
 def _motor_more_than_three_below(side: _Side, motor_level: str) -> tuple[bool, bool]:
     """Can this side have motor function (key or non-key muscle) more than three levels below its motor level?"""
     variable = False
-    motor = side.motor
-    for m in motor_level.split(","):
-        index = _S45 if m.startswith("INT") else _level_index(m) + 4
-        for k in range(_start_key(index), 10):
-            i = _KEY_IDX[k]
+    motor, non_key = side.motor, side.non_key
+    for below in _keys_more_than_three_below(motor_level):
+        for i in below:
             v = motor[i]
             if v == "0**":
                 variable = True
-            if v != "0" or i == side.non_key:
+            if v != "0" or i == non_key:
                 return True, variable
     return variable, variable
 
@@ -557,8 +589,7 @@ _D_VARIABLE: Final[dict[str, int]] = {v: int(v in _WEAK_STAR or v in _WEAK_STARS
 def _less_than_half_at_least_3(exam: _Exam, nli: str) -> tuple[bool, bool]:
     """AIS C test: can more than half of the key muscles below the NLI have a grade below 3? (result, variable)"""
     left, right = exam.left.keys, exam.right.keys
-    for level in nli.replace("*", "").split(","):
-        start = _start_key(_level_index(level) + 1)
+    for start in _c_starts(nli):
         half = 10 - start
         below = left[start:] + right[start:]
         count = sum(map(_C_COUNT.__getitem__, below))
@@ -571,10 +602,7 @@ def _at_least_half_at_least_3(exam: _Exam, nli: str) -> tuple[bool, bool]:
     """AIS D test: can at least half of the key muscles below the NLI have grade 3 or more? (result, variable)"""
     result = False
     left, right = exam.left.keys, exam.right.keys
-    for level in nli.replace("*", "").split(","):
-        if level == "INT":
-            break
-        start = _start_key(_IDX[level] + 1)
+    for start in _d_starts(nli):
         half = 10 - start
         if half == 0:
             return True, False
@@ -697,6 +725,28 @@ def _sensory_zpp(side: _Side, dap: str) -> str:
     return ",".join(zpp)
 
 
+@lru_cache(maxsize=4096)
+def _zpp_range(motor_level: str) -> tuple[int, int, tuple[int, ...]]:
+    """The motor ZPP's range for a motor level (the reference's ``getTopAndBottomLevelsForCheck``): its top (the
+    first motor level), its bottom (S1, or the lowest motor level when it lies below S1; S3 for INT), and the
+    levels its walk up from the bottom stops at: key muscles and the listed motor levels without one."""
+    names = motor_level.replace("*", "").split(",")
+    top = _IDX[names[0]]
+    lowest = names[-1]
+    below_s1 = any(n in ("S2", "S3", "INT") for n in names)
+    bottom = (_S3 if lowest == "INT" else _IDX[lowest]) if below_s1 else _S1
+    stops = {i for i in _KEY_IDX if top <= i <= bottom}
+    stops.update(i for i in map(_IDX.get, names) if i is not None)
+    return top, bottom, tuple(sorted(stops, reverse=True))
+
+
+def _first_starred(cells: list[str]) -> int:
+    """Index of the first cell with a ``*`` (``_N`` when none), found by the C string functions."""
+    joined = "|".join(cells)
+    position = joined.find("*")
+    return _N if position < 0 else joined.count("|", 0, position)
+
+
 def _motor_zpp(side: _Side, vac: str, ais: str, motor_level: str) -> str:
     """Most caudal level with motor function below the motor level, walking up from S1 (or the lowest motor
     level when it lies below S1) to the motor level; the reference's step machine ``determineMotorZPP``.
@@ -707,25 +757,21 @@ def _motor_zpp(side: _Side, vac: str, ais: str, motor_level: str) -> str:
     if vac == "Yes":
         return "NA"
     zpp: list[str] = ["NA"] if vac == "NT" else []
-    names = motor_level.replace("*", "").split(",")
-    top = _IDX[names[0]]
-    lowest = names[-1]
-    below_s1 = any(n in ("S2", "S3", "INT") for n in names)
-    bottom = (_S3 if lowest == "INT" else _IDX[lowest]) if below_s1 else _S1
+    top, bottom, walk = _zpp_range(motor_level)
     lt, pp, motor = side.lt, side.pp, side.motor
 
     # What the reference's getLevelsRange finds while walking from C1 to the bottom of the range: the first
     # starred cell and the end of the run of normal levels below the top, which together decide where a
-    # ZPP level is starred. Without any star no level is, so the walk is skipped.
+    # ZPP level is starred. Without any star no level is.
     first_star = last_normal = -1
     if side.starred:
-        for i in range(bottom + 1):
-            if first_star < 0 and ("*" in lt[i] or "*" in pp[i] or "*" in motor[i]):
-                first_star = i
-            if last_normal < 0 and i > top and not _is_consecutive_normal(lt[i], pp[i], motor[i]):
-                last_normal = i - 1
-        if last_normal < 0:
-            last_normal = bottom
+        first_star = min(_first_starred(lt), _first_starred(pp), _first_starred(motor))
+        if first_star > bottom:
+            first_star = -1
+        last_normal = top + 1
+        while last_normal <= bottom and _is_consecutive_normal(lt[last_normal], pp[last_normal], motor[last_normal]):
+            last_normal += 1
+        last_normal -= 1
 
     def name(i: int) -> str:
         """The level's name, starred as the reference's ``hasStarOnCurrentOrAboveLevel`` decides."""
@@ -743,15 +789,13 @@ def _motor_zpp(side: _Side, vac: str, ais: str, motor_level: str) -> str:
     override_above = non_key - 3 if non_key is not None and "C" in ais.upper() else -1
     add_non_key = non_key_added = False
     found: list[tuple[int, str]] = []
-    named = {_IDX[n] for n in names if n != "INT"}
-    for i in range(bottom, top - 1, -1):
+    for i in walk:
         m = motor[i]
-        if not m:  # no key muscle: a level of the motor level list is part of the zone
-            if i in named:
-                if i < override_above:
-                    add_non_key = True
-                else:
-                    found.append((i, name(i)))
+        if not m:  # a listed motor level without key muscle is part of the zone
+            if i < override_above:
+                add_non_key = True
+            else:
+                found.append((i, name(i)))
             continue
         if m == "0":
             continue
@@ -774,9 +818,8 @@ def _motor_zpp(side: _Side, vac: str, ais: str, motor_level: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _total(total: int) -> str:
-    """A total as the reference prints it: ``ND`` when a cell was not testable."""
-    return "ND" if total < 0 else str(total)
+#: Totals as the reference prints them; a negative sum (a cell was not testable) is missing, hence ``ND``.
+_TOTAL_TEXT: Final[dict[int, str]] = {n: str(n) for n in range(113)}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -802,9 +845,13 @@ def classify(exam: IsncsciExam) -> IsncsciClassification:
     injury_complete = _injury_complete(ex)
     ais = _ais_parts(ex, injury_complete, motor_right, motor_left, nli).grade
 
-    r_upper, r_lower, l_upper, l_lower = right.upper, right.lower, left.upper, left.lower
-    r_touch, l_touch, r_prick, l_prick = right.touch, left.touch, right.prick, left.prick
+    # C1's placeholder "2" is not scored.
+    r_upper, r_lower = _motor_score("".join(right.keys[:5])), _motor_score("".join(right.keys[5:]))
+    l_upper, l_lower = _motor_score("".join(left.keys[:5])), _motor_score("".join(left.keys[5:]))
+    r_touch, l_touch = _sensory_score(right.joined_lt) - 2, _sensory_score(left.joined_lt) - 2
+    r_prick, l_prick = _sensory_score(right.joined_pp) - 2, _sensory_score(left.joined_pp) - 2
 
+    total = _TOTAL_TEXT.get
     # A copy of an empty classification updated with trusted values: every value above is a string of the
     # reference's grammar, and this is several times cheaper than validating or model_construct.
     return _EMPTY.model_copy(
@@ -820,20 +867,20 @@ def classify(exam: IsncsciExam) -> IsncsciClassification:
             "left_sensory_zpp": _sensory_zpp(left, ex.dap),
             "right_motor_zpp": _motor_zpp(right, ex.vac, ais, motor_right),
             "left_motor_zpp": _motor_zpp(left, ex.vac, ais, motor_left),
-            "right_upper_motor_total": _total(r_upper),
-            "left_upper_motor_total": _total(l_upper),
-            "right_lower_motor_total": _total(r_lower),
-            "left_lower_motor_total": _total(l_lower),
-            "right_motor_total": _total(r_upper + r_lower),
-            "left_motor_total": _total(l_upper + l_lower),
-            "upper_motor_total": _total(r_upper + l_upper),
-            "lower_motor_total": _total(r_lower + l_lower),
-            "right_touch_total": _total(r_touch),
-            "left_touch_total": _total(l_touch),
-            "touch_total": _total(r_touch + l_touch),
-            "right_prick_total": _total(r_prick),
-            "left_prick_total": _total(l_prick),
-            "prick_total": _total(r_prick + l_prick),
+            "right_upper_motor_total": total(r_upper, "ND"),
+            "left_upper_motor_total": total(l_upper, "ND"),
+            "right_lower_motor_total": total(r_lower, "ND"),
+            "left_lower_motor_total": total(l_lower, "ND"),
+            "right_motor_total": total(r_upper + r_lower, "ND"),
+            "left_motor_total": total(l_upper + l_lower, "ND"),
+            "upper_motor_total": total(r_upper + l_upper, "ND"),
+            "lower_motor_total": total(r_lower + l_lower, "ND"),
+            "right_touch_total": total(r_touch, "ND"),
+            "left_touch_total": total(l_touch, "ND"),
+            "touch_total": total(r_touch + l_touch, "ND"),
+            "right_prick_total": total(r_prick, "ND"),
+            "left_prick_total": total(l_prick, "ND"),
+            "prick_total": total(r_prick + l_prick, "ND"),
         }
     )
 
