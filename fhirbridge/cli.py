@@ -163,3 +163,21 @@ def rules() -> None:
     """List every issue code with its severity, layer and title."""
     for rule in RULES.values():
         click.echo(f"{rule.code}\t{rule.severity}\t{rule.layer}\t{rule.title}")
+
+
+@main.command()
+@click.option("--db", default=None, metavar="URL",
+              help="Database: a SQLite file path or URL (default: ./fhirbridge.sqlite), or postgresql://USER@HOST/DB.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--max-body", default=64, show_default=True, type=click.IntRange(1), metavar="MIB",
+              help="Largest request body accepted, in MiB.")
+def serve(db: str | None, host: str, port: int, max_body: int) -> None:
+    """Run the HTTP service: FHIR $validate and $convert, and ingest of transaction bundles into a registry.
+
+    Write endpoints need an API key when FHIRBRIDGE_API_KEY is set. SIGTERM finishes requests in flight.
+    """
+    from fhirbridge.service.server import serve as run_service
+    from fhirbridge.service.settings import DEFAULT_DB, ServiceSettings
+
+    run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)

@@ -87,6 +87,35 @@ RULES: Final[dict[str, Rule]] = {
              "A record refers to a subject that is not among the subjects read; the record is not converted."),
         Rule("FB-REF-002", "error", "references", "Unknown study",
              "A subject names a study that is not described by the study metadata; it is not converted."),
+        # HTTP service and registry ingest
+        Rule("FB-SRV-001", "error", "schema", "Not a transaction or batch Bundle",
+             "Ingest takes a Bundle of type transaction or batch; nothing was stored."),
+        Rule("FB-SRV-002", "error", "schema", "Unsupported bundle entry",
+             "An entry lacks a resource or request, or asks for something other than POST Type or PUT Type/id; "
+             "nothing was stored."),
+        Rule("FB-SRV-003", "error", "schema", "Unsupported conditional create",
+             "ifNoneExist must be a single identifier search (identifier=system|value); nothing was stored."),
+        Rule("FB-SRV-004", "error", "references", "Duplicate bundle entry",
+             "Two entries share a fullUrl or write the same Type/id; nothing was stored."),
+        Rule("FB-SRV-005", "error", "references", "Reference to a resource that is not stored",
+             "A reference points to a resource that is neither in the bundle nor in the store; nothing was stored."),
+        Rule("FB-SRV-006", "warning", "references", "Conditional create kept the stored resource",
+             "A conditional create matched a stored resource whose content differs; the stored resource was kept. "
+             "Send the resource with PUT to update it."),
+        Rule("FB-SRV-007", "fatal", "syntax", "Request body too large",
+             "The request body exceeds the service's size limit; it was not read."),
+        Rule("FB-SRV-008", "fatal", "syntax", "Unsupported media type",
+             "The request body is not in a format this endpoint reads."),
+        Rule("FB-SRV-009", "fatal", "syntax", "Malformed or unsafe XML",
+             "The XML cannot be parsed, or declares a DTD or entities, which are refused."),
+        Rule("FB-SRV-010", "error", "references", "Resource not found",
+             "No stored resource (or version) has this type and id."),
+        Rule("FB-SRV-011", "error", "schema", "Invalid request parameter",
+             "A search or operation parameter is unknown for this endpoint or its value has the wrong syntax."),
+        Rule("FB-SRV-012", "error", "security", "Not authorised",
+             "Write endpoints need the API key (Authorization: Bearer KEY or X-API-Key) when one is set."),
+        Rule("FB-SRV-013", "fatal", "service", "Internal error",
+             "The service failed unexpectedly; nothing was stored. The service log has the details."),
     )
 }  # fmt: skip
 

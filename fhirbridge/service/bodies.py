@@ -1,0 +1,159 @@
+"""Reading request bodies safely: a size limit on every request, FHIR JSON or hardened XML, uploaded files.
+
+XML is parsed with DTDs, entities and network access switched off, and a document that declares a DTD is
+refused outright (billion-laughs and external-entity attacks need one). Uploaded zips are expanded only
+inside their folder and only up to a multiple of the body limit (zip bombs).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from io import BytesIO
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+from lxml import etree
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fhirbridge.validation.issue import Issue
+
+JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
+XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"}
+ZIP_TYPES = {"application/zip", "application/x-zip-compressed"}
+MULTIPART = "multipart/form-data"
+#: An uploaded zip may expand to at most this many times the body limit.
+ZIP_EXPANSION = 8
+
+
+class BodyError(Exception):
+    """A request body that cannot be read; carries the issue and the HTTP status to answer with."""
+
+    def __init__(self, issue: Issue, status: int) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+        self.status = status
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_fhir(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """A FHIR resource from a JSON or XML body (JSON when no type is given)."""
+    kind = media_type(content_type)
+    if kind in XML_TYPES:
+        return parse_fhir_xml(body)
+    if kind and kind not in JSON_TYPES:
+        raise BodyError(Issue.of("FB-SRV-008", f"cannot read {kind} here; send FHIR JSON or XML",
+                                 value=kind, expected="application/fhir+json or application/fhir+xml"), 415)
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file="request body"), 400) from None
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise BodyError(Issue.of("FB-FHIR-001", "the body is not a FHIR resource: it has no resourceType",
+                                 file="request body", target="resourceType"), 400)
+    return resource
+
+
+def safe_xml(body: bytes) -> etree._Element:
+    """Parse XML with every feature that can reach outside the document switched off; refuse any DTD."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_pis=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise BodyError(Issue.of("FB-SRV-009", f"malformed XML: {exc}", file="request body"), 400) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise BodyError(Issue.of("FB-SRV-009", "XML with a DTD or entity declarations is refused",
+                                 file="request body"), 400)
+    return root
+
+
+def parse_fhir_xml(body: bytes) -> dict[str, Any]:
+    safe_xml(body)
+    raise BodyError(Issue.of("FB-SRV-008", "FHIR XML is not read by this build; send FHIR JSON",
+                             value="application/fhir+xml", expected="application/fhir+json"), 415)
+
+
+def extract_zip(data: bytes, folder: Path, limit: int) -> list[Path]:
+    """Expand a zip into ``folder``: no path may leave it and the total may not exceed ``limit`` bytes."""
+    try:
+        archive = zipfile.ZipFile(BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise BodyError(Issue.of("FB-SRV-008", f"not a zip file: {exc}", file="request body"), 400) from None
+    written, total = [], 0
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = PurePosixPath(info.filename)
+            if name.is_absolute() or ".." in name.parts or not name.parts:
+                raise BodyError(Issue.of("FB-SRV-008", f"zip member {info.filename!r} points outside the archive",
+                                         file="request body"), 400)
+            total += info.file_size
+            if total > limit:
+                raise BodyError(Issue.of("FB-SRV-007", f"the zip expands to more than {limit} bytes",
+                                         file="request body"), 413)
+            target = folder.joinpath(*name.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source:
+                content = source.read(limit + 1)
+            if len(content) != info.file_size:
+                raise BodyError(Issue.of("FB-SRV-008", f"zip member {info.filename!r} is corrupt",
+                                         file="request body"), 400)
+            target.write_bytes(content)
+            written.append(target)
+    return written
+
+
+def safe_upload_name(name: str | None, fallback: str) -> str:
+    """The last component of an uploaded file's name, or ``fallback`` when there is no usable one."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    return base if base and base not in (".", "..") else fallback
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware refusing bodies over ``max_bytes``: by Content-Length at once, else while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Any) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.refuse = refuse  # (scope, receive, send) coroutine that answers 413
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self.refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self.refuse(scope, receive, send)

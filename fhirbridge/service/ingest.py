@@ -1,0 +1,51 @@
+"""Registry ingest: validate a transaction or batch Bundle whole, then store all of it in one transaction or none."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fhirbridge.service.outcome import operation_outcome
+from fhirbridge.service.responses import ServiceError
+from fhirbridge.service.validation import has_errors, validate_fhir
+from fhirbridge.store.repository import IngestRejected, Store, WriteResult
+from fhirbridge.store.transaction import plan
+from fhirbridge.validation.issue import Issue, Severity
+
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+
+
+def ingest(store: Store, bundle: dict[str, Any]) -> dict[str, Any]:
+    """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong."""
+    writes, issues = plan(bundle)
+    if not any(i.code == "FB-SRV-001" for i in issues):
+        issues.extend(validate_fhir(bundle).issues)
+    if has_errors(issues):
+        raise ServiceError(422, *issues)
+    try:
+        results = store.ingest(writes)
+    except IngestRejected as exc:
+        raise ServiceError(422, *issues, *exc.issues) from None
+    return _response_bundle(bundle["type"], results, [i for i in issues if i.severity >= Severity.WARNING])
+
+
+def _response_bundle(kind: str, results: list[WriteResult], warnings: list[Issue]) -> dict[str, Any]:
+    """One response entry per request entry; warnings go to the outcome of the entry they are about (an
+    issue about no entry in particular goes to the first)."""
+    by_entry: dict[int, list[Issue]] = {}
+    for issue in warnings:
+        match = _ENTRY.match(issue.target or "")
+        by_entry.setdefault(int(match.group(1)) if match else 0, []).append(issue)
+    entries = []
+    for result in results:
+        response: dict[str, Any] = {
+            "status": result.status,
+            "location": f"{result.resource_type}/{result.id}/_history/{result.version_id}",
+            "etag": f'W/"{result.version_id}"',
+            "lastModified": result.last_updated,
+        }
+        issues = result.issues + by_entry.get(result.index, [])
+        if issues:
+            response["outcome"] = operation_outcome(issues)
+        entries.append({"response": response})
+    return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}

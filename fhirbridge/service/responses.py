@@ -1,0 +1,95 @@
+"""FHIR responses: JSON (or XML where the FHIR spoke writes it) by ``_format`` or Accept, errors as OperationOutcome."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from fhirbridge.service.bodies import JSON_TYPES, XML_TYPES, BodyError
+from fhirbridge.service.outcome import operation_outcome
+from fhirbridge.validation.issue import Issue
+
+FHIR_JSON = "application/fhir+json"
+FHIR_NDJSON = "application/fhir+ndjson"
+log = logging.getLogger("fhirbridge.service")
+_FORMATS = {"json": "json", "xml": "xml", **dict.fromkeys(JSON_TYPES, "json"), **dict.fromkeys(XML_TYPES, "xml")}
+
+
+class ServiceError(Exception):
+    """An answer other than success, with the issues that explain it."""
+
+    def __init__(self, status: int, *issues: Issue, headers: dict[str, str] | None = None) -> None:
+        super().__init__(issues[0].message if issues else str(status))
+        self.status = status
+        self.issues = list(issues)
+        self.headers = headers or {}
+
+
+def requested_format(request: Request) -> str:
+    """``json`` or ``xml``: the ``_format`` parameter wins over the Accept header; JSON unless XML is asked for."""
+    explicit = request.query_params.get("_format")
+    if explicit is not None:
+        chosen = _FORMATS.get(explicit.strip().lower())
+        if chosen is None:
+            raise ServiceError(400, Issue.of("FB-SRV-011", f"unknown _format {explicit!r}", target="_format",
+                                             value=explicit, expected="json or xml"))
+        return chosen
+    accept = request.headers.get("accept", "")
+    if any(t in accept for t in XML_TYPES) and not any(t in accept for t in (*JSON_TYPES, "*/*")):
+        return "xml"
+    return "json"
+
+
+def fhir_response(request: Request, resource: dict[str, Any], status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    if requested_format(request) == "xml":
+        raise ServiceError(406, Issue.of("FB-SRV-008", "FHIR XML is not written by this build; ask for JSON",
+                                         value="application/fhir+xml", expected=FHIR_JSON))
+    return Response(orjson.dumps(resource), status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
+    """Errors are always JSON: the request that failed may be the one that asked for an unsupported format."""
+    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON,
+                    headers=headers)
+
+
+async def on_service_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return outcome_response(exc.status, exc.issues, exc.headers)
+
+
+async def on_body_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyError)
+    return outcome_response(exc.status, [exc.issue])
+
+
+async def on_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    issues = [Issue.of("FB-SRV-011", f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}",
+                       target=".".join(str(p) for p in err["loc"][1:]) or None) for err in exc.errors()]
+    return outcome_response(400, issues)
+
+
+async def on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        issue = Issue.of("FB-SRV-010", "no such endpoint")
+    else:
+        issue = Issue.of("FB-SRV-011", str(exc.detail))
+    return outcome_response(exc.status_code, [issue], dict(exc.headers or {}))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """Log what failed and where, but not the exception's message: it may quote patient data."""
+    route = getattr(request.scope.get("route"), "path", "?")
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("internal error in %s %s: %s\n%s", request.method, route, type(exc).__name__, frames)
+    return outcome_response(500, [Issue.of("FB-SRV-013", "internal error; nothing was stored")])

@@ -1,0 +1,61 @@
+"""The tables of the store. Changes to them are made by a new Alembic migration, never by editing these alone.
+
+Every resource is kept whole as JSON text (exactly as it is served, meta.versionId and meta.lastUpdated included),
+so that reads and exports need no assembly; what searches and conditional creates look at is copied into the
+identifier and search tables when a version is written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+#: The current version of every resource.
+resource = Table(
+    "fb_resource",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", String(40), nullable=False),  # ISO 8601 instant in UTC; sorts as text
+    Column("content_hash", String(64), nullable=False),  # of the content without versionId and lastUpdated
+    Column("content", Text, nullable=False),
+)
+
+#: Every version ever stored, the current one included.
+resource_version = Table(
+    "fb_resource_version",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("last_updated", String(40), nullable=False),
+    Column("content", Text, nullable=False),
+)
+
+#: Business identifiers: which resource holds ``system|value``; the first resource to claim one keeps it.
+identifier = Table(
+    "fb_identifier",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("system", String(), primary_key=True),
+    Column("value", String(), primary_key=True),
+    Column("resource_id", String(64), nullable=False),
+)
+
+#: Search parameter values of current versions: tokens and references in system/value, dates as a range.
+search_value = Table(
+    "fb_search_value",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("system", String()),
+    Column("value", String()),
+    Column("low", String(40)),
+    Column("high", String(40)),
+    Index("ix_fb_search_value_resource", "resource_type", "resource_id"),
+    Index("ix_fb_search_value_token", "resource_type", "param", "value"),
+    Index("ix_fb_search_value_date", "resource_type", "param", "low", "high"),
+)
