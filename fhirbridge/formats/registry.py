@@ -14,10 +14,12 @@ from typing import Any
 
 READERS: dict[str, str] = {
     "csv": "fhirbridge.formats.csv.spoke:read",
+    "sdtm": "fhirbridge.formats.sdtm.spoke:read",
 }
 WRITERS: dict[str, str] = {
     "csv": "fhirbridge.formats.csv.spoke:write",
     "fhir": "fhirbridge.formats.fhir.spoke:write",
+    "sdtm": "fhirbridge.formats.sdtm.spoke:write",
 }
 
 

@@ -1,0 +1,50 @@
+"""SDTM datasets as CSV: one file per dataset (``ae.csv``), variable names in the header, UTF-8."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
+from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
+from fhirbridge.validation.issue import Issue
+
+
+def write(dataset: Dataset, path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([c.name for c in dataset.columns])
+        for row in dataset.rows:
+            writer.writerow([as_text(row.get(c.name)) for c in dataset.columns])
+
+
+def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
+    """Read one dataset; Num variables (by the mapping) become numbers. Streams rows from the file."""
+    name = path.stem.upper()
+    dataset = Dataset(name=name, label="", columns=[], file=str(path))
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle, strict=True)
+            header = next(rows, None)
+            if header is None:
+                raise UnreadableDataset("file is empty: no header row", row=1)
+            header = [h.strip().upper() for h in header]
+            kinds = types(name)
+            dataset.columns = [Column(name=h, type=kinds.get(h, "Char")) for h in header]
+            for cells in rows:
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise UnreadableDataset(f"row has {len(cells)} fields, the header has {len(header)}",
+                                            row=rows.line_num)
+                row: dict[str, Value] = {}
+                for column, cell in zip(dataset.columns, cells, strict=True):
+                    row[column.name] = typed_value(cell.strip(), column.type, (str(path), rows.line_num, column.name),
+                                                   issues)
+                dataset.rows.append(row)
+                dataset.row_numbers.append(rows.line_num)
+    except csv.Error as exc:
+        raise UnreadableDataset(f"malformed CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableDataset(f"not UTF-8: {exc.reason}") from None
+    return dataset

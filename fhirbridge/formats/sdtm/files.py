@@ -1,0 +1,103 @@
+"""Which files hold SDTM datasets, in which file format, and reading or writing all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fhirbridge.formats.sdtm import csv_files, dataset_json, dataset_xml, define_xml, xpt_files
+from fhirbridge.formats.sdtm.dataset import Dataset
+from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset
+from fhirbridge.mapping.sdtm_mapping import SdtmMapping
+from fhirbridge.validation.issue import Issue
+
+SUFFIXES = {"csv": ".csv", "xpt": ".xpt", "dataset-json": ".json", "dataset-xml": ".xml"}
+DEFINE = "define.xml"
+
+
+def dataset_files(inputs: list[Path], preferred: str, issues: list[Issue]) -> tuple[str, list[Path]]:
+    """The file format of the inputs and the dataset files to read.
+
+    Files named directly and the files of named folders are considered; define.xml is metadata, not data.
+    When several formats are present (a folder with both ``ae.csv`` and ``ae.xpt``), ``preferred`` (the
+    --sdtm-format option) decides, and the other files are reported as not read.
+    """
+    files = [f for p in inputs for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
+    by_format: dict[str, list[Path]] = {}
+    for path in files:
+        if path.name.lower() == DEFINE:
+            continue
+        fmt = next((f for f, suffix in SUFFIXES.items() if path.suffix.lower() == suffix), None)
+        if fmt is None:
+            issues.append(Issue.of("FB-SDTM-020", f"{path.name} is not an SDTM dataset file (.csv, .xpt, .json, "
+                                   ".xml); it is not read", file=str(path)))
+            continue
+        by_format.setdefault(fmt, []).append(path)
+    if not by_format:
+        return preferred, []
+    chosen = preferred if preferred in by_format else next(iter(by_format))
+    for fmt, paths in by_format.items():
+        if fmt != chosen:
+            issues.extend(Issue.of("FB-SDTM-020", f"{p.name} is {fmt} while the datasets are read as {chosen}; it "
+                                   "is not read", file=str(p)) for p in paths)
+    return chosen, by_format[chosen]
+
+
+def read_datasets(inputs: list[Path], preferred: str, mapping: SdtmMapping, issues: list[Issue],
+                  progress: Callable[[str], None] | None = None) -> list[Dataset]:
+    """Every dataset the mapping knows; unreadable files and unknown domains are reported and skipped."""
+    fmt, files = dataset_files(inputs, preferred, issues)
+    types: ColumnTypes = lambda name: {v: s.type for v, s in (mapping.dataset_variables(name) or {}).items()}  # noqa: E731
+    datasets = []
+    for n, path in enumerate(files, start=1):
+        if progress:
+            progress(f"reading {path.name} ({n}/{len(files)})")
+        try:
+            dataset = _read(fmt, path, types, issues)
+        except UnreadableDataset as exc:
+            issues.append(Issue.of("FB-SDTM-001", f"cannot read {fmt} dataset: {exc}", file=str(path), row=exc.row))
+            continue
+        except OSError as exc:
+            issues.append(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
+            continue
+        if mapping.dataset_variables(dataset.name) is None:
+            issues.append(Issue.of("FB-SDTM-002", f"dataset {dataset.name} is not a domain of the SDTM mapping "
+                                   f"({', '.join(mapping.domains)} and their SUPP--); it is not converted",
+                                   file=str(path), value=dataset.name))
+            continue
+        datasets.append(dataset)
+    return datasets
+
+
+def _read(fmt: str, path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
+    match fmt:
+        case "csv":
+            return csv_files.read(path, types, issues)
+        case "xpt":
+            return xpt_files.read(path)
+        case "dataset-json":
+            return dataset_json.read(path)
+    return dataset_xml.read(path, types, issues)
+
+
+def write_datasets(datasets: list[Dataset], outdir: Path, fmt: str, mapping: SdtmMapping, study_id: str,
+                   title: str | None, issues: list[Issue]) -> list[Path]:
+    """One file per dataset, named after it in lower case, and a define.xml describing them all."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for dataset in datasets:
+        path = outdir / f"{dataset.name.lower()}{SUFFIXES[fmt]}"
+        match fmt:
+            case "csv":
+                csv_files.write(dataset, path)
+            case "xpt":
+                xpt_files.write(dataset, path, issues)
+            case "dataset-json":
+                spec = mapping.domains.get(dataset.name)
+                dataset_json.write(dataset, path, study_id, spec.keys if spec is not None else [])
+            case _:
+                dataset_xml.write(dataset, path, study_id)
+        written.append(path)
+    define = outdir / DEFINE
+    define_xml.write([(d, p.name) for d, p in zip(datasets, written, strict=True)], define, mapping, study_id, title)
+    return [*written, define]
