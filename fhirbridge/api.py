@@ -18,11 +18,15 @@ from fhirbridge.formats.registry import READERS, WRITERS, reader, writer
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
+from fhirbridge.validation.fhir.validator import FhirValidator
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.references import drop_orphans
+from fhirbridge.validation.registry import RULES
 from fhirbridge.validation.report import Report
 
 SOURCE_FORMATS = tuple(READERS)
+#: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
+VALIDATE_FORMATS = tuple(dict.fromkeys((*READERS, "fhir")))
 TARGET_FORMATS = tuple(WRITERS)
 
 
@@ -52,17 +56,77 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
     return computed
 
 
-def validate(inputs: list[Path], *, source: str = "csv", options: ConvertOptions | None = None,
-             fail_on: Severity = Severity.ERROR) -> Report:
-    """Read and check inputs without writing anything."""
-    report = Report(fail_on=fail_on)
-    try:
-        data = read(inputs, report, source=source, options=options)
-    except MappingError as exc:
-        report.add(Issue.of("FB-MAP-001", str(exc)))
-        return report
-    check(data, report)
+def validate(inputs: list[Path], *, source: str | None = "csv", options: ConvertOptions | None = None,
+             fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+             max_issues: int | None = None) -> Report:
+    """Read and check inputs without writing anything, running every layer that applies to their format.
+
+    ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
+    bindings, invariants, profiles, bundle integrity) and, when a FHIR reader is registered, read into hub
+    records for the clinical checks. ``select`` / ``ignore`` keep or drop issue codes by prefix; past
+    ``max_issues`` issues are counted, not kept.
+    """
+    report = Report(fail_on=fail_on, select=select, ignore=ignore, max_issues=max_issues)
+    if source is None:
+        source = _detect_format(inputs)
+        if source is None:
+            report.add(Issue.of("FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
+                                file=", ".join(map(str, inputs))))
+            report.finish()
+            return report
+    report.header["input_format"] = source
+    if source == "fhir":
+        FhirValidator(report).validate_files(inputs)  # reports missing files itself
+        inputs = [p for p in inputs if p.exists()]
+    if source in READERS:
+        try:
+            data = read(inputs, report, source=source, options=options)
+        except MappingError as exc:
+            report.add(Issue.of("FB-MAP-001", str(exc)))
+        else:
+            check(data, report)
+            report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES.get(source, ())))))
+    elif source == "fhir":
+        for code in RULES:
+            if code.startswith(_CLINICAL_RULES):
+                report.skip(code, "clinical checks of FHIR input need the FHIR reader, which is not installed")
+    else:
+        report.add(Issue.of("FB-IO-008", f"no reader for {source} input; supported: {', '.join(READERS)}"))
+    report.finish()
     return report
+
+
+#: Rule prefixes of the checks on hub records, whatever the input format; and of each format's reader.
+_CLINICAL_RULES = ("FB-REF-", "FB-SCIM-", "FB-ISN-", "FB-DATE-", "FB-AE-")
+_READER_RULES = {"csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"), "sdtm": ("FB-IO-", "FB-MAP-", "FB-SDTM-"),
+                 "fhir": ("FB-IO-", "FB-MAP-")}
+
+
+def _detect_format(inputs: list[Path]) -> str | None:
+    """csv, sdtm or fhir, from the files' content: FHIR JSON names a resourceType, SDTM tables have DOMAIN or
+    USUBJID columns (or are XPT, Dataset-JSON or Dataset-XML files)."""
+    files = [f for p in inputs for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
+    for path in files:
+        suffix = path.suffix.lower()
+        if suffix == ".xpt":
+            return "sdtm"
+        if suffix not in (".json", ".ndjson", ".jsonl", ".xml", ".csv"):
+            continue
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(4096).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        if suffix == ".csv":
+            header = head.splitlines()[0].upper() if head else ""
+            if "USUBJID" in header or "DOMAIN" in header.replace('"', "").split(","):
+                return "sdtm"
+            return "csv"
+        if '"resourceType"' in head or "http://hl7.org/fhir" in head:
+            return "fhir"
+        if "datasetJSONVersion" in head or "clinicalData" in head or "cdisc.org/ns/odm" in head:
+            return "sdtm"
+    return None
 
 
 def convert(

@@ -15,8 +15,8 @@ import orjson
 from fhirbridge import __version__, api
 from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
 from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.render import render_json, render_text, use_colour
+from fhirbridge.validation.registry import OPT_IN, RULES
+from fhirbridge.validation.render import FORMATS, render, render_json, render_text, use_colour
 from fhirbridge.validation.report import Report
 
 _existing = click.Path(path_type=Path)
@@ -100,17 +100,53 @@ def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_forma
     _emit(report, fmt, report_file)
 
 
+def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Codes or prefixes, given as repeated options and/or comma-separated lists."""
+    return tuple(c.strip() for value in values for c in value.split(",") if c.strip())
+
+
 @main.command()
-@click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default="csv", show_default=True,
-              help="Format of the inputs.")
-@_common
+@click.option("--as", "source", type=click.Choice(api.VALIDATE_FORMATS), default=None,
+              help="Format of the inputs (default: told from their content).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Report format: text for people; json, operation-outcome (FHIR), junit or sarif for programs.")
+@click.option("--output", "report_file", type=click.Path(path_type=Path), default=None,
+              help="Write the report to this file instead of standard output.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Lowest severity that makes the exit code 1.")
+@click.option("--select", multiple=True, metavar="CODE",
+              help="Report only these issue codes or prefixes (e.g. FB-SCIM); repeat or separate with commas.")
+@click.option("--ignore", multiple=True, metavar="CODE",
+              help="Do not report these issue codes or prefixes; repeat or separate with commas.")
+@click.option("--max-issues", type=click.IntRange(min=1), default=None,
+              help="Keep at most N issues in the report; the rest are counted (the report says so).")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV layout spec (YAML) of the input; default: the bundled layout.")
+@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="SDTM mapping spec (YAML) of the input; default: the bundled one.")
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
-def validate(source: str, fmt: str, report_file: Path | None, fail_on: str, mapping: Path | None,
+def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: str, select: tuple[str, ...],
+             ignore: tuple[str, ...], max_issues: int | None, mapping: Path | None, sdtm_mapping: Path | None,
              inputs: tuple[Path, ...]) -> None:
-    """Validate INPUTS without converting them."""
-    report = api.validate(list(inputs), source=source, options=ConvertOptions(csv_mapping=mapping),
-                          fail_on=Severity.parse(fail_on))
-    _emit(report, fmt, report_file)
+    """Validate INPUTS (files or folders: CSV, SDTM or FHIR) without converting them.
+
+    Every layer that applies runs and every problem is reported: syntax, structure, terminology, FHIR
+    invariants and profiles, references, and clinical consistency.
+
+    Example: fhirbridge validate bundle.json --format sarif --output report.sarif
+    """
+    options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
+    try:
+        report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
+                              select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
+    except UnsupportedOption as exc:
+        raise click.UsageError(str(exc)) from None
+    if report_file is not None:
+        report_file.write_text(render(report, fmt), encoding="utf-8")
+        click.echo(f"report written to {report_file}", err=True)
+    else:
+        click.echo(render(report, fmt, use_colour(sys.stdout.isatty())), nl=False)
+    sys.exit(report.exit_code)
 
 
 @main.group()
@@ -159,10 +195,17 @@ def profiles_export(outdir: Path) -> None:
 
 
 @main.command()
-def rules() -> None:
-    """List every issue code with its severity, layer and title."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one tab-separated line per rule; json: a list of objects.")
+def rules(fmt: str) -> None:
+    """List every issue code with its severity, layer, title and description."""
+    if fmt == "json":
+        listed = [{"code": r.code, "severity": r.severity, "layer": r.layer, "title": r.title,
+                   "description": r.description, "opt_in": r.code in OPT_IN} for r in RULES.values()]
+        click.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
+        return
     for rule in RULES.values():
-        click.echo(f"{rule.code}\t{rule.severity}\t{rule.layer}\t{rule.title}")
+        click.echo(f"{rule.code}\t{rule.severity}\t{rule.layer}\t{rule.title}\t{rule.description}")
 
 
 @main.command()

@@ -60,6 +60,57 @@ RULES: Final[dict[str, Rule]] = {
              "A reference in the bundle does not resolve to an entry of the bundle."),
         Rule("FB-FHIR-003", "warning", "schema", "Value not representable in FHIR",
              "A record value has no place in the FHIR representation and is not written."),
+        # validation of any FHIR R4 content (fhirbridge.validation.fhir)
+        Rule("FB-IO-007", "error", "syntax", "Malformed NDJSON line",
+             "A line of an NDJSON file is not one JSON object; the line is skipped, the other lines are checked."),
+        Rule("FB-IO-008", "fatal", "syntax", "Input format not recognised",
+             "The format of the input could not be told from its content; name it with --as."),
+        Rule("FB-FHIR-010", "error", "schema", "Not an R4 resource",
+             "A resource has no resourceType, or one that FHIR R4 does not define; it is not checked further."),
+        Rule("FB-FHIR-011", "error", "schema", "Unknown element",
+             "An element is not defined for its type in FHIR R4 (misspelt, or from another release)."),
+        Rule("FB-FHIR-012", "error", "schema", "Required element missing",
+             "An element whose minimum cardinality is 1 or more is absent."),
+        Rule("FB-FHIR-013", "error", "schema", "Too many values",
+             "An element holds more values than its maximum cardinality (or an array where one value is allowed)."),
+        Rule("FB-FHIR-014", "error", "schema", "Wrong JSON shape",
+             "A repeating element is not an array, or a complex element is not a JSON object."),
+        Rule("FB-FHIR-015", "error", "schema", "Invalid primitive value",
+             "A primitive value does not have its type's JSON type, range or format (integer, decimal, date, "
+             "dateTime, instant, id, uri, code, ...)."),
+        Rule("FB-FHIR-016", "error", "schema", "Choice type given twice",
+             "A choice element (value[x], effective[x], ...) is present with more than one type."),
+        Rule("FB-FHIR-017", "error", "terminology", "Code not in a required value set",
+             "A code, Coding or CodeableConcept bound to a required value set of FHIR R4 holds no code from it."),
+        Rule("FB-FHIR-018", "error", "invariants", "FHIRPath invariant violated",
+             "A constraint of the FHIR R4 specification (ele-1, dom-2..dom-5, obs-6, obs-7, per-1, ...) evaluates "
+             "to false; the severity is the constraint's own."),
+        Rule("FB-FHIR-019", "information", "invariants", "Best-practice invariant not followed",
+             "A best-practice constraint of the specification (dom-6: a resource should have a narrative, ...) is "
+             "not met. Opt-in: runs only when selected (--select FB-FHIR-019)."),
+        Rule("FB-FHIR-020", "error", "references", "Duplicate fullUrl",
+             "Two entries of a bundle share a fullUrl (bdl-7)."),
+        Rule("FB-FHIR-021", "error", "references", "Bundle entry request missing or misplaced",
+             "An entry of a transaction, batch or history bundle has no request, or an entry of another bundle type "
+             "has one (bdl-3)."),
+        Rule("FB-FHIR-022", "error", "references", "Reference to a resource of the wrong type",
+             "A reference resolves to a resource whose type the element does not allow."),
+        Rule("FB-FHIR-023", "information", "invariants", "Invariant not evaluated",
+             "The FHIRPath engine cannot evaluate a constraint on this content; it was not checked."),
+        Rule("FB-FHIR-030", "error", "terminology", "Unknown code in a fhirbridge CodeSystem",
+             "A coding names one of fhirbridge's CodeSystems with a code that CodeSystem does not define."),
+        Rule("FB-FHIR-031", "error", "profiles", "Resource does not match its fhirbridge profile",
+             "A resource claims a fhirbridge profile in meta.profile, but lacks the code that profile requires."),
+        Rule("FB-FHIR-032", "error", "profiles", "Required component missing",
+             "A resource claiming a fhirbridge profile lacks a component or element the profile requires (the 134 "
+             "ISNCSCI exam values, the 19 SCIM-III items, derivedFrom)."),
+        Rule("FB-FHIR-033", "error", "profiles", "Value not allowed by the fhirbridge profile",
+             "A value is outside the values its profile allows (an ISNCSCI cell value, a SCIM-III item or score)."),
+        Rule("FB-FHIR-034", "warning", "profiles", "Unknown fhirbridge profile",
+             "meta.profile names a URL under fhirbridge's canonical that fhirbridge does not publish."),
+        Rule("FB-FHIR-040", "error", "clinical", "Records of one subject disagree on identity",
+             "Patients sharing an identifier differ in sex or birth date, or a record names a study its patient "
+             "is not enrolled in."),
         # SDTM datasets (read and write) and SDTM conformance
         Rule("FB-SDTM-001", "fatal", "syntax", "Unreadable SDTM dataset",
              "An SDTM dataset file (CSV, SAS XPORT, Dataset-JSON or Dataset-XML) cannot be parsed or is truncated."),
@@ -165,6 +216,10 @@ RULES: Final[dict[str, Rule]] = {
              "The service failed unexpectedly; nothing was stored. The service log has the details."),
     )
 }  # fmt: skip
+
+
+#: Rules that run only when selected by code or prefix: they describe style, not validity.
+OPT_IN: Final[frozenset[str]] = frozenset({"FB-FHIR-019"})
 
 
 def rule(code: str) -> Rule:

@@ -1,0 +1,93 @@
+"""Bundle integrity: fullUrls unique (bdl-7), transaction and batch entries carry a request (bdl-3), and every
+reference of a collection or transaction bundle resolves to one of its entries, of a type the element allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fhirbridge.validation.fhir.structure import Reference
+
+Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
+
+#: Bundle types whose references must resolve inside the bundle.
+RESOLVING = frozenset({"collection", "transaction", "batch", "document", "message"})
+_NEEDS_REQUEST = frozenset({"batch", "transaction", "history"})
+_RELATIVE = re.compile(r"(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?")
+_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
+
+
+def check_bundle(bundle: dict[str, Any], references: list[Reference], emit: Emit) -> None:
+    """Integrity of one Bundle whose resources the walker has already checked (``references`` is what it met)."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return
+    bundle_type = bundle.get("type")
+    by_url: dict[str, str] = {}  # fullUrl → resource type
+    by_type_id: dict[str, str] = {}  # Type/id → resource type
+    first_seen: dict[tuple[str, Any], int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+        rtype = resource.get("resourceType")
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str):
+            version = resource.get("meta", {}).get("versionId") if isinstance(resource.get("meta"), dict) else None
+            key = (full_url, version)
+            if bundle_type != "history" and key in first_seen:
+                emit("FB-FHIR-020", f"bdl-7: fullUrl {full_url} is also the fullUrl of entry {first_seen[key]}",
+                     f"Bundle.entry[{i}].fullUrl", full_url, "a fullUrl no other entry has", None)
+            first_seen.setdefault(key, i)
+            if isinstance(rtype, str):
+                by_url[full_url] = rtype
+        if isinstance(rtype, str) and isinstance(resource.get("id"), str):
+            by_type_id[f"{rtype}/{resource['id']}"] = rtype
+        if bundle_type in _NEEDS_REQUEST and "request" not in entry:
+            emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle has no request", f"Bundle.entry[{i}]",
+                 None, "entry.request (method and url)", None)
+        elif bundle_type is not None and bundle_type not in _NEEDS_REQUEST and "request" in entry:
+            emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle must not have a request",
+                 f"Bundle.entry[{i}].request", None, "no request", None)
+    if bundle_type not in RESOLVING:
+        return
+    for ref in references:
+        _resolve(ref, entries, by_url, by_type_id, bundle_type, emit)
+
+
+def _resolve(ref: Reference, entries: list[Any], by_url: dict[str, str], by_type_id: dict[str, str],
+             bundle_type: str, emit: Emit) -> None:
+    text = ref.reference
+    if text.startswith("#"):
+        return  # contained references are ref-1's business
+    if bundle_type in ("transaction", "batch") and "?" in text:
+        return  # a conditional reference, resolved by the server
+    target = by_url.get(text)
+    relative = _RELATIVE.fullmatch(text)
+    if target is None and relative is not None:
+        target = by_type_id.get(f"{relative['type']}/{relative['id']}")
+        if target is None:
+            base = _entry_base(ref.path, entries)
+            target = by_url.get(f"{base}{relative['type']}/{relative['id']}") if base else None
+    if target is None:
+        emit("FB-FHIR-002", f"reference {text} does not resolve to an entry of the {bundle_type} bundle", ref.path,
+             text, "the fullUrl (or Type/id) of an entry", None)
+        return
+    if ref.targets and target not in ref.targets:
+        emit("FB-FHIR-022", f"reference {text} points at a {target}; this element allows {', '.join(ref.targets)}",
+             ref.path, target, " or ".join(ref.targets), None)
+
+
+def _entry_base(path: str, entries: list[Any]) -> str | None:
+    """The server base of the entry holding ``path`` (``https://x/fhir/`` of ``https://x/fhir/Patient/1``)."""
+    match = _ENTRY.match(path)
+    if match is None:
+        return None
+    entry = entries[int(match.group(1))]
+    full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+    if not isinstance(full_url, str) or not full_url.startswith("http"):
+        return None
+    relative = _RELATIVE.search(full_url)
+    return full_url[: relative.start()] if relative else None

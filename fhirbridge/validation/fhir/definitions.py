@@ -1,0 +1,142 @@
+"""The FHIR R4 definitions compiled, once, into per-type lookup tables the structure walker uses.
+
+The data (``r4-definitions.json``) is extracted from the specification by ``generate_definitions``; here it
+becomes one ``NodeModel`` per datatype, resource and backbone element: JSON property name → ``Slot``
+(cardinality, type, required codes, reference targets, invariants), so that checking a node is a few
+dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import orjson
+
+#: Complex types whose instances are not datatypes of their own: their children are defined at their path.
+_BACKBONE = {"BackboneElement", "Element"}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A FHIRPath invariant of the specification."""
+
+    ident: str
+    key: str
+    severity: str
+    human: str
+    expression: str
+    best_practice: bool = False
+
+
+@dataclass
+class Slot:
+    """One JSON property of a node: ``valueQuantity`` is the slot of ``value[x]`` typed Quantity."""
+
+    element: str  # the element name as the specification writes it (value[x])
+    key: str  # the JSON property name
+    min: int
+    many: bool
+    max: int | None  # None: unbounded
+    type: str
+    primitive: bool
+    choice: bool
+    model: str | None = None  # the NodeModel of a complex value
+    codes: frozenset[str] | None = None  # required binding on a code
+    pairs: frozenset[tuple[str, str]] | None = None  # required binding on a Coding / CodeableConcept
+    binding: str | None = None
+    targets: tuple[str, ...] = ()
+
+
+@dataclass
+class NodeModel:
+    """The properties a JSON object of one type (or backbone path) may hold."""
+
+    name: str
+    slots: dict[str, Slot] = field(default_factory=dict)
+    required: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # element → its JSON keys
+    constraints: tuple[Constraint, ...] = ()
+    is_resource: bool = False
+
+
+@dataclass
+class Definitions:
+    models: dict[str, NodeModel]
+    resource_types: frozenset[str]
+    primitive_patterns: dict[str, Callable[[str], Any]]
+    constraints: dict[str, Constraint]
+
+
+def _cap(name: str) -> str:
+    return name[0].upper() + name[1:]
+
+
+@cache
+def load() -> Definitions:
+    """The compiled definitions (loaded once per process)."""
+    raw = orjson.loads(files("fhirbridge.validation.fhir").joinpath("r4-definitions.json").read_bytes())
+    primitives: dict[str, str] = raw["primitives"]
+    value_sets: dict[str, list[list[str]]] = raw["valueSets"]
+    constraints = {
+        ident: Constraint(ident, c["key"], c["severity"], c["human"], c["expression"], c.get("bestPractice", False))
+        for ident, c in raw["constraints"].items()
+    }
+    models: dict[str, NodeModel] = {}
+    resource_types = set()
+    for type_name, spec in raw["types"].items():
+        if spec["kind"] == "resource" and not spec["abstract"]:
+            resource_types.add(type_name)
+        for path, elements in spec["elements"].items():
+            model = models.setdefault(path, NodeModel(path))
+            if path == type_name:
+                model.is_resource = spec["kind"] == "resource"
+                model.constraints = tuple(constraints[c] for c in spec.get("constraints", ()))
+            for name, element in elements.items():
+                _add_element(model, path, name, element, primitives, value_sets)
+    # backbone paths get the invariants declared on the element that introduces them
+    for spec in raw["types"].values():
+        for path, elements in spec["elements"].items():
+            for name, element in elements.items():
+                child = f"{path}.{name}"
+                if child in models and element.get("constraints"):
+                    models[child].constraints = tuple(constraints[c] for c in element["constraints"])
+    patterns = {name: re.compile(regex).fullmatch for name, regex in primitives.items() if regex}
+    return Definitions(models, frozenset(resource_types), patterns, constraints)
+
+
+def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any], primitives: dict[str, str],
+                 value_sets: dict[str, list[list[str]]]) -> None:
+    many = element["max"] != "1"
+    maximum = None if element["max"] == "*" else int(element["max"])
+    choice = name.endswith("[x]")
+    base = name[:-3] if choice else name
+    keys = []
+    type_list = [element["ref"]] if "ref" in element else element["types"] or ["Element"]
+    for type_code in type_list:
+        key = f"{base}{_cap(type_code)}" if choice else base
+        primitive = type_code in primitives
+        if "ref" in element:
+            sub_model = element["ref"]
+        elif type_code in _BACKBONE:
+            sub_model = f"{path}.{name}"
+        elif type_code == "Resource":
+            sub_model = "Resource"
+        else:
+            sub_model = None if primitive else type_code
+        slot = Slot(element=name, key=key, min=element["min"], many=many, max=maximum,
+                    type="Element" if "ref" in element else type_code, primitive=primitive, choice=choice,
+                    model=sub_model, targets=tuple(element.get("targets", ())), binding=element.get("binding"))
+        binding = element.get("binding")
+        if binding in value_sets:
+            if type_code == "code":
+                slot.codes = frozenset(code for _, code in value_sets[binding])
+            elif type_code in ("Coding", "CodeableConcept"):
+                slot.pairs = frozenset((system, code) for system, code in value_sets[binding])
+        model.slots[key] = slot
+        keys.append(key)
+    if element["min"] > 0:
+        model.required.append((name, tuple(keys)))

@@ -1,0 +1,160 @@
+"""fhirbridge's profiles, checked on any resource that claims one in ``meta.profile``: the codes that identify
+it, the components it must hold, and the values those components allow.
+
+The facts come from where they already live: URLs and codes from the FHIR mapping spec, the ISNCSCI cells
+and SCIM-III items from the domain modules, our CodeSystems from the terminology module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+
+from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, EXAM_EXTRAS, cell_code, cells, value_pattern
+from fhirbridge.domains.scim import ITEMS, SUBSCALES, TOTAL_MAXIMUM
+from fhirbridge.formats.fhir.terminology import concepts
+from fhirbridge.mapping.fhir_mapping import FhirMapping, load_fhir_mapping
+
+Node = dict[str, Any]
+Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
+ProfileCheck = Callable[[Node, str, Emit], None]
+
+
+def _codings(concept: Any) -> list[tuple[Any, Any]]:
+    if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list):
+        return []
+    return [(c.get("system"), c.get("code")) for c in concept["coding"] if isinstance(c, dict)]
+
+
+class OwnProfiles:
+    """The checks of each fhirbridge profile, by profile URL."""
+
+    def __init__(self, mapping: FhirMapping) -> None:
+        self.mapping = mapping
+        self.canonical = mapping.canonical
+        s = mapping.systems
+        self.isncsci, self.scim, self.isncsci_value = s["isncsci"], s["scim"], s["isncsci_value"]
+        p = mapping.profiles
+        self.checks: dict[str, ProfileCheck] = {
+            p["isncsci_exam"]: self._isncsci_exam,
+            p["isncsci_value"]: self._isncsci_value,
+            p["scim_panel"]: self._scim_panel,
+            p["scim_score"]: self._scim_score,
+            p["infusion"]: self._coded("stem_cell_transplantation"),
+            p["harvest"]: self._coded("bone_marrow_aspiration"),
+            p["Condition"]: self._coded("spinal_cord_injury"),
+        }
+        self.known = frozenset(p.values())
+        self._cell_patterns = {cell_code(*c): value_pattern(c[1]) for c in cells()}
+        optional = {code for code in EXAM_EXTRAS if "LowestNonKeyMuscle" in code}  # only when one was found
+        self._exam_components = (*self._cell_patterns, *(code for code in EXAM_EXTRAS if code not in optional))
+        self._classification_codes = frozenset(to_camel(f) for f in CLASSIFICATION_TITLES)
+        self._scores = {k.replace("_", "-"): s.maximum for k, s in SUBSCALES.items()} | {"total": TOTAL_MAXIMUM}
+
+    def check(self, resource: Node, path: str, emit: Emit) -> None:
+        meta = resource.get("meta")
+        profiles = meta.get("profile") if isinstance(meta, dict) else None
+        for i, url in enumerate(profiles if isinstance(profiles, list) else []):
+            check = self.checks.get(url)
+            if check is not None:
+                check(resource, path, emit)
+            elif isinstance(url, str) and url.startswith(self.canonical) and url not in self.known:
+                emit("FB-FHIR-034", f"{url} is not a fhirbridge profile", f"{path}.meta.profile[{i}]", url,
+                     "a profile fhirbridge publishes", None)
+
+    # --- profiles --------------------------------------------------------------------------------------
+    def _require_code(self, resource: Node, path: str, emit: Emit, system: str, codes: set[str] | frozenset[str],
+                      what: str) -> str | None:
+        found = [code for sys, code in _codings(resource.get("code")) if sys == system and code in codes]
+        if not found:
+            emit("FB-FHIR-031", f"{resource.get('resourceType')} claims the {what} profile but its code has no "
+                 f"coding from {system} ({', '.join(sorted(codes)) if len(codes) < 6 else what})", f"{path}.code",
+                 ", ".join(f"{s}|{c}" for s, c in _codings(resource.get("code"))) or None,
+                 f"{system}|{' or '.join(sorted(codes)) if len(codes) < 6 else '...'}", None)
+            return None
+        return found[0]
+
+    def _coded(self, key: str) -> ProfileCheck:
+        coding = self.mapping.coding(key)
+
+        def check(resource: Node, path: str, emit: Emit) -> None:
+            self._require_code(resource, path, emit, coding["system"], {coding["code"]}, key.replace("_", " "))
+
+        return check
+
+    def _components(self, resource: Node, path: str, system: str) -> dict[str, tuple[int, Node]]:
+        found: dict[str, tuple[int, Node]] = {}
+        components = resource.get("component")
+        for i, component in enumerate(components if isinstance(components, list) else []):
+            for sys, code in _codings(component.get("code") if isinstance(component, dict) else None):
+                if sys == system and isinstance(code, str):
+                    found.setdefault(code, (i, component))
+        return found
+
+    def _isncsci_exam(self, resource: Node, path: str, emit: Emit) -> None:
+        self._require_code(resource, path, emit, self.isncsci, {"isncsci-exam"}, "ISNCSCI exam")
+        found = self._components(resource, path, self.isncsci)
+        missing = [code for code in self._exam_components if code not in found]
+        if missing:
+            emit("FB-FHIR-032", f"ISNCSCI exam lacks {len(missing)} of its {len(self._exam_components)} required "
+                 f"components: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}", f"{path}.component",
+                 len(found), "one component per worksheet cell, VAC and DAP", None)
+        for code, (i, component) in found.items():
+            pattern = self._cell_patterns.get(code)
+            if pattern is None:
+                continue
+            values = [c for s, c in _codings(component.get("valueCodeableConcept")) if s == self.isncsci_value]
+            if values and not (isinstance(values[0], str) and pattern.fullmatch(values[0])):
+                emit("FB-FHIR-033", f"{code}: {values[0]!r} is not a value this cell allows",
+                     f"{path}.component[{i}].valueCodeableConcept", values[0], pattern.pattern, None)
+
+    def _isncsci_value(self, resource: Node, path: str, emit: Emit) -> None:
+        self._require_code(resource, path, emit, self.isncsci, self._classification_codes,
+                           "ISNCSCI classification value")
+        if not resource.get("derivedFrom"):
+            emit("FB-FHIR-032", "an ISNCSCI classification value must name the exam it is derived from",
+                 f"{path}.derivedFrom", None, "a reference to the ISNCSCI exam panel", None)
+
+    def _scim_panel(self, resource: Node, path: str, emit: Emit) -> None:
+        self._require_code(resource, path, emit, self.scim, {"panel"}, "SCIM-III panel")
+        found = self._components(resource, path, self.scim)
+        missing = [f"item-{k}" for k in ITEMS if f"item-{k}" not in found]
+        if missing:
+            emit("FB-FHIR-032", f"SCIM-III panel lacks the item(s) {', '.join(missing)}", f"{path}.component",
+                 len(found), "one component per SCIM-III item (19)", None)
+        for key, item in ITEMS.items():
+            i, component = found.get(f"item-{key}", (None, None))
+            if component is None:
+                continue
+            score = component.get("valueInteger")
+            if score is not None and score not in item.allowed:
+                emit("FB-FHIR-033", f"SCIM-III item {key} ({item.title}) scored {score!r}",
+                     f"{path}.component[{i}].valueInteger", score,
+                     f"one of {', '.join(map(str, item.allowed))}", None)
+            elif score is None and "dataAbsentReason" not in component:
+                emit("FB-FHIR-032", f"SCIM-III item {key} has neither a score nor a reason for its absence",
+                     f"{path}.component[{i}]", None, "valueInteger or dataAbsentReason", None)
+
+    def _scim_score(self, resource: Node, path: str, emit: Emit) -> None:
+        code = self._require_code(resource, path, emit, self.scim, frozenset(self._scores), "SCIM-III score")
+        score = resource.get("valueInteger")
+        if code is None:
+            return
+        if not isinstance(score, int) or not 0 <= score <= self._scores[code]:
+            emit("FB-FHIR-033", f"SCIM-III {code} score {score!r} is outside 0-{self._scores[code]}",
+                 f"{path}.valueInteger", score, f"an integer from 0 to {self._scores[code]}", None)
+
+
+@cache
+def own_profiles() -> OwnProfiles:
+    return OwnProfiles(load_fhir_mapping())
+
+
+@cache
+def own_codes() -> dict[str, frozenset[str]]:
+    """fhirbridge's CodeSystems by URL, for the terminology check of every coding that names one."""
+    systems = load_fhir_mapping().systems
+    return {systems[key]: frozenset(codes) for key, codes in concepts().items()}

@@ -1,0 +1,157 @@
+"""FHIR validation of any R4 content, ours or not: a Bundle or a resource as JSON, or NDJSON streamed line by
+line, every problem of every layer reported with its file, line and FHIRPath.
+
+Layers, in one walk per resource: structure (cardinality, unknown elements, JSON shapes, choice types),
+primitive values, required bindings, FHIRPath invariants, fhirbridge's terminology and profiles; then, per
+bundle, integrity (fullUrl, request, references) and the identity of subjects across resources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhirbridge.validation.fhir.bundle import RESOLVING, check_bundle
+from fhirbridge.validation.fhir.identity import IdentityCheck
+from fhirbridge.validation.fhir.profiles import own_codes, own_profiles
+from fhirbridge.validation.fhir.structure import Walker, WalkOptions
+from fhirbridge.validation.issue import Issue, Severity
+from fhirbridge.validation.report import Report
+
+JSON_SUFFIXES = (".json",)
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+#: What each layer checks, for the report's account of the rules that ran.
+STRUCTURE_RULES = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "FB-FHIR-014", "FB-FHIR-015",
+                   "FB-FHIR-016", "FB-FHIR-017", "FB-FHIR-018", "FB-FHIR-019", "FB-FHIR-023", "FB-FHIR-030",
+                   "FB-FHIR-031", "FB-FHIR-032", "FB-FHIR-033", "FB-FHIR-034")
+BUNDLE_RULES = ("FB-FHIR-002", "FB-FHIR-020", "FB-FHIR-021", "FB-FHIR-022", "FB-FHIR-040")
+
+
+def fhir_files(inputs: list[Path]) -> list[Path]:
+    """The JSON and NDJSON files of ``inputs`` (folders are searched, in name order)."""
+    found: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+class FhirValidator:
+    """Validates FHIR inputs into one Report."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.file: str | None = None
+        self.row: int | None = None
+        self.walker = Walker(self.emit, WalkOptions(best_practice=report.selected("FB-FHIR-019"),
+                                                    own_codes=own_codes()))
+        self.profiles = own_profiles()
+        self.resources = 0
+        self.bundles = 0
+        self.ndjson_lines = 0
+
+    def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
+             severity: str | None) -> None:
+        if not self.report.selected(code):
+            return
+        self.report.add(Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
+                                 expected=expected, severity=Severity.parse(severity) if severity else None))
+
+    # --- inputs --------------------------------------------------------------------------------------------
+    def validate_files(self, inputs: list[Path]) -> None:
+        for path in fhir_files(inputs):
+            self.file, self.row = str(path), None
+            if path.suffix.lower() in NDJSON_SUFFIXES:
+                self._ndjson(path)
+            elif path.suffix.lower() in JSON_SUFFIXES:
+                self._json(path)
+            else:
+                self.report.add(Issue.of("FB-IO-005", "not a FHIR JSON or NDJSON file; it was not read",
+                                         file=str(path)))
+        self.file = self.row = None
+        self.report.ran(*STRUCTURE_RULES, "FB-IO-001", "FB-IO-006", "FB-IO-007")
+        if self.bundles:
+            self.report.ran(*BUNDLE_RULES)
+        else:
+            for code in BUNDLE_RULES:
+                self.report.skip(code, "no collection or transaction bundle in the input")
+        if self.walker.not_evaluated:
+            self.report.stats["invariants_not_evaluated"] = sorted(self.walker.not_evaluated)
+        self.report.stats["invariants_run"] = len(self.walker.invariants_run)
+        self.report.stats["resources"] = self.report.stats.get("resources", 0) + self.resources
+
+    def _json(self, path: Path) -> None:
+        try:
+            document = orjson.loads(path.read_bytes())
+        except OSError as exc:
+            self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
+            return
+        except orjson.JSONDecodeError as exc:
+            self.report.add(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file=str(path)))
+            return
+        self.document(document)
+
+    def _ndjson(self, path: Path) -> None:
+        """One resource per line, read and checked one line at a time so memory stays flat on any size."""
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
+            return
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                self.row = number
+                self.ndjson_lines += 1
+                try:
+                    resource = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    self.emit("FB-IO-007", f"line {number} is not JSON: {exc}", None, None, "one JSON object per line",
+                              None)
+                    continue
+                self.walker.references.clear()
+                self._resource(resource, resource.get("resourceType", "Resource") if isinstance(resource, dict)
+                               else "Resource")
+        self.row = None
+
+    # --- documents -----------------------------------------------------------------------------------------
+    def document(self, document: Any) -> None:
+        """A Bundle (its entries are checked as resources, then the bundle's integrity) or a lone resource."""
+        self.walker.references.clear()
+        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+            self._bundle(document)
+        else:
+            self._resource(document, document.get("resourceType", "Resource") if isinstance(document, dict)
+                           else "Resource")
+
+    def _resource(self, resource: Any, path: str) -> None:
+        self.resources += 1
+        self.walker.resource(resource, path)
+        if isinstance(resource, dict):
+            self.profiles.check(resource, path, self.emit)
+
+    def _bundle(self, bundle: dict[str, Any]) -> None:
+        self.walker.resource(bundle, "Bundle")
+        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+        identity = IdentityCheck()
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            self.resources += 1
+            path = f"Bundle.entry[{i}].resource"
+            self.profiles.check(resource, path, self.emit)
+            full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+            identity.add(resource, path, full_url, self.emit)
+        check_bundle(bundle, self.walker.references, self.emit)
+        if bundle.get("type") in RESOLVING:
+            self.bundles += 1
+            identity.finish(self.emit)
+        self.walker.references.clear()
+
