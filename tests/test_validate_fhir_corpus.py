@@ -1,0 +1,183 @@
+"""The fault corpus (tests/data/fhir-faults): one fault per file, each caught by its rule at the right entry
+and FHIRPath, and nothing else reported; a clean control (the example study converted) gives no issue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE
+
+from fhirbridge import api
+from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.formats.registry import READERS
+from fhirbridge.validation.fhir.validator import FhirValidator
+from fhirbridge.validation.report import Report
+
+CORPUS = Path(__file__).parent / "data" / "fhir-faults"
+
+#: file → the (code, FHIRPath, line) of every issue it must give, and no other.
+EXPECTED: dict[str, set[tuple[str, str | None, int | None]]] = {
+    # structure and cardinality
+    "missing-required.json": {("FB-FHIR-012", "Bundle.entry[1].resource.status", None)},
+    "too-many-values.json": {("FB-FHIR-013", "Bundle.entry[0].resource.gender", None)},
+    "wrong-json-shape.json": {("FB-FHIR-014", "Bundle.entry[0].resource.identifier", None)},
+    "unknown-element.json": {("FB-FHIR-011", "Bundle.entry[0].resource.gendre", None)},
+    "choice-conflict.json": {("FB-FHIR-016", "Bundle.entry[1].resource.valueString", None)},
+    "lone-resource.json": {("FB-FHIR-012", "Observation.status", None)},
+    # primitive types and formats
+    "bad-integer.json": {("FB-FHIR-015", "Bundle.entry[1].resource.valueInteger", None)},
+    "bad-decimal.json": {("FB-FHIR-015", "Bundle.entry[1].resource.component[2].valueQuantity.value", None)},
+    "bad-date.json": {("FB-FHIR-015", "Bundle.entry[0].resource.birthDate", None)},
+    "bad-datetime.json": {("FB-FHIR-015", "Bundle.entry[1].resource.effectiveDateTime", None)},
+    "bad-instant.json": {("FB-FHIR-015", "Bundle.entry[1].resource.meta.lastUpdated", None)},
+    "bad-id.json": {("FB-FHIR-015", "Bundle.entry[2].resource.id", None)},
+    "bad-uri.json": {("FB-FHIR-015", "Bundle.entry[0].resource.identifier[0].system", None)},
+    "bad-code-format.json": {("FB-FHIR-015", "Bundle.entry[1].resource.code.coding[0].code", None)},
+    # required bindings
+    "required-binding.json": {("FB-FHIR-017", "Bundle.entry[1].resource.status", None)},
+    # invariants
+    "invariant-ele-1.json": {("FB-FHIR-018", "Bundle.entry[2].resource.code", None)},
+    "invariant-obs-6.json": {("FB-FHIR-018", "Bundle.entry[1].resource", None)},
+    "invariant-obs-7.json": {("FB-FHIR-018", "Bundle.entry[1].resource", None)},
+    "invariant-per-1.json": {("FB-FHIR-018", "Bundle.entry[2].resource.performedPeriod", None)},
+    "invariant-ext-1.json": {("FB-FHIR-018", "Bundle.entry[2].resource.extension[0]", None)},
+    "invariant-dom-3.json": {("FB-FHIR-018", "Bundle.entry[2].resource", None)},
+    "invariant-ref-1.json": {("FB-FHIR-018", "Bundle.entry[2].resource.performer[0].actor", None)},
+    # fhirbridge terminology and profiles
+    "unknown-own-code.json": {("FB-FHIR-030", "Bundle.entry[1].resource.code.coding[1].code", None)},
+    "profile-wrong-code.json": {("FB-FHIR-031", "Bundle.entry[2].resource.code", None)},
+    "profile-missing-components.json": {("FB-FHIR-032", "Bundle.entry[1].resource.component", None)},
+    "profile-value-out-of-range.json": {("FB-FHIR-033", "Bundle.entry[1].resource.valueInteger", None)},
+    # bundle integrity
+    "duplicate-fullurl.json": {("FB-FHIR-020", "Bundle.entry[2].fullUrl", None)},
+    "transaction-without-request.json": {("FB-FHIR-021", "Bundle.entry[2]", None)},
+    "unresolved-reference.json": {("FB-FHIR-002", "Bundle.entry[1].resource.subject.reference", None)},
+    "wrong-reference-type.json": {("FB-FHIR-022", "Bundle.entry[1].resource.subject.reference", None)},
+    # identity of subjects across records
+    "identity-disagrees.json": {("FB-FHIR-040", "Bundle.entry[3].resource.birthDate", None)},
+    # NDJSON: located by line
+    "resources.ndjson": {("FB-IO-007", None, 2), ("FB-FHIR-017", "Observation.status", 3)},
+}
+
+
+def _found(path: Path) -> set[tuple[str, str | None, int | None]]:
+    report = Report()
+    FhirValidator(report).validate_files([path])
+    assert all(i.file == str(path) for i in report.issues)
+    return {(i.code, i.target, i.row) for i in report.issues}
+
+
+def test_every_corpus_file_has_an_expectation():
+    assert sorted(p.name for p in CORPUS.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fault_is_caught_at_its_entry_and_path(name):
+    assert _found(CORPUS / name) == EXPECTED[name]
+
+
+def test_one_run_reports_every_fault_of_every_file():
+    report = api.validate([CORPUS], source="fhir")
+    assert {(i.code, i.target, i.row) for i in report.issues} == set().union(*EXPECTED.values())
+    assert report.exit_code == 1
+
+
+def test_every_fault_of_one_resource_is_reported_not_only_the_first(tmp_path):
+    bundle = json.loads((CORPUS / "missing-required.json").read_text())
+    observation = bundle["entry"][1]["resource"]
+    observation.update({"gendre": "x", "effectiveDateTime": "2019-13-01", "valueString": "also"})
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(bundle))
+    assert {code for code, _, _ in _found(path)} == {"FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-015", "FB-FHIR-016"}
+
+
+@pytest.fixture(scope="module")
+def example_bundles(tmp_path_factory) -> dict[str, Path]:
+    """The example study converted, as a collection and as a transaction bundle."""
+    out = {}
+    for bundle_type in ("collection", "transaction"):
+        folder = tmp_path_factory.mktemp(bundle_type)
+        report = api.convert([EXAMPLE], folder, options=ConvertOptions(bundle_type=bundle_type))
+        assert report.exit_code == 0
+        out[bundle_type] = folder / "bundle.json"
+    return out
+
+
+@pytest.mark.parametrize("bundle_type", ["collection", "transaction"])
+def test_clean_control_gives_no_issue(example_bundles, bundle_type):
+    report = Report()
+    validator = FhirValidator(report)
+    validator.validate_files([example_bundles[bundle_type]])
+    assert report.issues == []
+    assert validator.resources > 900
+    assert "FB-FHIR-018" in report.rules_run and "FB-FHIR-002" in report.rules_run
+
+
+def test_clean_control_with_best_practice_rules_selected_reports_the_missing_narrative(example_bundles):
+    report = Report(select=("FB-FHIR-019",))
+    FhirValidator(report).validate_files([example_bundles["collection"]])
+    assert report.issues and {i.code for i in report.issues} == {"FB-FHIR-019"}
+    assert all(i.message.startswith("dom-6") for i in report.issues)
+
+
+FHIR_READER = pytest.mark.skipif("fhir" not in READERS, reason="clinical checks of FHIR input need the FHIR reader "
+                                 "(formats.registry READERS['fhir']), which is not registered yet")
+
+
+def _spoiled(bundle_path: Path, tmp_path: Path, spoil) -> Path:
+    bundle = json.loads(bundle_path.read_text())
+    spoil(bundle)
+    out = tmp_path / "spoiled.json"
+    out.write_text(json.dumps(bundle))
+    return out
+
+
+def _first(bundle: dict, predicate) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if predicate(e["resource"]))
+
+
+def _scim_total(resource: dict) -> bool:
+    return any(c.get("code") == "total" for c in resource.get("code", {}).get("coding", []))
+
+
+def _infusion(resource: dict) -> bool:
+    return resource["resourceType"] == "Procedure" and "performedPeriod" in resource
+
+
+def _ais(resource: dict) -> bool:
+    return any(c.get("code") == "97843-7" for c in resource.get("code", {}).get("coding", []))
+
+
+def _other_grade(resource: dict) -> None:
+    grade = "A" if resource["valueCodeableConcept"]["text"] != "A" else "D"
+    resource["valueCodeableConcept"]["text"] = grade
+    resource["valueCodeableConcept"]["coding"][0]["code"] = grade
+
+
+def _is_scim_panel(resource: dict) -> bool:
+    return any(c.get("code") == "panel" for c in resource.get("code", {}).get("coding", []))
+
+
+def test_scim_item_value_not_allowed_is_caught_in_fhir_input(example_bundles, tmp_path):
+    bundle = json.loads(example_bundles["collection"].read_text())
+    index = next(i for i, e in enumerate(bundle["entry"]) if _is_scim_panel(e["resource"]))
+    bundle["entry"][index]["resource"]["component"][0]["valueInteger"] = 7  # item 1, feeding: 0-3
+    path = tmp_path / "scim.json"
+    path.write_text(json.dumps(bundle))
+    assert _found(path) == {("FB-FHIR-033", f"Bundle.entry[{index}].resource.component[0].valueInteger", None)}
+
+
+@FHIR_READER
+@pytest.mark.parametrize(("code", "spoil"), [
+    ("FB-SCIM-002", lambda b: _first(b, _scim_total).update(valueInteger=3)),
+    ("FB-ISN-001", lambda b: _other_grade(_first(b, _ais))),
+    ("FB-DATE-001", lambda b: _first(b, _infusion)["performedPeriod"].update(start="1990-01-01T10:00:00+09:00",
+                                                                            end="1990-01-01T10:30:00+09:00")),
+    ("FB-AE-001", lambda b: _first(b, lambda r: r["resourceType"] == "AdverseEvent").update(date="1990-01-01")),
+])
+def test_clinical_faults_of_fhir_input_are_caught_through_the_hub(example_bundles, tmp_path, code, spoil):
+    path = _spoiled(example_bundles["collection"], tmp_path, spoil)
+    report = api.validate([path], source="fhir")
+    assert code in {i.code for i in report.issues}
