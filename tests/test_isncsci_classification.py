@@ -183,28 +183,29 @@ def test_nt_makes_totals_not_determinable_and_levels_uncertain() -> None:
 
 @st.composite
 def sides(draw: st.DrawFn, *, odd: bool = True) -> IsncsciSide:
-    """A side shaped like a real exam (normal down to an injury level, then a zone, then absent), with NT and
-    starred cells sprinkled in when ``odd``."""
+    """A side shaped like a real exam (normal down to an injury level, then a zone, then mostly absent), with NT
+    and starred cells sprinkled in when ``odd``. The cells come from a Random seeded by hypothesis: drawing the 66
+    cells one by one would make generation many times slower for little shrinking benefit."""
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     cut = draw(st.integers(1, len(DERMATOMES) + 1))
     zone = draw(st.integers(0, 5))
     odd_rate = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0])) if odd else 0.0
-    motor_values = MOTOR_VALUES if odd else ["0", "1", "2", "3", "4", "5"]
-    sensory_values = SENSORY_VALUES if odd else ["0", "1", "2"]
 
-    def cell(level: str, values: list[str], normal: str) -> str:
+    def cell(level: str, motor: bool) -> str:
+        grades = ["0", "1", "2", "3", "4", "5"] if motor else ["0", "1", "2"]
+        if rng.random() < odd_rate:
+            return rng.choice(MOTOR_VALUES if motor else SENSORY_VALUES)
         index = LEVEL_INDEX[level]
-        if odd_rate and draw(st.floats(0, 1)) < odd_rate:
-            return draw(st.sampled_from(values))
         if index < cut:
-            return normal
+            return grades[-1]
         if index <= cut + zone:
-            return draw(st.sampled_from(values[:6] if normal == "5" else values[:3]))
-        return draw(st.sampled_from(["0", "0", "0", values[1]]))
+            return rng.choice(grades)
+        return rng.choice(["0", "0", "0", "1"])
 
     return IsncsciSide(
-        motor={m: cell(m, motor_values, "5") for m in MYOTOMES},
-        light_touch={d: cell(d, sensory_values, "2") for d in DERMATOMES},
-        pin_prick={d: cell(d, sensory_values, "2") for d in DERMATOMES},
+        motor={m: cell(m, True) for m in MYOTOMES},
+        light_touch={d: cell(d, False) for d in DERMATOMES},
+        pin_prick={d: cell(d, False) for d in DERMATOMES},
         lowest_non_key_muscle=draw(st.none() | st.sampled_from(NON_KEY_MUSCLE_LEVELS)),
     )
 
@@ -223,18 +224,19 @@ def exams(*, odd: bool = True) -> st.SearchStrategy[IsncsciExam]:
     )
 
 
-def any_sides() -> st.SearchStrategy[IsncsciSide]:
+@st.composite
+def any_sides(draw: st.DrawFn) -> IsncsciSide:
     """Any combination of valid cell values at all, however implausible."""
-    return st.builds(
-        IsncsciSide,
-        motor=st.fixed_dictionaries({m: st.sampled_from(MOTOR_VALUES) for m in MYOTOMES}),
-        light_touch=st.fixed_dictionaries({d: st.sampled_from(SENSORY_VALUES) for d in DERMATOMES}),
-        pin_prick=st.fixed_dictionaries({d: st.sampled_from(SENSORY_VALUES) for d in DERMATOMES}),
-        lowest_non_key_muscle=st.none() | st.sampled_from(NON_KEY_MUSCLE_LEVELS),
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return IsncsciSide(
+        motor={m: rng.choice(MOTOR_VALUES) for m in MYOTOMES},
+        light_touch={d: rng.choice(SENSORY_VALUES) for d in DERMATOMES},
+        pin_prick={d: rng.choice(SENSORY_VALUES) for d in DERMATOMES},
+        lowest_non_key_muscle=draw(st.none() | st.sampled_from(NON_KEY_MUSCLE_LEVELS)),
     )
 
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _levels(value: str) -> list[int]:
