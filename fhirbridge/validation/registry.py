@@ -111,6 +111,38 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-FHIR-040", "error", "clinical", "Records of one subject disagree on identity",
              "Patients sharing an identifier differ in sex or birth date, or a record names a study its patient "
              "is not enrolled in."),
+        # reading FHIR (JSON, XML, NDJSON; R4, R4B, R5) into records
+        Rule("FB-FHIR-050", "fatal", "syntax", "Malformed FHIR XML",
+             "The XML input is not well-formed; nothing of the file is read."),
+        Rule("FB-FHIR-051", "fatal", "syntax", "XML document type declaration refused",
+             "The XML input declares a DOCTYPE (entities, an external DTD); FHIR never needs one and the file is "
+             "refused unread."),
+        Rule("FB-FHIR-052", "error", "schema", "Not a FHIR resource",
+             "A JSON object, NDJSON line or XML element names no resource type of the FHIR release read; it is not "
+             "converted."),
+        Rule("FB-FHIR-053", "error", "schema", "Bundle entry without a resource",
+             "An entry of a Bundle holds no resource (or not a JSON object); nothing of it is converted."),
+        Rule("FB-FHIR-054", "warning", "schema", "Resource type not converted",
+             "The input holds a resource of a type fhirbridge does not read into records; it is not converted."),
+        Rule("FB-FHIR-055", "warning", "terminology", "Unknown code",
+             "An Observation, Procedure or Condition carries a code fhirbridge does not map; the resource is not "
+             "converted."),
+        Rule("FB-FHIR-056", "warning", "schema", "Element not converted",
+             "An element or extension of a resource has no place in the records; its value is not carried over."),
+        Rule("FB-FHIR-057", "error", "schema", "Resource of another FHIR release",
+             "A resource has elements of another FHIR release than the one the input is read as (an R5 "
+             "AdverseEvent in R4 input, ...); it is not converted."),
+        Rule("FB-FHIR-058", "warning", "schema", "FHIR release unclear",
+             "The input declares conflicting FHIR releases, or its resources have the shapes of several; the "
+             "release it is read as is named in the message."),
+        Rule("FB-FHIR-059", "error", "schema", "Invalid record in FHIR input",
+             "The values of a resource do not make a valid record (a required value missing, a value outside the "
+             "allowed ones); it is not converted."),
+        Rule("FB-FHIR-060", "error", "references", "Resource of an unknown subject",
+             "A resource points at no Patient of the input, or at one enrolled in no study (no ResearchSubject); "
+             "it is not converted."),
+        Rule("FB-FHIR-061", "error", "references", "Duplicate record in FHIR input",
+             "Two resources describe the same record (same subject and key); the later one is not converted."),
         # SDTM datasets (read and write) and SDTM conformance
         Rule("FB-SDTM-001", "fatal", "syntax", "Unreadable SDTM dataset",
              "An SDTM dataset file (CSV, SAS XPORT, Dataset-JSON or Dataset-XML) cannot be parsed or is truncated."),
