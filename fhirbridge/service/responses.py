@@ -13,8 +13,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from fhirbridge.service.bodies import JSON_TYPES, XML_TYPES, BodyError
-from fhirbridge.service.outcome import operation_outcome
 from fhirbridge.validation.issue import Issue
+from fhirbridge.validation.render_operation_outcome import operation_outcome
+from fhirbridge.validation.report import Report
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
@@ -55,10 +56,13 @@ def fhir_response(request: Request, resource: dict[str, Any], status: int = 200,
     return Response(orjson.dumps(resource), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
+def outcome_of(issues: list[Issue]) -> dict[str, Any]:
+    return operation_outcome(Report(issues=issues))
+
+
 def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
     """Errors are always JSON: the request that failed may be the one that asked for an unsupported format."""
-    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON,
-                    headers=headers)
+    return Response(orjson.dumps(outcome_of(issues)), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
 async def on_service_error(_request: Request, exc: Exception) -> Response:

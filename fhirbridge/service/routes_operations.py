@@ -27,11 +27,11 @@ from fhirbridge.service.bodies import (
 )
 from fhirbridge.service.capability import capability_statement
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
-from fhirbridge.service.outcome import report_outcome
 from fhirbridge.service.responses import FHIR_NDJSON, ServiceError, fhir_response
 from fhirbridge.service.validation import relocate, validate_fhir, validate_files
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.render import render_json
+from fhirbridge.validation.render_operation_outcome import operation_outcome as report_outcome
 from fhirbridge.validation.report import Report
 
 router = APIRouter()

@@ -14,28 +14,15 @@ import orjson
 
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.validation.fhir_output import check_bundle
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.report import Report
 
 
-def as_bundle(resource: dict[str, Any]) -> dict[str, Any]:
-    """A Bundle as it is, any other resource inside a collection Bundle of its own."""
-    if resource.get("resourceType") == "Bundle":
-        return resource
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
-
-
 def validate_fhir(resource: dict[str, Any], fail_on: Severity = Severity.ERROR) -> Report:
     """Validate one FHIR resource or Bundle as the CLI validates a FHIR file."""
-    bundle = as_bundle(resource)
-    if "fhir" not in api.SOURCE_FORMATS:
-        report = Report(fail_on=fail_on)
-        report.extend(check_bundle(bundle))
-        return report
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         path = Path(scratch) / "request-body.json"
-        path.write_bytes(orjson.dumps(bundle))
+        path.write_bytes(orjson.dumps(resource))
         report = api.validate([path], source="fhir", fail_on=fail_on)
         return relocate(report, scratch)
 
