@@ -1,0 +1,106 @@
+"""Safety of the running service: API key on writes, body size limit, hardened XML, no patient data in the log,
+and a graceful shutdown that finishes the requests in flight."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from test_service_support import example_transaction, example_transaction_bytes, running
+
+FHIR = {"Content-Type": "application/fhir+json"}
+XML = {"Content-Type": "application/fhir+xml"}
+
+
+def _code(response: httpx.Response) -> str:
+    return response.json()["issue"][0]["details"]["coding"][0]["code"]
+
+
+def test_write_endpoints_need_the_api_key_when_one_is_set(tmp_path: Path) -> None:
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": []}
+    with running(str(tmp_path / "db.sqlite"), tmp_path, {"FHIRBRIDGE_API_KEY": "s3cret"}) as service, \
+            service.client() as client:
+        refused = client.post("/", json=bundle, headers=FHIR)
+        assert refused.status_code == 401 and _code(refused) == "FB-SRV-012"
+        wrong = client.post("/", json=bundle, headers={**FHIR, "Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert client.post("/", json=bundle, headers={**FHIR, "Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.post("/", json=bundle, headers={**FHIR, "X-API-Key": "s3cret"}).status_code == 200
+        assert client.get("/metadata").status_code == 200  # reads need no key
+
+
+def test_bodies_over_the_limit_are_refused_unread(tmp_path: Path) -> None:
+    big = b'{"resourceType": "Bundle", "type": "batch", "entry": [' + b" " * (2 * 1024 * 1024) + b"]}"
+    with running(str(tmp_path / "db.sqlite"), tmp_path, None, "--max-body", "1") as service, \
+            service.client() as client:
+        declared = client.post("/", content=big, headers=FHIR)
+        assert declared.status_code == 413 and _code(declared) == "FB-SRV-007"
+
+        def chunks():  # no Content-Length: the limit applies while the body streams in
+            for start in range(0, len(big), 65536):
+                yield big[start:start + 65536]
+
+        streamed = client.post("/$validate", content=chunks(), headers=FHIR)
+        assert streamed.status_code == 413 and _code(streamed) == "FB-SRV-007"
+        assert client.get("/metadata").status_code == 200
+
+
+def test_xml_with_entities_is_refused(tmp_path: Path) -> None:
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+              b'<Patient xmlns="http://hl7.org/fhir"><id value="&lol2;"/></Patient>')
+    external = (b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                b'<Patient xmlns="http://hl7.org/fhir"><id value="&x;"/></Patient>')
+    with running(str(tmp_path / "db.sqlite"), tmp_path) as service, service.client() as client:
+        for body in (laughs, external):
+            for url in ("/", "/$validate"):
+                response = client.post(url, content=body, headers=XML)
+                assert response.status_code == 400 and _code(response) == "FB-SRV-009"
+                assert "root:" not in response.text
+        broken = client.post("/$validate", content=b"<Patient", headers=XML)
+        assert broken.status_code == 400 and _code(broken) == "FB-SRV-009"
+
+
+def test_the_log_holds_no_patient_data(tmp_path: Path) -> None:
+    bundle = example_transaction()
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    secrets = {patient["id"], patient["identifier"][0]["value"], patient["birthDate"]}
+    with running(str(tmp_path / "db.sqlite"), tmp_path) as service:
+        with service.client() as client:
+            assert client.post("/", content=example_transaction_bytes(), headers=FHIR).status_code == 200
+            assert client.get(f"/Patient/{patient['id']}").status_code == 200
+            assert client.get(f"/Observation?subject=Patient/{patient['id']}&date=ge{patient['birthDate']}"
+                              ).status_code == 200
+            bad = client.post("/", json={"resourceType": "Bundle", "type": "batch", "entry": [
+                {"resource": {**patient, "birthDate": "not a date"}, "request": {"method": "PUT",
+                                                                              "url": f"Patient/{patient['id']}"}}]})
+            assert bad.status_code == 422
+        service.stop()
+    log = service.log.read_text()
+    assert "GET /{rtype}/{rid} 200" in log  # requests are logged, by route
+    for secret in secrets:
+        assert secret not in log
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    body = example_transaction_bytes()
+    with running(str(tmp_path / "db.sqlite"), tmp_path) as service:
+        with socket.create_connection(("127.0.0.1", service.port)) as sock:
+            head = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            sock.sendall(head + body[:1000])
+            time.sleep(0.5)  # the server has the request line and headers: the request is in flight
+            service.process.send_signal(15)
+            time.sleep(0.5)
+            sock.sendall(body[1000:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert service.process.wait(timeout=60) == 0
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 200 OK"
+    response = orjson.loads(rest.partition(b"\r\n\r\n")[2])
+    assert len(response["entry"]) == len(example_transaction()["entry"])
+    assert "Shutting down" in service.log.read_text()
