@@ -31,7 +31,11 @@ def _has_value(inputs: list[Any]) -> list[bool]:
     return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
 
 
-_OPTIONS = {"userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}}}
+def _quiet(label: str, value: Any) -> None:
+    """trace() in the specification's expressions (ref-1, dom-3) would otherwise print to standard output."""
+
+
+_OPTIONS = {"userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}}, "traceFn": _quiet}
 
 
 class NotEvaluable(Exception):
@@ -72,8 +76,8 @@ def _ext_1(node: Node, resource: Node, root: Node) -> bool:
 def _ref_1(node: Node, resource: Node, root: Node) -> bool:
     """reference.startsWith('#').not() or (reference.substring(1) in %rootResource.contained.id)"""
     reference = node.get("reference")
-    if not isinstance(reference, str) or not reference.startswith("#"):
-        return True
+    if not isinstance(reference, str) or not reference.startswith("#") or reference == "#":
+        return True  # "#".substring(1) is empty (start past the end), so the comparison is empty, not false
     return reference[1:] in {c.get("id") for c in root.get("contained", ()) if isinstance(c, dict)}
 
 
