@@ -39,6 +39,8 @@ router = APIRouter()
 MAX_FILES = 100
 _TYPE_NAME = r"[A-Z][A-Za-z]{1,63}"
 _FAIL_ON = Query("error", pattern="^(error|warning)$", description="Lowest severity that makes the input invalid.")
+_VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.VALIDATE_FORMATS)},
+                       description="Format of uploaded files (default: told from their content).")
 FHIR_INPUT = "request-body.json"
 
 
@@ -87,9 +89,7 @@ async def metadata(request: Request) -> Response:
 
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
-async def validate(request: Request, source: str = Query("csv", alias="from",
-                                                         description="Format of uploaded files (not of FHIR bodies)."),
-                   fail_on: str = _FAIL_ON) -> Response:
+async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
     severity = Severity.parse(fail_on)
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         folder = Path(scratch)
@@ -97,7 +97,8 @@ async def validate(request: Request, source: str = Query("csv", alias="from",
         if resource is not None:
             report = await run_in_threadpool(validate_fhir, resource, severity)
         else:
-            _choice("from", source, api.SOURCE_FORMATS)
+            if source is not None:
+                _choice("from", source, api.VALIDATE_FORMATS)
             report = await run_in_threadpool(validate_files, folder, source, ConvertOptions(), severity)
     status = 400 if report.exit_code == 2 else 200
     return fhir_response(request, report_outcome(report), status, headers=_exit_header(report))
@@ -165,3 +166,39 @@ async def export(request: Request, types: str | None = Query(None, alias="_type"
     chosen = types.split(",") if types else None
     lines = (line.encode() + b"\n" for line in request.app.state.store.export(chosen))
     return StreamingResponse(lines, media_type=FHIR_NDJSON)
+
+
+@router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
+            openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report", media="application/zip"))
+async def export_sdtm(request: Request,
+                      sdtm_format: str = Query("csv", alias="format",
+                                               pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
+    if "fhir" not in api.SOURCE_FORMATS:
+        raise ServiceError(400, Issue.of("FB-SRV-011", "SDTM export reads the stored resources with the FHIR reader, "
+                                         "which this build lacks", target="format"))
+    store = request.app.state.store
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
+        inputs, outdir = Path(scratch) / "in", Path(scratch) / "out"
+        await run_in_threadpool(_dump_ndjson, store.export(), inputs)
+        report = await run_in_threadpool(api.convert, [inputs], outdir, source="fhir", target="sdtm",
+                                          options=ConvertOptions(sdtm_format=sdtm_format))  # type: ignore[arg-type]
+        relocate(relocate(report, str(outdir)), str(inputs))
+        written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
+        archive = _zip(outdir, written, report)
+    return Response(archive, media_type="application/zip", headers={
+        **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
+
+
+def _dump_ndjson(contents: Any, folder: Path) -> None:
+    """The stored resources as NDJSON files, one per resource type, as a bulk export writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handles: dict[str, Any] = {}
+    try:
+        for content in contents:
+            rtype = orjson.loads(content)["resourceType"]
+            if rtype not in handles:
+                handles[rtype] = (folder / f"{rtype}.ndjson").open("w", encoding="utf-8")
+            handles[rtype].write(content + "\n")
+    finally:
+        for handle in handles.values():
+            handle.close()
