@@ -1,0 +1,155 @@
+"""$validate, $convert and the exports of a running service give what the CLI gives for the same input."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from test_service_support import EXAMPLE, REPO, Service, example_transaction_bytes, exported, running
+
+from fhirbridge import api
+from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
+
+FHIR = {"Content-Type": "application/fhir+json"}
+MESSY = REPO / "examples" / "messy"
+SDTM_EXAMPLE = REPO / "examples" / "honmou2021" / "sdtm"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("operations")
+    with running(str(tmp / "db.sqlite"), tmp) as svc:
+        with svc.client() as client:
+            assert client.post("/", content=example_transaction_bytes(), headers=FHIR).status_code == 200
+        yield svc
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as c:
+        yield c
+
+
+def _files(folder: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("file", (p.name, p.read_bytes(), "text/csv")) for p in sorted(folder.glob("*.csv"))]
+
+
+def _codes(outcome: dict[str, Any]) -> set[str]:
+    return {i["details"]["coding"][0]["code"] for i in outcome["issue"] if "details" in i}
+
+
+def test_validate_uploaded_csv_reports_what_the_cli_reports(client: httpx.Client) -> None:
+    response = client.post("/$validate", files=_files(MESSY))
+    cli = api.validate([MESSY], source="csv")
+    assert response.status_code == 200
+    assert response.headers["x-fhirbridge-exit-code"] == str(cli.exit_code) == "1"
+    outcome = response.json()
+    assert _codes(outcome) == {i.code for i in cli.issues}
+    assert any("subjects.csv, row" in i.get("diagnostics", "") for i in outcome["issue"])
+    assert str(MESSY) not in response.text  # no server paths
+
+
+def test_validate_a_zip_of_the_example_is_valid(client: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(EXAMPLE.glob("*.csv")):
+            archive.write(path, f"export/{path.name}")
+    response = client.post("/$validate?from=csv", content=buffer.getvalue(),
+                           headers={"Content-Type": "application/zip"})
+    assert response.status_code == 200
+    assert response.headers["x-fhirbridge-exit-code"] == "0"
+
+
+def test_validate_a_fhir_resource(client: httpx.Client) -> None:
+    bad = client.post("/$validate", json={"resourceType": "Patient", "gender": "sometimes"}, headers=FHIR)
+    assert bad.status_code == 200
+    assert bad.headers["x-fhirbridge-exit-code"] == "1"
+    assert any(i["severity"] == "error" for i in bad.json()["issue"])
+    good = client.post("/$validate", json={"resourceType": "Patient", "gender": "female"}, headers=FHIR)
+    assert all(i["severity"] in ("information", "warning") for i in good.json()["issue"])
+
+
+def test_zip_members_may_not_leave_the_upload_folder(client: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../../escape.csv", "a,b\n")
+    response = client.post("/$validate", content=buffer.getvalue(), headers={"Content-Type": "application/zip"})
+    assert response.status_code == 400
+    assert _codes(response.json()) == {"FB-SRV-008"}
+
+
+def test_convert_to_fhir_gives_the_cli_bundle_and_its_outcome(client: httpx.Client, tmp_path: Path) -> None:
+    response = client.post("/$convert?from=csv&to=fhir", files=_files(EXAMPLE))
+    assert response.status_code == 200
+    parameters = response.json()
+    assert parameters["resourceType"] == "Parameters"
+    returned = next(p["resource"] for p in parameters["parameter"] if p["name"] == "return")
+    outcome = next(p["resource"] for p in parameters["parameter"] if p["name"] == "outcome")
+    assert outcome["resourceType"] == "OperationOutcome"
+    cli = api.convert([EXAMPLE], tmp_path)
+    expected = orjson.loads((tmp_path / "bundle.json").read_bytes())
+
+    def stable(bundle: dict[str, Any]) -> list[Any]:
+        return [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"]
+
+    assert stable(returned) == stable(expected)
+    assert response.headers["x-fhirbridge-exit-code"] == str(cli.exit_code)
+
+
+def test_convert_to_tables_gives_a_zip_with_the_report(client: httpx.Client, tmp_path: Path) -> None:
+    response = client.post("/$convert?from=csv&to=csv", files=_files(EXAMPLE))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    api.convert([EXAMPLE], tmp_path, target="csv")
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = set(archive.namelist())
+        assert {"report.json", "OperationOutcome.json"} <= names
+        for path in tmp_path.glob("*.csv"):
+            assert archive.read(path.name) == path.read_bytes()
+        report = orjson.loads(archive.read("report.json"))
+    assert report["exit_code"] == 0
+
+
+def test_convert_refuses_unknown_formats_and_options(client: httpx.Client) -> None:
+    unknown = client.post("/$convert?from=csv&to=pdf", files=_files(EXAMPLE))
+    assert unknown.status_code == 400 and _codes(unknown.json()) == {"FB-SRV-011"}
+    empty = client.post("/$convert?from=csv&to=fhir", files={"note": (None, "not a file")})
+    assert empty.status_code == 400
+
+
+def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path: Path) -> None:
+    try:
+        report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_format="ndjson"))
+    except UnsupportedOption as exc:
+        pytest.skip(f"the FHIR spoke does not write NDJSON yet: {exc}")
+    assert report.exit_code == 0
+    expected = {}
+    for path in tmp_path.glob("*.ndjson"):
+        for line in path.read_bytes().splitlines():
+            resource = orjson.loads(line)
+            expected[(resource["resourceType"], resource["id"])] = resource
+    stored = {}
+    for resource in exported(client):
+        for key in ("versionId", "lastUpdated"):
+            resource["meta"].pop(key)
+        stored[(resource["resourceType"], resource["id"])] = resource
+    provenance = [k for k in expected if k[0] == "Provenance"]
+    for key in provenance:  # the record of one conversion: its time differs from run to run
+        expected[key].pop("recorded")
+        stored[key].pop("recorded")
+    assert stored == expected
+
+
+def test_export_sdtm_equals_the_example_tables(client: httpx.Client) -> None:
+    if "fhir" not in api.SOURCE_FORMATS:
+        pytest.skip("SDTM export reads the stored resources with the FHIR reader, which is not registered yet")
+    response = client.get("/$export-sdtm?format=csv")
+    assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        for path in sorted(SDTM_EXAMPLE.glob("*.csv")):
+            assert archive.read(path.name).decode() == path.read_text(), path.name
