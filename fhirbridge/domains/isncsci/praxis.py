@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES, Side
+from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES, Side, cell_code
 from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
 
 __all__ = [
@@ -31,12 +31,9 @@ __all__ = [
 VAC_KEY: Final = "analContraction"
 DAP_KEY: Final = "analSensation"
 
-_MODALITY_SUFFIX: Final[dict[str, str]] = {"motor": "Motor", "light_touch": "Touch", "pin_prick": "Prick"}
-
-
-def cell_key(side: Side, modality: str, level: str) -> str:
-    """The flat key of one cell: ``cell_key("left", "pin_prick", "S4-5") == "s4_5LeftPrick"``."""
-    return f"{level.lower().replace('-', '_')}{side.capitalize()}{_MODALITY_SUFFIX[modality]}"
+#: The flat key of one cell: ``cell_key("left", "pin_prick", "S4-5") == "s4_5LeftPrick"`` (the reference's names
+#: are also fhirbridge's codes for the cells, so there is one definition of them).
+cell_key = cell_code
 
 
 def non_key_muscle_key(side: Side) -> str:

@@ -41,14 +41,17 @@ MYOTOMES: Final[tuple[str, ...]] = tuple(KEY_MUSCLES)
 UPPER_MYOTOMES: Final[tuple[str, ...]] = MYOTOMES[:5]
 LOWER_MYOTOMES: Final[tuple[str, ...]] = MYOTOMES[5:]
 
-#: Levels that may be named as the lowest non-key muscle with motor function (C5 to S1, as on the form).
+#: Levels that may be named as the lowest non-key muscle with motor function (C5 to S1). Exports do name
+#: thoracic levels (the reference cases include T5); the reference algorithm, and so the classification,
+#: takes only the key-muscle levels into account.
 NON_KEY_MUSCLE_LEVELS: Final[tuple[str, ...]] = LEVELS[LEVEL_INDEX["C5"] : LEVEL_INDEX["S1"] + 1]
 
 Modality = Literal["motor", "light_touch", "pin_prick"]
 MODALITIES: Final[tuple[Modality, Modality, Modality]] = ("motor", "light_touch", "pin_prick")
 
 #: A motor cell: 0-5, or NT (not testable); 0-4 and NT may carry `*` (impairment not due to SCI,
-#: consider normal for classification) or `**` (not due to SCI, consider abnormal). `5*` does not exist.
+#: consider not normal for classification) or `**` (not due to SCI, consider normal), as the ISNCSCI
+#: reference algorithm reads them. `5*` does not exist.
 MOTOR_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[0-4]|NT)\*{0,2}|5")
 #: A sensory cell: 0-2 or NT; 0, 1 and NT may carry `*` or `**`.
 SENSORY_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[01]|NT)\*{0,2}|2")
