@@ -27,8 +27,8 @@ from fhirbridge.domains.scim import ITEMS, SUBSCALES
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records.adverse_event import ActionTaken, Relationship, SeriousCriterion
 
-_FLAGS = {"": "", "*": " - impairment not due to SCI, consider normal for classification",
-          "**": " - impairment not due to SCI, consider abnormal for classification"}
+_FLAGS = {"": "", "*": " - impairment not due to SCI, consider not normal for classification",
+          "**": " - impairment not due to SCI, consider normal for classification"}
 
 
 def _exam_values() -> dict[str, str]:
