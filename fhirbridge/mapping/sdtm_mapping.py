@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, _field_problem
@@ -87,6 +87,8 @@ class DomainSpec(Strict):
     computed: str | None = None
     supp_idvar: str | None = None
     supp: dict[str, SuppSpec] = {}
+    _tests: dict[str, FindingTest] | None = PrivateAttr(default=None)
+    _by_code: dict[tuple[str, str | None, str | None], tuple[str, FindingTest]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> DomainSpec:
@@ -117,6 +119,17 @@ class DomainSpec(Strict):
 
     def all_tests(self) -> dict[str, FindingTest]:
         """Field path → test, with the ISNCSCI worksheet cells expanded (one test per side and segment)."""
+        if self._tests is None:
+            self._tests = self._expand_tests()
+        return self._tests
+
+    def test_of(self, testcd: object, loc: object, lat: object) -> tuple[str, FindingTest] | None:
+        """The field path and test of a findings row, by test code, location and side."""
+        if self._by_code is None:
+            self._by_code = {(t.testcd, t.loc, t.lat): (p, t) for p, t in self.all_tests().items()}
+        return self._by_code.get((testcd, loc, lat))  # type: ignore[arg-type]
+
+    def _expand_tests(self) -> dict[str, FindingTest]:
         out: dict[str, FindingTest] = {}
         for modality, template in self.isncsci_cells.items():
             for side in SIDES:

@@ -127,9 +127,9 @@ class _Reader:
         if lat is not None and lat_codes is not None:
             lat = self.mapping.codelists[lat_codes].hub(str(lat))
         ident = (row.get(testcd_var), row.get(loc_var) if loc_var else None, lat)
-        for path, test in spec.all_tests().items():
-            if (test.testcd, test.loc, test.lat) == ident:
-                return path, test
+        found = spec.test_of(*ident)
+        if found is not None:
+            return found
         where = ", ".join(f"{n} {v}" for n, v in zip((testcd_var, loc_var, lat_var), ident, strict=True) if v)
         self._issue("FB-SDTM-015", f"{where} is not a test of the SDTM mapping for {dataset.name}; the row is not "
                     "converted", dataset, number, testcd_var, row, value=row.get(testcd_var),
