@@ -14,6 +14,7 @@ from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.sdtm import odm
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
+from fhirbridge.validation.report import Report
 
 SDTM_EXAMPLE = REPO / "examples" / "honmou2021" / "sdtm"
 REFERENCE = SHARED / "reference"
@@ -44,11 +45,14 @@ def test_the_checked_in_example_is_what_fhirbridge_writes(written):
         assert produced[name] == expected[name], f"{name} differs: regenerate examples/honmou2021/sdtm"
 
 
-def test_every_format_reads_back_as_a_valid_study(written):
+def test_every_format_reads_back_as_the_records_of_the_csv_export(written):
+    expected = api.read([EXAMPLE], Report())
     for fmt, folder in written.items():
-        report = api.validate([folder], source="sdtm")
-        assert report.exit_code == 0, (fmt, report.issues)
-        assert report.stats["records"]["subjects"] == 13
+        report = Report()
+        back = api.read([folder], report, source="sdtm")
+        assert report.issues == [], fmt
+        for kind in expected.count():
+            assert getattr(back, kind) == getattr(expected, kind), (fmt, kind)
 
 
 def _strip_volatile(bundle: dict) -> dict:
@@ -58,13 +62,14 @@ def _strip_volatile(bundle: dict) -> dict:
     return {**bundle, "entry": entries}
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xpt", "dataset-json", "dataset-xml"])
-def test_csv_to_sdtm_to_fhir_gives_the_fhir_of_csv_to_fhir(written, fmt, tmp_path):
+def test_csv_to_sdtm_to_fhir_gives_the_fhir_of_csv_to_fhir(written, tmp_path):
+    """One file format suffices here: every format reads back as the same records (test above)."""
     direct = api.convert([EXAMPLE], tmp_path / "direct")
-    via_sdtm = api.convert([written[fmt]], tmp_path / "via", source="sdtm")
+    via_sdtm = api.convert([written["csv"]], tmp_path / "via", source="sdtm")
     assert direct.exit_code == via_sdtm.exit_code == 0
     a = json.loads((tmp_path / "direct" / "bundle.json").read_text())
     b = json.loads((tmp_path / "via" / "bundle.json").read_text())
+    assert len(a["entry"]) > 100
     assert _strip_volatile(a) == _strip_volatile(b)
 
 
