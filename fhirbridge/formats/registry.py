@@ -15,6 +15,7 @@ from typing import Any
 READERS: dict[str, str] = {
     "csv": "fhirbridge.formats.csv.spoke:read",
     "sdtm": "fhirbridge.formats.sdtm.spoke:read",
+    "fhir": "fhirbridge.formats.fhir.spoke:read",
 }
 WRITERS: dict[str, str] = {
     "csv": "fhirbridge.formats.csv.spoke:write",

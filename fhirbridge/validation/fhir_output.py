@@ -1,11 +1,11 @@
-"""Checks on the FHIR fhirbridge writes: structure (fhir.resources R4B models) and bundle references."""
+"""Checks on the FHIR fhirbridge writes: structure (the fhir.resources models of its release) and bundle references."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from fhirbridge.formats.fhir.models import structure_errors
+from fhirbridge.formats.fhir.models import Release, structure_errors
 from fhirbridge.validation.issue import Issue
 
 
@@ -21,7 +21,7 @@ def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _references(value, f"{path}[{i}]")
 
 
-def check_bundle(bundle: dict[str, Any]) -> list[Issue]:
+def check_bundle(bundle: dict[str, Any], release: Release = "R4") -> list[Issue]:
     """Every entry validates structurally and every reference resolves to an entry of the bundle."""
     issues: list[Issue] = []
     entries = bundle.get("entry", [])
@@ -29,7 +29,7 @@ def check_bundle(bundle: dict[str, Any]) -> list[Issue]:
     for i, entry in enumerate(entries):
         resource = entry.get("resource", {})
         where = f"Bundle.entry[{i}].resource"
-        for location, message in structure_errors(resource):
+        for location, message in structure_errors(resource, release):
             issues.append(Issue.of("FB-FHIR-001", f"{resource.get('resourceType')}: {location}: {message}",
                                    target=f"{where}.{location}"))
         for path, reference in _references(resource, where):

@@ -138,9 +138,10 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-FHIR-059", "error", "schema", "Invalid record in FHIR input",
              "The values of a resource do not make a valid record (a required value missing, a value outside the "
              "allowed ones); it is not converted."),
-        Rule("FB-FHIR-060", "error", "references", "Resource of an unknown subject",
-             "A resource points at no Patient of the input, or at one enrolled in no study (no ResearchSubject); "
-             "it is not converted."),
+        Rule("FB-FHIR-060", "warning", "references", "Resource linked to nothing in the input",
+             "A resource points at no Patient of the input (or at one enrolled in no study), a value at no panel, "
+             "an infusion at no product: valid FHIR that may refer to a server, but without what it points at it "
+             "is not converted."),
         Rule("FB-FHIR-061", "error", "references", "Duplicate record in FHIR input",
              "Two resources describe the same record (same subject and key); the later one is not converted."),
         # SDTM datasets (read and write) and SDTM conformance

@@ -6,8 +6,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.terminology import display as our_display
 from fhirbridge.mapping.fhir_mapping import FhirMapping
+from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import Record, SubjectRecord
 
 #: Namespace of fhirbridge's UUIDv5 resource ids; never change it, or every id changes.
@@ -16,11 +18,27 @@ ID_NAMESPACE = uuid.UUID("7d3f5a8e-1c2b-5e4f-9a6b-2f1e0d9c8b7a")
 Resource = dict[str, Any]
 
 
-class FhirContext:
-    """Builds the parts shared by all resources, from the FHIR mapping spec."""
+def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
+    """One entry of the FHIR mapping spec; a spec written for an older fhirbridge lacks newer keys, and that
+    is a mapping spec error naming the key rather than a crash."""
+    try:
+        return getattr(mapping, section)[key]
+    except KeyError:
+        raise MappingError(f"FHIR mapping spec {mapping.spec} {mapping.version}: {section}.{key} is missing; "
+                           "compare with the bundled mappings/fhir-r4.yaml") from None
 
-    def __init__(self, mapping: FhirMapping) -> None:
+
+class FhirContext:
+    """Builds the parts shared by all resources, from the FHIR mapping spec, for one FHIR release."""
+
+    def __init__(self, mapping: FhirMapping, release: Release = "R4") -> None:
         self.mapping = mapping
+        self.release = release
+
+    @property
+    def r5(self) -> bool:
+        """R5 changed AdverseEvent, Procedure, ResearchStudy, ResearchSubject and BiologicallyDerivedProduct."""
+        return self.release == "R5"
 
     # identity ---------------------------------------------------------------------------------------
     @staticmethod
@@ -39,23 +57,27 @@ class FhirContext:
 
     def study_ext(self, record: SubjectRecord) -> dict[str, Any]:
         """The workflow-researchStudy extension linking an event resource to its study."""
-        return {
-            "url": self.mapping.extensions["research_study"],
-            "valueReference": self.reference("ResearchStudy", record.study_id),
-        }
+        return self.extension("research_study", valueReference=self.reference("ResearchStudy", record.study_id))
+
+    def record_id(self, prefix: str, record: Record) -> dict[str, str]:
+        """The business identifier of a record: its kind and key, under fhirbridge's record system."""
+        return {"system": self.system("record_id"), "value": "/".join((prefix, *record.key()))}
 
     def meta(self, profile: str, record: Record) -> dict[str, Any]:
         """meta.profile, and meta.source naming the input file and row the record came from."""
-        meta: dict[str, Any] = {"profile": [self.mapping.profiles[profile]]}
+        meta: dict[str, Any] = {"profile": [self.profile(profile)]}
         source = record.source
         if source is not None and source.file:
             where = f"#row={source.row}" if source.row is not None else ""
             meta["source"] = f"{Path(source.file).name}{where}".replace(" ", "%20")
         return meta
 
+    def profile(self, key: str) -> str:
+        return lookup(self.mapping, "profiles", key)
+
     # terminology ------------------------------------------------------------------------------------
     def system(self, key: str) -> str:
-        return self.mapping.systems[key]
+        return lookup(self.mapping, "systems", key)
 
     def coding(self, system: str, code: str, display: str | None = None) -> dict[str, str]:
         """A Coding; fhirbridge's own codes get their display from its CodeSystems."""
@@ -73,17 +95,25 @@ class FhirContext:
             concept["text"] = text
         return concept
 
+    def named_coding(self, key: str) -> dict[str, str]:
+        lookup(self.mapping, "codes", key)
+        return self.mapping.coding(key)
+
     def named(self, key: str, text: str | None = None) -> dict[str, Any]:
         """A CodeableConcept of one of the mapping spec's named codes."""
-        return self.concept(self.mapping.coding(key), text=text)
+        return self.concept(self.named_coding(key), text=text)
 
     def mapped(self, table: str, value: str) -> str:
-        return self.mapping.value_maps[table][value]
+        return lookup(self.mapping, "value_maps", table)[value]
 
     def quantity(self, value: float, unit: str) -> dict[str, Any]:
-        u = self.mapping.units[unit]
+        u = lookup(self.mapping, "units", unit)
         number: float | int = int(value) if float(value).is_integer() and abs(value) < 2**53 else value
         return {"value": number, "unit": u.unit, "system": self.system("ucum"), "code": u.code}
 
     def extension(self, key: str, **value: Any) -> dict[str, Any]:
-        return {"url": self.mapping.extensions[key], **value}
+        return {"url": lookup(self.mapping, "extensions", key), **value}
+
+    def absent(self) -> dict[str, Any]:
+        """The ``_element`` object of a required primitive whose value the record does not have."""
+        return {"extension": [self.extension("data_absent_reason", valueCode="unknown")]}

@@ -4,6 +4,10 @@ Raw values are CodeableConcepts of fhirbridge's ``isncsci-value`` CodeSystem, wh
 worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost. Classification values
 carry their text exactly as reported or computed (``B,C,D``, ``ND``, ``INT*``); a coding is added where the
 value is one plain grade or level. The AIS grade is coded LOINC 97843-7.
+
+The visit is fhirbridge's ``visit`` extension on the panel; the examiner is ``performer.display``; ``method``
+says whether the classification was reported by the site or computed by fhirbridge. Only reported values
+are read back as the exam's classification: computed ones are derived again from the raw exam.
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
         "resourceType": "Observation",
         "id": ctx.resource_id("isncsci-exam", *exam.key()),
         "meta": ctx.meta("isncsci_exam", exam),
-        "extension": [ctx.study_ext(exam)],
-        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("isncsci", *exam.key()))}],
+        "extension": [ctx.study_ext(exam), ctx.extension("visit", valueString=exam.visit)],
+        "identifier": [ctx.record_id("isncsci", exam)],
         "status": "final",
         "category": [ctx.named("category_exam")],
         "code": ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
@@ -74,7 +78,6 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
         resource["effectiveDateTime"] = exam.exam_date
     if exam.examiner:
         resource["performer"] = [{"display": exam.examiner}]
-    resource["note"] = [{"text": f"visit: {exam.visit}"}]
     return resource
 
 
@@ -112,7 +115,7 @@ def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: s
 def _value(ctx: FhirContext, field: str, value: str) -> dict[str, Any]:
     """valueInteger for a determined score, otherwise a CodeableConcept whose text is the exact value."""
     if field.endswith("_total"):
-        return {"valueInteger": int(value)} if value.isdigit() else {"valueString": value}
+        return {"valueInteger": int(value)} if value.isdigit() and str(int(value)) == value else {"valueString": value}
     if field == "asia_impairment_scale" and value in AIS_GRADES:
         return {"valueCodeableConcept": ctx.concept(ctx.coding("ais_grade", value), text=value)}
     if field in _LEVEL_FIELDS | {"right_sensory_zpp", "left_sensory_zpp", "right_motor_zpp", "left_motor_zpp"} and (

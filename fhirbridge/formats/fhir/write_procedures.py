@@ -1,8 +1,20 @@
 """Harvest → Procedure; Infusion → Procedure + BiologicallyDerivedProduct (the autologous MSC product).
 
-R4 ``Procedure.usedReference`` cannot point at a BiologicallyDerivedProduct, so the product is linked with
-HL7's cross-version extension for R5 ``Procedure.used``. FHIR has no dose, route or volume on Procedure:
-fhirbridge's own extensions carry them (published with its profiles).
+| record field | R4 / R4B | R5 |
+|---|---|---|
+| harvest_id, infusion_id | Procedure.identifier (record system: ``harvest/<study>/<subject>/<id>``) | same |
+| Harvest.performed | performedDateTime | occurrenceDateTime |
+| Infusion.start, end | performedPeriod (performedDateTime without an end) | occurrencePeriod (occurrenceDateTime) |
+| status | status | status |
+| Harvest.body_site | bodySite.text (coded iliac crest) | same |
+| volume_ml, dose_per_kg, route | fhirbridge extensions | same |
+| product, lot, total_cells | BiologicallyDerivedProduct productCode.text, identifier, cell-count ext. | same |
+| link to the product | HL7's cross-version extension for R5 ``Procedure.used`` | ``used`` (a CodeableReference) |
+| the SCI Condition | reasonReference | reason (a CodeableReference) |
+
+R4 ``Procedure.usedReference`` cannot point at a BiologicallyDerivedProduct, hence the extension; R5 can.
+FHIR has no dose, route or volume on Procedure: fhirbridge's own extensions carry them (published with its
+profiles).
 """
 
 from __future__ import annotations
@@ -11,8 +23,9 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.records import Harvest, Infusion
 
 
-def _performed(start: str, end: str | None) -> dict[str, object]:
-    return {"performedPeriod": {"start": start, "end": end}} if end else {"performedDateTime": start}
+def _performed(ctx: FhirContext, start: str, end: str | None) -> dict[str, object]:
+    prefix = "occurrence" if ctx.r5 else "performed"
+    return {f"{prefix}Period": {"start": start, "end": end}} if end else {f"{prefix}DateTime": start}
 
 
 def harvest_resource(ctx: FhirContext, harvest: Harvest) -> Resource:
@@ -21,11 +34,11 @@ def harvest_resource(ctx: FhirContext, harvest: Harvest) -> Resource:
         "id": ctx.resource_id("harvest", *harvest.key()),
         "meta": ctx.meta("harvest", harvest),
         "extension": [ctx.study_ext(harvest)],
-        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("harvest", *harvest.key()))}],
+        "identifier": [ctx.record_id("harvest", harvest)],
         "status": ctx.mapped("procedure_status", harvest.status),
         "code": ctx.named("bone_marrow_aspiration", text="Bone marrow aspiration for MSC expansion"),
         "subject": ctx.patient_ref(harvest),
-        **_performed(harvest.performed, None),
+        **_performed(ctx, harvest.performed, None),
     }
     if harvest.body_site:
         resource["bodySite"] = [ctx.named("iliac_crest", text=harvest.body_site)]
@@ -41,7 +54,7 @@ def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: b
         "resourceType": "BiologicallyDerivedProduct",
         "id": product_id,
         "meta": ctx.meta("BiologicallyDerivedProduct", infusion),
-        "productCategory": "cells",
+        "productCategory": ctx.named_coding("cell_product") if ctx.r5 else "cells",
         "productCode": {"text": infusion.product},
         "collection": {"source": ctx.patient_ref(infusion)},
     }
@@ -50,26 +63,32 @@ def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: b
     if infusion.total_cells is not None:
         product["extension"] = [ctx.extension("cell_count", valueQuantity=ctx.quantity(infusion.total_cells, "cells"))]
 
+    used = {"reference": f"urn:uuid:{product_id}"}
     procedure: Resource = {
         "resourceType": "Procedure",
         "id": ctx.resource_id("infusion", *infusion.key()),
         "meta": ctx.meta("infusion", infusion),
-        "extension": [
-            ctx.study_ext(infusion),
-            ctx.extension("procedure_used", valueReference={"reference": f"urn:uuid:{product_id}"}),
-            ctx.extension("route", valueCodeableConcept=ctx.named("intravenous_route")),
-        ],
-        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("infusion", *infusion.key()))}],
+        "extension": [ctx.study_ext(infusion)],
+        "identifier": [ctx.record_id("infusion", infusion)],
         "status": ctx.mapped("procedure_status", infusion.status),
         "code": ctx.named("stem_cell_transplantation", text="Intravenous infusion of " + infusion.product),
         "subject": ctx.patient_ref(infusion),
-        **_performed(infusion.start, infusion.end),
+        **_performed(ctx, infusion.start, infusion.end),
     }
+    if ctx.r5:
+        procedure["used"] = [{"reference": used}]
+    else:
+        procedure["extension"].append(ctx.extension("procedure_used", valueReference=used))
+    procedure["extension"].append(ctx.extension("route", valueCodeableConcept=ctx.named("intravenous_route")))
     if infusion.dose_per_kg is not None:
         dose = ctx.quantity(infusion.dose_per_kg, "cells_per_kg")
         procedure["extension"].append(ctx.extension("dose_per_kg", valueQuantity=dose))
     if infusion.volume_ml is not None:
         procedure["extension"].append(ctx.extension("volume", valueQuantity=ctx.quantity(infusion.volume_ml, "ml")))
     if reason_condition:
-        procedure["reasonReference"] = [ctx.reference("Condition", infusion.study_id, infusion.subject_id)]
+        condition = ctx.reference("Condition", infusion.study_id, infusion.subject_id)
+        if ctx.r5:
+            procedure["reason"] = [{"reference": condition}]
+        else:
+            procedure["reasonReference"] = [condition]
     return [procedure, product]

@@ -1,5 +1,9 @@
 """ScimAssessment → a panel Observation with the 19 item scores as components, and one Observation for each
-subscale and for the total (reported by the site, or summed from complete items when not reported)."""
+subscale and for the total (reported by the site, or summed from complete items when not reported).
+
+The visit is fhirbridge's ``visit`` extension on the panel; a missing item score is a component with a
+data-absent reason. ``method`` tells reported scores from summed ones; only reported ones are read back.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,12 @@ def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resourc
         "resourceType": "Observation",
         "id": ctx.resource_id("scim-panel", *assessment.key()),
         "meta": ctx.meta("scim_panel", assessment),
-        "extension": [ctx.study_ext(assessment)],
-        "identifier": [{"system": ctx.system("record_id"), "value": "/".join(("scim", *assessment.key()))}],
+        "extension": [ctx.study_ext(assessment), ctx.extension("visit", valueString=assessment.visit)],
+        "identifier": [ctx.record_id("scim", assessment)],
         "status": "final",
         "category": [ctx.named("category_survey")],
         "code": ctx.concept(ctx.coding("scim", "panel", "SCIM-III"), text="Spinal Cord Independence Measure III"),
         "subject": ctx.patient_ref(assessment),
-        "note": [{"text": f"visit: {assessment.visit}"}],
         "component": [
             {
                 "code": ctx.concept(ctx.coding("scim", f"item-{key}", f"{key}. {item.title}")),

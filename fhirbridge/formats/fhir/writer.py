@@ -1,4 +1,4 @@
-"""The FHIR spoke, write direction: hub records → an R4 Bundle (collection or transaction)."""
+"""The FHIR spoke, write direction: hub records → a Bundle (collection or transaction) of one FHIR release."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 
 from fhirbridge import __version__
 from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
 from fhirbridge.formats.fhir.write_procedures import harvest_resource, infusion_resources
@@ -15,7 +16,6 @@ from fhirbridge.formats.fhir.write_scim import scim_resources
 from fhirbridge.formats.fhir.write_subject import injury, patient, research_study, research_subject
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records import IsncsciClassification, StudyData
-from fhirbridge.validation.issue import Issue
 
 BundleType = Literal["collection", "transaction"]
 
@@ -24,12 +24,9 @@ _CONDITIONAL = {"Patient", "ResearchStudy", "ResearchSubject"}
 
 
 def resources(
-    ctx: FhirContext,
-    data: StudyData,
-    computed: dict[tuple[str, ...], IsncsciClassification],
-    issues: list[Issue],
+    ctx: FhirContext, data: StudyData, computed: dict[tuple[str, ...], IsncsciClassification]
 ) -> Iterator[Resource]:
-    """Every resource of the study, in a stable order; what cannot be represented becomes an issue."""
+    """Every resource of the study, in a stable order (study, subjects, procedures, assessments, events)."""
     for study in data.studies:
         yield research_study(ctx, study)
     injured: set[tuple[str, ...]] = set()
@@ -51,15 +48,7 @@ def resources(
     for assessment in data.scim_assessments:
         yield from scim_resources(ctx, assessment)
     for event in data.adverse_events:
-        suspect = infusion_of.get((event.study_id, event.subject_id))
-        if event.relationship and suspect is None:
-            issues.append(Issue.of(
-                "FB-FHIR-003",
-                f"adverse event {event.ae_id}: relationship {event.relationship!r} has no infusion to point at; "
-                "it is not written",
-                source=event.source, field="relationship", value=event.relationship,
-            ))
-        yield adverse_event_resource(ctx, event, suspect)
+        yield adverse_event_resource(ctx, event, infusion_of.get((event.study_id, event.subject_id)))
 
 
 def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> Resource:
@@ -67,7 +56,7 @@ def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> 
     return {
         "resourceType": "Provenance",
         "id": ctx.resource_id("Provenance", *sorted(r["id"] for r in targets)),
-        "meta": {"profile": [ctx.mapping.profiles["Provenance"]]},
+        "meta": {"profile": [ctx.profile("Provenance")]},
         "target": [{"reference": f"urn:uuid:{r['id']}"} for r in targets],
         "recorded": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "activity": {"text": "conversion"},
@@ -83,12 +72,11 @@ def bundle(
     bundle_type: BundleType = "collection",
     computed: dict[tuple[str, ...], IsncsciClassification] | None = None,
     inputs: list[str] | None = None,
-    issues: list[Issue] | None = None,
+    release: Release = "R4",
 ) -> Resource:
     """A Bundle of every record; ``computed`` holds classifications derived where the site reported none."""
-    ctx = FhirContext(mapping)
-    issues = issues if issues is not None else []
-    written = list(resources(ctx, data, computed or {}, issues))
+    ctx = FhirContext(mapping, release)
+    written = list(resources(ctx, data, computed or {}))
     written.append(provenance(ctx, written, inputs or []))
     entries = []
     for resource in written:

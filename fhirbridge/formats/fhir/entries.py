@@ -1,0 +1,162 @@
+"""Input files → located resources: Bundles (any type), bare resources, as JSON or XML.
+
+Every resource keeps where it is: the file, the FHIRPath of the resource (``Bundle.entry[3].resource``, or its
+type for a bare resource or an NDJSON line) and the NDJSON line number, so that an issue on any element can
+name ``file, line 12, Observation.component[4]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhirbridge.formats.fhir import xml
+from fhirbridge.formats.fhir.models import RELEASES, Release, is_resource_type
+from fhirbridge.formats.fhir.ndjson import SUFFIXES as NDJSON_SUFFIXES
+from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.validation.issue import Issue
+
+#: Bundle types whose entries are resources to read.
+BUNDLE_TYPES = ("collection", "transaction", "batch", "searchset")
+JSON_SUFFIXES = (".json",)
+XML_SUFFIXES = (".xml",)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One resource of the input and where it is."""
+
+    resource: dict[str, Any]
+    file: str
+    path: str
+    line: int | None = None
+    full_url: str | None = None
+
+    @property
+    def type(self) -> str:
+        return str(self.resource.get("resourceType"))
+
+    def at(self, element: str = "") -> str:
+        """The FHIRPath of an element of the resource (``component[3].valueCodeableConcept``)."""
+        return f"{self.path}.{element}" if element else self.path
+
+    def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> Issue:
+        return Issue.of(code, message, file=self.file, row=self.line, target=self.at(element), **kwargs)
+
+
+def ref_key(reference: str) -> str:
+    """The id a reference points at: ``urn:uuid:X``, ``Patient/X``, ``https://server/fhir/Patient/X/_history/2``
+    and a Bundle fullUrl all give ``X``."""
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:"):]
+    return reference.split("/_history/")[0].rstrip("/").rpartition("/")[2]
+
+
+def input_files(inputs: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus the FHIR files (JSON, XML, NDJSON) of named folders, in a stable order."""
+    suffixes = (*JSON_SUFFIXES, *XML_SUFFIXES, *NDJSON_SUFFIXES)
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def is_ndjson(path: Path) -> bool:
+    return path.suffix.lower() in NDJSON_SUFFIXES
+
+
+def load_document(path: Path, issues: list[Issue], asked: Release | None) -> Any:
+    """The JSON form of a JSON or XML file (None when it cannot be read at all: a fatal issue says why)."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        issues.append(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=name))
+        return None
+    if not data.strip():
+        issues.append(Issue.of("FB-IO-002", "file is empty", file=name))
+        return None
+    if path.suffix.lower() in XML_SUFFIXES or data.lstrip()[:1] == b"<":
+        return _load_xml(data, name, issues, asked)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        issues.append(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file=name))
+        return None
+
+
+def _load_xml(data: bytes, name: str, issues: list[Issue], asked: Release | None) -> Any:
+    try:
+        root = xml.parse(data)
+    except xml.XmlInputError as exc:
+        issues.append(Issue.of(exc.code, str(exc), file=name))
+        return None
+    release = asked or xml_release(root)
+    resource, problems = xml.from_xml(root, release)
+    for where, message in problems:
+        issues.append(Issue.of("FB-FHIR-056", f"{message}; not read", file=name, target=where))
+    return resource or None
+
+
+def xml_release(root: Any) -> Release:
+    """The release to read an XML document with (its element tables differ), from what it declares or the
+    element names of its resources; the JSON form is checked again like any JSON input."""
+    evidence = ReleaseEvidence()
+    for node in root.iter(f"{{{xml.FHIR_NS}}}*"):
+        parent = node.getparent()
+        if parent is None or parent.tag in (f"{{{xml.FHIR_NS}}}resource", f"{{{xml.FHIR_NS}}}contained"):
+            names = {_local(child.tag): True for child in node if isinstance(child.tag, str)}
+            version = node.find(f"{{{xml.FHIR_NS}}}fhirVersion")
+            if version is not None:
+                names = {**names, "fhirVersion": version.get("value")}
+            evidence.add({"resourceType": _local(node.tag), **names}, "the XML document")
+    return evidence.decide(None)[0]
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def known_type(name: object) -> bool:
+    """A resource type of some FHIR release (whether it fits the release read is checked per resource)."""
+    return any(is_resource_type(release, name) for release in RELEASES)
+
+
+def document_entries(document: Any, name: str, issues: list[Issue]) -> Iterator[Entry]:
+    """The resources of one JSON document: a Bundle's entries, or the document itself when it is a resource."""
+    if not isinstance(document, dict) or not known_type(document.get("resourceType")):
+        found = document.get("resourceType") if isinstance(document, dict) else None
+        issues.append(Issue.of("FB-FHIR-052", "the file is not a FHIR resource: a JSON object with the resourceType "
+                                              "of a FHIR resource is expected", file=name, value=found))
+        return
+    if document["resourceType"] != "Bundle":
+        yield Entry(document, name, document["resourceType"])
+        return
+    kind = document.get("type")
+    if kind not in BUNDLE_TYPES:
+        issues.append(Issue.of("FB-FHIR-054", f"a Bundle of type {kind!r} is read like a collection",
+                               file=name, target="Bundle.type", value=kind, expected=", ".join(BUNDLE_TYPES)))
+    entries = document.get("entry", [])
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        path = f"Bundle.entry[{i}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            request = entry.get("request") if isinstance(entry, dict) else None
+            what = f" (a {request.get('method')} request)" if isinstance(request, dict) else ""
+            issues.append(Issue.of("FB-FHIR-053", f"the entry has no resource{what}; nothing of it is converted",
+                                   file=name, target=path))
+            continue
+        if not known_type(resource.get("resourceType")):
+            issues.append(Issue.of("FB-FHIR-052", f"{resource.get('resourceType')!r} is not a FHIR resource type",
+                                   file=name, target=f"{path}.resource.resourceType",
+                                   value=resource.get("resourceType")))
+            continue
+        full_url = entry.get("fullUrl")
+        yield Entry(resource, name, f"{path}.resource", full_url=full_url if isinstance(full_url, str) else None)

@@ -1,0 +1,241 @@
+"""The FHIR spoke, read direction: Bundles, bare resources and NDJSON → records, a subject at a time.
+
+Reading happens in two passes so that an input of any size is read in flat memory:
+
+1. **Index.** Every resource is parsed once and filed under the Patient it belongs to (its ``subject``,
+   ``individual`` or the product's ``collection.source``). Bundles and XML files are in memory anyway; an
+   NDJSON line is kept only as its file, byte offset and length. Studies (small) are kept whole. What the
+   input says about its FHIR release is gathered on the way, and resource types fhirbridge does not read are
+   reported here.
+2. **Records.** Patient by Patient, the resources are read again (NDJSON lines by seeking to them) and turned
+   into records (``read_group``); records are handed out in chunks of whole subjects.
+
+The trade-off: checks that need a whole subject (the timeline, an exam with its classification, an adverse
+event with its infusion) work on every chunk, because a subject is never split; a check across subjects would
+not, and there is none. NDJSON is read twice and in the Patient order, with random access when one
+subject's resources are spread over the files (a bulk export writes one file per resource type).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from fhirbridge.formats.fhir.entries import (
+    Entry,
+    document_entries,
+    input_files,
+    is_ndjson,
+    known_type,
+    load_document,
+    ref_key,
+)
+from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
+from fhirbridge.formats.fhir.ndjson import lines, read_line
+from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
+from fhirbridge.formats.fhir.read_group import read_group, usable
+from fhirbridge.formats.fhir.read_subject import read_study
+from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.mapping.fhir_mapping import FhirMapping
+from fhirbridge.records import Study, StudyData
+from fhirbridge.validation.issue import Issue, Severity
+from fhirbridge.validation.report import Report
+
+#: Resource types read into records, besides ResearchStudy (kept whole, as every subject needs its study).
+GROUPED = frozenset({"Patient", "ResearchSubject", "Condition", "Observation", "Procedure", "AdverseEvent",
+                     "BiologicallyDerivedProduct"})
+#: Input bytes of resources read before a chunk of records is handed out.
+CHUNK_BYTES = 8 << 20
+_RESIDENT = -1  # the file index of a resource kept in memory (from a Bundle or an XML file)
+
+
+class FhirReader:
+    def __init__(self, mapping: FhirMapping, report: Report, asked: Release | None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.mapping = mapping
+        self.report = report
+        self.asked = asked
+        self.progress = progress
+        self.files: list[Path] = []
+        self.resident: list[Entry] = []
+        self.studies: list[Entry] = []
+        self.evidence = ReleaseEvidence()
+        # one slot per grouped resource: where it is (file index and byte range, or index in ``resident``),
+        # its NDJSON line and its group
+        self.slot_file, self.slot_offset, self.slot_length = array("i"), array("q"), array("q")
+        self.slot_line, self.slot_group, self.patient_slots = array("q"), array("i"), array("q")
+        self.group_of: dict[str, int] = {}
+        self.parent: list[int] = []  # union-find over groups: a Patient's id and fullUrl may name two
+
+    # pass 1 ------------------------------------------------------------------------------------------------
+    def chunks(self, inputs: list[Path]) -> Iterator[StudyData]:
+        """Chunks of records: the studies first, then whole subjects (see the module docstring)."""
+        for path in input_files(inputs):
+            self._index_file(path)
+        release, why, doubt = self.evidence.decide(self.asked)
+        self.report.header.update({"fhir_release": FHIR_VERSIONS[release], "fhir_release_from": why})
+        if doubt:
+            self.report.add(Issue.of("FB-FHIR-058", doubt))
+        ctx = ReadContext(self.mapping, release, self.report.issues)
+        studies, by_key = self._studies(ctx)
+        yield StudyData(studies=list(studies))
+        yield from self._subject_chunks(ctx, studies, by_key)
+
+    def _index_file(self, path: Path) -> None:
+        if is_ndjson(path):
+            self.files.append(path)
+            file_index = len(self.files) - 1
+            for number, offset, raw in lines(path):
+                entry = self._ndjson_entry(raw, str(path), number)
+                if entry is not None:
+                    self._file(entry, file_index, offset, len(raw))
+            return
+        document = load_document(path, self.report.issues, self.asked)
+        if document is None:
+            return
+        for entry in document_entries(document, str(path), self.report.issues):
+            self.resident.append(entry)
+            self._file(entry, _RESIDENT, len(self.resident) - 1, 0)
+
+    def _ndjson_entry(self, raw: bytes, name: str, number: int) -> Entry | None:
+        try:
+            resource = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.report.add(Issue.of("FB-IO-007", f"not a JSON object: {exc}", file=name, row=number))
+            return None
+        if not isinstance(resource, dict) or not known_type(resource.get("resourceType")):
+            found = resource.get("resourceType") if isinstance(resource, dict) else None
+            self.report.add(Issue.of("FB-FHIR-052", "the line is not a FHIR resource", file=name, row=number,
+                                     value=found))
+            return None
+        return Entry(resource, name, resource["resourceType"], line=number)
+
+    def _file(self, entry: Entry, file_index: int, offset: int, length: int) -> None:
+        """Note what the resource says about the release, and file it under its Patient."""
+        resource = entry.resource
+        self.evidence.add(resource, f"{Path(entry.file).name} {entry.path}")
+        kind = entry.type
+        if kind == "ResearchStudy":
+            self.studies.append(entry if file_index == _RESIDENT else Entry(resource, entry.file, kind, entry.line))
+            return
+        if kind not in GROUPED:
+            previous = "a record of an earlier conversion" if kind == "Provenance" else "fhirbridge reads no " + kind
+            severity = Severity.INFORMATION if kind in ("Provenance", "CapabilityStatement") else None
+            self.report.add(entry.issue("FB-FHIR-054", f"{kind} is not converted: {previous}", severity=severity))
+            return
+        owners = _owners(entry)
+        if not owners:
+            self.report.add(entry.issue("FB-FHIR-060", f"{kind} names no Patient; it is not converted", "subject"))
+            return
+        group = self._group(owners)
+        if kind == "Patient":
+            self.patient_slots.append(len(self.slot_group))
+        self.slot_file.append(file_index)
+        self.slot_offset.append(offset)
+        self.slot_length.append(length)
+        self.slot_line.append(entry.line or 0)
+        self.slot_group.append(group)
+
+    def _group(self, keys: list[str]) -> int:
+        groups = []
+        for key in keys:
+            if key not in self.group_of:
+                self.group_of[key] = len(self.parent)
+                self.parent.append(len(self.parent))
+            groups.append(self._root(self.group_of[key]))
+        for other in groups[1:]:
+            self.parent[other] = groups[0]
+        return groups[0]
+
+    def _root(self, group: int) -> int:
+        while self.parent[group] != group:
+            self.parent[group] = self.parent[self.parent[group]]
+            group = self.parent[group]
+        return group
+
+    def _studies(self, ctx: ReadContext) -> tuple[list[Study], dict[str, Study]]:
+        """Every ResearchStudy as a Study, and the studies by each key a reference to one may use."""
+        studies: list[Study] = []
+        found: dict[str, Study] = {}
+        ids: set[str] = set()
+        for entry in self.studies:
+            if not usable(entry, ctx):
+                continue
+            item = Item(entry, ctx)
+            study = read_study(item)
+            if study is None:
+                continue
+            if study.study_id in ids:
+                item.issue("FB-FHIR-061", f"study {study.study_id} is described twice; this one is not converted")
+                continue
+            ids.add(study.study_id)
+            studies.append(study)
+            item.report_leftovers()
+            for key in (entry.full_url, entry.resource.get("id")):
+                if key:
+                    found[ref_key(str(key))] = study
+        return studies, found
+
+    # pass 2 ------------------------------------------------------------------------------------------------
+    def _subject_chunks(self, ctx: ReadContext, studies: list[Study], by_key: dict[str, Study]
+                        ) -> Iterator[StudyData]:
+        order = self._slots_by_group()
+        seen: set[tuple[str, ...]] = set()
+        chunk, size, subjects = StudyData(), 0, 0
+        with contextlib.ExitStack() as stack:
+            handles: dict[int, BinaryIO] = {}
+            for slots in order:
+                entries = [self._entry(slot, handles, stack) for slot in slots]
+                size += sum(self.slot_length[slot] for slot in slots)
+                group = read_group(entries, ctx, by_key, seen)
+                for record in group.records():
+                    chunk.add(record)
+                subjects += len(group.subjects)
+                if size >= CHUNK_BYTES:
+                    chunk.studies = list(studies)
+                    yield chunk
+                    if self.progress:
+                        self.progress(f"read {subjects} subjects")
+                    chunk, size = StudyData(), 0
+            if any(chunk.count().values()):
+                chunk.studies = list(studies)
+                yield chunk
+
+    def _slots_by_group(self) -> list[list[int]]:
+        """Slot numbers per group, slots in input order; groups in the order of their Patients (a bulk export has
+        one file per resource type, so the first resource of a subject may be any of its records)."""
+        by_group: dict[int, list[int]] = {}
+        for slot in self.patient_slots:
+            by_group.setdefault(self._root(self.slot_group[slot]), [])
+        for slot, group in enumerate(self.slot_group):
+            by_group.setdefault(self._root(group), []).append(slot)
+        return list(by_group.values())
+
+    def _entry(self, slot: int, handles: dict[int, BinaryIO], stack: contextlib.ExitStack) -> Entry:
+        file_index = self.slot_file[slot]
+        if file_index == _RESIDENT:
+            return self.resident[self.slot_offset[slot]]
+        if file_index not in handles:
+            handles[file_index] = stack.enter_context(self.files[file_index].open("rb"))
+        raw = read_line(handles[file_index], self.slot_offset[slot], self.slot_length[slot])
+        resource = orjson.loads(raw)
+        return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])
+
+
+def _owners(entry: Entry) -> list[str]:
+    """The keys of the Patient a resource belongs to: a Patient's own id and fullUrl, else its reference."""
+    resource = entry.resource
+    if entry.type == "Patient":
+        keys = [str(k) for k in (resource.get("id"), entry.full_url) if k]
+        return [ref_key(k) for k in keys]
+    for element in ("subject", "individual", "patient"):
+        if ref := reference(resource.get(element)):
+            return [ref_key(ref)]
+    collection = resource.get("collection")
+    ref = reference(collection.get("source")) if isinstance(collection, dict) else None
+    return [ref_key(ref)] if ref else []

@@ -1,0 +1,103 @@
+"""Which FHIR release an input is: asked for, declared by the input, or told by the shape of its resources.
+
+In order of precedence:
+
+1. ``--fhir-version``, when given;
+2. what the input declares: ``fhirVersion`` of a CapabilityStatement (as in a server's or a bulk export's
+   metadata), StructureDefinition or ImplementationGuide, and version-pinned core profiles in ``meta.profile``
+   (``http://hl7.org/fhir/StructureDefinition/Patient|5.0.0``);
+3. the shape of the resources: an element that only one release defines for a resource type (R5
+   ``AdverseEvent.code``, R4 ``Procedure.performedDateTime``, ...), taken from the fhir.resources models;
+4. R4, the default.
+
+Each resource is then checked against the release chosen: one with elements of the other release (an R5
+resource in R4 input) is reported and not converted, rather than half read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release, element_names
+
+_BY_VERSION: dict[str, Release] = {number: release for release, number in FHIR_VERSIONS.items()}
+_CORE_PROFILE = re.compile(r"http://hl7\.org/fhir/StructureDefinition/[A-Za-z]+\|(\d+\.\d+)(?:\.\d+)?")
+_DECLARING = ("CapabilityStatement", "StructureDefinition", "ImplementationGuide", "TerminologyCapabilities")
+
+
+def release_of_version(version: str) -> Release | None:
+    """R4, R4B or R5 for a FHIR version number (``4.0.1``, ``4.3``, ``5.0.0-ballot``)."""
+    major_minor = ".".join(version.split("-")[0].split(".")[:2])
+    return next((r for number, r in _BY_VERSION.items() if number.startswith(major_minor + ".")), None)
+
+
+def shape(resource: dict[str, Any]) -> dict[Release, list[str]]:
+    """The elements of a resource that only R4 (R4B) or only R5 defines for its type, by release."""
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        return {}
+    r4, r5 = element_names("R4", rtype), element_names("R5", rtype)
+    if not r4 or not r5:
+        return {}
+    names = {key.removeprefix("_") for key in resource if key != "resourceType"}
+    found: dict[Release, list[str]] = {}
+    if only := sorted(names & (r4 - r5)):
+        found["R4"] = only
+    if only := sorted(names & (r5 - r4)):
+        found["R5"] = only
+    return found
+
+
+def declared(resource: dict[str, Any]) -> Release | None:
+    """The release a resource states, by its fhirVersion or a version-pinned core profile."""
+    if resource.get("resourceType") in _DECLARING and isinstance(resource.get("fhirVersion"), str):
+        return release_of_version(resource["fhirVersion"])
+    meta = resource.get("meta")
+    for profile in meta.get("profile", []) if isinstance(meta, dict) else []:
+        match = _CORE_PROFILE.fullmatch(profile) if isinstance(profile, str) else None
+        if match:
+            return release_of_version(match.group(1))
+    return None
+
+
+def family(release: Release) -> str:
+    """R4 and R4B share the shape of every resource fhirbridge reads."""
+    return "R5" if release == "R5" else "R4"
+
+
+@dataclass
+class ReleaseEvidence:
+    """What an input says about its release, gathered resource by resource."""
+
+    declarations: dict[Release, str] = field(default_factory=dict)  # release → where it is declared
+    shapes: Counter[str] = field(default_factory=Counter)  # family → resources shaped so
+
+    def add(self, resource: dict[str, Any], where: str) -> None:
+        release = declared(resource)
+        if release is not None:
+            self.declarations.setdefault(release, where)
+        for release in shape(resource):
+            self.shapes[family(release)] += 1
+
+    def decide(self, asked: Release | None) -> tuple[Release, str, str | None]:
+        """The release to read, why, and a warning when the input is unclear or contradicts itself."""
+        if asked is not None:
+            return asked, "--fhir-version", None
+        if self.declarations:
+            releases = sorted(self.declarations)
+            chosen = releases[0]
+            why = f"declared in {self.declarations[chosen]}"
+            if len(releases) > 1:
+                return chosen, why, (f"the input declares several FHIR releases ({', '.join(releases)}); it is read "
+                                     f"as {chosen}")
+            return chosen, why, None
+        if len(self.shapes) > 1:
+            counts = ", ".join(f"{n} resource(s) shaped as {f}" for f, n in sorted(self.shapes.items()))
+            return "R4", "the default", f"the input mixes releases ({counts}); it is read as R4"
+        if self.shapes:
+            chosen_family = next(iter(self.shapes))
+            return ("R5" if chosen_family == "R5" else "R4"), "the shape of its resources", None
+        return "R4", "the default", None
