@@ -1,0 +1,142 @@
+"""Throughput and memory of FHIR validation (``fhirbridge validate``, the library call).
+
+1. Speed: the example study is converted to a FHIR R4 collection bundle whose entries are then copied under
+   new ids until the bundle holds at least N resources. Timed in the same run, on the
+   same bundle: ``api.validate`` (every layer: structure, values, bindings, invariants, profiles, bundle
+   integrity, identity, and the clinical checks when a FHIR reader is registered), fhirbridge's FHIR layers
+   alone on the parsed bundle, and the baseline, plain fhir.resources (R4B) model validation of the parsed
+   bundle. Prints resources per second of each and the ratios against the baseline.
+2. Memory: an NDJSON file of about ``--ndjson-mb`` MB is generated from the bundle's resources (in a temporary
+   folder, removed afterwards) and validated in a child process, once at a tenth of the size and once at full
+   size; the peak RSS of both is printed: streaming keeps it flat.
+
+    python benchmarks/validate_bench.py [-n 50000] [--ndjson-mb 1024] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from fhir.resources.R4B.bundle import Bundle
+
+from fhirbridge import api
+from fhirbridge.validation.fhir.validator import FhirValidator
+from fhirbridge.validation.report import Report
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
+
+
+_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def build_bundle(minimum: int, work: Path) -> tuple[Path, int]:
+    """The example study converted once, then its entries copied under new ids (every UUID of a copy mapped
+    to a UUIDv5 of itself and the copy number, so references keep resolving) until ``minimum`` is reached."""
+    report = api.convert([EXAMPLE], work / "example")
+    if report.exit_code != 0:
+        raise SystemExit(f"conversion of the example failed: {report.to_dict()['issues'][:3]}")
+    example = orjson.loads((work / "example" / "bundle.json").read_bytes())
+    text = orjson.dumps(example["entry"])
+    uuids = sorted(set(_UUID.findall(text)))
+    entries: list[dict] = []
+    copy = 0
+    while len(entries) < minimum:
+        renamed = {u: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{u.decode()}/{copy}")).encode() for u in uuids}
+        entries.extend(orjson.loads(_UUID.sub(lambda m, names=renamed: names[m.group(0)], text)))
+        copy += 1
+    path = work / "bundle.json"
+    path.write_bytes(orjson.dumps({**example, "entry": entries}))
+    return path, len(entries)
+
+
+def timed(func: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write_ndjson(bundle: dict, path: Path, megabytes: int) -> int:
+    lines = [orjson.dumps(e["resource"]) + b"\n" for e in bundle["entry"]]
+    target, written, count = megabytes * 1024 * 1024, 0, 0
+    with path.open("wb") as handle:
+        while written < target:
+            for line in lines:
+                handle.write(line)
+                written += len(line)
+                count += 1
+                if written >= target:
+                    break
+    return count
+
+
+# The child's peak RSS is VmHWM (ru_maxrss would carry over the parent's size from before exec).
+_CHILD = """
+import re, sys, time
+from pathlib import Path
+from fhirbridge import api
+start = time.perf_counter()
+report = api.validate([Path(sys.argv[1])], source="fhir", max_issues=1000)
+elapsed = time.perf_counter() - start
+peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
+print(report.stats.get("resources", 0), elapsed, peak_kb, sum(report.counts().values()))
+"""
+
+
+def ndjson_memory(path: Path) -> tuple[int, float, int, int]:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, capture_output=True, text=True)
+    resources, elapsed, peak_kb, issues = out.stdout.split()
+    return int(resources), float(elapsed), int(peak_kb), int(issues)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--resources", type=int, default=50_000)
+    parser.add_argument("--ndjson-mb", type=int, default=1024, help="size of the NDJSON file (0: skip)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-") as scratch:
+        work = Path(scratch)
+        path, count = build_bundle(args.resources, work)
+        document = orjson.loads(path.read_bytes())
+        print(f"bundle: {count} resources, {path.stat().st_size / 1e6:.0f} MB")
+
+        def layers() -> None:
+            report = Report()
+            FhirValidator(report).document(document)
+            assert not report.issues, report.issues[:3]
+
+        full = timed(lambda: api.validate([path], source="fhir"), args.repeat)
+        ours = timed(layers, args.repeat)
+        baseline = timed(lambda: Bundle.model_validate(document), args.repeat)
+        print(f"fhir.resources R4B model validation (baseline): {count / baseline:10.0f} resources/s")
+        print(f"fhirbridge FHIR layers, parsed bundle:          {count / ours:10.0f} resources/s  "
+              f"ratio {baseline / ours:.2f}")
+        print(f"fhirbridge validate (library call, from file):  {count / full:10.0f} resources/s  "
+              f"ratio {baseline / full:.2f}")
+        if args.ndjson_mb:
+            for megabytes in (max(1, args.ndjson_mb // 10), args.ndjson_mb):
+                ndjson = work / f"resources-{megabytes}.ndjson"
+                lines = write_ndjson(document, ndjson, megabytes)
+                resources, elapsed, peak_kb, issues = ndjson_memory(ndjson)
+                print(f"NDJSON {ndjson.stat().st_size / 2**20:6.0f} MiB, {lines} lines: {resources / elapsed:8.0f} "
+                      f"resources/s, peak RSS {peak_kb / 1024:6.0f} MiB, {issues} issues")
+                ndjson.unlink()
+    print(f"(benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
