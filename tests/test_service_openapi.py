@@ -38,7 +38,7 @@ def test_generated_requests_never_cause_a_server_error(service: Service) -> None
 
     for operation in operations:
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case: schemathesis.Case) -> None:
             case.call_and_validate(checks=[not_a_server_error], timeout=60)
 

@@ -23,10 +23,11 @@ SDTM_EXAMPLE = REPO / "examples" / "honmou2021" / "sdtm"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A server holding the whole example study."""
     tmp = tmp_path_factory.mktemp("operations")
     with running(str(tmp / "db.sqlite"), tmp) as svc:
         with svc.client() as client:
-            assert client.post("/", content=example_transaction_bytes(), headers=FHIR).status_code == 200
+            svc.ingested = client.post("/", content=example_transaction_bytes(), headers=FHIR)  # type: ignore[attr-defined]
         yield svc
 
 
@@ -34,6 +35,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def client(service: Service) -> Iterator[httpx.Client]:
     with service.client() as c:
         yield c
+
+
+def test_the_example_study_ingests_whole(service: Service) -> None:
+    response = service.ingested  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert len(entries) == 920 and {e["response"]["status"] for e in entries} == {"201 Created"}
 
 
 def _files(folder: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
