@@ -37,7 +37,9 @@ class _Writer:
         out = []
         for name, spec in self.mapping.domains.items():
             kind = RECORD_TYPES[spec.record]
-            records = [r for r in self.data.records() if type(r) is kind]
+            # SDTM datasets are ordered by subject; within a subject the records keep their order
+            records = sorted((r for r in self.data.records() if type(r) is kind),
+                             key=lambda r: (getattr(r, "study_id", ""), getattr(r, "subject_id", "")))
             if not records:
                 continue
             rows, supp = self._domain(name, spec, records)
