@@ -154,10 +154,22 @@ def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path:
 
 
 def test_export_sdtm_equals_the_example_tables(client: httpx.Client) -> None:
-    if "fhir" not in api.SOURCE_FORMATS:
-        pytest.skip("SDTM export reads the stored resources with the FHIR reader, which is not registered yet")
     response = client.get("/$export-sdtm?format=csv")
     assert response.status_code == 200, response.text
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         for path in sorted(SDTM_EXAMPLE.glob("*.csv")):
             assert archive.read(path.name).decode() == path.read_text(), path.name
+
+
+def test_fhir_xml_in_and_out(client: httpx.Client) -> None:
+    from fhirbridge.formats.fhir import xml as fhir_xml
+
+    patient = next(r for r in exported(client) if r["resourceType"] == "Patient")
+    as_xml = client.get(f"/Patient/{patient['id']}?_format=xml")
+    assert as_xml.status_code == 200 and as_xml.headers["content-type"] == "application/fhir+xml"
+    assert fhir_xml.from_xml(fhir_xml.parse(as_xml.content), "R4") == (patient, [])
+    accepted = client.get(f"/Patient/{patient['id']}", headers={"Accept": "application/fhir+xml"})
+    assert accepted.content == as_xml.content
+    body = fhir_xml.to_bytes(fhir_xml.to_xml({"resourceType": "Patient", "gender": "sometimes"}, "R4"))
+    checked = client.post("/$validate", content=body, headers={"Content-Type": "application/fhir+xml"})
+    assert checked.status_code == 200 and checked.headers["x-fhirbridge-exit-code"] == "1"

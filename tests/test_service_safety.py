@@ -72,10 +72,10 @@ def test_xml_with_entities_is_refused(service: Service) -> None:
         for body in (laughs, external):
             for url in ("/", "/$validate"):
                 response = client.post(url, content=body, headers={**XML, "Authorization": f"Bearer {KEY}"})
-                assert response.status_code == 400 and _code(response) == "FB-SRV-009"
+                assert response.status_code == 400 and _code(response) == "FB-FHIR-051"
                 assert "root:" not in response.text
         broken = client.post("/$validate", content=b"<Patient", headers=XML)
-        assert broken.status_code == 400 and _code(broken) == "FB-SRV-009"
+        assert broken.status_code == 400 and _code(broken) == "FB-FHIR-050"
 
 
 def test_the_log_holds_no_patient_data(service: Service) -> None:

@@ -1,8 +1,8 @@
-"""Reading request bodies safely: a size limit on every request, FHIR JSON or hardened XML, uploaded files.
+"""Reading request bodies safely: a size limit on every request, FHIR JSON or XML, uploaded files.
 
-XML is parsed with DTDs, entities and network access switched off, and a document that declares a DTD is
-refused outright (billion-laughs and external-entity attacks need one). Uploaded zips are expanded only
-inside their folder and only up to a multiple of the body limit (zip bombs).
+XML goes through the FHIR spoke's hardened parser (no DTDs, entities or network access; a document that
+declares a DOCTYPE is refused). Uploaded zips are expanded only inside their folder and only up to a multiple
+of the body limit (zip bombs).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
-from lxml import etree
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fhirbridge.formats.fhir import xml as fhir_xml
 from fhirbridge.validation.issue import Issue
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -27,11 +27,11 @@ ZIP_EXPANSION = 8
 
 
 class BodyError(Exception):
-    """A request body that cannot be read; carries the issue and the HTTP status to answer with."""
+    """A request body that cannot be read; carries the issues and the HTTP status to answer with."""
 
-    def __init__(self, issue: Issue, status: int) -> None:
+    def __init__(self, issue: Issue, status: int, *more: Issue) -> None:
         super().__init__(issue.message)
-        self.issue = issue
+        self.issues = [issue, *more]
         self.status = status
 
 
@@ -57,25 +57,18 @@ def parse_fhir(body: bytes, content_type: str | None) -> dict[str, Any]:
     return resource
 
 
-def safe_xml(body: bytes) -> etree._Element:
-    """Parse XML with every feature that can reach outside the document switched off; refuse any DTD."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_pis=True)
-    try:
-        root = etree.fromstring(body, parser)
-    except etree.XMLSyntaxError as exc:
-        raise BodyError(Issue.of("FB-SRV-009", f"malformed XML: {exc}", file="request body"), 400) from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise BodyError(Issue.of("FB-SRV-009", "XML with a DTD or entity declarations is refused",
-                                 file="request body"), 400)
-    return root
-
-
 def parse_fhir_xml(body: bytes) -> dict[str, Any]:
-    safe_xml(body)
-    raise BodyError(Issue.of("FB-SRV-008", "FHIR XML is not read by this build; send FHIR JSON",
-                             value="application/fhir+xml", expected="application/fhir+json"), 415)
+    """An R4 resource from FHIR XML; elements that cannot be read refuse the body rather than being dropped."""
+    try:
+        root = fhir_xml.parse(body)
+    except fhir_xml.XmlInputError as exc:
+        raise BodyError(Issue.of(exc.code, str(exc), file="request body"), 400) from None
+    resource, problems = fhir_xml.from_xml(root, "R4")
+    issues = [Issue.of("FB-FHIR-056", f"{message}; not read", file="request body", target=where)
+              for where, message in problems]
+    if issues:
+        raise BodyError(issues[0], 400, *issues[1:])
+    return resource
 
 
 def extract_zip(data: bytes, folder: Path, limit: int) -> list[Path]:

@@ -12,12 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from fhirbridge.formats.fhir import xml as fhir_xml
 from fhirbridge.service.bodies import JSON_TYPES, XML_TYPES, BodyError
 from fhirbridge.validation.issue import Issue
 from fhirbridge.validation.render_operation_outcome import operation_outcome
 from fhirbridge.validation.report import Report
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 FHIR_NDJSON = "application/fhir+ndjson"
 log = logging.getLogger("fhirbridge.service")
 _FORMATS = {"json": "json", "xml": "xml", **dict.fromkeys(JSON_TYPES, "json"), **dict.fromkeys(XML_TYPES, "xml")}
@@ -50,9 +52,10 @@ def requested_format(request: Request) -> str:
 
 def fhir_response(request: Request, resource: dict[str, Any], status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
+    """The resource as FHIR JSON, or as FHIR XML (written by the FHIR spoke) when the request asks for XML."""
     if requested_format(request) == "xml":
-        raise ServiceError(406, Issue.of("FB-SRV-008", "FHIR XML is not written by this build; ask for JSON",
-                                         value="application/fhir+xml", expected=FHIR_JSON))
+        return Response(fhir_xml.to_bytes(fhir_xml.to_xml(resource, "R4")), status_code=status, media_type=FHIR_XML,
+                        headers=headers)
     return Response(orjson.dumps(resource), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
@@ -72,7 +75,7 @@ async def on_service_error(_request: Request, exc: Exception) -> Response:
 
 async def on_body_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyError)
-    return outcome_response(exc.status, [exc.issue])
+    return outcome_response(exc.status, exc.issues)
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from fhirbridge import api
+from fhirbridge.formats.fhir.ndjson import write_ndjson
 from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
 from fhirbridge.service.bodies import (
     MULTIPART,
@@ -27,7 +29,7 @@ from fhirbridge.service.bodies import (
 )
 from fhirbridge.service.capability import capability_statement
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
-from fhirbridge.service.responses import FHIR_NDJSON, ServiceError, fhir_response
+from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
 from fhirbridge.service.validation import relocate, validate_fhir, validate_files
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.render import render_json
@@ -84,7 +86,7 @@ def _exit_header(report: Report) -> dict[str, str]:
 
 @router.get("/metadata", summary="The CapabilityStatement", openapi_extra=fhir_result("CapabilityStatement"))
 async def metadata(request: Request) -> Response:
-    return fhir_response(request, capability_statement(["application/fhir+json"], request.app.state.started))
+    return fhir_response(request, capability_statement([FHIR_JSON, FHIR_XML], request.app.state.started))
 
 
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
@@ -173,9 +175,6 @@ async def export(request: Request, types: str | None = Query(None, alias="_type"
 async def export_sdtm(request: Request,
                       sdtm_format: str = Query("csv", alias="format",
                                                pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
-    if "fhir" not in api.SOURCE_FORMATS:
-        raise ServiceError(400, Issue.of("FB-SRV-011", "SDTM export reads the stored resources with the FHIR reader, "
-                                         "which this build lacks", target="format"))
     store = request.app.state.store
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         inputs, outdir = Path(scratch) / "in", Path(scratch) / "out"
@@ -189,16 +188,6 @@ async def export_sdtm(request: Request,
         **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
 
 
-def _dump_ndjson(contents: Any, folder: Path) -> None:
+def _dump_ndjson(contents: Iterator[str], folder: Path) -> None:
     """The stored resources as NDJSON files, one per resource type, as a bulk export writes them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handles: dict[str, Any] = {}
-    try:
-        for content in contents:
-            rtype = orjson.loads(content)["resourceType"]
-            if rtype not in handles:
-                handles[rtype] = (folder / f"{rtype}.ndjson").open("w", encoding="utf-8")
-            handles[rtype].write(content + "\n")
-    finally:
-        for handle in handles.values():
-            handle.close()
+    write_ndjson((orjson.loads(c) for c in contents), folder)

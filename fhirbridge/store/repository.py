@@ -104,11 +104,12 @@ class Store:
         self._check_references(conn, writes, final, written)
         self._claim_identifiers(conn, [(w.resource_type, final[w.index]) for w in writes if w.index not in matched])
         results: dict[int, WriteResult] = {}
+        after = conn.execute(select(func.coalesce(func.max(resource.c.position), 0))).scalar_one()
         for w in sorted(writes, key=lambda w: (w.resource_type, ids[w.index])):
             if w.index in matched:
                 results[w.index] = self._matched(conn, w, ids[w.index], final[w.index])
             else:
-                results[w.index] = self._upsert(conn, w.index, final[w.index], now)
+                results[w.index] = self._upsert(conn, w.index, final[w.index], now, after + 1 + w.index)
         return [results[w.index] for w in writes]
 
     def _resolve_conditions(self, conn: Connection, writes: list[PlannedWrite]) -> tuple[dict[int, str], set[int]]:
@@ -161,12 +162,12 @@ class Store:
                                    target=f"Bundle.entry[{w.index}]", record=f"{w.resource_type}/{rid}"))
         return WriteResult(w.index, "200 OK", w.resource_type, rid, row.version_id, row.last_updated, issues)
 
-    def _upsert(self, conn: Connection, index: int, content: dict[str, Any], now: str) -> WriteResult:
+    def _upsert(self, conn: Connection, index: int, content: dict[str, Any], now: str, position: int) -> WriteResult:
         rtype, rid = content["resourceType"], content["id"]
         digest = content_hash(content)
         created = conn.execute(
             self._insert(resource).values(resource_type=rtype, id=rid, version_id=1, last_updated=now,
-                                          content_hash=digest, content=_served(content, 1, now))
+                                          position=position, content_hash=digest, content=_served(content, 1, now))
             .on_conflict_do_nothing().returning(resource.c.id)
         ).first()
         if created is not None:
@@ -237,8 +238,8 @@ class Store:
                               sv.param == criterion.param, or_(*matches))
 
     def export(self, types: Iterable[str] | None = None) -> Iterator[str]:
-        """Every current resource (of ``types``), ordered by type and id, streamed from the database."""
-        query = select(resource.c.content).order_by(resource.c.resource_type, resource.c.id)
+        """Every current resource (of ``types``), by type and in the order first stored, streamed from the database."""
+        query = select(resource.c.content).order_by(resource.c.resource_type, resource.c.position, resource.c.id)
         if types is not None:
             query = query.where(resource.c.resource_type.in_(list(types)))
         with self.engine.connect() as conn:

@@ -19,6 +19,9 @@ resource = Table(
     Column("id", String(64), primary_key=True),
     Column("version_id", Integer, nullable=False),
     Column("last_updated", String(40), nullable=False),  # ISO 8601 instant in UTC; sorts as text
+    # Where the resource was first stored among all (its bundle entry after those stored before): exports keep
+    # the order of the bundles, so that reading an export back gives the records in their original order.
+    Column("position", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),  # of the content without versionId and lastUpdated
     Column("content", Text, nullable=False),
 )

@@ -237,8 +237,6 @@ RULES: Final[dict[str, Rule]] = {
              "The request body exceeds the service's size limit; it was not read."),
         Rule("FB-SRV-008", "fatal", "syntax", "Unsupported media type",
              "The request body is not in a format this endpoint reads."),
-        Rule("FB-SRV-009", "fatal", "syntax", "Malformed or unsafe XML",
-             "The XML cannot be parsed, or declares a DTD or entities, which are refused."),
         Rule("FB-SRV-010", "error", "references", "Resource not found",
              "No stored resource (or version) has this type and id."),
         Rule("FB-SRV-011", "error", "schema", "Invalid request parameter",

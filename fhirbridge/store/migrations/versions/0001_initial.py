@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("version_id", sa.Integer, nullable=False),
         sa.Column("last_updated", sa.String(40), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("content", sa.Text, nullable=False),
     )
