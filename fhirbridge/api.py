@@ -162,15 +162,18 @@ def export_profiles(outdir: Path) -> list[Path]:
     return written
 
 
-def classify(path: Path, *, mapping: Path | None = None) -> tuple[list[tuple[str, IsncsciClassification]], Report]:
-    """Classify every exam of a file, in input order: a JSON list in the reference's flat layout, or any exam
-    file (or folder) fhirbridge reads. Exams that cannot be read are reported and skipped."""
+def classify(
+    path: Path, *, source: str | None = None, options: ConvertOptions | None = None
+) -> tuple[list[tuple[str, IsncsciClassification]], Report]:
+    """Classify every exam of a file, in input order: a JSON list in the reference's flat layout (the default
+    for ``.json`` files), or any exam file or folder of a format fhirbridge reads (``source``, default csv).
+    Exams that cannot be read are reported and skipped."""
     report = Report()
-    if path.suffix.lower() == ".json":
+    if source is None and path.suffix.lower() == ".json":
         exams = _flat_exams(path, report)
     else:
         try:
-            data = read([path], report, options=ConvertOptions(csv_mapping=mapping))
+            data = read([path], report, source=source or "csv", options=options)
         except MappingError as exc:
             report.add(Issue.of("FB-MAP-001", str(exc)))
             return [], report

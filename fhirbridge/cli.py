@@ -156,16 +156,18 @@ def isncsci() -> None:
 
 @isncsci.command("classify")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the reference's `totals` objects.")
+@click.option("--from", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
+              help="Format of FILE; default: the reference's flat JSON layout for .json files, else csv.")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV layout spec when FILE is a CSV export.")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-def isncsci_classify(as_json: bool, mapping: Path | None, file: Path) -> None:
+def isncsci_classify(as_json: bool, source: str | None, mapping: Path | None, file: Path) -> None:
     """Classify the exams of FILE, in input order.
 
     FILE is a JSON list of exams in the flat layout of the ISNCSCI reference algorithm (keys such as
     c5RightMotor, s4_5LeftPrick, analContraction, analSensation), or an exam file (or folder) fhirbridge reads.
     """
-    results, report = api.classify(file, mapping=mapping)
+    results, report = api.classify(file, source=source, options=ConvertOptions(csv_mapping=mapping))
     if as_json:
         totals = [c.model_dump(by_alias=True) for _, c in results]
         click.echo(orjson.dumps(totals, option=orjson.OPT_INDENT_2).decode())

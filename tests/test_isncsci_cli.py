@@ -53,3 +53,12 @@ def test_classify_reports_a_broken_exam_and_classifies_the_rest(tmp_path):
     assert len(printed) == 1 and printed[0]["asiaImpairmentScale"] == "E"
     assert "$[1]" in result.stderr and "'9'" in result.stderr
     assert "$[2]" in result.stderr and "t4LeftPrick" in result.stderr
+
+
+def test_classify_sdtm_export_gives_the_same_answers_as_the_csv_export():
+    sdtm = EXAMPLE.parent / "sdtm"
+    from_csv = CliRunner().invoke(main, ["isncsci", "classify", "--json", str(EXAMPLE)])
+    from_sdtm = CliRunner().invoke(main, ["isncsci", "classify", "--json", "--from", "sdtm", str(sdtm)])
+    assert from_csv.exit_code == from_sdtm.exit_code == 0, from_sdtm.output
+    assert len(json.loads(from_csv.stdout)) == 39
+    assert json.loads(from_sdtm.stdout) == json.loads(from_csv.stdout)
