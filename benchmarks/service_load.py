@@ -73,7 +73,8 @@ def rekeyed(bundle: dict[str, Any], copy: int) -> bytes:
             continue
         new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{copy}/{resource['id']}"))
         text = text.replace(resource["id"], new)
-        for ident in resource.get("identifier", []):
+        idents = resource.get("identifier", [])
+        for ident in idents if isinstance(idents, list) else [idents]:
             text = text.replace(f'|{ident["value"]}"', f'|{ident["value"]}-copy{copy}"')
             text = text.replace(f'"value":"{ident["value"]}"', f'"value":"{ident["value"]}-copy{copy}"')
     return text.encode()
