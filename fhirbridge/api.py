@@ -75,17 +75,30 @@ def validate(inputs: list[Path], *, source: str | None = "csv", options: Convert
             report.finish()
             return report
     report.header["input_format"] = source
+    unlocated: set[tuple[str, str | None, int | None]] = set()
     if source == "fhir":
-        FhirValidator(report).validate_files(inputs)  # reports missing files itself
+        validator = FhirValidator(report)
+        validator.validate_files(inputs)  # reports missing files itself
+        unlocated = validator.unlocated
         inputs = [p for p in inputs if p.exists()]
     if source in READERS:
+        first = len(report.issues)
+        if source == "fhir":
+            # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001), and a
+            # problem with a whole file or line that the reader finds again (a malformed NDJSON line) is the same
+            report.drop = lambda i: i.code == "FB-FHIR-001" or (
+                i.target is None and (i.code, i.file, i.row) in unlocated)
+            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
         try:
             data = read(inputs, report, source=source, options=options)
         except MappingError as exc:
             report.add(Issue.of("FB-MAP-001", str(exc)))
         else:
+            if report.drop is not None:  # issues appended to the list directly bypass add()
+                report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
             check(data, report)
             report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES.get(source, ())))))
+        report.drop = None
     elif source == "fhir":
         for code in RULES:
             if code.startswith(_CLINICAL_RULES):
@@ -99,7 +112,7 @@ def validate(inputs: list[Path], *, source: str | None = "csv", options: Convert
 #: Rule prefixes of the checks on hub records, whatever the input format; and of each format's reader.
 _CLINICAL_RULES = ("FB-REF-", "FB-SCIM-", "FB-ISN-", "FB-DATE-", "FB-AE-")
 _READER_RULES = {"csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"), "sdtm": ("FB-IO-", "FB-MAP-", "FB-SDTM-"),
-                 "fhir": ("FB-IO-", "FB-MAP-")}
+                 "fhir": ("FB-IO-", "FB-MAP-", "FB-FHIR-05", "FB-FHIR-06")}
 
 
 def _detect_format(inputs: list[Path]) -> str | None:

@@ -69,6 +69,7 @@ class Definitions:
     resource_types: frozenset[str]
     primitive_patterns: dict[str, Callable[[str], Any]]
     constraints: dict[str, Constraint]
+    fhir_version: str
 
 
 def _cap(name: str) -> str:
@@ -105,7 +106,7 @@ def load() -> Definitions:
                 if child in models and element.get("constraints"):
                     models[child].constraints = tuple(constraints[c] for c in element["constraints"])
     patterns = {name: re.compile(regex).fullmatch for name, regex in primitives.items() if regex}
-    return Definitions(models, frozenset(resource_types), patterns, constraints)
+    return Definitions(models, frozenset(resource_types), patterns, constraints, raw["fhirVersion"])
 
 
 def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any], primitives: dict[str, str],

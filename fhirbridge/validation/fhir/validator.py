@@ -54,11 +54,15 @@ class FhirValidator:
         self.resources = 0
         self.bundles = 0
         self.ndjson_lines = 0
+        #: (code, file, line) of issues about a whole file or line, which another reader may find again
+        self.unlocated: set[tuple[str, str | None, int | None]] = set()
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
              severity: str | None) -> None:
         if not self.report.selected(code):
             return
+        if target is None:
+            self.unlocated.add((code, self.file, self.row))
         self.report.add(Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
                                  expected=expected, severity=Severity.parse(severity) if severity else None))
 
@@ -74,6 +78,7 @@ class FhirValidator:
                 self.report.add(Issue.of("FB-IO-005", "not a FHIR JSON or NDJSON file; it was not read",
                                          file=str(path)))
         self.file = self.row = None
+        self.report.header.setdefault("fhir_release", self.walker.defs.fhir_version)
         self.report.ran(*STRUCTURE_RULES, "FB-IO-001", "FB-IO-006", "FB-IO-007")
         if self.bundles:
             self.report.ran(*BUNDLE_RULES)
