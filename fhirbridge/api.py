@@ -12,9 +12,18 @@ from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import exam_from_flat
 from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
+from fhirbridge.formats.fhir.stream import write_in_chunks
 from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.formats.registry import READERS, WRITERS, reader, writer
+from fhirbridge.formats.registry import (
+    CHUNK_READERS,
+    READERS,
+    TABLE_WRITERS,
+    WRITERS,
+    chunk_reader,
+    reader,
+    writer,
+)
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
@@ -34,10 +43,14 @@ def read(inputs: list[Path], report: Report, *, source: str = "csv", options: Co
          ) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
     read_format = reader(source)
+    return read_format(_existing(inputs, report), report, options or ConvertOptions())
+
+
+def _existing(inputs: list[Path], report: Report) -> list[Path]:
     for path in inputs:
         if not path.exists():
             report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
-    return read_format([p for p in inputs if p.exists()], report, options or ConvertOptions())
+    return [p for p in inputs if p.exists()]
 
 
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
@@ -151,14 +164,22 @@ def convert(
     options: ConvertOptions | None = None,
     fail_on: Severity = Severity.ERROR,
 ) -> Report:
-    """Convert inputs to ``target`` in ``outdir``; the good records are written even when others fail."""
+    """Convert inputs to ``target`` in ``outdir``; the good records are written even when others fail.
+
+    From a reader that reads in chunks of whole subjects to a writer of tables, records are checked and written a
+    chunk at a time, in flat memory whatever the size of the input (see ``fhirbridge.formats.fhir.stream``).
+    """
     options = options or ConvertOptions()
     write_format = writer(target)
     report = Report(fail_on=fail_on)
     try:
-        data = read(inputs, report, source=source, options=options)
-        derived = check(data, report)
-        report.outputs.extend(str(p) for p in write_format(data, outdir, report, options, derived))
+        if source in CHUNK_READERS and target in TABLE_WRITERS:
+            chunks = chunk_reader(source)(_existing(inputs, report), report, options)
+            outputs = write_in_chunks(chunks, outdir, report, options, write_format, check)
+        else:
+            data = read(inputs, report, source=source, options=options)
+            outputs = write_format(data, outdir, report, options, check(data, report))
+        report.outputs.extend(str(p) for p in outputs)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
     return report

@@ -23,6 +23,15 @@ WRITERS: dict[str, str] = {
     "sdtm": "fhirbridge.formats.sdtm.spoke:write",
 }
 
+#: Readers that can also hand out records a chunk of whole subjects at a time (flat memory for any input size):
+#: ``read_chunks(inputs, report, options) -> Iterator[StudyData]``, the studies alone first.
+CHUNK_READERS: dict[str, str] = {
+    "fhir": "fhirbridge.formats.fhir.spoke:read_chunks",
+}
+#: Writers whose tables hold one row per record and nothing computed over all rows, so that a conversion from a
+#: chunk reader can write them a chunk at a time (``fhirbridge.formats.fhir.stream``).
+TABLE_WRITERS: frozenset[str] = frozenset({"csv"})
+
 
 def _load(table: dict[str, str], name: str, direction: str) -> Callable[..., Any]:
     if name not in table:
@@ -37,3 +46,7 @@ def reader(name: str) -> Callable[..., Any]:
 
 def writer(name: str) -> Callable[..., Any]:
     return _load(WRITERS, name, "write")
+
+
+def chunk_reader(name: str) -> Callable[..., Any]:
+    return _load(CHUNK_READERS, name, "read in chunks")

@@ -88,6 +88,7 @@ class Item:
         self.resource = entry.resource
         self.used: set[str] = set(_NOT_VALUES)
         self.used_extensions: set[int] = set()
+        self.rejected = False
 
     def get(self, key: str) -> Any:
         """An element's value, which the record now carries (or which only repeats what the record implies)."""
@@ -114,8 +115,15 @@ class Item:
     def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> None:
         self.ctx.issues.append(self.entry.issue(code, f"{self.entry.type}: {message}", element, **kwargs))
 
+    def reject(self, code: str, message: str, element: str = "") -> None:
+        """The resource is not converted, for the reason the issue gives (its elements are not listed)."""
+        self.issue(code, message, element)
+        self.rejected = True
+
     def report_leftovers(self) -> None:
         """Every element and extension not taken: its value is not carried over, and the user is told."""
+        if self.rejected:
+            return
         for key in self.resource:
             name = key.removeprefix("_")
             if name not in self.used and name != "extension":

@@ -92,17 +92,18 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
             return None
         return candidates[0]
 
-    def keep(item: Item, record: Record | None) -> None:
+    def keep(item: Item, record: Record | None) -> bool:
         if record is None:
-            return
+            return False
         key = (type(record).__name__, *record.key())
         if key in seen:
             item.issue("FB-FHIR-061", f"{type(record).__name__} {'/'.join(record.key())} is described twice; "
                        "this one is not converted")
-            return
+            return False
         seen.add(key)
         data.add(record)
         item.report_leftovers()
+        return True
 
     members: dict[int, list[Item]] = {}
     panels: list[tuple[Item, Callable[..., Any]]] = []
@@ -156,10 +157,13 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
     for panel, read in panels:
         subject = subject_of(panel)
         group = members.pop(id(panel), [])
-        if subject is not None:
-            keep(panel, read(panel, group, subject))
-            for member in group:
+        kept = subject is not None and keep(panel, read(panel, group, subject))
+        for member in group:
+            if kept:
                 member.report_leftovers()
+            elif not member.rejected:
+                member.issue("FB-FHIR-060", "the panel it belongs to is not converted; it is not either",
+                             "derivedFrom")
     for group in members.values():
         for member in group:
             member.issue("FB-FHIR-055", "the Observation it is derived from is not an ISNCSCI exam or SCIM-III panel; "

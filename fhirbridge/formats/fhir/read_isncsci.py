@@ -104,10 +104,15 @@ def _classification(members: list[Item]) -> dict[str, str]:
             member.get(element)
         member.extensions("research_study")
         field = classification_field(member.ctx, member.resource.get("code"))
-        if is_computed(member) or field is None:
+        if field is None:
+            member.reject("FB-FHIR-055", "derived from an ISNCSCI exam but not one of its classification values; it "
+                         "is not converted", "code")
+            continue
+        if is_computed(member):
+            _value(member)  # computed from the raw exam: derived again, not read
             continue
         if field in found:
-            member.issue("FB-FHIR-061", f"the exam has a second {field}; it is not converted", "code")
+            member.reject("FB-FHIR-061", f"the exam has a second {field}; it is not converted", "code")
             continue
         value = _value(member)
         if value is not None:

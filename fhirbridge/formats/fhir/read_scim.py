@@ -52,10 +52,15 @@ def read_assessment(panel: Item, members: list[Item], subject: Subject) -> ScimA
         field = score_field(ctx, member.resource.get("code"))
         method = member.get("method")
         summed_system, summed = ctx.named("method_summed")
-        if field is None or code_in(method, summed_system) == summed:
+        if field is None:
+            member.reject("FB-FHIR-055", "derived from a SCIM-III panel but not one of its scores; it is not "
+                         "converted", "code")
+            continue
+        if code_in(method, summed_system) == summed:
+            member.get("valueInteger")  # summed from the items: derived again, not read
             continue
         if field in elsewhere:
-            member.issue("FB-FHIR-061", f"the assessment has a second {field} score; it is not converted", "code")
+            member.reject("FB-FHIR-061", f"the assessment has a second {field} score; it is not converted", "code")
             continue
         values[field], elsewhere[field] = member.get("valueInteger"), member.entry.at("valueInteger")
     return panel.build(ScimAssessment, values, columns, elsewhere)

@@ -1,0 +1,76 @@
+"""records → FHIR → records is the identity, for JSON, XML and NDJSON and for R4 and R5; the example study's
+CSV goes through FHIR and back to the same CSV values."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE
+from hypothesis import HealthCheck, given, settings
+from strategies import study_data
+
+from fhirbridge import api
+from fhirbridge.formats.csv.reader import read_csv
+from fhirbridge.formats.fhir import spoke
+from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.mapping.csv_layout import load_csv_layout
+from fhirbridge.records import StudyData
+from fhirbridge.validation.issue import Severity
+from fhirbridge.validation.report import Report
+
+MATRIX = [(fmt, release) for fmt in ("json", "xml", "ndjson") for release in ("R4", "R5")]
+
+
+def _through_fhir(data: StudyData, fmt: str, release: str) -> tuple[StudyData, Report, Report]:
+    options = ConvertOptions(fhir_format=fmt, fhir_version=release)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        written = Report()
+        spoke.write(data, Path(folder), written, options, {})
+        read = Report()
+        back = spoke.read([Path(folder)], read, ConvertOptions())
+    return back, written, read
+
+
+def _by_key(records: list) -> list:
+    return sorted(records, key=lambda r: r.key())
+
+
+@pytest.mark.parametrize(("fmt", "release"), MATRIX)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=study_data())
+def test_records_fhir_records_is_identity(fmt, release, data):
+    back, written, read = _through_fhir(data, fmt, release)
+    assert [i for i in written.issues if i.severity >= Severity.WARNING] == []
+    # the only thing read but not converted is the Provenance of the conversion
+    assert [(i.code, i.severity) for i in read.issues] == [("FB-FHIR-054", Severity.INFORMATION)]
+    assert read.header["fhir_release"] == {"R4": "4.0.1", "R5": "5.0.0"}[release]
+    assert back.count() == data.count()
+    for kind in data.count():
+        assert _by_key(getattr(back, kind)) == _by_key(getattr(data, kind)), kind
+
+
+def _rows(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """The rows of each file of the default layout, by the layout's name for the file."""
+    files = sorted(folder.glob("*.csv"))
+    return {name: list(csv.DictReader(path.open(encoding="utf-8")))
+            for name, spec in load_csv_layout().files.items()
+            for path in files if fnmatch.fnmatch(path.name, spec.file)}
+
+
+@pytest.mark.parametrize(("fmt", "release"), [("json", "R4"), ("xml", "R5"), ("ndjson", "R4")])
+def test_example_csv_through_fhir_gives_the_same_csv(tmp_path, fmt, release):
+    """The same values as the example's CSV, and the same text as CSV written straight from CSV (the CSV writer
+    spells a UTC offset ``+0900``)."""
+    options = ConvertOptions(fhir_format=fmt, fhir_version=release)  # type: ignore[arg-type]
+    assert api.convert([EXAMPLE], tmp_path / "fhir", options=options).exit_code == 0
+    report = api.convert([tmp_path / "fhir"], tmp_path / "csv", source="fhir", target="csv")
+    assert report.exit_code == 0, [i.message for i in report.issues]
+    assert api.convert([EXAMPLE], tmp_path / "direct", target="csv").exit_code == 0
+    assert _rows(tmp_path / "csv") == _rows(tmp_path / "direct")
+    original, back = (read_csv([folder], load_csv_layout(), Report()) for folder in (EXAMPLE, tmp_path / "csv"))
+    for kind in original.count():
+        assert getattr(back, kind) == getattr(original, kind), kind
