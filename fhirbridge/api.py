@@ -88,19 +88,18 @@ def validate(inputs: list[Path], *, source: str | None = "csv", options: Convert
             report.finish()
             return report
     report.header["input_format"] = source
-    unlocated: set[tuple[str, str | None, int | None]] = set()
+    restatable: set[tuple[str, str | None, int | None, str | None]] = set()
     if source == "fhir":
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
-        unlocated = validator.unlocated
+        restatable = validator.restatable
         inputs = [p for p in inputs if p.exists()]
     if source in READERS:
         first = len(report.issues)
         if source == "fhir":
             # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001), and a
-            # problem with a whole file or line that the reader finds again (a malformed NDJSON line) is the same
-            report.drop = lambda i: i.code == "FB-FHIR-001" or (
-                i.target is None and (i.code, i.file, i.row) in unlocated)
+            # problem reading a file or line that the reader finds again (a malformed NDJSON line) is the same
+            report.drop = lambda i: i.code == "FB-FHIR-001" or (i.code, i.file, i.row, i.target) in restatable
             report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
         try:
             data = read(inputs, report, source=source, options=options)

@@ -58,6 +58,8 @@ EXPECTED: dict[str, set[tuple[str, str | None, int | None]]] = {
     "wrong-reference-type.json": {("FB-FHIR-022", "Bundle.entry[1].resource.subject.reference", None)},
     # identity of subjects across records
     "identity-disagrees.json": {("FB-FHIR-040", "Bundle.entry[3].resource.birthDate", None)},
+    # FHIR XML, through the FHIR spoke's XML mapping
+    "xml-bad-date.xml": {("FB-FHIR-015", "Bundle.entry[0].resource.birthDate", None)},
     # NDJSON: located by line
     "resources.ndjson": {("FB-IO-007", None, 2), ("FB-FHIR-017", "Observation.status", 3)},
 }

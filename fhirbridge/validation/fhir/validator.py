@@ -1,5 +1,5 @@
-"""FHIR validation of any R4 content, ours or not: a Bundle or a resource as JSON, or NDJSON streamed line by
-line, every problem of every layer reported with its file, line and FHIRPath.
+"""FHIR validation of any R4 content, ours or not: a Bundle or a resource as JSON or XML, or NDJSON streamed
+line by line, every problem of every layer reported with its file, line and FHIRPath.
 
 Layers, in one walk per resource: structure (cardinality, unknown elements, JSON shapes, choice types),
 primitive values, required bindings, FHIRPath invariants, fhirbridge's terminology and profiles; then, per
@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from fhirbridge.formats.fhir.entries import load_document
 from fhirbridge.validation.fhir.bundle import RESOLVING, check_bundle
 from fhirbridge.validation.fhir.identity import IdentityCheck
 from fhirbridge.validation.fhir.profiles import own_codes, own_profiles
@@ -21,6 +22,7 @@ from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.report import Report
 
 JSON_SUFFIXES = (".json",)
+XML_SUFFIXES = (".xml",)
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
 #: What each layer checks, for the report's account of the rules that ran.
@@ -35,7 +37,8 @@ def fhir_files(inputs: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES))
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES))
         else:
             found.append(path)
     return found
@@ -54,15 +57,15 @@ class FhirValidator:
         self.resources = 0
         self.bundles = 0
         self.ndjson_lines = 0
-        #: (code, file, line) of issues about a whole file or line, which another reader may find again
-        self.unlocated: set[tuple[str, str | None, int | None]] = set()
+        #: (code, file, line, path) of issues about reading a file or line, which the FHIR reader finds again
+        self.restatable: set[tuple[str, str | None, int | None, str | None]] = set()
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
              severity: str | None) -> None:
         if not self.report.selected(code):
             return
         if target is None:
-            self.unlocated.add((code, self.file, self.row))
+            self.restatable.add((code, self.file, self.row, None))
         self.report.add(Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
                                  expected=expected, severity=Severity.parse(severity) if severity else None))
 
@@ -74,8 +77,10 @@ class FhirValidator:
                 self._ndjson(path)
             elif path.suffix.lower() in JSON_SUFFIXES:
                 self._json(path)
+            elif path.suffix.lower() in XML_SUFFIXES:
+                self._xml(path)
             else:
-                self.report.add(Issue.of("FB-IO-005", "not a FHIR JSON or NDJSON file; it was not read",
+                self.report.add(Issue.of("FB-IO-005", "not a FHIR JSON, XML or NDJSON file; it was not read",
                                          file=str(path)))
         self.file = self.row = None
         self.report.header.setdefault("fhir_release", self.walker.defs.fhir_version)
@@ -100,6 +105,16 @@ class FhirValidator:
             self.report.add(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file=str(path)))
             return
         self.document(document)
+
+    def _xml(self, path: Path) -> None:
+        """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map)."""
+        problems: list[Issue] = []
+        document = load_document(path, problems, "R4")
+        for issue in problems:
+            self.restatable.add((issue.code, issue.file, issue.row, issue.target))
+            self.report.add(issue)
+        if document is not None:
+            self.document(document)
 
     def _ndjson(self, path: Path) -> None:
         """One resource per line, read and checked one line at a time so memory stays flat on any size."""
