@@ -136,6 +136,8 @@ def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: st
     Example: fhirbridge validate bundle.json --format sarif --output report.sarif
     """
     options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
+    if source is None and (mapping or sdtm_mapping):
+        source = "csv" if mapping else "sdtm"  # a layout spec says what the input is
     try:
         report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
                               select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)

@@ -153,6 +153,9 @@ def test_format_is_detected_from_content(tmp_path):
     sdtm = api.validate([EXAMPLE.parent / "sdtm"], source=None)
     assert sdtm.header["input_format"] == "sdtm" and sdtm.exit_code == 0
     assert "FB-SDTM-001" in sdtm.rules_run and "FB-FHIR-011" not in sdtm.rules_run
+    layout = EXAMPLE.parents[2] / "tests" / "data" / "site-layout.yaml"
+    named = json.loads(run("validate", EXAMPLE, "--mapping", layout, "--format", "json").output)
+    assert named["header"]["input_format"] == "csv"  # a layout spec says the input is CSV, whatever its columns
     odd = tmp_path / "notes.txt"
     odd.write_text("hello")
     report = api.validate([odd], source=None)
