@@ -77,7 +77,7 @@ class Walker:
                 if key == "resourceType" and model.is_resource:
                     continue
                 if key.startswith("_") and (base := slots.get(key[1:])) is not None and base.primitive:
-                    self._primitive_extensions(value, base, f"{path}.{key[1:]}", resource, root, node.get(key[1:]))
+                    self._primitive_extensions(value, base, f"{path}.{key[1:]}", resource, root)
                     continue
                 self.emit("FB-FHIR-011", f"unknown element {key!r} in {type_name}", f"{path}.{key}", _short(value),
                           None, None)
@@ -187,8 +187,8 @@ class Walker:
     def _bad(self, where: str, value: Any, kind: str, expected: str) -> None:
         self.emit("FB-FHIR-015", f"{_short(value)!r} is not a valid {kind}", where, _short(value), expected, None)
 
-    def _primitive_extensions(self, value: Any, slot: Slot, where: str, resource: Node, root: Node,
-                              primitive: Any) -> None:
+    def _primitive_extensions(self, value: Any, slot: Slot, where: str, resource: Node, root: Node) -> None:
+        """``_name``: the id and extensions of a primitive (an array parallel to ``name`` when it repeats)."""
         element = self.defs.models["Element"]
         items = value if isinstance(value, list) else [value]
         if slot.many and not isinstance(value, list):
