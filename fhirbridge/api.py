@@ -12,8 +12,8 @@ from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import exam_from_flat
 from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
+from fhirbridge.formats.fhir.profiles import conformance_resources
 from fhirbridge.formats.fhir.stream import write_in_chunks
-from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
@@ -185,13 +185,16 @@ def convert(
 
 
 def export_profiles(outdir: Path) -> list[Path]:
-    """Write fhirbridge's CodeSystems as FHIR JSON, one file per resource."""
-    outdir.mkdir(parents=True, exist_ok=True)
+    """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
+    one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
+    mapping = load_fhir_mapping()
     written = []
-    for resource in code_systems(load_fhir_mapping()):
-        path = outdir / f"{resource['resourceType']}-{resource['id']}.json"
-        path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
-        written.append(path)
+    for release, folder in (("R4", outdir), ("R5", outdir / "R5")):
+        folder.mkdir(parents=True, exist_ok=True)
+        for resource in conformance_resources(mapping, release):  # type: ignore[arg-type]
+            path = folder / f"{resource['resourceType']}-{resource['id']}.json"
+            path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
+            written.append(path)
     return written
 
 

@@ -193,7 +193,8 @@ def profiles() -> None:
 @profiles.command("export")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 def profiles_export(outdir: Path) -> None:
-    """Write fhirbridge's CodeSystems as FHIR JSON files into OUTDIR."""
+    """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions as FHIR JSON files into OUTDIR
+    (R4; those for R5 into OUTDIR/R5)."""
     for path in api.export_profiles(outdir):
         click.echo(f"wrote {path}")
 
