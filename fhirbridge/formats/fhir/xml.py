@@ -79,7 +79,21 @@ def to_xml(resource: dict[str, Any], release: Release) -> etree._Element:
 
 
 def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    """The document, indented; the narrative keeps its exact whitespace (XHTML text is content)."""
+    _indent(root, "\n")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _indent(element: etree._Element, before: str) -> None:
+    children = [child for child in element if child.tag.startswith(f"{{{FHIR_NS}}}")]
+    if children:
+        element.text = before + "  "
+        for child in children:
+            child.tail = before + "  "
+            _indent(child, before + "  ")
+        children[-1].tail = before
+    for div in element.iterchildren(f"{{{XHTML_NS}}}div"):
+        div.tail = before
 
 
 def _tag(name: str) -> str:
