@@ -106,6 +106,43 @@ def test_every_fault_of_one_resource_is_reported_not_only_the_first(tmp_path):
     assert {code for code, _, _ in _found(path)} == {"FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-015", "FB-FHIR-016"}
 
 
+#: A third-party resource (after the specification's Patient example): narrative, primitive extensions on a
+#: single and on a repeating primitive, a choice type, an outside reference.
+THIRD_PARTY = {
+    "resourceType": "Patient", "id": "example", "meta": {"lastUpdated": "2020-01-01T10:00:00Z"},
+    "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Peter</div>"},
+    "identifier": [{"use": "usual", "system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345",
+                    "period": {"start": "2001-05-06"}}],
+    "name": [{"use": "official", "family": "Chalmers", "given": ["Peter", None],
+              "_given": [None, {"extension": [{"url": "http://example.org/initial", "valueString": "J"}]}]}],
+    "gender": "male", "birthDate": "1974-12-25",
+    "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
+                                  "valueDateTime": "1974-12-25T14:35:45-05:00"}]},
+    "deceasedBoolean": False, "managingOrganization": {"reference": "Organization/1"},
+}
+
+
+def _lone(resource: dict, tmp_path: Path) -> set[tuple[str, str | None, int | None]]:
+    path = tmp_path / "resource.json"
+    path.write_text(json.dumps(resource))
+    return _found(path)
+
+
+def test_third_party_resource_with_primitive_extensions_is_valid(tmp_path):
+    assert _lone(THIRD_PARTY, tmp_path) == set()
+
+
+def test_primitive_extensions_are_checked_too(tmp_path):
+    spoiled = json.loads(json.dumps(THIRD_PARTY))
+    spoiled["_birthDate"]["extension"][0]["valueDateTime"] = "1974-12-25T14:35"
+    spoiled["name"][0]["_given"] = {"extension": []}
+    assert _lone(spoiled, tmp_path) == {
+        ("FB-FHIR-015", "Patient.birthDate.extension[0].valueDateTime", None),
+        ("FB-FHIR-014", "Patient.name[0].given", None),
+        ("FB-FHIR-018", "Patient.name[0].given[1]", None),  # ele-1: null, its extensions no longer parallel
+    }
+
+
 @pytest.fixture(scope="module")
 def example_bundles(tmp_path_factory) -> dict[str, Path]:
     """The example study converted, as a collection and as a transaction bundle."""

@@ -138,7 +138,7 @@ def extract(source: Path) -> dict[str, Any]:
     primitives: dict[str, str] = {}
     out_types: dict[str, Any] = {}
     for sd in types + resources:
-        if sd.get("derivation") != "specialization" or sd.get("fhirVersion") != "4.0.1":
+        if sd.get("derivation", "specialization") != "specialization" or sd.get("fhirVersion") != "4.0.1":
             continue  # profiles (SimpleQuantity) are not types; other releases' backports are not R4
         name = sd["type"]
         is_resource = sd["kind"] == "resource"
