@@ -98,16 +98,17 @@ def _load_xml(data: bytes, name: str, issues: list[Issue], asked: Release | None
     except xml.XmlInputError as exc:
         issues.append(Issue.of(exc.code, str(exc), file=name))
         return None
-    release = asked or xml_release(root)
-    resource, problems = xml.from_xml(root, release)
+    resource, problems = xml.from_xml(root, xml_release(root) or asked or "R4")
     for where, message in problems:
         issues.append(Issue.of("FB-FHIR-056", f"{message}; not read", file=name, target=where))
     return resource or None
 
 
-def xml_release(root: Any) -> Release:
-    """The release to read an XML document with (its element tables differ), from what it declares or the
-    element names of its resources; the JSON form is checked again like any JSON input."""
+def xml_release(root: Any) -> Release | None:
+    """The release an XML document is written in (its element tables differ), from what it declares or the
+    element names of its resources; None when it does not tell. It is read with the tables of that release,
+    so that nothing is lost on the way, and its JSON form is then checked against the release the input is
+    read as, like any JSON input (an R5 document read as R4 is reported resource by resource)."""
     evidence = ReleaseEvidence()
     for node in root.iter(f"{{{xml.FHIR_NS}}}*"):
         parent = node.getparent()
@@ -117,6 +118,8 @@ def xml_release(root: Any) -> Release:
             if version is not None:
                 names = {**names, "fhirVersion": version.get("value")}
             evidence.add({"resourceType": _local(node.tag), **names}, "the XML document")
+    if not (evidence.declarations or evidence.shapes):
+        return None
     return evidence.decide(None)[0]
 
 
