@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import READERS
+from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.validation.fhir.validator import BUNDLE_RULES, STRUCTURE_RULES, FhirValidator
 from fhirbridge.validation.issue import Severity
+from fhirbridge.validation.registry import RULES
 from fhirbridge.validation.report import Report
 
 CORPUS = Path(__file__).parent / "data" / "fhir-faults"
@@ -239,3 +243,36 @@ def test_clinical_faults_of_fhir_input_are_caught_through_the_hub(example_bundle
     path = _spoiled(example_bundles["collection"], tmp_path, spoil)
     report = api.validate([path], source="fhir")
     assert code in {i.code for i in report.issues}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["id", "extension", "url", "valueString", "_status", "status", "code", "coding", "system",
+                         "reference", "start", "end", "value", "component", "contained", "resourceType",
+                         "entry", "resource", "fullUrl", "request", "given", "_given", "text", "div", "x"]),
+        inner, max_size=5),
+    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["Observation", "Bundle", "Patient", "Procedure", "Nope", None]),
+       st.dictionaries(st.sampled_from(["status", "code", "component", "contained", "entry", "type", "name",
+                                        "_birthDate", "birthDate", "performedPeriod", "valueQuantity", "meta"]),
+                       _json, max_size=6))
+def test_any_json_gives_issues_never_an_exception(resource_type, body):
+    document = {"resourceType": resource_type, **body} if resource_type else body
+    report = Report()
+    FhirValidator(report).document(document)
+    assert all(issue.code in RULES for issue in report.issues)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(load_fhir_mapping().profiles.values())),
+       st.dictionaries(st.sampled_from(["code", "component", "valueInteger", "derivedFrom", "identifier"]), _json,
+                       max_size=4))
+def test_any_json_claiming_our_profiles_gives_issues_never_an_exception(profile, body):
+    document = {"resourceType": "Observation", "meta": {"profile": [profile]}, **body}
+    report = Report()
+    FhirValidator(report).document(document)
+    assert all(issue.code in RULES for issue in report.issues)

@@ -24,7 +24,7 @@ def check_bundle(bundle: dict[str, Any], references: list[Reference], emit: Emit
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
-    bundle_type = bundle.get("type")
+    bundle_type = bundle.get("type") if isinstance(bundle.get("type"), str) else None
     by_url: dict[str, str] = {}  # fullUrl → resource type
     by_type_id: dict[str, str] = {}  # Type/id → resource type
     first_seen: dict[tuple[str, Any], int] = {}
@@ -35,7 +35,8 @@ def check_bundle(bundle: dict[str, Any], references: list[Reference], emit: Emit
         rtype = resource.get("resourceType")
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str):
-            version = resource.get("meta", {}).get("versionId") if isinstance(resource.get("meta"), dict) else None
+            meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+            version = meta.get("versionId") if isinstance(meta.get("versionId"), str) else None
             key = (full_url, version)
             if bundle_type != "history" and key in first_seen:
                 emit("FB-FHIR-020", f"bdl-7: fullUrl {full_url} is also the fullUrl of entry {first_seen[key]}",

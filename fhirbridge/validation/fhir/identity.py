@@ -54,7 +54,8 @@ class IdentityCheck:
     def _patient(self, patient: Node, path: str, emit: Emit) -> None:
         identifiers = patient.get("identifier") if isinstance(patient.get("identifier"), list) else []
         for ident in identifiers:
-            if not isinstance(ident, dict) or not ident.get("system") or not ident.get("value"):
+            if not isinstance(ident, dict) or not isinstance(ident.get("system"), str) \
+                    or not isinstance(ident.get("value"), str):
                 continue
             first = self.patients.setdefault((ident["system"], ident["value"]), (path, patient))
             if first[1] is patient:

@@ -26,7 +26,8 @@ ProfileCheck = Callable[[Node, str, Emit], None]
 def _codings(concept: Any) -> list[tuple[Any, Any]]:
     if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list):
         return []
-    return [(c.get("system"), c.get("code")) for c in concept["coding"] if isinstance(c, dict)]
+    return [(c.get("system"), c.get("code")) for c in concept["coding"]
+            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
 
 
 class OwnProfiles:
@@ -58,7 +59,7 @@ class OwnProfiles:
         meta = resource.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else []):
-            check = self.checks.get(url)
+            check = self.checks.get(url) if isinstance(url, str) else None
             if check is not None:
                 check(resource, path, emit)
             elif isinstance(url, str) and url.startswith(self.canonical) and url not in self.known:

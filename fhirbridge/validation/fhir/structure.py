@@ -208,8 +208,10 @@ class Walker:
     # --- terminology ---------------------------------------------------------------------------------------
     def _coding(self, coding: Node, slot: Slot, where: str) -> None:
         system, code = coding.get("system"), coding.get("code")
-        own = self.options.own_codes.get(system) if isinstance(system, str) else None
-        if own is not None and isinstance(code, str) and code not in own:
+        if not isinstance(system, str) or not isinstance(code, str):
+            system = code = None  # absent or malformed: reported by the structure rules
+        own = self.options.own_codes.get(system) if system is not None else None
+        if own is not None and code not in own:
             self.emit("FB-FHIR-030", f"code {code!r} is not defined in {system}", f"{where}.code", code,
                       f"a code of {system}", None)
         if slot.pairs is not None and (system, code) not in slot.pairs:
@@ -220,7 +222,8 @@ class Walker:
         if slot.pairs is None:
             return
         codings = concept.get("coding") if isinstance(concept.get("coding"), list) else []
-        if not any(isinstance(c, dict) and (c.get("system"), c.get("code")) in slot.pairs for c in codings):
+        if not any(isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)
+                   and (c["system"], c["code"]) in slot.pairs for c in codings):
             found = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in codings if isinstance(c, dict)) or None
             self.emit("FB-FHIR-017", f"no coding from the required value set {slot.binding}", where, found,
                       f"a code of {slot.binding}", None)
@@ -240,7 +243,8 @@ class Walker:
             check = COMPILED.get(ident) or fhirpath(model.name, constraint.expression)
             try:
                 ok = check(node, resource, root)
-            except NotEvaluable as exc:
+            except (NotEvaluable, TypeError, AttributeError, ValueError, KeyError) as exc:
+                # malformed content (already reported by the structure rules) or an expression fhirpathpy lacks
                 if ident not in self.not_evaluated:
                     self.not_evaluated.add(ident)
                     self.emit("FB-FHIR-023", f"{constraint.key} could not be evaluated: {exc}", path, None,

@@ -170,7 +170,7 @@ class FhirValidator:
             full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
             identity.add(resource, path, full_url, self.emit)
         check_bundle(bundle, self.walker.references, self.emit)
-        if bundle.get("type") in RESOLVING:
+        if isinstance(bundle.get("type"), str) and bundle["type"] in RESOLVING:
             self.bundles += 1
             identity.finish(self.emit)
         self.walker.references.clear()
