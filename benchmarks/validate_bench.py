@@ -1,14 +1,14 @@
 """Throughput and memory of FHIR validation (``fhirbridge validate``, the library call).
 
-1. Speed: the example study is converted to a FHIR R4 collection bundle whose entries are then copied under
-   new ids until the bundle holds at least N resources. Timed in the same run, on the
+1. Speed: the example study's export, its 13 subjects copied under new subject ids until there are enough,
+   is converted to one FHIR R4 collection bundle of at least N resources. Timed in the same run, on the
    same bundle: ``api.validate`` (every layer: structure, values, bindings, invariants, profiles, bundle
    integrity, identity, and the clinical checks when a FHIR reader is registered), fhirbridge's FHIR layers
    alone on the parsed bundle, and the baseline, plain fhir.resources (R4B) model validation of the parsed
    bundle. Prints resources per second of each and the ratios against the baseline.
-2. Memory: an NDJSON file of about ``--ndjson-mb`` MB is generated from the bundle's resources (in a temporary
-   folder, removed afterwards) and validated in a child process, once at a tenth of the size and once at full
-   size; the peak RSS of both is printed: streaming keeps it flat.
+2. Memory: an NDJSON file of about ``--ndjson-mb`` MB is generated from the bundle's resources, copied under
+   new ids and subject ids (in a temporary folder, removed afterwards), and validated in a child process,
+   once at a tenth of the size and once at full size; the peak RSS of both is printed.
 
     python benchmarks/validate_bench.py [-n 50000] [--ndjson-mb 1024] [--repeat 3]
 """
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import resource
 import statistics
@@ -38,26 +39,39 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv
 
 
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_COPY = re.compile(rb"-copy(\d{4})")
+_PER_SUBJECT = 71  # resources per subject of the example study (920 for 13), to size the export
+
+
+def scaled_export(copies: int, folder: Path) -> Path:
+    """The example export with every subject copied ``copies`` times, as subjects ``001-copy0000``, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(EXAMPLE.glob("*.csv")):
+        with source.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        fields = list(rows[0])
+        if "subject_id" in fields:
+            rows = [{**row, "subject_id": f"{row['subject_id']}-copy{k:04d}"} for k in range(copies) for row in rows]
+        with (folder / source.name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    return folder
 
 
 def build_bundle(minimum: int, work: Path) -> tuple[Path, int]:
-    """The example study converted once, then its entries copied under new ids (every UUID of a copy mapped
-    to a UUIDv5 of itself and the copy number, so references keep resolving) until ``minimum`` is reached."""
-    report = api.convert([EXAMPLE], work / "example")
-    if report.exit_code != 0:
-        raise SystemExit(f"conversion of the example failed: {report.to_dict()['issues'][:3]}")
-    example = orjson.loads((work / "example" / "bundle.json").read_bytes())
-    text = orjson.dumps(example["entry"])
-    uuids = sorted(set(_UUID.findall(text)))
-    entries: list[dict] = []
-    copy = 0
-    while len(entries) < minimum:
-        renamed = {u: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{u.decode()}/{copy}")).encode() for u in uuids}
-        entries.extend(orjson.loads(_UUID.sub(lambda m, names=renamed: names[m.group(0)], text)))
-        copy += 1
-    path = work / "bundle.json"
-    path.write_bytes(orjson.dumps({**example, "entry": entries}))
-    return path, len(entries)
+    """A collection bundle of at least ``minimum`` resources: the example study with its subjects copied."""
+    copies = -(-minimum // (13 * _PER_SUBJECT))
+    while True:
+        out = work / f"bundle-{copies}"
+        report = api.convert([scaled_export(copies, work / f"csv-{copies}")], out)
+        if report.exit_code != 0:
+            raise SystemExit(f"conversion of the scaled example failed: {report.to_dict()['issues'][:3]}")
+        path = out / "bundle.json"
+        count = len(orjson.loads(path.read_bytes())["entry"])
+        if count >= minimum:
+            return path, count
+        copies += 1
 
 
 def timed(func: Callable[[], object], repeat: int) -> float:
@@ -70,16 +84,32 @@ def timed(func: Callable[[], object], repeat: int) -> float:
 
 
 def write_ndjson(bundle: dict, path: Path, megabytes: int) -> int:
-    lines = [orjson.dumps(e["resource"]) + b"\n" for e in bundle["entry"]]
-    target, written, count = megabytes * 1024 * 1024, 0, 0
+    """About ``megabytes`` of NDJSON, one resource a line: the bundle's resources with relative references
+    (``Type/id``, as NDJSON exports have them), copied under new ids and new subject ids until the size is
+    reached, so that every line is a distinct record."""
+    kinds = {e["resource"]["id"]: e["resource"]["resourceType"] for e in bundle["entry"]}
+
+    def lines(types: set[str]) -> bytes:
+        text = b"".join(orjson.dumps(e["resource"]) + b"\n" for e in bundle["entry"]
+                        if e["resource"]["resourceType"] in types)
+        return re.sub(rb"urn:uuid:(" + _UUID.pattern + rb")",
+                      lambda m: f"{kinds[m.group(1).decode()]}/".encode() + m.group(1), text)
+
+    study = lines({"ResearchStudy"})  # one study, written once; the conversion's Provenance is left out
+    text = lines(set(kinds.values()) - {"ResearchStudy", "Provenance"})
+    studies = set(_UUID.findall(study))
+    uuids = sorted(set(_UUID.findall(text)) - studies)
+    target, written, count, copy = megabytes * 1024 * 1024, len(study), study.count(b"\n"), 0
     with path.open("wb") as handle:
+        handle.write(study)
         while written < target:
-            for line in lines:
-                handle.write(line)
-                written += len(line)
-                count += 1
-                if written >= target:
-                    break
+            renamed = {u: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{u.decode()}/ndjson/{copy}")).encode() for u in uuids}
+            chunk = _UUID.sub(lambda m, names=renamed: names.get(m.group(0), m.group(0)), text)
+            chunk = _COPY.sub(lambda m, n=copy: b"-copy" + m.group(1) + f"-{n}".encode(), chunk)
+            handle.write(chunk)
+            written += len(chunk)
+            count += chunk.count(b"\n")
+            copy += 1
     return count
 
 
