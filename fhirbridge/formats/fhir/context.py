@@ -104,7 +104,11 @@ class FhirContext:
         return self.concept(self.named_coding(key), text=text)
 
     def mapped(self, table: str, value: str) -> str:
-        return lookup(self.mapping, "value_maps", table)[value]
+        codes = lookup(self.mapping, "value_maps", table)
+        if value not in codes:
+            raise MappingError(f"FHIR mapping spec {self.mapping.spec} {self.mapping.version}: value_maps.{table} has "
+                               f"no entry for {value!r}")
+        return codes[value]
 
     def quantity(self, value: float, unit: str) -> dict[str, Any]:
         u = lookup(self.mapping, "units", unit)
