@@ -162,6 +162,97 @@ def _con_5(node: Node, resource: Node, root: Node) -> bool:
     return not erroneous or "clinicalStatus" not in node
 
 
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def _con_4(node: Node, resource: Node, root: Node) -> bool:
+    """abatement.empty() or clinicalStatus.coding.where(system=condition-clinical and
+    (code='resolved' or code='remission' or code='inactive')).exists()"""
+    if not any(k.startswith(("abatement", "_abatement")) for k in node):
+        return True
+    status = node.get("clinicalStatus")
+    codings = status.get("coding", ()) if isinstance(status, dict) else ()
+    return any(c.get("system") == _CLINICAL and c.get("code") in ("resolved", "remission", "inactive")
+               for c in codings)
+
+
+def _age_1(node: Node, resource: Node, root: Node) -> bool:
+    """(code.exists() or value.empty()) and (system.empty() or system = %ucum) and
+    (value.empty() or value.hasValue().not() or value > 0)"""
+    value = node.get("value")
+    if not _present(node, "code") and _present(node, "value"):
+        return False
+    if "system" in node and node["system"] != "http://unitsofmeasure.org":
+        return False
+    return not isinstance(value, int | float) or value > 0
+
+
+def _entries(bundle: Node) -> list[Node]:
+    entries = bundle.get("entry")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _bdl_1(node: Node, resource: Node, root: Node) -> bool:
+    """total.empty() or (type = 'searchset') or (type = 'history')"""
+    return not _present(node, "total") or node.get("type") in ("searchset", "history")
+
+
+def _bdl_2(node: Node, resource: Node, root: Node) -> bool:
+    """entry.search.empty() or (type = 'searchset')"""
+    return node.get("type") == "searchset" or not any("search" in e for e in _entries(node))
+
+
+def _bdl_4(node: Node, resource: Node, root: Node) -> bool:
+    """entry.all(response.exists() = (%resource.type = 'batch-response' or ... 'transaction-response' or
+    ... 'history'))"""
+    responding = node.get("type") in ("batch-response", "transaction-response", "history")
+    return all(("response" in e) == responding for e in _entries(node))
+
+
+def _document(node: Node, check: Callable[[], bool]) -> bool:
+    return node.get("type") != "document" or check()
+
+
+def _bdl_9(node: Node, resource: Node, root: Node) -> bool:
+    """type = 'document' implies (identifier.system.exists() and identifier.value.exists())"""
+    ident = node.get("identifier") if isinstance(node.get("identifier"), dict) else {}
+    return _document(node, lambda: _present(ident, "system") and _present(ident, "value"))
+
+
+def _bdl_10(node: Node, resource: Node, root: Node) -> bool:
+    """type = 'document' implies (timestamp.hasValue())"""
+    return _document(node, lambda: node.get("timestamp") is not None)
+
+
+def _first_resource_is(node: Node, kind: str) -> bool:
+    """entry.first().resource.is(kind); no first resource is an empty result, which does not fail."""
+    entries = node.get("entry")
+    first = entries[0] if isinstance(entries, list) and entries and isinstance(entries[0], dict) else {}
+    resource = first.get("resource")
+    return not isinstance(resource, dict) or resource.get("resourceType") == kind
+
+
+def _bdl_11(node: Node, resource: Node, root: Node) -> bool:
+    """type = 'document' implies entry.first().resource.is(Composition)"""
+    return _document(node, lambda: _first_resource_is(node, "Composition"))
+
+
+def _bdl_12(node: Node, resource: Node, root: Node) -> bool:
+    """type = 'message' implies entry.first().resource.is(MessageHeader)"""
+    return node.get("type") != "message" or _first_resource_is(node, "MessageHeader")
+
+
+def _bdl_5(node: Node, resource: Node, root: Node) -> bool:
+    """resource.exists() or request.exists() or response.exists()"""
+    return any(k in node for k in ("resource", "request", "response"))
+
+
+def _bdl_8(node: Node, resource: Node, root: Node) -> bool:
+    """fullUrl.exists() implies fullUrl.contains('/_history/').not()"""
+    full_url = node.get("fullUrl")
+    return not isinstance(full_url, str) or "/_history/" not in full_url
+
+
 COMPILED: dict[str, Check] = {
     "ext-1": _ext_1,
     "ref-1": _ref_1,
@@ -169,8 +260,19 @@ COMPILED: dict[str, Check] = {
     "qty-3": _qty_3,
     "obs-6": _obs_6,
     "obs-7": _obs_7,
+    "con-4": _con_4,
     "con-5": _con_5,
+    "age-1": _age_1,
     "dom-3": _dom_3,
+    "bdl-1": _bdl_1,
+    "bdl-2": _bdl_2,
+    "bdl-4": _bdl_4,
+    "bdl-5": _bdl_5,
+    "bdl-8": _bdl_8,
+    "bdl-9": _bdl_9,
+    "bdl-10": _bdl_10,
+    "bdl-11": _bdl_11,
+    "bdl-12": _bdl_12,
 }
 
 #: Invariants that hold whenever none of these properties is present; fhirpathpy runs only otherwise.
