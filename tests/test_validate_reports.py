@@ -162,6 +162,11 @@ def test_format_is_detected_from_content(tmp_path):
     assert [i.code for i in report.issues] == ["FB-IO-008"] and report.exit_code == 2
 
 
+def test_a_folder_without_fhir_files_is_reported_not_skipped(tmp_path):
+    report = api.validate([tmp_path], source="fhir")
+    assert [(i.code, i.file) for i in report.issues] == [("FB-IO-005", str(tmp_path))]
+
+
 def test_exit_codes(tmp_path):
     assert run("validate", EXAMPLE).exit_code == 0
     assert run("validate", CORPUS / "bad-id.json").exit_code == 1

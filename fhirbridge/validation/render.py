@@ -17,6 +17,7 @@ from fhirbridge.validation.render_sarif import render_sarif
 from fhirbridge.validation.report import Report
 
 _ENTRY = re.compile(r"Bundle\.entry\[\d+\]")
+_ENTRY_INDEX = re.compile(r"Bundle\.entry\[(\d+)\]")
 _COLOURS = {Severity.FATAL: "magenta", Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFORMATION: "cyan"}
 
 
@@ -49,8 +50,9 @@ def render_text(report: Report, colour: bool = False) -> str:
     def by_file(issue: Issue) -> str:
         return issue.file or ""
 
-    def in_file(issue: Issue) -> tuple[str, int]:
-        return issue.file or "", issue.row or 0
+    def in_file(issue: Issue) -> tuple[str, int, int]:
+        entry = _ENTRY_INDEX.match(issue.target or "")
+        return issue.file or "", issue.row or 0, int(entry.group(1)) if entry else -1
 
     for file, issues in groupby(sorted(report.issues, key=in_file), key=by_file):
         lines.append(file or "(general)")

@@ -33,12 +33,12 @@ BUNDLE_RULES = ("FB-FHIR-002", "FB-FHIR-020", "FB-FHIR-021", "FB-FHIR-022", "FB-
 
 
 def fhir_files(inputs: list[Path]) -> list[Path]:
-    """The JSON and NDJSON files of ``inputs`` (folders are searched, in name order)."""
+    """The FHIR files of ``inputs`` (folders are searched, in name order; a folder without any stays itself)."""
     found: list[Path] = []
     for path in inputs:
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*")
-                                if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES))
+                                if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES) or [path])
         else:
             found.append(path)
     return found
@@ -73,7 +73,10 @@ class FhirValidator:
     def validate_files(self, inputs: list[Path]) -> None:
         for path in fhir_files(inputs):
             self.file, self.row = str(path), None
-            if path.suffix.lower() in NDJSON_SUFFIXES:
+            if path.is_dir():
+                self.report.add(Issue.of("FB-IO-005", "the folder holds no FHIR JSON, XML or NDJSON file",
+                                         file=str(path)))
+            elif path.suffix.lower() in NDJSON_SUFFIXES:
                 self._ndjson(path)
             elif path.suffix.lower() in JSON_SUFFIXES:
                 self._json(path)
