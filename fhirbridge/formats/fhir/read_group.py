@@ -50,8 +50,8 @@ class _Index:
     def __init__(self, items: list[Item]) -> None:
         self.by_key: dict[str, Item] = {}
         for item in items:
-            entry = item.entry
-            for key in (entry.full_url, f"{entry.type}/{entry.resource.get('id')}", entry.resource.get("id")):
+            entry, rid = item.entry, item.entry.resource.get("id")
+            for key in (entry.full_url, rid and f"{entry.type}/{rid}", rid):
                 if key:
                     self.by_key.setdefault(str(key), item)
 

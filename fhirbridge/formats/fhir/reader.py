@@ -121,12 +121,12 @@ class FhirReader:
         self.evidence.add(resource, f"{Path(entry.file).name} {entry.path}")
         kind = entry.type
         if kind == "ResearchStudy":
-            self.studies.append(entry if file_index == _RESIDENT else Entry(resource, entry.file, kind, entry.line))
+            self.studies.append(entry)  # small, and every subject needs its study: kept whole
             return
         if kind not in GROUPED:
-            previous = "a record of an earlier conversion" if kind == "Provenance" else "fhirbridge reads no " + kind
+            why = "a record of an earlier conversion" if kind == "Provenance" else f"fhirbridge reads no {kind}"
             severity = Severity.INFORMATION if kind in ("Provenance", "CapabilityStatement") else None
-            self.report.add(entry.issue("FB-FHIR-054", f"{kind} is not converted: {previous}", severity=severity))
+            self.report.add(entry.issue("FB-FHIR-054", f"{kind} is not converted: {why}", severity=severity))
             return
         owners = _owners(entry)
         if not owners:
