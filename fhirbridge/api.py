@@ -17,10 +17,12 @@ from fhirbridge.formats.fhir.stream import write_in_chunks
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
+    CHUNK_WRITERS,
     READERS,
     TABLE_WRITERS,
     WRITERS,
     chunk_reader,
+    chunk_writer,
     reader,
     writer,
 )
@@ -172,7 +174,10 @@ def convert(
     write_format = writer(target)
     report = Report(fail_on=fail_on)
     try:
-        if source in CHUNK_READERS and target in TABLE_WRITERS:
+        if source in CHUNK_READERS and target in CHUNK_WRITERS:
+            chunks = chunk_reader(source)(_existing(inputs, report), report, options)
+            outputs = chunk_writer(target)(chunks, outdir, report, options, check)
+        elif source in CHUNK_READERS and target in TABLE_WRITERS:
             chunks = chunk_reader(source)(_existing(inputs, report), report, options)
             outputs = write_in_chunks(chunks, outdir, report, options, write_format, check)
         else:

@@ -31,6 +31,11 @@ CHUNK_READERS: dict[str, str] = {
 #: Writers whose tables hold one row per record and nothing computed over all rows, so that a conversion from a
 #: chunk reader can write them a chunk at a time (``fhirbridge.formats.fhir.stream``).
 TABLE_WRITERS: frozenset[str] = frozenset({"csv"})
+#: Writers that take the chunks themselves: ``write_chunks(chunks, outdir, report, options, check) -> list[Path]``
+#: (SDTM appends to its CSV datasets and writes define.xml from running maxima at the end).
+CHUNK_WRITERS: dict[str, str] = {
+    "sdtm": "fhirbridge.formats.sdtm.spoke:write_chunks",
+}
 
 
 def _load(table: dict[str, str], name: str, direction: str) -> Callable[..., Any]:
@@ -50,3 +55,7 @@ def writer(name: str) -> Callable[..., Any]:
 
 def chunk_reader(name: str) -> Callable[..., Any]:
     return _load(CHUNK_READERS, name, "read in chunks")
+
+
+def chunk_writer(name: str) -> Callable[..., Any]:
+    return _load(CHUNK_WRITERS, name, "write in chunks")

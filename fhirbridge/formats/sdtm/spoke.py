@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.formats.sdtm.conformance import check_datasets
 from fhirbridge.formats.sdtm.files import read_datasets, write_datasets
 from fhirbridge.formats.sdtm.from_records import to_datasets
+from fhirbridge.formats.sdtm.stream import Check, merged, write_csv_in_chunks
 from fhirbridge.formats.sdtm.to_records import to_records
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
 from fhirbridge.records import StudyData
@@ -32,7 +34,25 @@ def write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions
     mapping = load_sdtm_mapping(options.sdtm_mapping)
     report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
     datasets = to_datasets(data, mapping, derived, report.issues)
+    study_id, title = _study(data)
+    return write_datasets(datasets, outdir, options.sdtm_format, mapping, study_id, title, report.issues)
+
+
+def write_chunks(chunks: Iterable[StudyData], outdir: Path, report: Report, options: ConvertOptions,
+                 check: Check) -> list[Path]:
+    """Write records handed out a chunk of whole subjects at a time: SDTM CSV is appended to chunk by chunk in
+    flat memory; the other file formats are written from all chunks at once."""
+    mapping = load_sdtm_mapping(options.sdtm_mapping)
+    report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
+    if options.sdtm_format != "csv":
+        data = merged(chunks)
+        return write(data, outdir, report, options, check(data, report))
+    return write_csv_in_chunks(chunks, outdir, report, mapping, check, _study)
+
+
+def _study(data: StudyData) -> tuple[str, str | None]:
+    """The study identifier and title define.xml names."""
     study = data.studies[0] if data.studies else None
-    study_id = study.study_id if study else next((r.study_id for r in data.subjects), "STUDY")
-    return write_datasets(datasets, outdir, options.sdtm_format, mapping, study_id, study.title if study else None,
-                          report.issues)
+    if study is not None:
+        return study.study_id, study.title
+    return next((r.study_id for r in data.subjects), "STUDY"), None
