@@ -8,9 +8,8 @@ checking everything at once would. Each chunk is then written by the target's ow
 and its tables are appended to the output: the rows the studies-only first chunk wrote (the study itself) are
 not repeated, and issues about written rows are moved to the row they have in the output.
 
-This suits writers whose tables have one row per record (the CSV spoke); a writer that summarises all rows at
-once (SDTM's define.xml has every variable's longest value) cannot be fed in chunks, and the API gives it all
-records in one piece instead.
+This suits writers whose tables have one row per record (the CSV spoke); a writer that summarises all rows
+(SDTM's define.xml has every variable's longest value) takes the chunks itself (``registry.CHUNK_WRITERS``).
 """
 
 from __future__ import annotations
