@@ -188,6 +188,15 @@ FHIR_READER = pytest.mark.skipif("fhir" not in READERS, reason="clinical checks 
                                  "(formats.registry READERS['fhir']), which is not registered yet")
 
 
+def test_r5_content_is_left_to_the_reader_not_judged_by_r4_rules(tmp_path):
+    report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_version="R5"))
+    assert report.exit_code == 0
+    validated = api.validate([tmp_path / "bundle.json"], source="fhir")
+    assert [i.code for i in validated.issues if i.severity > Severity.INFORMATION] == []
+    assert "FB-FHIR-024" in {i.code for i in validated.issues}
+    assert "FB-FHIR-011" in validated.rules_skipped and "FB-FHIR-001" in validated.rules_run
+
+
 def _spoiled(bundle_path: Path, tmp_path: Path, spoil) -> Path:
     bundle = json.loads(bundle_path.read_text())
     spoil(bundle)

@@ -97,6 +97,9 @@ RULES: Final[dict[str, Rule]] = {
              "A reference resolves to a resource whose type the element does not allow."),
         Rule("FB-FHIR-023", "information", "invariants", "Invariant not evaluated",
              "The FHIRPath engine cannot evaluate a constraint on this content; it was not checked."),
+        Rule("FB-FHIR-024", "information", "schema", "Content of another FHIR release",
+             "A bundle, resource or NDJSON line has the shape of FHIR R5 (or declares it); the R4 structure, binding "
+             "and invariant rules do not run on it. The FHIR reader checks it against its own release."),
         Rule("FB-FHIR-030", "error", "terminology", "Unknown code in a fhirbridge CodeSystem",
              "A coding names one of fhirbridge's CodeSystems with a code that CodeSystem does not define."),
         Rule("FB-FHIR-031", "error", "profiles", "Resource does not match its fhirbridge profile",

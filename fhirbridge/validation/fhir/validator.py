@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from fhirbridge.formats.fhir.entries import load_document
+from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.validation.fhir.bundle import RESOLVING, check_bundle
 from fhirbridge.validation.fhir.identity import IdentityCheck
 from fhirbridge.validation.fhir.profiles import own_codes, own_profiles
@@ -59,6 +60,8 @@ class FhirValidator:
         self.ndjson_lines = 0
         #: (code, file, line, path) of issues about reading a file or line, which the FHIR reader finds again
         self.restatable: set[tuple[str, str | None, int | None, str | None]] = set()
+        #: files holding content of another release, which the R4 rules did not check
+        self.other_release: set[str] = set()
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
              severity: str | None) -> None:
@@ -87,7 +90,12 @@ class FhirValidator:
                                          file=str(path)))
         self.file = self.row = None
         self.report.header.setdefault("fhir_release", self.walker.defs.fhir_version)
-        self.report.ran(*STRUCTURE_RULES, "FB-IO-001", "FB-IO-006", "FB-IO-007")
+        self.report.ran("FB-IO-001", "FB-IO-006", "FB-IO-007")
+        if self.resources:
+            self.report.ran(*STRUCTURE_RULES)
+        else:
+            for code in STRUCTURE_RULES:
+                self.report.skip(code, "no FHIR R4 resource in the input")
         if self.bundles:
             self.report.ran(*BUNDLE_RULES)
         else:
@@ -139,19 +147,43 @@ class FhirValidator:
                               None)
                     continue
                 self.walker.references.clear()
-                self._resource(resource, resource.get("resourceType", "Resource") if isinstance(resource, dict)
-                               else "Resource")
+                if not self._of_another_release(resource):
+                    self._resource(resource, resource.get("resourceType", "Resource") if isinstance(resource, dict)
+                                   else "Resource")
         self.row = None
 
     # --- documents -----------------------------------------------------------------------------------------
     def document(self, document: Any) -> None:
         """A Bundle (its entries are checked as resources, then the bundle's integrity) or a lone resource."""
         self.walker.references.clear()
+        if self._of_another_release(document):
+            return
         if isinstance(document, dict) and document.get("resourceType") == "Bundle":
             self._bundle(document)
         else:
             self._resource(document, document.get("resourceType", "Resource") if isinstance(document, dict)
                            else "Resource")
+
+    def _of_another_release(self, document: Any) -> bool:
+        """Whether a document is R5 by what it declares or by the shape of most of its resources (reported)."""
+        if not isinstance(document, dict):
+            return False
+        entries = document.get("entry") if document.get("resourceType") == "Bundle" else None
+        resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+                     ] if isinstance(entries, list) else [document]
+        votes = {"R4": 0, "R5": 0}
+        for resource in resources:
+            stated = declared(resource)
+            shaped = {family(r) for r in shape(resource)}
+            for release in {family(stated)} if stated else shaped if len(shaped) == 1 else ():
+                votes[release] += 1
+        if votes["R5"] <= votes["R4"]:
+            return False
+        if self.file not in self.other_release:
+            self.other_release.add(self.file or "")
+            self.emit("FB-FHIR-024", f"FHIR R5 content ({votes['R5']} of {len(resources)} resources shaped or "
+                      "declared so): the R4 rules did not run on it", None, None, "FHIR R4 content", None)
+        return True
 
     def _resource(self, resource: Any, path: str) -> None:
         self.resources += 1
