@@ -14,6 +14,7 @@ from typing import Any
 
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
 from fhirbridge.records import Record, StudyData
+from fhirbridge.records.paths import value_at
 from fhirbridge.validation.issue import Issue
 
 
@@ -52,12 +53,12 @@ def _write_file(path: Path, records: Iterable[Record], spec: FileSpec, layout: C
         writer.writerow([c.column for c in spec.columns.values()])
         for row, record in enumerate(records, start=2):
             values = record.model_dump()
-            writer.writerow([format_cell(_get(values, p), c, layout) for p, c in spec.columns.items()])
+            writer.writerow([format_cell(value_at(values, p), c, layout) for p, c in spec.columns.items()])
             defaults = {name: f.default for name, f in type(record).model_fields.items()}
             for field in _unwritten(values, spec, defaults):
                 issues.append(Issue.of("FB-CSV-009", f"{spec.record} {'/'.join(record.key())}: layout "
                                        f"{layout.name!r} has no column for {field}; its value is not written",
-                                       file=str(path), row=row, value=str(_get(values, field))))
+                                       file=str(path), row=row, value=str(value_at(values, field))))
 
 
 def _unwritten(values: dict[str, Any], spec: FileSpec, defaults: dict[str, Any], prefix: str = "") -> list[str]:
@@ -72,15 +73,6 @@ def _unwritten(values: dict[str, Any], spec: FileSpec, defaults: dict[str, Any],
         else:
             out.append(path)
     return out
-
-
-def _get(values: dict[str, Any], path: str) -> Any:
-    node: Any = values
-    for part in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def format_cell(value: Any, spec: ColumnSpec, layout: CsvLayout) -> str:

@@ -15,6 +15,7 @@ from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, Value, as_text
 from fhirbridge.mapping.csv_layout import RECORD_TYPES
 from fhirbridge.mapping.sdtm_mapping import DomainSpec, SdtmMapping, VariableSpec
 from fhirbridge.records import Record, Study, StudyData
+from fhirbridge.records.paths import value_at
 from fhirbridge.validation.issue import Issue
 
 #: Derivations filled after the record's own values (they read them: the group of a row reads its VISIT).
@@ -71,7 +72,7 @@ class _Writer:
         row: Row = {}
         for var, v in spec.variables.items():
             if v.field is not None:
-                row[var] = self._value(_get(values, v.field), v, record, var)
+                row[var] = self._value(value_at(values, v.field), v, record, var)
             elif v.constant is not None:
                 row[var] = None if v.when is not None and row.get(v.when) is None else v.constant
             elif v.study is not None:
@@ -79,8 +80,8 @@ class _Writer:
                 found = getattr(study, v.study) if study is not None else None
                 row[var] = found if found is not None else v.missing
             elif v.flag is not None:
-                held = v.flag.value in (_get(values, v.flag.field) or [])
-                applies = v.flag.only_if is None or bool(_get(values, v.flag.only_if))
+                held = v.flag.value in (value_at(values, v.flag.field) or [])
+                applies = v.flag.only_if is None or bool(value_at(values, v.flag.only_if))
                 row[var] = "Y" if held else "N" if applies else None
             elif v.derive == "domain":
                 row[var] = name
@@ -99,7 +100,7 @@ class _Writer:
         lat_codes = spec.variables[lat_var].codelist if lat_var else None
         rows = []
         for path, test in spec.all_tests().items():
-            value = _get(values, path)
+            value = value_at(values, path)
             if value is None and test.when_missing == "omit":
                 continue
             text = None
@@ -134,7 +135,7 @@ class _Writer:
     def _supp(self, name: str, spec: DomainSpec, record: Record, values: dict[str, Any], row: Row) -> list[Row]:
         out = []
         for path, s in spec.supp.items():
-            value = _get(values, path)
+            value = value_at(values, path)
             if value is None or value == []:
                 continue
             out.append({
@@ -182,15 +183,6 @@ def _dataset(name: str, label: str, variables: dict[str, VariableSpec], rows: li
 
 def _numeric(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
-
-
-def _get(values: dict[str, Any], path: str) -> Any:
-    node: Any = values
-    for part in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def unmapped_fields(mapping: SdtmMapping, record: Record) -> list[str]:
