@@ -143,10 +143,6 @@ def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | 
                 report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
             report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES.get(source, ())))))
         report.drop = None
-    elif source == "fhir":
-        for code in RULES:
-            if code.startswith(_CLINICAL_RULES):
-                report.skip(code, "clinical checks of FHIR input need the FHIR reader, which is not installed")
     else:
         report.add(Issue.of("FB-IO-008", f"no reader for {source} input; supported: {', '.join(READERS)}"))
     report.finish()

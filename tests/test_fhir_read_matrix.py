@@ -17,8 +17,6 @@ from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import IsncsciClassification, StudyData
 from fhirbridge.validation.report import Report
 
-pytest.importorskip("fhirbridge.formats.sdtm.spoke", reason="the SDTM spoke is not installed")
-
 #: How each input is made from the small CSV study: (format read, options of `convert --to` that wrote it).
 SOURCES = {
     "csv": ("csv", []),

@@ -14,7 +14,7 @@ import pytest
 from test_service_support import EXAMPLE, REPO, Service, example_transaction_bytes, exported, running
 
 from fhirbridge import api
-from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
+from fhirbridge.formats.options import ConvertOptions
 
 FHIR = {"Content-Type": "application/fhir+json"}
 MESSY = REPO / "examples" / "messy"
@@ -131,10 +131,7 @@ def test_convert_refuses_unknown_formats_and_options(client: httpx.Client) -> No
 
 
 def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path: Path) -> None:
-    try:
-        report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_format="ndjson"))
-    except UnsupportedOption as exc:
-        pytest.skip(f"the FHIR spoke does not write NDJSON yet: {exc}")
+    report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_format="ndjson"))
     assert report.exit_code == 0
     expected = {}
     for path in tmp_path.glob("*.ndjson"):

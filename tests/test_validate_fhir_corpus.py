@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.formats.registry import READERS
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.validation.fhir.validator import BUNDLE_RULES, STRUCTURE_RULES, FhirValidator
 from fhirbridge.validation.issue import Severity
@@ -93,7 +92,6 @@ def test_one_run_reports_every_fault_of_every_file():
     assert report.exit_code == 1
 
 
-@pytest.mark.skipif("fhir" not in READERS, reason="the FHIR reader is not registered")
 def test_the_readers_structure_check_is_superseded_by_the_fhir_layers():
     report = api.validate([CORPUS / "bad-date.json"], source="fhir")
     assert "FB-FHIR-001" not in {i.code for i in report.issues}
@@ -184,10 +182,6 @@ def test_clean_control_with_best_practice_rules_selected_reports_the_missing_nar
     assert all(i.message.startswith("dom-6") for i in report.issues)
 
 
-FHIR_READER = pytest.mark.skipif("fhir" not in READERS, reason="clinical checks of FHIR input need the FHIR reader "
-                                 "(formats.registry READERS['fhir']), which is not registered yet")
-
-
 def test_r5_content_is_left_to_the_reader_not_judged_by_r4_rules(tmp_path):
     report = api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_version="R5"))
     assert report.exit_code == 0
@@ -240,7 +234,6 @@ def test_scim_item_value_not_allowed_is_caught_in_fhir_input(example_bundles, tm
     assert _found(path) == {("FB-FHIR-033", f"Bundle.entry[{index}].resource.component[0].valueInteger", None)}
 
 
-@FHIR_READER
 @pytest.mark.parametrize(("code", "spoil"), [
     ("FB-SCIM-002", lambda b: _first(b, _scim_total).update(valueInteger=3)),
     ("FB-ISN-001", lambda b: _other_grade(_first(b, _ais))),
