@@ -63,6 +63,24 @@ class FhirContext:
         """The business identifier of a record: its kind and key, under fhirbridge's record system."""
         return {"system": self.system("record_id"), "value": "/".join((prefix, *record.key()))}
 
+    def panel(self, id_kind: str, kind: str, profile: str, record: SubjectRecord, visit: str, category: str,
+              code: dict[str, Any], effective: str | None) -> Resource:
+        """The Observation skeleton of an assessment panel (ISNCSCI exam, SCIM-III) taken at one visit."""
+        resource: Resource = {
+            "resourceType": "Observation",
+            "id": self.resource_id(id_kind, *record.key()),
+            "meta": self.meta(profile, record),
+            "extension": [self.study_ext(record), self.extension("visit", valueString=visit)],
+            "identifier": [self.record_id(kind, record)],
+            "status": "final",
+            "category": [self.named(category)],
+            "code": code,
+            "subject": self.patient_ref(record),
+        }
+        if effective:
+            resource["effectiveDateTime"] = effective
+        return resource
+
     def meta(self, profile: str, record: Record) -> dict[str, Any]:
         """meta.profile, and meta.source naming the input file and row the record came from."""
         meta: dict[str, Any] = {"profile": [self.profile(profile)]}

@@ -61,21 +61,11 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
             code = f"{side}LowestNonKeyMuscleWithMotorFunction"
             components.append(_component(ctx, code, EXAM_EXTRAS[code],
                                          ctx.concept(ctx.coding("sci_level", level), text=level)))
-    resource: Resource = {
-        "resourceType": "Observation",
-        "id": ctx.resource_id("isncsci-exam", *exam.key()),
-        "meta": ctx.meta("isncsci_exam", exam),
-        "extension": [ctx.study_ext(exam), ctx.extension("visit", valueString=exam.visit)],
-        "identifier": [ctx.record_id("isncsci", exam)],
-        "status": "final",
-        "category": [ctx.named("category_exam")],
-        "code": ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
-                            text="International Standards for Neurological Classification of SCI examination"),
-        "subject": ctx.patient_ref(exam),
-        "component": components,
-    }
-    if exam.exam_date:
-        resource["effectiveDateTime"] = exam.exam_date
+    code = ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
+                       text="International Standards for Neurological Classification of SCI examination")
+    resource = ctx.panel("isncsci-exam", "isncsci", "isncsci_exam", exam, exam.visit, "category_exam", code,
+                         exam.exam_date)
+    resource["component"] = components
     if exam.examiner:
         resource["performer"] = [{"display": exam.examiner}]
     return resource

@@ -13,17 +13,10 @@ from fhirbridge.records import ScimAssessment
 
 
 def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resource]:
-    panel: Resource = {
-        "resourceType": "Observation",
-        "id": ctx.resource_id("scim-panel", *assessment.key()),
-        "meta": ctx.meta("scim_panel", assessment),
-        "extension": [ctx.study_ext(assessment), ctx.extension("visit", valueString=assessment.visit)],
-        "identifier": [ctx.record_id("scim", assessment)],
-        "status": "final",
-        "category": [ctx.named("category_survey")],
-        "code": ctx.concept(ctx.coding("scim", "panel", "SCIM-III"), text="Spinal Cord Independence Measure III"),
-        "subject": ctx.patient_ref(assessment),
-        "component": [
+    code = ctx.concept(ctx.coding("scim", "panel", "SCIM-III"), text="Spinal Cord Independence Measure III")
+    panel = ctx.panel("scim-panel", "scim", "scim_panel", assessment, assessment.visit, "category_survey", code,
+                      assessment.assessment_date)
+    panel["component"] = [
             {
                 "code": ctx.concept(ctx.coding("scim", f"item-{key}", f"{key}. {item.title}")),
                 **({"valueInteger": score} if (score := assessment.items.get(key)) is not None else {
@@ -31,10 +24,7 @@ def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resourc
                 }),
             }
             for key, item in ITEMS.items()
-        ],
-    }
-    if assessment.assessment_date:
-        panel["effectiveDateTime"] = assessment.assessment_date
+    ]
     sums = subscale_sums(assessment.items)
     scores: dict[str, tuple[int | None, int | None]] = {
         key: (getattr(assessment, key), sums[key]) for key in SUBSCALES
