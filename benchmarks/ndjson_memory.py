@@ -28,10 +28,10 @@ from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir.context import FhirContext
 from fhirbridge.formats.fhir.ndjson import relative_references
 from fhirbridge.formats.fhir.writer import resources
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
-from fhirbridge.validation.report import Report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
 

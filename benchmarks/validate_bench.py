@@ -33,8 +33,8 @@ import orjson
 from fhir.resources.R4B.bundle import Bundle
 
 from fhirbridge import api
-from fhirbridge.validation.fhir.validator import FhirValidator
-from fhirbridge.validation.report import Report
+from fhirbridge.formats.fhir.checker.validator import FhirValidator
+from fhirbridge.issues.report import Report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
 

@@ -42,9 +42,9 @@ from fhirbridge.domains.isncsci.structure import (
     Side,
 )
 from fhirbridge.domains.scim import ITEMS, SUBSCALES, subscale_sums
+from fhirbridge.issues.registry import RULES
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import IsncsciClassification, IsncsciExam, IsncsciSide
-from fhirbridge.validation.registry import RULES
 
 SEED = 2021
 STUDY_ID = "HONMOU2021"

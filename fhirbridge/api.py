@@ -11,11 +11,10 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from fhirbridge.domains.isncsci.checks import check_exam
+from fhirbridge.checks import check
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import exam_from_flat
-from fhirbridge.domains.scim import check_assessment
-from fhirbridge.domains.timeline import check_timeline
+from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.fhir.profiles import conformance_resources
 from fhirbridge.formats.fhir.stream import write_in_chunks
 from fhirbridge.formats.options import ConvertOptions
@@ -30,14 +29,12 @@ from fhirbridge.formats.registry import (
     reader,
     writer,
 )
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
-from fhirbridge.validation.fhir.validator import FhirValidator
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.references import drop_orphans
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.report import Report
 
 SOURCE_FORMATS = tuple(READERS)
 #: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
@@ -57,22 +54,6 @@ def _existing(inputs: list[Path], report: Report) -> list[Path]:
         if not path.exists():
             report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
     return [p for p in inputs if p.exists()]
-
-
-def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
-    """The clinical consistency layer; returns the classifications computed for exams that reported none."""
-    report.extend(drop_orphans(data))
-    computed = {}
-    for exam in data.isncsci_exams:
-        classification, issues = check_exam(exam)
-        report.extend(issues)
-        if exam.classification is None:
-            computed[exam.key()] = classification
-    for assessment in data.scim_assessments:
-        report.extend(check_assessment(assessment))
-    report.extend(check_timeline(data))
-    report.stats["records"] = data.count()
-    return computed
 
 
 def validate(inputs: list[Path], *, source: str | None = "csv", options: ConvertOptions | None = None,

@@ -14,10 +14,10 @@ import orjson
 
 from fhirbridge import __version__, api
 from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.registry import OPT_IN, RULES
-from fhirbridge.validation.render import FORMATS, render, render_json, render_text, use_colour
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.registry import OPT_IN, RULES
+from fhirbridge.issues.render import FORMATS, render, render_json, render_text, use_colour
+from fhirbridge.issues.report import Report
 
 _existing = click.Path(path_type=Path)
 

@@ -11,8 +11,8 @@ from conftest import EXAMPLE, REPO
 from fhirbridge import __version__
 from fhirbridge.cli import main
 from fhirbridge.formats.fhir.models import structure_errors
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.render import use_colour
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.render import use_colour
 
 MESSY = REPO / "examples" / "messy"
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from fhirbridge import api
-from fhirbridge.validation.issue import Issue, Severity
+from fhirbridge.issues.issue import Issue, Severity
 
 
 def _convert(folder: Path, tmp_path: Path):

@@ -14,9 +14,9 @@ from fhirbridge import api
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import write_csv
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.validation.report import Report
 
 SITE_LAYOUT = Path(__file__).parent / "data" / "site-layout.yaml"
 

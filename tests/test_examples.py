@@ -14,10 +14,10 @@ import pytest
 from fhirbridge.api import check, read
 from fhirbridge.domains.isncsci.classification import classify
 from fhirbridge.formats.csv.reader import expand_inputs, read_csv
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import StudyData
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.report import Report
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLE = EXAMPLES / "honmou2021" / "csv"

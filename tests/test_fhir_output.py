@@ -11,16 +11,16 @@ import pytest
 from conftest import EXAMPLE
 
 from fhirbridge import api
-from fhirbridge.domains.isncsci.checks import check_exam
+from fhirbridge.checks.isncsci import check_exam
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.formats.fhir.writer import bundle
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
-from fhirbridge.validation.report import Report
 
 GOLDEN = Path(__file__).parent / "golden" / "honmou2021-subject-009.json"
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from fhirbridge import api
 from fhirbridge.cli import main
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.report import Report
 
 BAD = Path(__file__).parent / "data" / "fhir-bad"
 STUDY = "https://fhirbridge.org/fhir/sid/study"

@@ -13,9 +13,9 @@ from fhirbridge import api
 from fhirbridge.cli import main
 from fhirbridge.domains.isncsci.classification import classify
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import IsncsciClassification, StudyData
-from fhirbridge.validation.report import Report
 
 #: How each input is made from the small CSV study: (format read, options of `convert --to` that wrote it).
 SOURCES = {

@@ -17,10 +17,10 @@ from fhirbridge import api
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir import spoke
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import StudyData
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.report import Report
 
 MATRIX = [(fmt, release) for fmt in ("json", "xml", "ndjson") for release in ("R4", "R5")]
 

@@ -17,8 +17,8 @@ from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.profiles import EXTENSIONS, PROFILES, conformance_resources
 from fhirbridge.formats.fhir.terminology import concepts
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
-from fhirbridge.validation.report import Report
 
 
 def _bundle(source: Path, out: Path, release: str | None, **options) -> tuple[dict, Report]:

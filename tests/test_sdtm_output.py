@@ -13,8 +13,8 @@ from lxml import etree
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.sdtm import odm
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
-from fhirbridge.validation.report import Report
 
 SDTM_EXAMPLE = REPO / "examples" / "honmou2021" / "sdtm"
 REFERENCE = SHARED / "reference"

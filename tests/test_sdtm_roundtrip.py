@@ -23,11 +23,11 @@ from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.sdtm import spoke
 from fhirbridge.formats.sdtm.files import read_datasets
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
 from fhirbridge.records import StudyData
 from fhirbridge.records.dates import date_part
-from fhirbridge.validation.report import Report
 
 FORMATS = ["csv", "xpt", "dataset-json", "dataset-xml"]
 

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhirbridge import api
+from fhirbridge.formats.fhir.checker.validator import BUNDLE_RULES, STRUCTURE_RULES, FhirValidator
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
-from fhirbridge.validation.fhir.validator import BUNDLE_RULES, STRUCTURE_RULES, FhirValidator
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.report import Report
 
 CORPUS = Path(__file__).parent / "data" / "fhir-faults"
 

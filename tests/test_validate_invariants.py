@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fhirbridge.validation.fhir.definitions import load
-from fhirbridge.validation.fhir.invariants import COMPILED, GATES, fhirpath
+from fhirbridge.formats.fhir.checker.definitions import load
+from fhirbridge.formats.fhir.checker.invariants import COMPILED, GATES, fhirpath
 
 #: invariant → the type (or backbone path) it is declared on
 BASE = {"ext-1": "Extension", "ref-1": "Reference", "per-1": "Period", "qty-3": "Quantity",

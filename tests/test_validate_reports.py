@@ -16,14 +16,14 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 
 from fhirbridge import api
 from fhirbridge.cli import main
+from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.fhir.models import structure_errors
-from fhirbridge.validation.fhir.validator import FhirValidator
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.render import render_text
-from fhirbridge.validation.render_junit import render_junit
-from fhirbridge.validation.render_operation_outcome import operation_outcome
-from fhirbridge.validation.render_sarif import sarif
-from fhirbridge.validation.report import Report
+from fhirbridge.formats.fhir.operation_outcome import operation_outcome
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.render import render_text
+from fhirbridge.issues.render_junit import render_junit
+from fhirbridge.issues.render_sarif import sarif
+from fhirbridge.issues.report import Report
 
 CORPUS = Path(__file__).parent / "data" / "fhir-faults"
 MESSY = EXAMPLE.parents[1] / "messy"

@@ -7,12 +7,7 @@ of two, bladder 0/3/6/9/11/13/15, ...), so each item lists its allowed values ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
-
-from fhirbridge.validation.issue import Issue
-
-if TYPE_CHECKING:
-    from fhirbridge.records.scim import ScimAssessment
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -83,30 +78,3 @@ def subscale_sums(items: dict[str, int | None]) -> dict[str, int | None]:
         scores = [items.get(i.item) for i in ITEMS.values() if i.subscale == key]
         sums[key] = None if any(s is None for s in scores) else sum(s for s in scores if s is not None)
     return sums
-
-
-def check_assessment(assessment: ScimAssessment) -> list[Issue]:
-    """Reported subscales and total against the sums of the item scores."""
-    issues: list[Issue] = []
-    sums = subscale_sums(assessment.items)
-    missing = [key for key, score in assessment.items.items() if score is None]
-    if missing:
-        issues.append(Issue.of("FB-SCIM-003", f"SCIM-III items missing: {', '.join(missing)}",
-                               source=assessment.source, field=f"items.{missing[0]}"))
-    for key, summed in sums.items():
-        reported = getattr(assessment, key)
-        if reported is not None and summed is not None and reported != summed:
-            issues.append(Issue.of(
-                "FB-SCIM-001",
-                f"{SUBSCALES[key].title} reported {reported}, but its items sum to {summed}",
-                source=assessment.source, field=key, value=reported, expected=str(summed),
-            ))
-    parts = [getattr(assessment, key) if getattr(assessment, key) is not None else sums[key] for key in SUBSCALES]
-    if assessment.total is not None and all(p is not None for p in parts):
-        expected = sum(p for p in parts if p is not None)
-        if assessment.total != expected:
-            issues.append(Issue.of(
-                "FB-SCIM-002", f"total reported {assessment.total}, but the subscales sum to {expected}",
-                source=assessment.source, field="total", value=assessment.total, expected=str(expected),
-            ))
-    return issues

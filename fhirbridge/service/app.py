@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhirbridge import __version__
+from fhirbridge.issues.issue import Issue
 from fhirbridge.service import routes_operations, routes_rest
 from fhirbridge.service.bodies import BodyError, BodyLimit
 from fhirbridge.service.openapi import fhir_errors_only
@@ -29,7 +30,6 @@ from fhirbridge.service.responses import (
 )
 from fhirbridge.service.settings import ServiceSettings
 from fhirbridge.store import Store
-from fhirbridge.validation.issue import Issue
 
 access_log = logging.getLogger("fhirbridge.access")
 

@@ -16,7 +16,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhirbridge.formats.fhir import xml as fhir_xml
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.service.responses import ServiceError, outcome_of
 from fhirbridge.service.validation import has_errors, validate_fhir
 from fhirbridge.store.repository import IngestRejected, Store, WriteResult
 from fhirbridge.store.transaction import plan
-from fhirbridge.validation.issue import Issue, Severity
 
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 

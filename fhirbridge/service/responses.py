@@ -13,10 +13,10 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from fhirbridge.formats.fhir import xml as fhir_xml
+from fhirbridge.formats.fhir.operation_outcome import operation_outcome
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import JSON_TYPES, XML_TYPES, BodyError
-from fhirbridge.validation.issue import Issue
-from fhirbridge.validation.render_operation_outcome import operation_outcome
-from fhirbridge.validation.report import Report
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"

@@ -17,7 +17,11 @@ from starlette.datastructures import UploadFile
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.ndjson import write_ndjson
+from fhirbridge.formats.fhir.operation_outcome import operation_outcome as report_outcome
 from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.render import render_json
+from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import (
     MULTIPART,
     ZIP_EXPANSION,
@@ -31,10 +35,6 @@ from fhirbridge.service.capability import capability_statement
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
 from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
 from fhirbridge.service.validation import relocate, validate_fhir, validate_files
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.render import render_json
-from fhirbridge.validation.render_operation_outcome import operation_outcome as report_outcome
-from fhirbridge.validation.report import Report
 
 router = APIRouter()
 #: Most files one multipart upload may carry.

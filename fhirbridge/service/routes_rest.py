@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.service.bodies import parse_fhir
 from fhirbridge.service.ingest import ingest
 from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
 from fhirbridge.service.responses import ServiceError, fhir_response
 from fhirbridge.service.search import criteria, page_size, searchset
 from fhirbridge.store.repository import Store, StoredVersion
-from fhirbridge.validation.issue import Issue
 
 router = APIRouter()
 TYPE = r"^[A-Z][A-Za-z]{1,63}$"

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import orjson
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.service.responses import ServiceError
 from fhirbridge.store.repository import Criterion
 from fhirbridge.store.search_params import DATE_PREFIXES, PARAMS, BadSearchValue, date_range
-from fhirbridge.validation.issue import Issue
 
 #: Parameters that shape the result rather than select resources.
 RESULT_PARAMS = {"_count", "_offset", "_format"}

@@ -14,8 +14,8 @@ import orjson
 
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.report import Report
 
 
 def validate_fhir(resource: dict[str, Any], fail_on: Severity = Severity.ERROR) -> Report:

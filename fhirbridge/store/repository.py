@@ -17,11 +17,11 @@ from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.store.database import WRITE, connect_engine, migrate
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS, index_values
 from fhirbridge.store.transaction import PlannedWrite, content_hash
-from fhirbridge.validation.issue import Issue
 
 #: How often an ingest aborted by the database (deadlock, serialization failure, lock timeout) is retried.
 RETRIES = 5

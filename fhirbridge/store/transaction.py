@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 BUNDLE_TYPES = ("transaction", "batch")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

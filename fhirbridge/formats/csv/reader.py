@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from fhirbridge.formats.csv.text import open_text
 from fhirbridge.formats.csv.values import CellError, convert_cell
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, CsvLayout, FileSpec
 from fhirbridge.records import Record, SourceLocation, StudyData
-from fhirbridge.validation.issue import Issue
-from fhirbridge.validation.report import Report
 
 
 def expand_inputs(inputs: Iterable[Path]) -> list[Path]:

@@ -7,9 +7,9 @@ from pathlib import Path
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import write_csv
 from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import StudyData
-from fhirbridge.validation.report import Report
 
 
 def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
 from fhirbridge.records import Record, StudyData
 from fhirbridge.records.paths import value_at
-from fhirbridge.validation.issue import Issue
 
 
 class NotRepresentable(ValueError):

@@ -18,7 +18,7 @@ from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.models import RELEASES, Release, is_resource_type
 from fhirbridge.formats.fhir.ndjson import SUFFIXES as NDJSON_SUFFIXES
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 #: Bundle types whose entries are resources to read.
 BUNDLE_TYPES = ("collection", "transaction", "batch", "searchset")

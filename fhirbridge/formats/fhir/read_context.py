@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from fhirbridge.formats.fhir.context import lookup
 from fhirbridge.formats.fhir.entries import Entry
 from fhirbridge.formats.fhir.models import Release
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records import Record, SourceLocation
-from fhirbridge.validation.issue import Issue
 
 R = TypeVar("R", bound=Record)
 #: Elements that never hold record values: identity, metadata and the generated narrative.

@@ -41,10 +41,10 @@ from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
 from fhirbridge.formats.fhir.read_group import read_group, usable
 from fhirbridge.formats.fhir.read_subject import read_study
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records import Study, StudyData
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.report import Report
 
 #: Resource types read into records, besides ResearchStudy (kept whole, as every subject needs its study).
 GROUPED = frozenset({"Patient", "ResearchSubject", "Condition", "Observation", "Procedure", "AdverseEvent",

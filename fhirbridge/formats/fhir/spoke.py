@@ -8,16 +8,16 @@ from pathlib import Path
 import orjson
 
 from fhirbridge.formats.fhir import xml
+from fhirbridge.formats.fhir.checker.output import check_bundle
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_references, write_ndjson
 from fhirbridge.formats.fhir.reader import FhirReader
 from fhirbridge.formats.fhir.writer import bundle
 from fhirbridge.formats.options import ConvertOptions, Derived, UnsupportedOption
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import Study, StudyData
-from fhirbridge.validation.fhir_output import check_bundle
-from fhirbridge.validation.issue import Issue
-from fhirbridge.validation.report import Report
 
 
 def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.issues.report import Report
 from fhirbridge.records import StudyData
-from fhirbridge.validation.report import Report
 
 Check = Callable[[StudyData, Report], Derived]
 Write = Callable[[StudyData, Path, Report, ConvertOptions, Derived], list[Path]]

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterator
 
 from fhirbridge.formats.sdtm.dataset import Dataset, Row, as_text
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping, VariableSpec
-from fhirbridge.validation.issue import Issue
 
 #: SDTM --DTC: ISO 8601 date or date-time, to any precision (SDTMIG 4.4.2); a UTC offset may follow a time.
 DTC = re.compile(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 
 def write(dataset: Dataset, path: Path) -> None:

@@ -13,7 +13,7 @@ from lxml import etree
 from fhirbridge.formats.sdtm import odm
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 _ODM = f"{{{odm.ODM_NS}}}"
 _DATA = f"{{{odm.DATA_NS}}}"

@@ -8,8 +8,8 @@ from pathlib import Path
 from fhirbridge.formats.sdtm import csv_files, dataset_json, dataset_xml, define_xml, xpt_files
 from fhirbridge.formats.sdtm.dataset import Dataset
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping
-from fhirbridge.validation.issue import Issue
 
 SUFFIXES = {"csv": ".csv", "xpt": ".xpt", "dataset-json": ".json", "dataset-xml": ".xml"}
 DEFINE = "define.xml"

@@ -12,11 +12,11 @@ from typing import Any
 
 from fhirbridge.formats.options import Derived
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, Value, as_text, data_type, number
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES
 from fhirbridge.mapping.sdtm_mapping import DomainSpec, SdtmMapping, VariableSpec
 from fhirbridge.records import Record, Study, StudyData
 from fhirbridge.records.paths import value_at
-from fhirbridge.validation.issue import Issue
 
 #: Derivations filled after the record's own values (they read them: the group of a row reads its VISIT).
 _LATE = ("seq", "group", "visitnum")

@@ -11,10 +11,10 @@ from fhirbridge.formats.sdtm.files import read_datasets, write_datasets
 from fhirbridge.formats.sdtm.from_records import to_datasets
 from fhirbridge.formats.sdtm.stream import Check, merged, write_csv_in_chunks
 from fhirbridge.formats.sdtm.to_records import to_records
+from fhirbridge.issues.issue import Severity
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
 from fhirbridge.records import StudyData
-from fhirbridge.validation.issue import Severity
-from fhirbridge.validation.report import Report
 
 
 def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:

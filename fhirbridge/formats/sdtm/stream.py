@@ -24,9 +24,9 @@ from fhirbridge.formats.sdtm import define_xml
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, as_text
 from fhirbridge.formats.sdtm.files import DEFINE
 from fhirbridge.formats.sdtm.from_records import to_datasets
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping
 from fhirbridge.records import StudyData
-from fhirbridge.validation.report import Report
 
 Check = Callable[[StudyData, Report], Derived]
 

@@ -15,10 +15,10 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from fhirbridge.formats.sdtm.dataset import Dataset, Row, as_text
+from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES
 from fhirbridge.mapping.sdtm_mapping import DomainSpec, FindingTest, SdtmMapping
 from fhirbridge.records import SourceLocation, StudyData
-from fhirbridge.validation.issue import Issue
 
 #: (file, row, variable) of the cells that conformance checks already reported.
 Reported = set[tuple[str | None, int | None, str | None]]

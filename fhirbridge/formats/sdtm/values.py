@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from fhirbridge.formats.sdtm.dataset import Value, number
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 #: dataset name → variable → Char or Num, as the mapping declares them (text formats carry no types).
 ColumnTypes = Callable[[str], dict[str, Literal["Char", "Num"]]]

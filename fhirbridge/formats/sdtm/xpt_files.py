@@ -12,7 +12,7 @@ from pathlib import Path
 from fhirbridge.formats.sdtm.conformance import XPT_CHAR, xpt_limits
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, data_type
 from fhirbridge.formats.sdtm.values import UnreadableDataset
-from fhirbridge.validation.issue import Issue, Severity
+from fhirbridge.issues.issue import Issue, Severity
 
 
 def write(dataset: Dataset, path: Path, issues: list[Issue]) -> None:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
-from fhirbridge.validation.registry import RULES
+from fhirbridge.issues.registry import RULES
 
-if TYPE_CHECKING:  # issues point at records' sources; records do not depend on issues at import time
-    from fhirbridge.records.source import SourceLocation
+
+class SourceLocation(Protocol):
+    """Where a record came from, as issues need it (``fhirbridge.records.source.SourceLocation`` is one)."""
+
+    file: str | None
+    row: int | None
+    path: str | None
+
+    def column(self, field: str) -> str | None: ...
 
 
 class Severity(IntEnum):
@@ -86,3 +93,17 @@ class Issue(BaseModel):
             self.target,
         ]
         return ", ".join(p for p in parts if p) or "-"
+
+
+def diagnostics(issue: Issue) -> str:
+    """The message with where it was found (source side), the value and what was expected."""
+    where = ", ".join(p for p in (issue.file, f"row {issue.row}" if issue.row is not None else None,
+                                  f"column {issue.column}" if issue.column else None,
+                                  f"subject {issue.subject}" if issue.subject else None,
+                                  f"record {issue.record}" if issue.record else None) if p)
+    text = f"{where}: {issue.message}" if where else issue.message
+    if issue.value is not None:
+        text += f" (found: {issue.value})"
+    if issue.expected:
+        text += f" (expected: {issue.expected})"
+    return text

@@ -2,7 +2,7 @@
 
 Run by hand when the definitions change (never at run time):
 
-    python -m fhirbridge.validation.fhir.generate_definitions DIR
+    python -m fhirbridge.formats.fhir.checker.generate_definitions DIR
 
 DIR holds the specification's ``profiles-types.json``, ``profiles-resources.json`` and ``valuesets.json``
 (the FHIR R4 4.0.1 "definitions.json" download; the same files ship in the npm packages

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fhirbridge.validation.fhir.structure import Reference
+from fhirbridge.formats.fhir.checker.structure import Reference
 
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 

@@ -5,8 +5,8 @@ Records that point nowhere are removed (and reported) so that no writer produces
 
 from __future__ import annotations
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.records import StudyData, SubjectRecord
-from fhirbridge.validation.issue import Issue
 
 
 def drop_orphans(data: StudyData) -> list[Issue]:

@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
+from fhirbridge.formats.fhir.checker.bundle import RESOLVING, check_bundle
+from fhirbridge.formats.fhir.checker.identity import IdentityCheck
+from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
+from fhirbridge.formats.fhir.checker.structure import Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
-from fhirbridge.validation.fhir.bundle import RESOLVING, check_bundle
-from fhirbridge.validation.fhir.identity import IdentityCheck
-from fhirbridge.validation.fhir.profiles import own_codes, own_profiles
-from fhirbridge.validation.fhir.structure import Walker, WalkOptions
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.report import Report
 
 JSON_SUFFIXES = (".json",)
 XML_SUFFIXES = (".xml",)

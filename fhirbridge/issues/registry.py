@@ -60,7 +60,7 @@ RULES: Final[dict[str, Rule]] = {
              "A reference in the bundle does not resolve to an entry of the bundle."),
         Rule("FB-FHIR-003", "warning", "schema", "Value not representable in FHIR",
              "A record value has no place in the FHIR representation and is not written."),
-        # validation of any FHIR R4 content (fhirbridge.validation.fhir)
+        # validation of any FHIR R4 content (fhirbridge.formats.fhir.checker)
         Rule("FB-IO-007", "error", "syntax", "Malformed NDJSON line",
              "A line of an NDJSON file is not one JSON object; the line is skipped, the other lines are checked."),
         Rule("FB-IO-008", "fatal", "syntax", "Input format not recognised",

@@ -10,11 +10,10 @@ from itertools import groupby
 import click
 import orjson
 
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.render_junit import render_junit
-from fhirbridge.validation.render_operation_outcome import render_operation_outcome
-from fhirbridge.validation.render_sarif import render_sarif
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.render_junit import render_junit
+from fhirbridge.issues.render_sarif import render_sarif
+from fhirbridge.issues.report import Report
 
 _ENTRY = re.compile(r"Bundle\.entry\[\d+\]")
 _ENTRY_INDEX = re.compile(r"Bundle\.entry\[(\d+)\]")
@@ -90,6 +89,9 @@ def render(report: Report, fmt: str, colour: bool = False) -> str:
     if fmt == "json":
         return render_json(report)
     if fmt == "operation-outcome":
+        # a FHIR resource: written by the FHIR spoke, which the kernel does not import
+        from fhirbridge.formats.fhir.operation_outcome import render_operation_outcome
+
         return render_operation_outcome(report)
     if fmt == "junit":
         return render_junit(report)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhirbridge.validation.fhir.definitions import Constraint, Definitions, NodeModel, Slot, load
-from fhirbridge.validation.fhir.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
+from fhirbridge.formats.fhir.checker.definitions import Constraint, Definitions, NodeModel, Slot, load
+from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
 
 Node = dict[str, Any]
 #: (code, message, FHIRPath, value found, expected, severity or None for the rule's own)

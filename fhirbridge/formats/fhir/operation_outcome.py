@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
+from fhirbridge.issues.issue import diagnostics
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
-from fhirbridge.validation.issue import Issue
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.report import Report
 
 #: OperationOutcome.issue.code (IssueType, required binding) for each layer of rules.
 ISSUE_TYPE_OF_LAYER = {
@@ -28,20 +28,6 @@ ISSUE_TYPE_OF_LAYER = {
     "security": "security",
     "service": "exception",
 }
-
-
-def diagnostics(issue: Issue) -> str:
-    """The message with where it was found (source side), the value and what was expected."""
-    where = ", ".join(p for p in (issue.file, f"row {issue.row}" if issue.row is not None else None,
-                                  f"column {issue.column}" if issue.column else None,
-                                  f"subject {issue.subject}" if issue.subject else None,
-                                  f"record {issue.record}" if issue.record else None) if p)
-    text = f"{where}: {issue.message}" if where else issue.message
-    if issue.value is not None:
-        text += f" (found: {issue.value})"
-    if issue.expected:
-        text += f" (expected: {issue.expected})"
-    return text
 
 
 def operation_outcome(report: Report) -> dict[str, Any]:

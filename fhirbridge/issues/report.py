@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhirbridge import __version__
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.registry import OPT_IN, RULES
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.registry import OPT_IN, RULES
 
 
 class InputError(Exception):

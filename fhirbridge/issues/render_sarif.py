@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from fhirbridge import __version__
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.report import Report
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {Severity.FATAL: "error", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "note"}

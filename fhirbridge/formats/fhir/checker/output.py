@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fhirbridge.formats.fhir.models import Release, structure_errors
-from fhirbridge.validation.issue import Issue
+from fhirbridge.issues.issue import Issue
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:

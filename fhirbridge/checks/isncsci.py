@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fhirbridge.domains.isncsci.classification import classify, explain_ais
 from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES
+from fhirbridge.issues.issue import Issue
 from fhirbridge.records import IsncsciClassification, IsncsciExam
-from fhirbridge.validation.issue import Issue
 
 
 def _same(reported: str, computed: str) -> bool:

@@ -79,7 +79,7 @@ def _cap(name: str) -> str:
 @cache
 def load() -> Definitions:
     """The compiled definitions (loaded once per process)."""
-    raw = orjson.loads(files("fhirbridge.validation.fhir").joinpath("r4-definitions.json").read_bytes())
+    raw = orjson.loads(files("fhirbridge.formats.fhir.checker").joinpath("r4-definitions.json").read_bytes())
     primitives: dict[str, str] = raw["primitives"]
     value_sets: dict[str, list[list[str]]] = raw["valueSets"]
     constraints = {

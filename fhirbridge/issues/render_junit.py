@@ -11,10 +11,9 @@ from itertools import groupby
 
 from lxml import etree
 
-from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.registry import RULES
-from fhirbridge.validation.render_operation_outcome import diagnostics
-from fhirbridge.validation.report import Report
+from fhirbridge.issues.issue import Issue, Severity, diagnostics
+from fhirbridge.issues.registry import RULES
+from fhirbridge.issues.report import Report
 
 
 def _case_name(issue: Issue) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from fhirbridge.issues.issue import Issue
 from fhirbridge.records import StudyData
 from fhirbridge.records.dates import date_part
-from fhirbridge.validation.issue import Issue
 
 
 def check_timeline(data: StudyData) -> list[Issue]:
