@@ -13,11 +13,9 @@ from pydantic import ValidationError
 
 from fhirbridge.domains.isncsci.checks import check_exam
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
-from fhirbridge.domains.isncsci.praxis import exam_from_flat
+from fhirbridge.domains.isncsci.praxis import classify_flat
 from fhirbridge.domains.scim import check_assessment
 from fhirbridge.domains.timeline import check_timeline
-from fhirbridge.formats.fhir.profiles import conformance_resources
-from fhirbridge.formats.fhir.stream import write_in_chunks
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
@@ -30,14 +28,15 @@ from fhirbridge.formats.registry import (
     reader,
     writer,
 )
-from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
-from fhirbridge.validation.fhir.validator import FhirValidator
+from fhirbridge.records import IsncsciClassification, StudyData
 from fhirbridge.validation.issue import Issue, Severity
 from fhirbridge.validation.references import drop_orphans
 from fhirbridge.validation.registry import RULES
 from fhirbridge.validation.report import Report
+
+# The FHIR layers (the validator, the conformance resources, chunked table writing) are imported by the functions
+# that use them, so that a command without FHIR, such as classifying exams, does not spend its start-up loading them.
 
 SOURCE_FORMATS = tuple(READERS)
 #: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
@@ -118,6 +117,8 @@ def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | 
     restatable: set[tuple[str, str | None, int | None, str | None]] = set()
     other_release: set[str] = set()
     if source == "fhir":
+        from fhirbridge.validation.fhir.validator import FhirValidator
+
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
         restatable, other_release = validator.restatable, validator.other_release
@@ -217,6 +218,8 @@ def convert(
             chunks = chunk_reader(source)(_existing(inputs, report), report, options)
             outputs = chunk_writer(target)(chunks, outdir, report, options, check)
         elif source in CHUNK_READERS and target in TABLE_WRITERS:
+            from fhirbridge.formats.fhir.stream import write_in_chunks
+
             chunks = chunk_reader(source)(_existing(inputs, report), report, options)
             outputs = write_in_chunks(chunks, outdir, report, options, write_format, check)
         else:
@@ -231,6 +234,9 @@ def convert(
 def export_profiles(outdir: Path) -> list[Path]:
     """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
     one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
+    from fhirbridge.formats.fhir.profiles import conformance_resources
+    from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
+
     mapping = load_fhir_mapping()
     written = []
     for release, folder in (("R4", outdir), ("R5", outdir / "R5")):
@@ -250,18 +256,17 @@ def classify(
     Exams that cannot be read are reported and skipped."""
     report = Report()
     if source is None and path.suffix.lower() == ".json":
-        exams = _flat_exams(path, report)
-    else:
-        try:
-            data = read([path], report, source=source or "csv", options=options)
-        except MappingError as exc:
-            report.add(Issue.of("FB-MAP-001", str(exc)))
-            return [], report
-        exams = [(f"{e.subject_id}/{e.visit}", e) for e in data.isncsci_exams]
-    return [(label, classify_exam(exam)) for label, exam in exams], report
+        with _cyclic_gc_paused():
+            return _flat_classifications(path, report), report
+    try:
+        data = read([path], report, source=source or "csv", options=options)
+    except MappingError as exc:
+        report.add(Issue.of("FB-MAP-001", str(exc)))
+        return [], report
+    return [(f"{e.subject_id}/{e.visit}", classify_exam(e)) for e in data.isncsci_exams], report
 
 
-def _flat_exams(path: Path, report: Report) -> list[tuple[str, IsncsciExam]]:
+def _flat_classifications(path: Path, report: Report) -> list[tuple[str, IsncsciClassification]]:
     try:
         items = orjson.loads(path.read_bytes())
     except OSError as exc:
@@ -272,14 +277,15 @@ def _flat_exams(path: Path, report: Report) -> list[tuple[str, IsncsciExam]]:
         return []
     if not isinstance(items, list):
         items = [items]
-    exams = []
+    results = []
     for i, item in enumerate(items):
         where = f"$[{i}]"
         if not isinstance(item, dict):
             report.add(Issue.of("FB-ISN-003", "not an exam object", file=str(path), target=where))
             continue
+        label = str(item.get("id", i + 1))
         try:
-            exams.append((str(item.get("id", i + 1)), exam_from_flat(item, subject_id=str(item.get("id", i + 1)))))
+            results.append((label, classify_flat(item, subject_id=label)))
         except KeyError as exc:
             report.add(Issue.of("FB-ISN-003", f"exam key {exc.args[0]} is missing", file=str(path), target=where,
                                 column=str(exc.args[0])))
@@ -287,4 +293,4 @@ def _flat_exams(path: Path, report: Report) -> list[tuple[str, IsncsciExam]]:
             for err in exc.errors():
                 report.add(Issue.of("FB-ISN-003", f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
                                     file=str(path), target=where, value=str(err.get("input"))))
-    return exams
+    return results
