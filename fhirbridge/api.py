@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import ValidationError
@@ -14,8 +15,6 @@ from pydantic import ValidationError
 from fhirbridge.domains.isncsci.checks import check_exam
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import classify_flat
-from fhirbridge.domains.scim import check_assessment
-from fhirbridge.domains.timeline import check_timeline
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
@@ -29,14 +28,17 @@ from fhirbridge.formats.registry import (
     writer,
 )
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification, StudyData
+from fhirbridge.records import IsncsciClassification
 from fhirbridge.validation.issue import Issue, Severity
-from fhirbridge.validation.references import drop_orphans
 from fhirbridge.validation.registry import RULES
 from fhirbridge.validation.report import Report
 
-# The FHIR layers (the validator, the conformance resources, chunked table writing) are imported by the functions
-# that use them, so that a command without FHIR, such as classifying exams, does not spend its start-up loading them.
+if TYPE_CHECKING:
+    from fhirbridge.records import StudyData
+
+# The FHIR layers (the validator, the conformance resources, chunked table writing) and the checks on whole studies
+# are imported by the functions that use them, so that a command needing neither, such as classifying a file of exams,
+# does not spend its start-up loading them (and every record type with them).
 
 SOURCE_FORMATS = tuple(READERS)
 #: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
@@ -60,6 +62,10 @@ def _existing(inputs: list[Path], report: Report) -> list[Path]:
 
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
     """The clinical consistency layer; returns the classifications computed for exams that reported none."""
+    from fhirbridge.domains.scim import check_assessment
+    from fhirbridge.domains.timeline import check_timeline
+    from fhirbridge.validation.references import drop_orphans
+
     report.extend(drop_orphans(data))
     computed = {}
     for exam in data.isncsci_exams:
