@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fhirbridge.domains.isncsci.checks import check_exam
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
-from fhirbridge.domains.isncsci.praxis import classify_flat
+from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
@@ -274,7 +274,7 @@ def classify(
 
 def _flat_classifications(path: Path, report: Report) -> list[tuple[str, IsncsciClassification]]:
     try:
-        items = orjson.loads(path.read_bytes())
+        items = parse_flat_json(path.read_bytes())
     except OSError as exc:
         report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
         return []

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,14 @@ from pydantic import ValidationError
 from fhirbridge import api
 from fhirbridge.domains.isncsci import praxis
 from fhirbridge.domains.isncsci.classification import classify
-from fhirbridge.domains.isncsci.praxis import DAP_KEY, VAC_KEY, cell_key, classify_flat, exam_from_flat
+from fhirbridge.domains.isncsci.praxis import (
+    DAP_KEY,
+    VAC_KEY,
+    cell_key,
+    classify_flat,
+    exam_from_flat,
+    parse_flat_json,
+)
 from fhirbridge.domains.isncsci.structure import (
     ANAL_VALUES,
     DERMATOMES,
@@ -155,6 +163,37 @@ def test_a_valid_exam_builds_no_record(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_sets_of_cell_values_are_the_cell_grammars(value: str) -> None:
     assert (value in MOTOR_VALUES) == bool(MOTOR_VALUE.fullmatch(value))
     assert (value in SENSORY_VALUES) == bool(SENSORY_VALUE.fullmatch(value))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+JSON_TEXT = st.one_of(
+    JSON_VALUES.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.text(alphabet='[]{}",:0123456789-+.eEaNInfity\\u \t\n\ufeff', max_size=30).map(str.encode),
+    st.binary(max_size=30),
+)
+
+
+def _parsed(parse: Any, data: bytes) -> Any:
+    try:
+        return "parsed", parse(data)
+    except orjson.JSONDecodeError as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=JSON_TEXT)
+def test_a_file_of_exams_is_parsed_as_orjson_parses_it(data: bytes) -> None:
+    assert _parsed(parse_flat_json, data) == _parsed(orjson.loads, data)
+
+
+def test_parsing_shares_the_strings_of_one_character() -> None:
+    first, second = parse_flat_json(b'[{"c5RightMotor": "5"}, {"c5RightMotor": "5"}]')
+    assert first["c5RightMotor"] is second["c5RightMotor"]
 
 
 def test_classify_reports_the_same_issues_for_every_kind_of_bad_exam(tmp_path: Path) -> None:
