@@ -10,12 +10,23 @@ from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed
 from fhirbridge.issues.issue import Issue
 
 
-def write(dataset: Dataset, path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([c.name for c in dataset.columns])
-        for row in dataset.rows:
-            writer.writerow([as_text(row.get(c.name)) for c in dataset.columns])
+class CsvWriter:
+    """Appends rows to ``ae.csv`` as they come: the header holds only the variable names."""
+
+    def __init__(self, path: Path, columns: list[Column]) -> None:
+        self.names = [c.name for c in columns]
+        self.handle = path.open("w", encoding="utf-8", newline="")
+        self.writer = csv.writer(self.handle, lineterminator="\n")
+        self.writer.writerow(self.names)
+
+    def append(self, dataset: Dataset, first: int) -> None:
+        self.writer.writerows([as_text(row.get(n)) for n in self.names] for row in dataset.rows)
+
+    def finish(self, columns: list[Column]) -> None:
+        self.handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:

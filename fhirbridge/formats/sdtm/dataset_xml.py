@@ -2,11 +2,16 @@
 
 Item OIDs are those of the define.xml written beside the datasets (``IT.AE.AESEV``); reading takes the
 variable name from the OID, so a file read back needs no define.xml. Reading streams the file.
+
+Writing streams too: lxml serializes the document around the rows, and each row is written as it comes, in
+the layout lxml gives the whole document when pretty-printing it (lxml's own incremental writer cannot write an
+empty element in the short form, nor a child element without declaring its namespaces again).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 from lxml import etree
 
@@ -17,25 +22,58 @@ from fhirbridge.issues.issue import Issue
 
 _ODM = f"{{{odm.ODM_NS}}}"
 _DATA = f"{{{odm.DATA_NS}}}"
+#: What libxml2 escapes in an attribute value.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+                          "\t": "&#9;"})
 
 
-def write(dataset: Dataset, path: Path, study_id: str) -> None:
-    root = etree.Element(f"{_ODM}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
-        "FileOID": f"{odm.study_oid(study_id)}.{dataset.name}", "FileType": "Snapshot",
-        "CreationDateTime": odm.creation_time(), "ODMVersion": "1.3.2", "Originator": "fhirbridge",
-        f"{_DATA}DatasetXMLVersion": "1.0.0",
-    })
-    clinical = etree.SubElement(root, f"{_ODM}ClinicalData", StudyOID=odm.study_oid(study_id),
-                                MetaDataVersionOID=odm.METADATA_VERSION)
-    for seq, row in enumerate(dataset.rows, start=1):
-        group = etree.SubElement(clinical, f"{_ODM}ItemGroupData", attrib={
-            "ItemGroupOID": odm.item_group_oid(dataset.name), f"{_DATA}ItemGroupDataSeq": str(seq)})
-        for column in dataset.columns:
-            value = row.get(column.name)
-            if value is not None:
-                etree.SubElement(group, f"{_ODM}ItemData", ItemOID=odm.item_oid(dataset.name, column.name),
-                                 Value=as_text(value))
-    etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+class DatasetXmlWriter:
+    """One dataset's Dataset-XML file, written row by row."""
+
+    def __init__(self, path: Path, name: str, columns: list[Column], study_id: str) -> None:
+        root = etree.Element(f"{_ODM}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
+            "FileOID": f"{odm.study_oid(study_id)}.{name}", "FileType": "Snapshot",
+            "CreationDateTime": odm.creation_time(), "ODMVersion": "1.3.2", "Originator": "fhirbridge",
+            f"{_DATA}DatasetXMLVersion": "1.0.0",
+        })
+        clinical = etree.SubElement(root, f"{_ODM}ClinicalData", StudyOID=odm.study_oid(study_id),
+                                    MetaDataVersionOID=odm.METADATA_VERSION)
+        etree.SubElement(clinical, f"{_ODM}ItemGroupData")  # where the rows go
+        document = etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        self.head, _, self.tail = document.partition(b"<ItemGroupData/>")
+        self.group = f'<ItemGroupData ItemGroupOID="{_attribute(odm.item_group_oid(name))}" data:ItemGroupDataSeq="'
+        self.items = [(c.name, f'      <ItemData ItemOID="{_attribute(odm.item_oid(name, c.name))}" Value="')
+                      for c in columns]
+        self.handle: IO[str] = path.open("w", encoding="utf-8", newline="\n")
+        self.handle.write(self.head.decode("utf-8"))
+        self.seq = 0
+
+    def append(self, dataset: Dataset, first: int) -> None:
+        lines: list[str] = []
+        for row in dataset.rows:
+            self.seq += 1
+            items = [f"{item}{_attribute(as_text(value))}\"/>\n" for name, item in self.items
+                     if (value := row.get(name)) is not None]
+            if self.seq > 1:
+                lines.append("\n    ")
+            if items:
+                lines.append(f'{self.group}{self.seq}">\n')
+                lines.extend(items)
+                lines.append("    </ItemGroupData>")
+            else:
+                lines.append(f'{self.group}{self.seq}"/>')
+        self.handle.write("".join(lines))
+
+    def finish(self, columns: list[Column]) -> None:
+        self.handle.write(self.tail.decode("utf-8"))
+        self.handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _attribute(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
