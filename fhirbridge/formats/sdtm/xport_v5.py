@@ -81,24 +81,24 @@ def ibm_float(value: float | None) -> bytes:
     """An IEEE double as an 8-byte IBM 370 float: sign bit, excess-64 power of 16, 56-bit fraction.
 
     Exact for every double in range (the 53-bit mantissa shifted by at most 3 bits fits the 56-bit fraction);
-    values too small become 0, values too large are an error. Measurements repeat a few values, so the bytes of
-    each are kept once computed.
+    as SAS's own conversion does, a value under 2**-260 becomes 0 and one of 2**249 or more the largest IBM
+    float. Measurements repeat a few values, so the bytes of each are kept once computed.
     """
     if value is None:
         return _MISSING
     cached = _IBM_CACHE.get(value)
     if cached is not None:
         return cached
-    if value == 0:
+    mantissa, exponent = math.frexp(abs(value))  # abs(value) = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    sign = 0x80 if math.copysign(1, value) < 0 else 0
+    if value == 0 or exponent - 1 < -260:
         encoded = bytes(8)
+    elif exponent - 1 > 248:
+        encoded = bytes([sign | 0x7F]) + b"\xff" * 7
     else:
-        mantissa, exponent = math.frexp(abs(value))  # abs(value) = mantissa * 2**exponent, 0.5 <= mantissa < 1
         power = -(-exponent // 4)  # the power of 16 whose fraction is in [1/16, 1)
         fraction = int(math.ldexp(mantissa, 56 + exponent - 4 * power))
-        if power + 64 > 127:
-            raise OverflowError(f"{value} is too large for an XPT number")
-        sign = 0x80 if value < 0 else 0
-        encoded = bytes(8) if power + 64 < 0 else bytes([sign | (power + 64)]) + fraction.to_bytes(7, "big")
+        encoded = bytes([sign | (power + 64)]) + fraction.to_bytes(7, "big")
     if len(_IBM_CACHE) < 1 << 16:
         _IBM_CACHE[value] = encoded
     return encoded
