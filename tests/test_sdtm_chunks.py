@@ -135,14 +135,18 @@ def _rows() -> list[dict]:
     ]
 
 
+def _texts(columns: list[Column], rows: list[dict]) -> list[list[str]]:
+    return [[as_text(row.get(c.name)) for row in rows] for c in columns]
+
+
 def test_xpt_of_odd_values_is_pyreadstats_and_issues_number_rows_across_chunks(tmp_path, monkeypatch):
     pd = pytest.importorskip("pandas")
     pyreadstat = pytest.importorskip("pyreadstat")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
     columns, rows, issues = _columns(), _rows(), []
     writer = XptWriter(tmp_path / "ae.xpt", "AE", "Adverse Events", columns, issues)
-    writer.append(Dataset("AE", "Adverse Events", columns, rows[:2]), 1)
-    writer.append(Dataset("AE", "Adverse Events", columns, rows[2:]), 3)
+    writer.append(Dataset("AE", "Adverse Events", columns, rows[:2]), _texts(columns, rows[:2]), 1)
+    writer.append(Dataset("AE", "Adverse Events", columns, rows[2:]), _texts(columns, rows[2:]), 3)
     writer.finish(columns)
     frame = pd.DataFrame({c.name: pd.Series([math.nan if r[c.name] is None else float(r[c.name]) for r in rows])
                           if c.type == "Num" else
@@ -177,8 +181,8 @@ def test_dataset_xml_is_what_lxml_writes_for_the_whole_document(tmp_path, monkey
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
     columns, rows = _columns(), [*_rows(), {"STUDYID": None}]
     writer = DatasetXmlWriter(tmp_path / "ae.xml", "AE", columns, "S1")
-    writer.append(Dataset("AE", "", columns, rows[:3]), 1)
-    writer.append(Dataset("AE", "", columns, rows[3:]), 4)
+    writer.append(Dataset("AE", "", columns, rows[:3]), _texts(columns, rows[:3]), 1)
+    writer.append(Dataset("AE", "", columns, rows[3:]), _texts(columns, rows[3:]), 4)
     writer.finish(columns)
     root = etree.Element(f"{{{odm.ODM_NS}}}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
         "FileOID": "STUDY.S1.AE", "FileType": "Snapshot", "CreationDateTime": "2025-01-01T00:00:00",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
 from fhirbridge.issues.issue import Issue
 
@@ -19,8 +19,8 @@ class CsvWriter:
         self.writer = csv.writer(self.handle, lineterminator="\n")
         self.writer.writerow(self.names)
 
-    def append(self, dataset: Dataset, first: int) -> None:
-        self.writer.writerows([as_text(row.get(n)) for n in self.names] for row in dataset.rows)
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        self.writer.writerows(zip(*texts, strict=True))
 
     def finish(self, columns: list[Column]) -> None:
         self.handle.close()

@@ -42,7 +42,7 @@ class DatasetJsonWriter:
         self.spool: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
             dir=path.parent, prefix=f".{path.name}.")
 
-    def append(self, dataset: Dataset, first: int) -> None:
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
         indented = b"\n" + _ROW_INDENT
         for row in dataset.rows:
             if self.records:

@@ -16,7 +16,7 @@ from typing import IO
 from lxml import etree
 
 from fhirbridge.formats.sdtm import odm
-from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
 from fhirbridge.issues.issue import Issue
 
@@ -48,17 +48,20 @@ class DatasetXmlWriter:
         self.handle.write(self.head.decode("utf-8"))
         self.seq = 0
 
-    def append(self, dataset: Dataset, first: int) -> None:
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        # one escaping pass per column: values hold no NUL, which XML cannot hold either
+        items = [[f'{item}{text}"/>\n' for text in "\0".join(column).translate(_ESCAPES).split("\0")]
+                 for (_, item), column in zip(self.items, texts, strict=True)]
         lines: list[str] = []
-        for row in dataset.rows:
+        for index, row in enumerate(dataset.rows):
             self.seq += 1
-            items = [f"{item}{_attribute(as_text(value))}\"/>\n" for name, item in self.items
-                     if (value := row.get(name)) is not None]
             if self.seq > 1:
                 lines.append("\n    ")
-            if items:
+            present = [column[index] for (name, _), column in zip(self.items, items, strict=True)
+                       if row.get(name) is not None]
+            if present:
                 lines.append(f'{self.group}{self.seq}">\n')
-                lines.extend(items)
+                lines.extend(present)
                 lines.append("    </ItemGroupData>")
             else:
                 lines.append(f'{self.group}{self.seq}"/>')

@@ -84,8 +84,9 @@ def _read(fmt: str, path: Path, types: ColumnTypes, issues: list[Issue]) -> Data
 class DatasetWriter(Protocol):
     """Writes one dataset file a chunk of rows at a time, in flat memory."""
 
-    def append(self, dataset: Dataset, first: int) -> None:
-        """Add the rows of ``dataset`` (same columns as at the start); ``first`` numbers its first row from 1."""
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        """Add the rows of ``dataset`` (same columns as at the start), whose values as text are ``texts`` (a list
+        per column); ``first`` numbers its first row from 1."""
 
     def finish(self, columns: list[Column]) -> None:
         """Complete the file; ``columns`` are as every row has typed them (integer or float)."""

@@ -48,23 +48,17 @@ class _Table:
         for number, column in enumerate(dataset.columns):
             if column.data_type == "float" and self.columns[number].data_type == "integer":
                 self.columns[number] = replace(self.columns[number], data_type="float")
-        self.writer.append(dataset, self.rows + 1)
+        texts = [[as_text(row.get(c.name)) for row in dataset.rows] for c in self.columns]
+        self.writer.append(dataset, texts, self.rows + 1)
         self.rows += len(dataset.rows)
-        names = [c.name for c in self.columns]
-        longest = [len(as_text(self.longest.get(n))) for n in names]
-        fraction = [len(as_text(self.widest_fraction.get(n)).partition(".")[2]) for n in names]
-        for row in dataset.rows:
-            for number, name in enumerate(names):
-                value = row.get(name)
-                if value is None:
-                    continue
-                text = as_text(value)
-                if len(text) > longest[number]:
-                    longest[number] = len(text)
-                    self.longest[name] = text
-                if isinstance(value, float) and len(text.partition(".")[2]) > fraction[number]:
-                    fraction[number] = len(text.partition(".")[2])
-                    self.widest_fraction[name] = text
+        for column, column_texts in zip(self.columns, texts, strict=True):
+            longest = max(column_texts, key=len, default="")
+            if len(longest) > len(as_text(self.longest.get(column.name))):
+                self.longest[column.name] = longest
+            if column.data_type == "float":
+                widest = max(column_texts, key=_fraction, default="")
+                if _fraction(widest) > _fraction(as_text(self.widest_fraction.get(column.name))):
+                    self.widest_fraction[column.name] = widest
 
     def summary(self) -> Dataset:
         """The dataset as define.xml needs it: its columns, and two rows holding every column's extremes."""
@@ -106,6 +100,10 @@ def write_in_chunks(chunks: Iterable[StudyData], outdir: Path, fmt: str, report:
     define_xml.write([(t.summary(), t.path.name) for t in ordered], define, mapping, study[0], study[1])
     report.stats["records"] = dict(counts)
     return [*(t.path for t in ordered), define]
+
+
+def _fraction(text: str) -> int:
+    return len(text.partition(".")[2])
 
 
 def _mapping_order(mapping: SdtmMapping) -> list[str]:

@@ -38,7 +38,7 @@ class XptWriter:
             dir=path.parent, prefix=f".{path.name}.")
         self.named = False
 
-    def append(self, dataset: Dataset, first: int) -> None:
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
         """Report what XPT cannot hold (rows numbered from ``first``), and keep the rows as XPT will hold them."""
         located = Dataset(name=self.name, label=self.label, columns=self.columns, rows=dataset.rows,
                           file=str(self.path), row_numbers=list(range(first, first + len(dataset.rows))))
