@@ -16,7 +16,7 @@ from typing import IO
 from lxml import etree
 
 from fhirbridge.formats.sdtm import odm
-from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
 from fhirbridge.issues.issue import Issue
 
@@ -25,6 +25,8 @@ _DATA = f"{{{odm.DATA_NS}}}"
 #: What libxml2 escapes in an attribute value.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
                           "\t": "&#9;"})
+#: Rows serialized together: enough to make few calls, few enough to keep the text they make small.
+_ROWS_AT_ONCE = 1000
 
 
 class DatasetXmlWriter:
@@ -49,11 +51,16 @@ class DatasetXmlWriter:
         self.seq = 0
 
     def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        for start in range(0, len(dataset.rows), _ROWS_AT_ONCE):
+            end = start + _ROWS_AT_ONCE
+            self._write(dataset.rows[start:end], [column[start:end] for column in texts])
+
+    def _write(self, rows: list[Row], texts: list[list[str]]) -> None:
         # one escaping pass per column: values hold no NUL, which XML cannot hold either
         items = [[f'{item}{text}"/>\n' for text in "\0".join(column).translate(_ESCAPES).split("\0")]
                  for (_, item), column in zip(self.items, texts, strict=True)]
         lines: list[str] = []
-        for index, row in enumerate(dataset.rows):
+        for index, row in enumerate(rows):
             self.seq += 1
             if self.seq > 1:
                 lines.append("\n    ")

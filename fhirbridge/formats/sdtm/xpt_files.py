@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import pickle
 import tempfile
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +23,8 @@ from fhirbridge.formats.sdtm.values import UnreadableDataset
 from fhirbridge.issues.issue import Issue, Severity
 
 XptRow = tuple[bytes | float | None, ...]
+#: Rows pickled, and then encoded, together: few calls, and little memory whatever the size of a chunk.
+_ROWS_AT_ONCE = 2000
 
 
 class XptWriter:
@@ -55,7 +58,9 @@ class XptWriter:
                 fitted = [_fit(v, column.name, i, located, self.issues) for i, v in enumerate(cells)]
                 self.widths[number] = max(self.widths[number], max(map(len, fitted), default=0))
                 values.append(fitted)  # type: ignore[arg-type]
-        pickle.dump(list(zip(*values, strict=True)), self.spool, protocol=pickle.HIGHEST_PROTOCOL)
+        rows = zip(*values, strict=True)
+        while block := list(islice(rows, _ROWS_AT_ONCE)):
+            pickle.dump(block, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
 
     def finish(self, columns: list[Column]) -> None:
         variables = [xport_v5.Variable(c.name[:8], c.label[:40], c.type, w if c.type == "Char" else 8)
