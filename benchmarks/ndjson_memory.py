@@ -23,17 +23,12 @@ import time
 from pathlib import Path
 
 import orjson
+from scaled_example import example_copies
 
-from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.fhir.context import FhirContext
 from fhirbridge.formats.fhir.ndjson import relative_references
 from fhirbridge.formats.fhir.writer import resources
-from fhirbridge.issues.report import Report
-from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
-from fhirbridge.records import StudyData
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
 
 #: Runs one conversion and prints the child's own peak RSS (KiB on Linux) and its wall time.
 _CHILD = """
@@ -50,25 +45,21 @@ print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 def generate(path: Path, size: int) -> int:
     """Write about ``size`` bytes of NDJSON; returns the number of subjects."""
-    example = read_csv([EXAMPLE], load_csv_layout(), Report())
     ctx = FhirContext(load_fhir_mapping())
     parts = {rtype: path.with_suffix(f".{rtype}.part") for rtype in
              ("AdverseEvent", "BiologicallyDerivedProduct", "Condition", "Observation", "Patient", "Procedure",
               "ResearchStudy", "ResearchSubject")}
     handles = {rtype: part.open("wb") for rtype, part in parts.items()}
-    written, copy, subjects = 0, 0, 0
+    written, subjects = 0, 0
+    copies = example_copies()
     try:
         while written < size:
-            batch = StudyData(studies=example.studies if copy == 0 else [])
-            for record in example.records():
-                if hasattr(record, "subject_id"):
-                    batch.add(record.model_copy(update={"subject_id": f"C{copy:05d}-{record.subject_id}"}))
+            batch = next(copies)
             for resource in relative_references(list(resources(ctx, batch, {}))):
                 line = orjson.dumps(resource) + b"\n"
                 handles[resource["resourceType"]].write(line)
                 written += len(line)
             subjects += len(batch.subjects)
-            copy += 1
     finally:
         for handle in handles.values():
             handle.close()

@@ -42,6 +42,12 @@ def check_datasets(datasets: list[Dataset], mapping: SdtmMapping) -> list[Issue]
 
 def xpt_limits(dataset: Dataset) -> Iterator[Issue]:
     """What SAS XPORT v5 cannot hold: names over 8 characters, labels over 40, text over 200 bytes."""
+    yield from xpt_name_limits(dataset)
+    yield from xpt_value_limits(dataset)
+
+
+def xpt_name_limits(dataset: Dataset) -> Iterator[Issue]:
+    """Variable names over 8 characters and labels over 40: a dataset's, once, whatever its number of rows."""
     for column in dataset.columns:
         if len(column.name) > XPT_NAME:
             yield Issue.of("FB-SDTM-011", f"variable name {column.name} is longer than {XPT_NAME} characters",
@@ -49,6 +55,10 @@ def xpt_limits(dataset: Dataset) -> Iterator[Issue]:
         if len(column.label) > XPT_LABEL:
             yield Issue.of("FB-SDTM-011", f"label of {column.name} is longer than {XPT_LABEL} characters",
                            file=dataset.file, column=column.name, value=column.label)
+
+
+def xpt_value_limits(dataset: Dataset) -> Iterator[Issue]:
+    """Text values over 200 bytes (UTF-8)."""
     for index, row in enumerate(dataset.rows):
         for name, value in row.items():
             if isinstance(value, str) and len(value.encode("utf-8")) > XPT_CHAR:

@@ -5,17 +5,28 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
 from fhirbridge.issues.issue import Issue
 
 
-def write(dataset: Dataset, path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([c.name for c in dataset.columns])
-        for row in dataset.rows:
-            writer.writerow([as_text(row.get(c.name)) for c in dataset.columns])
+class CsvWriter:
+    """Appends rows to ``ae.csv`` as they come: the header holds only the variable names."""
+
+    def __init__(self, path: Path, columns: list[Column]) -> None:
+        self.names = [c.name for c in columns]
+        self.handle = path.open("w", encoding="utf-8", newline="")
+        self.writer = csv.writer(self.handle, lineterminator="\n")
+        self.writer.writerow(self.names)
+
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        self.writer.writerows(zip(*texts, strict=True))
+
+    def finish(self, columns: list[Column]) -> None:
+        self.handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:

@@ -1,9 +1,16 @@
-"""SDTM datasets as CDISC Dataset-JSON 1.1 (``ae.json``): column metadata and rows as arrays."""
+"""SDTM datasets as CDISC Dataset-JSON 1.1 (``ae.json``): column metadata and rows as arrays.
+
+The header states the number of rows and each column's type (integer until a value has a fraction), known
+only once every row is in: rows are serialized as they come into a temporary file beside the output, and the
+document is put together from the header and those bytes at the end, exactly as ``orjson`` indents the whole.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -16,32 +23,72 @@ VERSION = "1.1.0"
 _TYPES = {"text": "string", "integer": "integer", "float": "double", "datetime": "string"}
 _KINDS = {"string": "Char", "datetime": "Char", "date": "Char", "integer": "Num", "decimal": "Num", "float": "Num",
           "double": "Num"}
+#: A row's place in the document: an item of ``rows``, itself indented by two levels of two spaces.
+_ROW_INDENT = b"    "
 
 
-def write(dataset: Dataset, path: Path, study_id: str, keys: list[str]) -> None:
-    columns = []
-    for column in dataset.columns:
-        entry: dict[str, Any] = {"itemOID": odm.item_oid(dataset.name, column.name), "name": column.name,
-                                 "label": column.label, "dataType": _TYPES[column.data_type]}
-        if column.name in keys:
-            entry["keySequence"] = keys.index(column.name) + 1
-        columns.append(entry)
-    document = {
-        "datasetJSONCreationDateTime": odm.creation_time(),
-        "datasetJSONVersion": VERSION,
-        "fileOID": f"{odm.study_oid(study_id)}.{dataset.name}",
-        "originator": "fhirbridge",
-        "studyOID": odm.study_oid(study_id),
-        "metaDataVersionOID": odm.METADATA_VERSION,
-        "metaDataRef": "define.xml",
-        "itemGroupOID": odm.item_group_oid(dataset.name),
-        "records": len(dataset.rows),
-        "name": dataset.name,
-        "label": dataset.label,
-        "columns": columns,
-        "rows": [[row.get(c.name) for c in dataset.columns] for row in dataset.rows],
-    }
-    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+class DatasetJsonWriter:
+    """One dataset's Dataset-JSON file: rows appended chunk by chunk, the file written by ``finish``."""
+
+    def __init__(self, path: Path, name: str, label: str, columns: list[Column], study_id: str,
+                 keys: list[str]) -> None:
+        self.path = path
+        self.name = name
+        self.label = label
+        self.names = [c.name for c in columns]
+        self.study_id = study_id
+        self.keys = keys
+        self.records = 0
+        self.spool: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
+            dir=path.parent, prefix=f".{path.name}.")
+
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        indented = b"\n" + _ROW_INDENT
+        for row in dataset.rows:
+            if self.records:
+                self.spool.write(b",\n")
+            text = orjson.dumps([row.get(n) for n in self.names], option=orjson.OPT_INDENT_2)
+            self.spool.write(_ROW_INDENT + text.replace(b"\n", indented))
+            self.records += 1
+
+    def finish(self, columns: list[Column]) -> None:
+        entries = []
+        for column in columns:
+            entry: dict[str, Any] = {"itemOID": odm.item_oid(self.name, column.name), "name": column.name,
+                                     "label": column.label, "dataType": _TYPES[column.data_type]}
+            if column.name in self.keys:
+                entry["keySequence"] = self.keys.index(column.name) + 1
+            entries.append(entry)
+        document = {
+            "datasetJSONCreationDateTime": odm.creation_time(),
+            "datasetJSONVersion": VERSION,
+            "fileOID": f"{odm.study_oid(self.study_id)}.{self.name}",
+            "originator": "fhirbridge",
+            "studyOID": odm.study_oid(self.study_id),
+            "metaDataVersionOID": odm.METADATA_VERSION,
+            "metaDataRef": "define.xml",
+            "itemGroupOID": odm.item_group_oid(self.name),
+            "records": self.records,
+            "name": self.name,
+            "label": self.label,
+            "columns": entries,
+        }
+        # the document without its last member, "rows", which follows it
+        head = orjson.dumps(document, option=orjson.OPT_INDENT_2).rpartition(b"\n}")[0]
+        self.spool.seek(0)
+        with self.path.open("wb") as out:
+            out.write(head + b',\n  "rows": ')
+            if self.records:
+                out.write(b"[\n")
+                shutil.copyfileobj(self.spool, out, 1 << 20)
+                out.write(b"\n  ]")
+            else:
+                out.write(b"[]")
+            out.write(b"\n}\n")
+        self.spool.close()
+
+    def close(self) -> None:
+        self.spool.close()
 
 
 def read(path: Path) -> Dataset:

@@ -2,40 +2,88 @@
 
 Item OIDs are those of the define.xml written beside the datasets (``IT.AE.AESEV``); reading takes the
 variable name from the OID, so a file read back needs no define.xml. Reading streams the file.
+
+Writing streams too: lxml serializes the document around the rows, and each row is written as it comes, in
+the layout lxml gives the whole document when pretty-printing it (lxml's own incremental writer cannot write an
+empty element in the short form, nor a child element without declaring its namespaces again).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 from lxml import etree
 
 from fhirbridge.formats.sdtm import odm
-from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, as_text
+from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
 from fhirbridge.issues.issue import Issue
 
 _ODM = f"{{{odm.ODM_NS}}}"
 _DATA = f"{{{odm.DATA_NS}}}"
+#: What libxml2 escapes in an attribute value.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+                          "\t": "&#9;"})
+#: Rows serialized together: enough to make few calls, few enough to keep the text they make small.
+_ROWS_AT_ONCE = 1000
 
 
-def write(dataset: Dataset, path: Path, study_id: str) -> None:
-    root = etree.Element(f"{_ODM}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
-        "FileOID": f"{odm.study_oid(study_id)}.{dataset.name}", "FileType": "Snapshot",
-        "CreationDateTime": odm.creation_time(), "ODMVersion": "1.3.2", "Originator": "fhirbridge",
-        f"{_DATA}DatasetXMLVersion": "1.0.0",
-    })
-    clinical = etree.SubElement(root, f"{_ODM}ClinicalData", StudyOID=odm.study_oid(study_id),
-                                MetaDataVersionOID=odm.METADATA_VERSION)
-    for seq, row in enumerate(dataset.rows, start=1):
-        group = etree.SubElement(clinical, f"{_ODM}ItemGroupData", attrib={
-            "ItemGroupOID": odm.item_group_oid(dataset.name), f"{_DATA}ItemGroupDataSeq": str(seq)})
-        for column in dataset.columns:
-            value = row.get(column.name)
-            if value is not None:
-                etree.SubElement(group, f"{_ODM}ItemData", ItemOID=odm.item_oid(dataset.name, column.name),
-                                 Value=as_text(value))
-    etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+class DatasetXmlWriter:
+    """One dataset's Dataset-XML file, written row by row."""
+
+    def __init__(self, path: Path, name: str, columns: list[Column], study_id: str) -> None:
+        root = etree.Element(f"{_ODM}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
+            "FileOID": f"{odm.study_oid(study_id)}.{name}", "FileType": "Snapshot",
+            "CreationDateTime": odm.creation_time(), "ODMVersion": "1.3.2", "Originator": "fhirbridge",
+            f"{_DATA}DatasetXMLVersion": "1.0.0",
+        })
+        clinical = etree.SubElement(root, f"{_ODM}ClinicalData", StudyOID=odm.study_oid(study_id),
+                                    MetaDataVersionOID=odm.METADATA_VERSION)
+        etree.SubElement(clinical, f"{_ODM}ItemGroupData")  # where the rows go
+        document = etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        self.head, _, self.tail = document.partition(b"<ItemGroupData/>")
+        self.group = f'<ItemGroupData ItemGroupOID="{_attribute(odm.item_group_oid(name))}" data:ItemGroupDataSeq="'
+        self.items = [(c.name, f'      <ItemData ItemOID="{_attribute(odm.item_oid(name, c.name))}" Value="')
+                      for c in columns]
+        self.handle: IO[str] = path.open("w", encoding="utf-8", newline="\n")
+        self.handle.write(self.head.decode("utf-8"))
+        self.seq = 0
+
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        for start in range(0, len(dataset.rows), _ROWS_AT_ONCE):
+            end = start + _ROWS_AT_ONCE
+            self._write(dataset.rows[start:end], [column[start:end] for column in texts])
+
+    def _write(self, rows: list[Row], texts: list[list[str]]) -> None:
+        # one escaping pass per column: values hold no NUL, which XML cannot hold either
+        items = [[f'{item}{text}"/>\n' for text in "\0".join(column).translate(_ESCAPES).split("\0")]
+                 for (_, item), column in zip(self.items, texts, strict=True)]
+        lines: list[str] = []
+        for index, row in enumerate(rows):
+            self.seq += 1
+            if self.seq > 1:
+                lines.append("\n    ")
+            present = [column[index] for (name, _), column in zip(self.items, items, strict=True)
+                       if row.get(name) is not None]
+            if present:
+                lines.append(f'{self.group}{self.seq}">\n')
+                lines.extend(present)
+                lines.append("    </ItemGroupData>")
+            else:
+                lines.append(f'{self.group}{self.seq}"/>')
+        self.handle.write("".join(lines))
+
+    def finish(self, columns: list[Column]) -> None:
+        self.handle.write(self.tail.decode("utf-8"))
+        self.handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _attribute(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:

@@ -1,12 +1,13 @@
-"""Which files hold SDTM datasets, in which file format, and reading or writing all of them."""
+"""Which files hold SDTM datasets, in which file format; reading all of them, and the writer of each."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from fhirbridge.formats.sdtm import csv_files, dataset_json, dataset_xml, define_xml, xpt_files
-from fhirbridge.formats.sdtm.dataset import Dataset
+from fhirbridge.formats.sdtm import csv_files, dataset_json, dataset_xml, xpt_files
+from fhirbridge.formats.sdtm.dataset import Column, Dataset
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping
@@ -80,24 +81,31 @@ def _read(fmt: str, path: Path, types: ColumnTypes, issues: list[Issue]) -> Data
     return dataset_xml.read(path, types, issues)
 
 
-def write_datasets(datasets: list[Dataset], outdir: Path, fmt: str, mapping: SdtmMapping, study_id: str,
-                   title: str | None, issues: list[Issue]) -> list[Path]:
-    """One file per dataset, named after it in lower case, and a define.xml describing them all."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for dataset in datasets:
-        path = outdir / f"{dataset.name.lower()}{SUFFIXES[fmt]}"
-        match fmt:
-            case "csv":
-                csv_files.write(dataset, path)
-            case "xpt":
-                xpt_files.write(dataset, path, issues)
-            case "dataset-json":
-                spec = mapping.domains.get(dataset.name)
-                dataset_json.write(dataset, path, study_id, spec.keys if spec is not None else [])
-            case _:
-                dataset_xml.write(dataset, path, study_id)
-        written.append(path)
-    define = outdir / DEFINE
-    define_xml.write([(d, p.name) for d, p in zip(datasets, written, strict=True)], define, mapping, study_id, title)
-    return [*written, define]
+class DatasetWriter(Protocol):
+    """Writes one dataset file a chunk of rows at a time, in flat memory."""
+
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        """Add the rows of ``dataset`` (same columns as at the start), whose values as text are ``texts`` (a list
+        per column); ``first`` numbers its first row from 1."""
+
+    def finish(self, columns: list[Column]) -> None:
+        """Complete the file; ``columns`` are as every row has typed them (integer or float)."""
+
+    def close(self) -> None:
+        """Release the file and any temporary file, finished or not."""
+
+
+def dataset_writer(fmt: str, outdir: Path, name: str, label: str, columns: list[Column], mapping: SdtmMapping,
+                   study_id: str, issues: list[Issue]) -> tuple[Path, DatasetWriter]:
+    """The file of dataset ``name`` in ``outdir`` (named after it in lower case) and its writer."""
+    path = outdir / f"{name.lower()}{SUFFIXES[fmt]}"
+    match fmt:
+        case "csv":
+            return path, csv_files.CsvWriter(path, columns)
+        case "xpt":
+            return path, xpt_files.XptWriter(path, name, label, columns, issues)
+        case "dataset-json":
+            spec = mapping.domains.get(name)
+            return path, dataset_json.DatasetJsonWriter(path, name, label, columns, study_id,
+                                                        spec.keys if spec is not None else [])
+    return path, dataset_xml.DatasetXmlWriter(path, name, columns, study_id)

@@ -1,4 +1,5 @@
-"""What Define-XML, Dataset-XML and Dataset-JSON share: namespaces, object identifiers, the creation time."""
+"""What Define-XML, Dataset-XML and Dataset-JSON share: namespaces, object identifiers, the creation time
+(which XPT headers carry too)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ def item_oid(dataset: str, variable: str) -> str:
     return f"IT.{dataset}.{variable}"
 
 
-def creation_time() -> str:
-    """The time written into ODM and Dataset-JSON headers.
+def creation_moment() -> dt.datetime:
+    """The time written into ODM, Dataset-JSON and XPT headers.
 
     ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) fixes it, so that the same input gives
     byte-identical files; otherwise it is now, in UTC.
     """
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit() else dt.datetime.now(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit() else dt.datetime.now(dt.UTC)
+
+
+def creation_time() -> str:
+    """The creation time as ODM and Dataset-JSON write it."""
+    return creation_moment().strftime("%Y-%m-%dT%H:%M:%S")

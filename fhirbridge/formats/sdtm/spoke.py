@@ -7,9 +7,8 @@ from pathlib import Path
 
 from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.formats.sdtm.conformance import check_datasets
-from fhirbridge.formats.sdtm.files import read_datasets, write_datasets
-from fhirbridge.formats.sdtm.from_records import to_datasets
-from fhirbridge.formats.sdtm.stream import Check, merged, write_csv_in_chunks
+from fhirbridge.formats.sdtm.files import read_datasets
+from fhirbridge.formats.sdtm.stream import Check, write_in_chunks
 from fhirbridge.formats.sdtm.to_records import to_records
 from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.report import Report
@@ -30,24 +29,17 @@ def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyDa
 
 def write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions, derived: Derived) -> list[Path]:
     """Write every domain in the chosen file format, and define.xml; classifications derived from raw exams
-    go to RS flagged as derived."""
-    mapping = load_sdtm_mapping(options.sdtm_mapping)
-    report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
-    datasets = to_datasets(data, mapping, derived, report.issues)
-    study_id, title = _study(data)
-    return write_datasets(datasets, outdir, options.sdtm_format, mapping, study_id, title, report.issues)
+    go to RS flagged as derived. The whole study is one chunk."""
+    return write_chunks([data], outdir, report, options, lambda _data, _report: derived)
 
 
 def write_chunks(chunks: Iterable[StudyData], outdir: Path, report: Report, options: ConvertOptions,
                  check: Check) -> list[Path]:
-    """Write records handed out a chunk of whole subjects at a time: SDTM CSV is appended to chunk by chunk in
-    flat memory; the other file formats are written from all chunks at once."""
+    """Write records handed out a chunk of whole subjects at a time, in flat memory whatever their number (see
+    ``fhirbridge.formats.sdtm.stream``)."""
     mapping = load_sdtm_mapping(options.sdtm_mapping)
     report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
-    if options.sdtm_format != "csv":
-        data = merged(chunks)
-        return write(data, outdir, report, options, check(data, report))
-    return write_csv_in_chunks(chunks, outdir, report, mapping, check, _study)
+    return write_in_chunks(chunks, outdir, options.sdtm_format, report, mapping, check, _study)
 
 
 def _study(data: StudyData) -> tuple[str, str | None]:

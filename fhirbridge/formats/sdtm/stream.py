@@ -1,28 +1,28 @@
-"""Hub records → SDTM CSV a chunk of whole subjects at a time, in flat memory whatever the input size.
+"""Hub records → SDTM datasets a chunk of whole subjects at a time, in flat memory whatever the input size.
 
-A chunk reader (the FHIR spoke's NDJSON reading) hands out the studies first, then chunks of whole subjects,
-each with its studies again. Every chunk is checked and turned into datasets by the usual writer, and its rows
-are appended to one CSV file per dataset: --SEQ counts within a subject, so whole subjects number their rows
-exactly as a single pass would. Study-level datasets (TS: no USUBJID) are written from the first chunk only.
-define.xml needs each variable's longest value and widest fraction over all rows: those are kept as running
-maxima, and define.xml is written from them at the end, so no dataset is ever held whole.
+A chunk reader hands out the studies first, then chunks of whole subjects, each with its studies again (a
+whole study in memory is one chunk). Every chunk is checked and turned into datasets by the usual writer, and
+its rows are handed to one writer per dataset file (``files.dataset_writer``): CSV and Dataset-XML append to
+the file, XPT and Dataset-JSON, whose headers state what only all rows tell (widths, the number of rows),
+keep the rows in a temporary file and write at the end. --SEQ counts within a subject, so whole subjects
+number their rows exactly as a single pass would. Study-level datasets (TS: no USUBJID) are written from the
+first chunk only. define.xml needs each variable's longest value and widest fraction over all rows: those are
+kept as running maxima, and define.xml is written from them at the end, so no dataset is ever held whole.
 
-Rows come out in the order the reader hands out subjects, where the one-pass writer sorts them by subject.
+Rows come out in the order the reader hands out subjects (the records of one chunk sorted by subject).
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
 from fhirbridge.formats.options import Derived
 from fhirbridge.formats.sdtm import define_xml
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, as_text
-from fhirbridge.formats.sdtm.files import DEFINE
+from fhirbridge.formats.sdtm.files import DEFINE, DatasetWriter, dataset_writer
 from fhirbridge.formats.sdtm.from_records import to_datasets
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping
@@ -33,14 +33,14 @@ Check = Callable[[StudyData, Report], Derived]
 
 @dataclass
 class _Table:
-    """One dataset being appended to: its file, and the running maxima define.xml describes."""
+    """One dataset being written: its file, and the running maxima define.xml describes."""
 
     name: str
     label: str
     columns: list[Column]
     path: Path
-    handle: IO[str]
-    writer: object
+    writer: DatasetWriter
+    rows: int = 0
     longest: Row = field(default_factory=dict)
     widest_fraction: Row = field(default_factory=dict)
 
@@ -48,15 +48,17 @@ class _Table:
         for number, column in enumerate(dataset.columns):
             if column.data_type == "float" and self.columns[number].data_type == "integer":
                 self.columns[number] = replace(self.columns[number], data_type="float")
-        for row in dataset.rows:
-            texts = [as_text(row.get(c.name)) for c in self.columns]
-            self.writer.writerow(texts)  # type: ignore[attr-defined]
-            for column, text in zip(self.columns, texts, strict=True):
-                if len(text) > len(as_text(self.longest.get(column.name))):
-                    self.longest[column.name] = text
-                fraction = text.partition(".")[2]
-                if len(fraction) > len(as_text(self.widest_fraction.get(column.name)).partition(".")[2]):
-                    self.widest_fraction[column.name] = text
+        texts = [[as_text(row.get(c.name)) for row in dataset.rows] for c in self.columns]
+        self.writer.append(dataset, texts, self.rows + 1)
+        self.rows += len(dataset.rows)
+        for column, column_texts in zip(self.columns, texts, strict=True):
+            longest = max(column_texts, key=len, default="")
+            if len(longest) > len(as_text(self.longest.get(column.name))):
+                self.longest[column.name] = longest
+            if column.data_type == "float":
+                widest = max(column_texts, key=_fraction, default="")
+                if _fraction(widest) > _fraction(as_text(self.widest_fraction.get(column.name))):
+                    self.widest_fraction[column.name] = widest
 
     def summary(self) -> Dataset:
         """The dataset as define.xml needs it: its columns, and two rows holding every column's extremes."""
@@ -64,9 +66,10 @@ class _Table:
                        rows=[self.longest, self.widest_fraction])
 
 
-def write_csv_in_chunks(chunks: Iterable[StudyData], outdir: Path, report: Report, mapping: SdtmMapping,
-                        check: Check, study_title: Callable[[StudyData], tuple[str, str | None]]) -> list[Path]:
-    """Check every chunk and append its datasets to ``outdir``; returns the CSV files and define.xml."""
+def write_in_chunks(chunks: Iterable[StudyData], outdir: Path, fmt: str, report: Report, mapping: SdtmMapping,
+                    check: Check, study_title: Callable[[StudyData], tuple[str, str | None]]) -> list[Path]:
+    """Check every chunk and write its datasets to ``outdir`` in file format ``fmt``; returns the dataset files
+    and define.xml."""
     outdir.mkdir(parents=True, exist_ok=True)
     tables: dict[str, _Table] = {}
     counts: Counter[str] = Counter()
@@ -80,18 +83,18 @@ def write_csv_in_chunks(chunks: Iterable[StudyData], outdir: Path, report: Repor
             for dataset in to_datasets(chunk, mapping, derived, report.issues):
                 table = tables.get(dataset.name)
                 if table is None:
-                    path = outdir / f"{dataset.name.lower()}.csv"
-                    handle = path.open("w", encoding="utf-8", newline="")
-                    writer = csv.writer(handle, lineterminator="\n")
-                    writer.writerow([c.name for c in dataset.columns])
+                    path, writer = dataset_writer(fmt, outdir, dataset.name, dataset.label, list(dataset.columns),
+                                                  mapping, study[0], report.issues)
                     table = tables[dataset.name] = _Table(dataset.name, dataset.label, list(dataset.columns), path,
-                                                          handle, writer)
+                                                          writer)
                 elif not dataset.has("USUBJID"):
                     continue  # study-level rows (TS) again with a later chunk
                 table.append(dataset)
+        for table in tables.values():
+            table.writer.finish(table.columns)
     finally:
         for table in tables.values():
-            table.handle.close()
+            table.writer.close()
     ordered = [tables[name] for name in _mapping_order(mapping) if name in tables]
     define = outdir / DEFINE
     define_xml.write([(t.summary(), t.path.name) for t in ordered], define, mapping, study[0], study[1])
@@ -99,15 +102,9 @@ def write_csv_in_chunks(chunks: Iterable[StudyData], outdir: Path, report: Repor
     return [*(t.path for t in ordered), define]
 
 
+def _fraction(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
 def _mapping_order(mapping: SdtmMapping) -> list[str]:
     return [n for name in mapping.domains for n in (name, f"SUPP{name}")]
-
-
-def merged(chunks: Iterable[StudyData]) -> StudyData:
-    """All chunks as one StudyData (for file formats that cannot be appended to), each study once."""
-    whole = StudyData()
-    for n, chunk in enumerate(chunks):
-        for record in chunk.records():
-            if n == 0 or record not in chunk.studies:
-                whole.add(record)
-    return whole

@@ -1,49 +1,99 @@
-"""SDTM datasets as SAS XPORT version 5 (``ae.xpt``), written and read with pyreadstat.
+"""SDTM datasets as SAS XPORT version 5 (``ae.xpt``): written a chunk of rows at a time, read with pyreadstat.
 
 XPT v5 has no text encoding: SAS reads it in its session encoding (usually Latin-1 or ASCII). fhirbridge
 writes UTF-8 and warns about every non-ASCII value; a value over 200 bytes is cut to 200 and reported.
+
+A character variable is as wide as its longest value, which is known only once every row is in: rows are kept
+in a temporary file beside the output (pickled a chunk at a time) and the XPT written from it at the end.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
+import tempfile
+from itertools import islice
 from pathlib import Path
+from typing import IO
 
-from fhirbridge.formats.sdtm.conformance import XPT_CHAR, xpt_limits
+from fhirbridge.formats.sdtm import odm, xport_v5
+from fhirbridge.formats.sdtm.conformance import XPT_CHAR, xpt_name_limits, xpt_value_limits
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, data_type
 from fhirbridge.formats.sdtm.values import UnreadableDataset
 from fhirbridge.issues.issue import Issue, Severity
 
-
-def write(dataset: Dataset, path: Path, issues: list[Issue]) -> None:
-    import pandas as pd  # only needed for XPT (pyreadstat writes from a data frame)
-    import pyreadstat
-
-    located = Dataset(name=dataset.name, label=dataset.label, columns=dataset.columns, rows=dataset.rows,
-                      file=str(path))
-    issues.extend(i.model_copy(update={"severity": Severity.ERROR, "message": f"{i.message}; cut to fit"})
-                  for i in xpt_limits(located))
-    frame = {}
-    for column in dataset.columns:
-        values = [row.get(column.name) for row in dataset.rows]
-        if column.type == "Num":
-            frame[column.name] = pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
-        else:
-            frame[column.name] = pd.Series([_fit(v, column.name, i, located, issues) for i, v in enumerate(values)],
-                                           dtype="object")
-    pyreadstat.write_xport(pd.DataFrame(frame), str(path), file_label=dataset.label[:40],
-                           column_labels=[c.label[:40] for c in dataset.columns], table_name=dataset.name[:8],
-                           file_format_version=5)
+XptRow = tuple[bytes | float | None, ...]
+#: Rows pickled, and then encoded, together: few calls, and little memory whatever the size of a chunk.
+_ROWS_AT_ONCE = 2000
 
 
-def _fit(value: Value, name: str, index: int, dataset: Dataset, issues: list[Issue]) -> str:
-    text = "" if value is None else str(value)
+class XptWriter:
+    """One dataset's XPT file: rows appended chunk by chunk, the file written by ``finish``."""
+
+    def __init__(self, path: Path, name: str, label: str, columns: list[Column], issues: list[Issue]) -> None:
+        self.path = path
+        self.name = name
+        self.label = label
+        self.columns = columns
+        self.issues = issues
+        self.widths = [1] * len(columns)
+        self.spool: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
+            dir=path.parent, prefix=f".{path.name}.")
+        self.named = False
+
+    def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
+        """Report what XPT cannot hold (rows numbered from ``first``), and keep the rows as XPT will hold them."""
+        located = Dataset(name=self.name, label=self.label, columns=self.columns, rows=dataset.rows,
+                          file=str(self.path), row_numbers=list(range(first, first + len(dataset.rows))))
+        limits = xpt_value_limits(located) if self.named else [*xpt_name_limits(located), *xpt_value_limits(located)]
+        self.named = True
+        self.issues.extend(i.model_copy(update={"severity": Severity.ERROR, "message": f"{i.message}; cut to fit"})
+                           for i in limits)
+        values: list[list[bytes | float | None]] = []
+        for number, column in enumerate(self.columns):
+            cells = [row.get(column.name) for row in dataset.rows]
+            if column.type == "Num":
+                values.append([None if v is None else float(v) for v in cells])  # type: ignore[arg-type]
+            else:
+                fitted = [_fit(v, column.name, i, located, self.issues) for i, v in enumerate(cells)]
+                self.widths[number] = max(self.widths[number], max(map(len, fitted), default=0))
+                values.append(fitted)  # type: ignore[arg-type]
+        rows = zip(*values, strict=True)
+        while block := list(islice(rows, _ROWS_AT_ONCE)):
+            pickle.dump(block, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def finish(self, columns: list[Column]) -> None:
+        variables = [xport_v5.Variable(c.name[:8], c.label[:40], c.type, w if c.type == "Char" else 8)
+                     for c, w in zip(self.columns, self.widths, strict=True)]
+        self.spool.seek(0)
+        written = 0
+        with self.path.open("wb") as out:
+            out.write(xport_v5.header(self.name, self.label, variables, odm.creation_moment()))
+            while True:
+                try:
+                    rows: list[XptRow] = pickle.load(self.spool)
+                except EOFError:
+                    break
+                block = b"".join(xport_v5.observations(rows, variables))
+                out.write(block)
+                written += len(block)
+            out.write(xport_v5.padding(written))
+        self.spool.close()
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def _fit(value: Value, name: str, index: int, dataset: Dataset, issues: list[Issue]) -> bytes:
+    if value is None:
+        return b""
+    text = str(value)
     if not text.isascii():
         issues.append(Issue.of("FB-SDTM-019", f"{name} holds non-ASCII text; XPT v5 has no encoding, it is written "
                                "as UTF-8", file=dataset.file, row=dataset.row_number(index), column=name,
                                subject=str(dataset.rows[index].get("USUBJID") or "") or None, value=text))
     encoded = text.encode("utf-8")
-    return encoded[:XPT_CHAR].decode("utf-8", errors="ignore") if len(encoded) > XPT_CHAR else text
+    return encoded[:XPT_CHAR].decode("utf-8", errors="ignore").encode("utf-8") if len(encoded) > XPT_CHAR else encoded
 
 
 def read(path: Path) -> Dataset:
