@@ -29,6 +29,7 @@ from fhirbridge.formats.registry import (
     reader,
     writer,
 )
+from fhirbridge.inputs import Source, detect_format, missing
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
@@ -42,21 +43,21 @@ VALIDATE_FORMATS = tuple(dict.fromkeys((*READERS, "fhir")))
 TARGET_FORMATS = tuple(WRITERS)
 
 
-def read(inputs: list[Path], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
+def read(inputs: list[Path | Source], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
          ) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
     read_format = reader(source)
     return read_format(_existing(inputs, report), report, options or ConvertOptions())
 
 
-def _existing(inputs: list[Path], report: Report) -> list[Path]:
-    for path in inputs:
-        if not path.exists():
-            report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
-    return [p for p in inputs if p.exists()]
+def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source]:
+    absent = missing(inputs)
+    for path in absent:
+        report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
+    return [p for p in inputs if p not in absent]
 
 
-def validate(inputs: list[Path], *, source: str | None = "csv", options: ConvertOptions | None = None,
+def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
              fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
              max_issues: int | None = None) -> Report:
     """Read and check inputs without writing anything, running every layer that applies to their format.
@@ -87,9 +88,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.collect()
 
 
-def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | None, report: Report) -> Report:
+def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report
+              ) -> Report:
     if source is None:
-        source = _detect_format(inputs)
+        source = detect_format(inputs)
         if source is None:
             report.add(Issue.of("FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
                                 file=", ".join(map(str, inputs))))
@@ -102,7 +104,7 @@ def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | 
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
         restatable, other_release = validator.restatable, validator.other_release
-        inputs = [p for p in inputs if p.exists()]
+        inputs = [p for p in inputs if p not in missing(inputs)]
     if source in READERS:
         first = len(report.issues)
         if source == "fhir":
@@ -130,7 +132,7 @@ def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | 
     return report
 
 
-def _check_records(inputs: list[Path], source: str, options: ConvertOptions, report: Report) -> None:
+def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report) -> None:
     """The clinical layer on the records the reader makes: a chunk of whole subjects at a time where the reader
     can (every clinical check looks at one subject), so that memory stays flat on inputs of any size."""
     if source not in CHUNK_READERS:
@@ -149,35 +151,8 @@ _READER_RULES = {"csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"), "sdtm": ("FB-IO-", "FB
                  "fhir": ("FB-IO-", "FB-MAP-", "FB-FHIR-05", "FB-FHIR-06")}
 
 
-def _detect_format(inputs: list[Path]) -> str | None:
-    """csv, sdtm or fhir, from the files' content: FHIR JSON names a resourceType, SDTM tables have DOMAIN or
-    USUBJID columns (or are XPT, Dataset-JSON or Dataset-XML files)."""
-    files = [f for p in inputs for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
-    for path in files:
-        suffix = path.suffix.lower()
-        if suffix == ".xpt":
-            return "sdtm"
-        if suffix not in (".json", ".ndjson", ".jsonl", ".xml", ".csv"):
-            continue
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(4096).decode("utf-8", errors="replace")
-        except OSError:
-            continue
-        if suffix == ".csv":
-            header = head.splitlines()[0].upper() if head else ""
-            if "USUBJID" in header or "DOMAIN" in header.replace('"', "").split(","):
-                return "sdtm"
-            return "csv"
-        if '"resourceType"' in head or "http://hl7.org/fhir" in head:
-            return "fhir"
-        if "datasetJSONVersion" in head or "clinicalData" in head or "cdisc.org/ns/odm" in head:
-            return "sdtm"
-    return None
-
-
 def convert(
-    inputs: list[Path],
+    inputs: list[Path | Source],
     outdir: Path,
     *,
     source: str = "csv",
@@ -224,7 +199,7 @@ def export_profiles(outdir: Path) -> list[Path]:
 
 
 def classify(
-    path: Path, *, source: str | None = None, options: ConvertOptions | None = None
+    path: Path | Source, *, source: str | None = None, options: ConvertOptions | None = None
 ) -> tuple[list[tuple[str, IsncsciClassification]], Report]:
     """Classify every exam of a file, in input order: a JSON list in the reference's flat layout (the default
     for ``.json`` files), or any exam file or folder of a format fhirbridge reads (``source``, default csv).
@@ -242,7 +217,7 @@ def classify(
     return [(label, classify_exam(exam)) for label, exam in exams], report
 
 
-def _flat_exams(path: Path, report: Report) -> list[tuple[str, IsncsciExam]]:
+def _flat_exams(path: Path | Source, report: Report) -> list[tuple[str, IsncsciExam]]:
     try:
         items = orjson.loads(path.read_bytes())
     except OSError as exc:

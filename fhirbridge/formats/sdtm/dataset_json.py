@@ -10,6 +10,7 @@ import orjson
 from fhirbridge.formats.sdtm import odm
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import UnreadableDataset
+from fhirbridge.inputs import Source
 
 VERSION = "1.1.0"
 # --DTC may be partial (2019-03), which the Dataset-JSON "datetime" type does not allow: they are strings
@@ -44,9 +45,9 @@ def write(dataset: Dataset, path: Path, study_id: str, keys: list[str]) -> None:
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def read(path: Path) -> Dataset:
+def read(path: Source) -> Dataset:
     try:
-        document = orjson.loads(path.read_bytes())
+        document = path.json()
     except orjson.JSONDecodeError as exc:
         raise UnreadableDataset(f"not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("columns"), list):
