@@ -184,6 +184,14 @@ def convert(
     return report
 
 
+def write(data: StudyData, outdir: Path, report: Report, *, target: str = "fhir",
+          options: ConvertOptions | None = None) -> None:
+    """Write records as ``target`` in ``outdir``, after the checks on them (which compute the classifications of
+    exams exported without one, that the writers write); the files written go to ``report.outputs``."""
+    outputs = writer(target)(data, outdir, report, options or ConvertOptions(), check(data, report))
+    report.outputs.extend(str(p) for p in outputs)
+
+
 def export_profiles(outdir: Path) -> list[Path]:
     """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
     one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""

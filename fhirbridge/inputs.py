@@ -24,10 +24,9 @@ import orjson
 
 from fhirbridge.errors import InvalidOption
 
-#: What one input may be given as (see ``Source``); a tuple ``(name, content)`` names in-memory content.
-Content: TypeAlias = ("str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | IO[str] | dict[str, Any]"
-                      " | list[Any]")
-Input: TypeAlias = "Content | Source | tuple[str, Content]"
+#: What one input's content may be given as (see ``Source``).
+Content: TypeAlias = (str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | IO[str] | dict[str, Any]
+                      | list[Any])
 
 #: How much of an input format detection looks at.
 HEAD = 4096
@@ -157,9 +156,16 @@ class Source:
             return b""
 
 
+#: One input: content, a Source, or a ``(name, content)`` pair that names in-memory content.
+Input: TypeAlias = Content | Source | tuple[str, Content]
+
+
 def _sniffed_suffix(head: bytes) -> str:
-    """The suffix unnamed content would have: XML, NDJSON (several lines, each a JSON object), JSON, else CSV."""
+    """The suffix unnamed content would have: XML, NDJSON (several lines, each a JSON object), JSON, CSV; none
+    when it is empty."""
     text = head.lstrip()
+    if not text:
+        return ""
     if text.startswith(b"<"):
         return ".xml"
     if text.startswith(b"{"):
