@@ -74,6 +74,19 @@ def test_validate_a_zip_of_the_example_is_valid(client: httpx.Client) -> None:
     assert response.headers["x-fhirbridge-exit-code"] == "0"
 
 
+def test_issues_name_zip_members_and_the_request_body_as_sent(client: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(MESSY.glob("*.csv")):
+            archive.write(path, f"site-01/{path.name}")
+    zipped = client.post("/$validate?from=csv", content=buffer.getvalue(), headers={"Content-Type": "application/zip"})
+    assert _codes(zipped.json()) == {i.code for i in api.validate([MESSY], source="csv").issues}
+    assert any(i.get("diagnostics", "").startswith("site-01/subjects.csv, row") for i in zipped.json()["issue"])
+    body = client.post("/$validate", json={"resourceType": "Patient", "gender": "sometimes"}, headers=FHIR)
+    errors = [i["diagnostics"] for i in body.json()["issue"] if i["severity"] == "error"]
+    assert errors and all(d.startswith("request body") for d in errors)
+
+
 def test_validate_a_fhir_resource(client: httpx.Client) -> None:
     bad = client.post("/$validate", json={"resourceType": "Patient", "gender": "sometimes"}, headers=FHIR)
     assert bad.status_code == 200
