@@ -38,8 +38,6 @@ from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
 
 SOURCE_FORMATS = tuple(READERS)
-#: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
-VALIDATE_FORMATS = tuple(dict.fromkeys((*READERS, "fhir")))
 TARGET_FORMATS = tuple(WRITERS)
 
 
@@ -63,9 +61,8 @@ def validate(inputs: list[Path | Source], *, source: str | None = "csv", options
     """Read and check inputs without writing anything, running every layer that applies to their format.
 
     ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
-    bindings, invariants, profiles, bundle integrity) and, when a FHIR reader is registered, read into hub
-    records for the clinical checks. ``select`` / ``ignore`` keep or drop issue codes by prefix; past
-    ``max_issues`` issues are counted, not kept.
+    bindings, invariants, profiles, bundle integrity) and read into hub records for the clinical checks.
+    ``select`` / ``ignore`` keep or drop issue codes by prefix; past ``max_issues`` issues are counted, not kept.
     """
     with _cyclic_gc_paused():
         return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
@@ -98,36 +95,30 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
             report.finish()
             return report
     report.header["input_format"] = source
-    restatable: set[tuple[str, str | None, int | None, str | None]] = set()
-    other_release: set[str] = set()
     if source == "fhir":
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
         restatable, other_release = validator.restatable, validator.other_release
         inputs = [p for p in inputs if p not in missing(inputs)]
-    if source in READERS:
-        first = len(report.issues)
-        if source == "fhir":
-            # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001) in R4
-            # content, and a problem reading a file or line that the reader finds again (a malformed NDJSON line)
-            # is the same problem
-            report.drop = lambda i: (i.code == "FB-FHIR-001" and i.file not in other_release) or (
-                i.code, i.file, i.row, i.target) in restatable
-            if other_release:
-                report.ran("FB-FHIR-001")  # the reader's structure check is what checks content of another release
-            else:
-                report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
-        try:
-            _check_records(inputs, source, options or ConvertOptions(), report)
-        except MappingError as exc:
-            report.add(Issue.of("FB-MAP-001", str(exc)))
+        # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001) in R4
+        # content, and a problem reading a file or line that the reader finds again (a malformed NDJSON line)
+        # is the same problem
+        report.drop = lambda i: (i.code == "FB-FHIR-001" and i.file not in other_release) or (
+            i.code, i.file, i.row, i.target) in restatable
+        if other_release:
+            report.ran("FB-FHIR-001")  # the reader's structure check is what checks content of another release
         else:
-            if report.drop is not None:  # issues appended to the list directly bypass add()
-                report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
-            report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES.get(source, ())))))
-        report.drop = None
+            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
+    first = len(report.issues)
+    try:
+        _check_records(inputs, source, options or ConvertOptions(), report)
+    except MappingError as exc:
+        report.add(Issue.of("FB-MAP-001", str(exc)))
     else:
-        report.add(Issue.of("FB-IO-008", f"no reader for {source} input; supported: {', '.join(READERS)}"))
+        if report.drop is not None:  # issues appended to the list directly bypass add()
+            report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
+        report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES[source]))))
+    report.drop = None
     report.finish()
     return report
 

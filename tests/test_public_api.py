@@ -250,6 +250,20 @@ def test_fhirbridge_error_catches_every_usage_error(tmp_path: Path) -> None:
     assert report.exit_code == 2 and [i.code for i in report.issues] == ["FB-MAP-001"]
 
 
+def test_the_command_line_ends_a_usage_error_with_its_message_and_exit_code_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fhirbridge import api
+    from fhirbridge.cli import main
+
+    result = CliRunner().invoke(main, ["convert", "--fhir-format", "ndjson", "--bundle-type", "transaction",
+                                       str(EXAMPLE), "-o", str(tmp_path)])
+    assert result.exit_code == 2 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "Error: NDJSON holds resources, not a Bundle" in result.output and "Traceback" not in result.output
+    with pytest.raises(FhirbridgeError, match="cannot write format 'pdf'; supported: csv, fhir, sdtm"):
+        api.convert([EXAMPLE], tmp_path, target="pdf")
+
+
 # -- README ----------------------------------------------------------------------------------------------------
 
 
