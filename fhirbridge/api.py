@@ -1,4 +1,5 @@
-"""The Python API: every interface (CLI, service) calls these functions and renders their Report."""
+"""The engine: read, check and write over the spokes. The public API (``fhirbridge.public``), the CLI and the
+service call these functions and render their Report; inputs come as paths or ``fhirbridge.inputs.Source``."""
 
 from __future__ import annotations
 

@@ -177,7 +177,7 @@ def _sniffed_suffix(head: bytes) -> str:
 
 
 def sources(inputs: Input | Sequence[Input]) -> list[Path | Source]:
-    """One input or several, as the readers take them (see ``Source.of``).
+    """One input or several (a list, tuple or other iterable), as the readers take them (see ``Source.of``).
 
     A list or tuple holds several inputs, except a list of dicts only (one input: parsed resources) and a
     ``(name, content)`` pair (one named input; its content is never a ``str``, which would be a path)."""
@@ -186,7 +186,8 @@ def sources(inputs: Input | Sequence[Input]) -> list[Path | Source]:
     if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[0], str) \
             and not isinstance(inputs[1], str | os.PathLike):
         return [Source.of(inputs)]
-    if isinstance(inputs, list | tuple):
+    if isinstance(inputs, list | tuple) or (isinstance(inputs, Iterable) and not hasattr(inputs, "read")
+                                            and not isinstance(inputs, str | bytes | bytearray | memoryview | dict)):
         return [Source.of(i) for i in inputs]
     return [Source.of(inputs)]
 

@@ -83,6 +83,7 @@ def test_csv_from_paths_strings_bytes_and_file_objects_gives_the_same_report() -
     assert expected.exit_code == 1 and expected.issues
     assert _found(fhirbridge.validate(str(MESSY))) == _found(expected)
     assert _found(fhirbridge.validate(files)) == _found(expected)
+    assert _found(fhirbridge.validate(p for p in files)) == _found(expected)
     named = fhirbridge.validate([(p.name, p.read_bytes()) for p in files])
     assert _found(named) == _found(expected)
     assert {i.file for i in named.issues} <= {p.name for p in files} | {None}
