@@ -58,16 +58,16 @@ def read(inputs: Inputs, *, source: str | None = None, options: ConvertOptions |
 
 
 def validate(inputs: Inputs, *, source: str | None = None, fail_on: str | Severity = "error",
-             select: Sequence[str] = (), ignore: Sequence[str] = (), max_issues: int | None = None,
+             select: str | Sequence[str] = (), ignore: str | Sequence[str] = (), max_issues: int | None = None,
              options: ConvertOptions | None = None, **settings: Any) -> Report:
     """Check inputs without writing anything, running every layer that applies to their format (as
-    ``fhirbridge validate``). ``select`` / ``ignore`` keep or drop issue codes by prefix; past ``max_issues``
-    issues are only counted."""
+    ``fhirbridge validate``). ``select`` / ``ignore`` keep or drop issue codes or prefixes (a list, or one string
+    separated by commas: ``ignore="FB-FHIR-011,FB-CSV-002"``); past ``max_issues`` issues are only counted."""
     found = sources(inputs)
     if source is not None:
         _choice("source", source, api.SOURCE_FORMATS)
     return api.validate(found, source=source, options=_options(options, settings), fail_on=_fail_on(fail_on),
-                        select=tuple(select), ignore=tuple(ignore), max_issues=max_issues)
+                        select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
 
 
 def convert(inputs: Inputs, outdir: str | Path, *, source: str | None = None, target: str = "fhir",
@@ -116,6 +116,11 @@ def _inputs(inputs: Inputs, source: str | None, allowed: tuple[str, ...]) -> tup
     if source is not None:
         return found, _choice("source", source, allowed)
     return found, detect_format(found) or "csv"
+
+
+def _codes(value: str | Sequence[str]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(code.strip() for code in items if code.strip())
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:

@@ -215,6 +215,11 @@ def _flat_exam() -> dict[str, str]:
 def test_enums_are_plain_strings() -> None:
     assert fhirbridge.validate(MESSY, source="csv", fail_on="warning").fail_on == fhirbridge.Severity.WARNING
     assert fhirbridge.validate(MESSY, fail_on=fhirbridge.Severity.WARNING).fail_on == fhirbridge.Severity.WARNING
+    everything = {i.code for i in fhirbridge.validate(MESSY).issues}
+    assert {i.code for i in fhirbridge.validate(MESSY, select="FB-SCIM").issues} == {
+        c for c in everything if c.startswith("FB-SCIM")}
+    kept = {i.code for i in fhirbridge.validate(MESSY, ignore="FB-SCIM, FB-CSV").issues}
+    assert kept == {c for c in everything if not c.startswith(("FB-SCIM", "FB-CSV"))}
     assert fhirbridge.validate(FHIR_FILE, source="fhir", fhir_version="R4").header["fhir_release"] == "4.0.1"
 
 
