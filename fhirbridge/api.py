@@ -8,16 +8,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import ValidationError
 
-from fhirbridge.checks import check
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
-from fhirbridge.domains.isncsci.praxis import exam_from_flat
-from fhirbridge.formats.fhir.checker.validator import FhirValidator
-from fhirbridge.formats.fhir.profiles import conformance_resources
-from fhirbridge.formats.fhir.stream import write_in_chunks
+from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import (
     CHUNK_READERS,
@@ -34,9 +31,15 @@ from fhirbridge.inputs import Source, detect_format, missing
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
-from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
+from fhirbridge.records import IsncsciClassification
+
+if TYPE_CHECKING:
+    from fhirbridge.records import StudyData
+
+# The FHIR layers (the validator, the conformance resources, chunked table writing) and the checks on whole studies
+# are imported by the functions that use them, so that a command needing neither, such as classifying a file of exams,
+# does not spend its start-up loading them (and every record type with them).
 
 SOURCE_FORMATS = tuple(READERS)
 TARGET_FORMATS = tuple(WRITERS)
@@ -54,6 +57,13 @@ def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source
     for path in absent:
         report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
     return [p for p in inputs if p not in absent]
+
+
+def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
+    """The record-level checks (``fhirbridge.checks.check``), imported on first use."""
+    from fhirbridge.checks import check as check_records
+
+    return check_records(data, report)
 
 
 def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
@@ -97,6 +107,8 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
             return report
     report.header["input_format"] = source
     if source == "fhir":
+        from fhirbridge.formats.fhir.checker.validator import FhirValidator
+
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
         restatable, other_release = validator.restatable, validator.other_release
@@ -165,6 +177,8 @@ def convert(
             chunks = chunk_reader(source)(_existing(inputs, report), report, options)
             outputs = chunk_writer(target)(chunks, outdir, report, options, check)
         elif source in CHUNK_READERS and target in TABLE_WRITERS:
+            from fhirbridge.formats.fhir.stream import write_in_chunks
+
             chunks = chunk_reader(source)(_existing(inputs, report), report, options)
             outputs = write_in_chunks(chunks, outdir, report, options, write_format, check)
         else:
@@ -187,6 +201,9 @@ def write(data: StudyData, outdir: Path, report: Report, *, target: str = "fhir"
 def export_profiles(outdir: Path) -> list[Path]:
     """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
     one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
+    from fhirbridge.formats.fhir.profiles import conformance_resources
+    from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
+
     mapping = load_fhir_mapping()
     written = []
     for release, folder in (("R4", outdir), ("R5", outdir / "R5")):
@@ -206,20 +223,19 @@ def classify(
     Exams that cannot be read are reported and skipped."""
     report = Report()
     if source is None and path.suffix.lower() == ".json":
-        exams = _flat_exams(path, report)
-    else:
-        try:
-            data = read([path], report, source=source or "csv", options=options)
-        except MappingError as exc:
-            report.add(Issue.of("FB-MAP-001", str(exc)))
-            return [], report
-        exams = [(f"{e.subject_id}/{e.visit}", e) for e in data.isncsci_exams]
-    return [(label, classify_exam(exam)) for label, exam in exams], report
-
-
-def _flat_exams(path: Path | Source, report: Report) -> list[tuple[str, IsncsciExam]]:
+        with _cyclic_gc_paused():
+            return _flat_classifications(path, report), report
     try:
-        items = orjson.loads(path.read_bytes())
+        data = read([path], report, source=source or "csv", options=options)
+    except MappingError as exc:
+        report.add(Issue.of("FB-MAP-001", str(exc)))
+        return [], report
+    return [(f"{e.subject_id}/{e.visit}", classify_exam(e)) for e in data.isncsci_exams], report
+
+
+def _flat_classifications(path: Path | Source, report: Report) -> list[tuple[str, IsncsciClassification]]:
+    try:
+        items = parse_flat_json(path.read_bytes())
     except OSError as exc:
         report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
         return []
@@ -228,14 +244,15 @@ def _flat_exams(path: Path | Source, report: Report) -> list[tuple[str, IsncsciE
         return []
     if not isinstance(items, list):
         items = [items]
-    exams = []
+    results = []
     for i, item in enumerate(items):
         where = f"$[{i}]"
         if not isinstance(item, dict):
             report.add(Issue.of("FB-ISN-003", "not an exam object", file=str(path), target=where))
             continue
+        label = str(item.get("id", i + 1))
         try:
-            exams.append((str(item.get("id", i + 1)), exam_from_flat(item, subject_id=str(item.get("id", i + 1)))))
+            results.append((label, classify_flat(item, subject_id=label)))
         except KeyError as exc:
             report.add(Issue.of("FB-ISN-003", f"exam key {exc.args[0]} is missing", file=str(path), target=where,
                                 column=str(exc.args[0])))
@@ -243,4 +260,4 @@ def _flat_exams(path: Path | Source, report: Report) -> list[tuple[str, IsncsciE
             for err in exc.errors():
                 report.add(Issue.of("FB-ISN-003", f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
                                     file=str(path), target=where, value=str(err.get("input"))))
-    return exams
+    return results

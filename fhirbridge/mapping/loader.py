@@ -6,7 +6,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from fhirbridge.errors import FhirbridgeError
@@ -24,6 +23,8 @@ def bundled(name: str) -> Path:
 
 
 def read_yaml(path: Path) -> Any:
+    import yaml  # on first use: commands that read no mapping spec start without it
+
     try:
         with path.open(encoding="utf-8") as handle:
             return yaml.safe_load(handle)

@@ -29,15 +29,16 @@ time from small rule functions that mirror the reference. The module does no I/O
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import Final, NamedTuple
 
-from fhirbridge.domains.isncsci.structure import DERMATOMES, LEVELS, MYOTOMES
+from fhirbridge.domains.isncsci.structure import DERMATOMES, LEVELS, MOTOR_VALUES, MYOTOMES, SENSORY_VALUES
 from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
 
-__all__ = ["AisDecision", "classify", "decide_ais", "explain_ais"]
+__all__ = ["AisDecision", "SideCells", "classify", "classify_cells", "decide_ais", "explain_ais"]
 
 # --------------------------------------------------------------------------------------------------------------
 # Levels
@@ -99,14 +100,6 @@ def _level_index(name: str) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # Cell values
 # --------------------------------------------------------------------------------------------------------------
-
-_MOTOR_VALUES: Final[tuple[str, ...]] = (
-    "0", "1", "2", "3", "4", "5",
-    "0*", "1*", "2*", "3*", "4*", "NT*",
-    "0**", "1**", "2**", "3**", "4**", "NT**",
-    "NT",
-)  # fmt: skip
-_SENSORY_VALUES: Final[tuple[str, ...]] = ("0", "1", "2", "0*", "1*", "NT*", "0**", "1**", "NT**", "NT")
 
 _WEAK: Final = frozenset({"0", "1", "2"})  # motor grade below 3, not starred
 _WEAK_STAR: Final = frozenset({"0*", "1*", "2*"})
@@ -239,18 +232,18 @@ def _is_consecutive_normal(lt: str, pp: str, m: str) -> bool:
 # Tables: every per-cell decision above, for every valid value, looked up in the hot path.
 _SENSORY_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
     (lt, pp): (_sensory_step(lt, pp, False), _sensory_step(lt, pp, True))
-    for lt in _SENSORY_VALUES
-    for pp in _SENSORY_VALUES
+    for lt in SENSORY_VALUES
+    for pp in SENSORY_VALUES
 }
 _MOTOR_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
-    (m, n): (_motor_step(m, n, False), _motor_step(m, n, True)) for m in _MOTOR_VALUES for n in _MOTOR_VALUES
+    (m, n): (_motor_step(m, n, False), _motor_step(m, n, True)) for m in MOTOR_VALUES for n in MOTOR_VALUES
 }
 _BEFORE_KEY_STEP: Final[dict[str, tuple[_Step, _Step]]] = {
-    n: (_before_key_step(n, False), _before_key_step(n, True)) for n in _MOTOR_VALUES
+    n: (_before_key_step(n, False), _before_key_step(n, True)) for n in MOTOR_VALUES
 }
 _NORMAL_STEP: Final = _SENSORY_STEP["2", "2"]
 _ZPP_KIND: Final[dict[tuple[str, str], int]] = {
-    (lt, pp): _zpp_kind(lt, pp) for lt in _SENSORY_VALUES for pp in _SENSORY_VALUES
+    (lt, pp): _zpp_kind(lt, pp) for lt in SENSORY_VALUES for pp in SENSORY_VALUES
 }
 
 
@@ -261,6 +254,20 @@ _ZPP_KIND: Final[dict[tuple[str, str], int]] = {
 
 _UPPER: Final = slice(_IDX["C5"], _IDX["T1"] + 1)
 _LOWER: Final = slice(_IDX["L2"], _IDX["S1"] + 1)
+
+
+class SideCells(NamedTuple):
+    """The cells of one side in level order: what the classifier reads of an exam.
+
+    ``light_touch`` and ``pin_prick`` hold the 28 dermatomes (C2 … S4-5, as ``DERMATOMES``), ``motor`` the 10 key
+    muscles (C5 … S1, as ``MYOTOMES``). Every value must be one the worksheet allows (``SENSORY_VALUES``,
+    ``MOTOR_VALUES``, ``NON_KEY_MUSCLE_LEVELS`` or None): :func:`classify_cells` trusts its caller on that.
+    """
+
+    light_touch: Sequence[str]
+    pin_prick: Sequence[str]
+    motor: Sequence[str]
+    lowest_non_key_muscle: str | None
 
 
 class _Side:
@@ -295,10 +302,14 @@ class _Side:
 
     @classmethod
     def read(cls, side: IsncsciSide) -> _Side:
-        m = _GET_MYOTOMES(side.motor)
+        return cls.of(SideCells(_GET_DERMATOMES(side.light_touch), _GET_DERMATOMES(side.pin_prick),
+                                _GET_MYOTOMES(side.motor), side.lowest_non_key_muscle))  # fmt: skip
+
+    @classmethod
+    def of(cls, cells: SideCells) -> _Side:
+        m = cells.motor
         motor = ["", "", "", "", *m[:5], *_NO_KEY_T2_L1, *m[5:], "", "", ""]
-        return cls(["2", *_GET_DERMATOMES(side.light_touch)], ["2", *_GET_DERMATOMES(side.pin_prick)], motor,
-                   side.lowest_non_key_muscle)  # fmt: skip
+        return cls(["2", *cells.light_touch], ["2", *cells.pin_prick], motor, cells.lowest_non_key_muscle)
 
     def without_stars(self) -> _Side:
         """The same side with every ``*`` and ``**`` dropped (the reference's ``removeStars``)."""
@@ -319,7 +330,7 @@ class _Side:
 
 
 _NO_KEY_T2_L1: Final = ("",) * (_IDX["L2"] - _IDX["T2"])
-_PLAIN: Final[dict[str, str]] = {v: v.rstrip("*") for v in ("", *_MOTOR_VALUES, *_SENSORY_VALUES)}
+_PLAIN: Final[dict[str, str]] = {v: v.rstrip("*") for v in ("", *MOTOR_VALUES, *SENSORY_VALUES)}
 _GET_DERMATOMES: Final = itemgetter(*DERMATOMES)
 _GET_MYOTOMES: Final = itemgetter(*MYOTOMES)
 
@@ -580,10 +591,10 @@ def _motor_more_than_three_below(side: _Side, motor_level: str) -> tuple[bool, b
 
 
 # Per key-muscle cell: counts towards "grade below 3" (C) / "grade 3 or more" (D), and whether only thanks to a star.
-_C_COUNT: Final[dict[str, int]] = {v: int(v in ("0", "1", "2", "NT", "NT*") or v in _WEAK_STAR) for v in _MOTOR_VALUES}
-_C_VARIABLE: Final[dict[str, int]] = {v: int(v in _WEAK_STAR) for v in _MOTOR_VALUES}
-_D_COUNT: Final[dict[str, int]] = {v: int(v not in _WEAK) for v in _MOTOR_VALUES}
-_D_VARIABLE: Final[dict[str, int]] = {v: int(v in _WEAK_STAR or v in _WEAK_STARSTAR) for v in _MOTOR_VALUES}
+_C_COUNT: Final[dict[str, int]] = {v: int(v in ("0", "1", "2", "NT", "NT*") or v in _WEAK_STAR) for v in MOTOR_VALUES}
+_C_VARIABLE: Final[dict[str, int]] = {v: int(v in _WEAK_STAR) for v in MOTOR_VALUES}
+_D_COUNT: Final[dict[str, int]] = {v: int(v not in _WEAK) for v in MOTOR_VALUES}
+_D_VARIABLE: Final[dict[str, int]] = {v: int(v in _WEAK_STAR or v in _WEAK_STARSTAR) for v in MOTOR_VALUES}
 
 
 def _less_than_half_at_least_3(exam: _Exam, nli: str) -> tuple[bool, bool]:
@@ -835,7 +846,19 @@ def classify(exam: IsncsciExam) -> IsncsciClassification:
     includes an NT cell, ``NA`` for a zone of partial preservation that does not apply. As in the reference, a
     lowest non-key muscle at a level without key muscle (T2-L1) is ignored.
     """
-    ex = _Exam.read(exam)
+    return _classify(_Exam.read(exam))
+
+
+def classify_cells(right: SideCells, left: SideCells, vac: str, dap: str) -> IsncsciClassification:
+    """Classify an exam given as its checked cells, exactly as :func:`classify` classifies the record holding them.
+
+    For readers that can check the cells more cheaply than building the record does (a file of thousands of exams,
+    where validating each record would cost more than classifying it); the values are not checked again here.
+    """
+    return _classify(_Exam(_Side.of(right), _Side.of(left), vac, dap))
+
+
+def _classify(ex: _Exam) -> IsncsciClassification:
     right, left = ex.right, ex.left
     sensory_right = _sensory_level(right)
     sensory_left = _sensory_level(left)

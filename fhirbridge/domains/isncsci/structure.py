@@ -55,6 +55,15 @@ MODALITIES: Final[tuple[Modality, Modality, Modality]] = ("motor", "light_touch"
 MOTOR_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[0-4]|NT)\*{0,2}|5")
 #: A sensory cell: 0-2 or NT; 0, 1 and NT may carry `*` or `**`.
 SENSORY_VALUE: Final[re.Pattern[str]] = re.compile(r"(?:[01]|NT)\*{0,2}|2")
+#: Every value a motor or sensory cell may hold, spelled out from the grammars above, so that a cell can be checked
+#: by one lookup (``value in MOTOR_VALUES``) and tables can be computed for every value.
+_STARS: Final = ("", "*", "**")
+MOTOR_VALUES: Final[frozenset[str]] = frozenset(
+    v for grade in ("0", "1", "2", "3", "4", "5", "NT") for star in _STARS if MOTOR_VALUE.fullmatch(v := grade + star)
+)
+SENSORY_VALUES: Final[frozenset[str]] = frozenset(
+    v for grade in ("0", "1", "2", "NT") for star in _STARS if SENSORY_VALUE.fullmatch(v := grade + star)
+)
 #: Voluntary anal contraction and deep anal pressure.
 AnalValue = Literal["Yes", "No", "NT"]
 ANAL_VALUES: Final[tuple[str, ...]] = get_args(AnalValue)
