@@ -1,4 +1,5 @@
-"""The Python API: every interface (CLI, service) calls these functions and renders their Report."""
+"""The engine: read, check and write over the spokes. The public API (``fhirbridge.public``), the CLI and the
+service call these functions and render their Report; inputs come as paths or ``fhirbridge.inputs.Source``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from fhirbridge.formats.registry import (
     reader,
     writer,
 )
+from fhirbridge.inputs import Source, detect_format, missing
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
@@ -40,23 +42,21 @@ if TYPE_CHECKING:
 # does not spend its start-up loading them (and every record type with them).
 
 SOURCE_FORMATS = tuple(READERS)
-#: Formats ``validate`` takes: every reader's, and FHIR, whose own validation needs no reader.
-VALIDATE_FORMATS = tuple(dict.fromkeys((*READERS, "fhir")))
 TARGET_FORMATS = tuple(WRITERS)
 
 
-def read(inputs: list[Path], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
+def read(inputs: list[Path | Source], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
          ) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
     read_format = reader(source)
     return read_format(_existing(inputs, report), report, options or ConvertOptions())
 
 
-def _existing(inputs: list[Path], report: Report) -> list[Path]:
-    for path in inputs:
-        if not path.exists():
-            report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
-    return [p for p in inputs if p.exists()]
+def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source]:
+    absent = missing(inputs)
+    for path in absent:
+        report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
+    return [p for p in inputs if p not in absent]
 
 
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
@@ -66,15 +66,14 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
     return check_records(data, report)
 
 
-def validate(inputs: list[Path], *, source: str | None = "csv", options: ConvertOptions | None = None,
+def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
              fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
              max_issues: int | None = None) -> Report:
     """Read and check inputs without writing anything, running every layer that applies to their format.
 
     ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
-    bindings, invariants, profiles, bundle integrity) and, when a FHIR reader is registered, read into hub
-    records for the clinical checks. ``select`` / ``ignore`` keep or drop issue codes by prefix; past
-    ``max_issues`` issues are counted, not kept.
+    bindings, invariants, profiles, bundle integrity) and read into hub records for the clinical checks.
+    ``select`` / ``ignore`` keep or drop issue codes by prefix; past ``max_issues`` issues are counted, not kept.
     """
     with _cyclic_gc_paused():
         return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
@@ -97,52 +96,47 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.collect()
 
 
-def _validate(inputs: list[Path], source: str | None, options: ConvertOptions | None, report: Report) -> Report:
+def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report
+              ) -> Report:
     if source is None:
-        source = _detect_format(inputs)
+        source = detect_format(inputs)
         if source is None:
             report.add(Issue.of("FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
                                 file=", ".join(map(str, inputs))))
             report.finish()
             return report
     report.header["input_format"] = source
-    restatable: set[tuple[str, str | None, int | None, str | None]] = set()
-    other_release: set[str] = set()
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
 
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
         restatable, other_release = validator.restatable, validator.other_release
-        inputs = [p for p in inputs if p.exists()]
-    if source in READERS:
-        first = len(report.issues)
-        if source == "fhir":
-            # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001) in R4
-            # content, and a problem reading a file or line that the reader finds again (a malformed NDJSON line)
-            # is the same problem
-            report.drop = lambda i: (i.code == "FB-FHIR-001" and i.file not in other_release) or (
-                i.code, i.file, i.row, i.target) in restatable
-            if other_release:
-                report.ran("FB-FHIR-001")  # the reader's structure check is what checks content of another release
-            else:
-                report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
-        try:
-            _check_records(inputs, source, options or ConvertOptions(), report)
-        except MappingError as exc:
-            report.add(Issue.of("FB-MAP-001", str(exc)))
+        inputs = [p for p in inputs if p not in missing(inputs)]
+        # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001) in R4
+        # content, and a problem reading a file or line that the reader finds again (a malformed NDJSON line)
+        # is the same problem
+        report.drop = lambda i: (i.code == "FB-FHIR-001" and i.file not in other_release) or (
+            i.code, i.file, i.row, i.target) in restatable
+        if other_release:
+            report.ran("FB-FHIR-001")  # the reader's structure check is what checks content of another release
         else:
-            if report.drop is not None:  # issues appended to the list directly bypass add()
-                report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
-            report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES.get(source, ())))))
-        report.drop = None
+            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
+    first = len(report.issues)
+    try:
+        _check_records(inputs, source, options or ConvertOptions(), report)
+    except MappingError as exc:
+        report.add(Issue.of("FB-MAP-001", str(exc)))
     else:
-        report.add(Issue.of("FB-IO-008", f"no reader for {source} input; supported: {', '.join(READERS)}"))
+        if report.drop is not None:  # issues appended to the list directly bypass add()
+            report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
+        report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES[source]))))
+    report.drop = None
     report.finish()
     return report
 
 
-def _check_records(inputs: list[Path], source: str, options: ConvertOptions, report: Report) -> None:
+def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report) -> None:
     """The clinical layer on the records the reader makes: a chunk of whole subjects at a time where the reader
     can (every clinical check looks at one subject), so that memory stays flat on inputs of any size."""
     if source not in CHUNK_READERS:
@@ -161,35 +155,8 @@ _READER_RULES = {"csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"), "sdtm": ("FB-IO-", "FB
                  "fhir": ("FB-IO-", "FB-MAP-", "FB-FHIR-05", "FB-FHIR-06")}
 
 
-def _detect_format(inputs: list[Path]) -> str | None:
-    """csv, sdtm or fhir, from the files' content: FHIR JSON names a resourceType, SDTM tables have DOMAIN or
-    USUBJID columns (or are XPT, Dataset-JSON or Dataset-XML files)."""
-    files = [f for p in inputs for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
-    for path in files:
-        suffix = path.suffix.lower()
-        if suffix == ".xpt":
-            return "sdtm"
-        if suffix not in (".json", ".ndjson", ".jsonl", ".xml", ".csv"):
-            continue
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(4096).decode("utf-8", errors="replace")
-        except OSError:
-            continue
-        if suffix == ".csv":
-            header = head.splitlines()[0].upper() if head else ""
-            if "USUBJID" in header or "DOMAIN" in header.replace('"', "").split(","):
-                return "sdtm"
-            return "csv"
-        if '"resourceType"' in head or "http://hl7.org/fhir" in head:
-            return "fhir"
-        if "datasetJSONVersion" in head or "clinicalData" in head or "cdisc.org/ns/odm" in head:
-            return "sdtm"
-    return None
-
-
 def convert(
-    inputs: list[Path],
+    inputs: list[Path | Source],
     outdir: Path,
     *,
     source: str = "csv",
@@ -223,6 +190,14 @@ def convert(
     return report
 
 
+def write(data: StudyData, outdir: Path, report: Report, *, target: str = "fhir",
+          options: ConvertOptions | None = None) -> None:
+    """Write records as ``target`` in ``outdir``, after the checks on them (which compute the classifications of
+    exams exported without one, that the writers write); the files written go to ``report.outputs``."""
+    outputs = writer(target)(data, outdir, report, options or ConvertOptions(), check(data, report))
+    report.outputs.extend(str(p) for p in outputs)
+
+
 def export_profiles(outdir: Path) -> list[Path]:
     """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
     one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
@@ -241,7 +216,7 @@ def export_profiles(outdir: Path) -> list[Path]:
 
 
 def classify(
-    path: Path, *, source: str | None = None, options: ConvertOptions | None = None
+    path: Path | Source, *, source: str | None = None, options: ConvertOptions | None = None
 ) -> tuple[list[tuple[str, IsncsciClassification]], Report]:
     """Classify every exam of a file, in input order: a JSON list in the reference's flat layout (the default
     for ``.json`` files), or any exam file or folder of a format fhirbridge reads (``source``, default csv).
@@ -258,7 +233,7 @@ def classify(
     return [(f"{e.subject_id}/{e.visit}", classify_exam(e)) for e in data.isncsci_exams], report
 
 
-def _flat_classifications(path: Path, report: Report) -> list[tuple[str, IsncsciClassification]]:
+def _flat_classifications(path: Path | Source, report: Report) -> list[tuple[str, IsncsciClassification]]:
     try:
         items = parse_flat_json(path.read_bytes())
     except OSError as exc:

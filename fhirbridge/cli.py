@@ -13,7 +13,8 @@ import click
 import orjson
 
 from fhirbridge import __version__, api
-from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
+from fhirbridge.errors import FhirbridgeError
+from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.registry import OPT_IN, RULES
 from fhirbridge.issues.render import FORMATS, render, render_json, render_text, use_colour
@@ -51,7 +52,18 @@ def _common(func):  # type: ignore[no-untyped-def]
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command ends a usage error the API raises (``FhirbridgeError``) as click ends its own: the message on
+    one line, exit code 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FhirbridgeError as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fhirbridge")
 def main() -> None:
     """Convert and validate spinal-cord-injury trial data between CSV, CDISC SDTM and HL7 FHIR.
@@ -92,11 +104,8 @@ def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_forma
                              bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
                              fhir_version=fhir_version, sdtm_format=sdtm_format,  # type: ignore[arg-type]
                              progress=_progress())
-    try:
-        report = api.convert(list(inputs), outdir, source=source, target=target, options=options,
-                             fail_on=Severity.parse(fail_on))
-    except UnsupportedOption as exc:
-        raise click.UsageError(str(exc)) from None
+    report = api.convert(list(inputs), outdir, source=source, target=target, options=options,
+                         fail_on=Severity.parse(fail_on))
     _emit(report, fmt, report_file)
 
 
@@ -106,7 +115,7 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @main.command()
-@click.option("--as", "source", type=click.Choice(api.VALIDATE_FORMATS), default=None,
+@click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
               help="Format of the inputs (default: told from their content).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Report format: text for people; json, operation-outcome (FHIR), junit or sarif for programs.")
@@ -138,11 +147,8 @@ def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: st
     options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"  # a layout spec says what the input is
-    try:
-        report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
-                              select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
-    except UnsupportedOption as exc:
-        raise click.UsageError(str(exc)) from None
+    report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
+                          select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
     if report_file is not None:
         report_file.write_text(render(report, fmt), encoding="utf-8")
         click.echo(f"report written to {report_file}", err=True)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from test_service_support import EXAMPLE, REPO, Service, example_transaction_bytes, exported, running
 
+import fhirbridge
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
 
@@ -74,6 +75,19 @@ def test_validate_a_zip_of_the_example_is_valid(client: httpx.Client) -> None:
     assert response.headers["x-fhirbridge-exit-code"] == "0"
 
 
+def test_issues_name_zip_members_and_the_request_body_as_sent(client: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(MESSY.glob("*.csv")):
+            archive.write(path, f"site-01/{path.name}")
+    zipped = client.post("/$validate?from=csv", content=buffer.getvalue(), headers={"Content-Type": "application/zip"})
+    assert _codes(zipped.json()) == {i.code for i in api.validate([MESSY], source="csv").issues}
+    assert any(i.get("diagnostics", "").startswith("site-01/subjects.csv, row") for i in zipped.json()["issue"])
+    body = client.post("/$validate", json={"resourceType": "Patient", "gender": "sometimes"}, headers=FHIR)
+    errors = [i["diagnostics"] for i in body.json()["issue"] if i["severity"] == "error"]
+    assert errors and all(d.startswith("request body") for d in errors)
+
+
 def test_validate_a_fhir_resource(client: httpx.Client) -> None:
     bad = client.post("/$validate", json={"resourceType": "Patient", "gender": "sometimes"}, headers=FHIR)
     assert bad.status_code == 200
@@ -121,6 +135,22 @@ def test_convert_to_tables_gives_a_zip_with_the_report(client: httpx.Client, tmp
             assert archive.read(path.name) == path.read_bytes()
         report = orjson.loads(archive.read("report.json"))
     assert report["exit_code"] == 0
+
+
+def test_convert_a_fhir_body_to_tables(client: httpx.Client, tmp_path: Path) -> None:
+    body = example_transaction_bytes()
+    response = client.post("/$convert?from=fhir&to=csv", content=body, headers=FHIR)
+    assert response.status_code == 200, response.text
+    expected = fhirbridge.convert(orjson.loads(body), tmp_path, source="fhir", target="csv")
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        for path in map(Path, expected.outputs):
+            assert archive.read(path.name) == path.read_bytes()
+        report = orjson.loads(archive.read("report.json"))
+    assert report["exit_code"] == expected.exit_code
+    assert {i["file"] for i in report["issues"] if i.get("file")} <= {"request body", *(
+        Path(p).name for p in expected.outputs)}
+    refused = client.post("/$convert?from=csv&to=csv", content=body, headers=FHIR)
+    assert refused.status_code == 415
 
 
 def test_convert_refuses_unknown_formats_and_options(client: httpx.Client) -> None:

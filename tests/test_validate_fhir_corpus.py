@@ -85,7 +85,7 @@ def test_fault_is_caught_at_its_entry_and_path(name):
 
 
 def test_one_run_reports_every_fault_of_every_file():
-    """The FHIR layers' rules only: the FHIR reader (when registered) adds what it cannot turn into records."""
+    """The FHIR layers' rules only: the FHIR reader adds what it cannot turn into records."""
     ours = tuple(sorted(set(STRUCTURE_RULES + BUNDLE_RULES + ("FB-IO-",)) - {"FB-FHIR-019"}))  # 019 is opt-in
     report = api.validate([CORPUS], source="fhir", select=ours)
     assert {(i.code, i.target, i.row) for i in report.issues} == set().union(*EXPECTED.values())
@@ -170,7 +170,7 @@ def test_clean_control_gives_no_issue(example_bundles, bundle_type):
 def test_clean_control_passes_every_layer_of_validate(example_bundles):
     report = api.validate([example_bundles["collection"]], source=None)
     assert report.header["input_format"] == "fhir"
-    # the FHIR reader, when registered, notes (information) that the conversion's Provenance is no record
+    # the FHIR reader notes (information) that the conversion's Provenance is no record
     assert [i for i in report.issues if i.severity > Severity.INFORMATION] == []
     assert report.exit_code == 0
 

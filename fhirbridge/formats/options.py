@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from fhirbridge.errors import FhirbridgeError
 from fhirbridge.records import IsncsciClassification
 
 Progress = Callable[[str], None]
@@ -14,7 +15,7 @@ Progress = Callable[[str], None]
 Derived = dict[tuple[str, ...], IsncsciClassification]
 
 
-class UnsupportedOption(ValueError):
+class UnsupportedOption(FhirbridgeError, ValueError):
     """An option combination a spoke does not support (a usage error: exit code 2)."""
 
 

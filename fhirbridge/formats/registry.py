@@ -12,6 +12,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from fhirbridge.errors import InvalidOption
+
 READERS: dict[str, str] = {
     "csv": "fhirbridge.formats.csv.spoke:read",
     "sdtm": "fhirbridge.formats.sdtm.spoke:read",
@@ -40,7 +42,7 @@ CHUNK_WRITERS: dict[str, str] = {
 
 def _load(table: dict[str, str], name: str, direction: str) -> Callable[..., Any]:
     if name not in table:
-        raise ValueError(f"cannot {direction} format {name!r}; supported: {', '.join(table)}")
+        raise InvalidOption(f"cannot {direction} format {name!r}; supported: {', '.join(table)}")
     module, _, function = table[name].partition(":")
     return getattr(importlib.import_module(module), function)
 

@@ -12,14 +12,6 @@ from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import OPT_IN, RULES
 
 
-class InputError(Exception):
-    """Input that cannot be read at all (exit code 2), carried as the fatal issue that describes it."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(f"{issue.location()}: {issue.message}")
-        self.issue = issue
-
-
 @dataclass
 class Report:
     """The result of a conversion or validation run.

@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from fhirbridge.errors import FhirbridgeError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class MappingError(Exception):
+class MappingError(FhirbridgeError):
     """A mapping spec that cannot be used; the message names the file and the offending key."""
 
 

@@ -1,21 +1,22 @@
 """Reading request bodies safely: a size limit on every request, FHIR JSON or XML, uploaded files.
 
 XML goes through the FHIR spoke's hardened parser (no DTDs, entities or network access; a document that
-declares a DOCTYPE is refused). Uploaded zips are expanded only inside their folder and only up to a multiple
-of the body limit (zip bombs).
+declares a DOCTYPE is refused). Uploaded zips are read in memory, member by member, only up to a multiple of the
+body limit (zip bombs), and no member may name a path outside the archive.
 """
 
 from __future__ import annotations
 
 import zipfile
 from io import BytesIO
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhirbridge.formats.fhir import xml as fhir_xml
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -71,13 +72,14 @@ def parse_fhir_xml(body: bytes) -> dict[str, Any]:
     return resource
 
 
-def extract_zip(data: bytes, folder: Path, limit: int) -> list[Path]:
-    """Expand a zip into ``folder``: no path may leave it and the total may not exceed ``limit`` bytes."""
+def zip_members(data: bytes, limit: int) -> list[Source]:
+    """The files of a zip, each named by its path in the archive; no path may leave the archive and the total
+    may not exceed ``limit`` bytes."""
     try:
         archive = zipfile.ZipFile(BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise BodyError(Issue.of("FB-SRV-008", f"not a zip file: {exc}", file="request body"), 400) from None
-    written, total = [], 0
+    members, total = [], 0
     with archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -90,16 +92,13 @@ def extract_zip(data: bytes, folder: Path, limit: int) -> list[Path]:
             if total > limit:
                 raise BodyError(Issue.of("FB-SRV-007", f"the zip expands to more than {limit} bytes",
                                          file="request body"), 413)
-            target = folder.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source:
-                content = source.read(limit + 1)
+            with archive.open(info) as member:
+                content = member.read(limit + 1)
             if len(content) != info.file_size:
                 raise BodyError(Issue.of("FB-SRV-008", f"zip member {info.filename!r} is corrupt",
                                          file="request body"), 400)
-            target.write_bytes(content)
-            written.append(target)
-    return written
+            members.append(Source(content, name=name.as_posix()))
+    return members
 
 
 def safe_upload_name(name: str | None, fallback: str) -> str:

@@ -7,7 +7,6 @@ import zipfile
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -15,68 +14,63 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from fhirbridge import api
-from fhirbridge.formats.fhir.ndjson import write_ndjson
+from fhirbridge import api, public
+from fhirbridge.errors import FhirbridgeError
 from fhirbridge.formats.fhir.operation_outcome import operation_outcome as report_outcome
-from fhirbridge.formats.options import ConvertOptions, UnsupportedOption
-from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.inputs import Source
+from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.render import render_json
 from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import (
     MULTIPART,
     ZIP_EXPANSION,
     ZIP_TYPES,
-    extract_zip,
     media_type,
     parse_fhir,
     safe_upload_name,
+    zip_members,
 )
 from fhirbridge.service.capability import capability_statement
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
 from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
-from fhirbridge.service.validation import relocate, validate_fhir, validate_files
+from fhirbridge.service.validation import REQUEST_BODY
 
 router = APIRouter()
 #: Most files one multipart upload may carry.
 MAX_FILES = 100
 _TYPE_NAME = r"[A-Z][A-Za-z]{1,63}"
 _FAIL_ON = Query("error", pattern="^(error|warning)$", description="Lowest severity that makes the input invalid.")
-_VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.VALIDATE_FORMATS)},
+_VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.SOURCE_FORMATS)},
                        description="Format of uploaded files (default: told from their content).")
-FHIR_INPUT = "request-body.json"
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ServiceError(400, Issue.of("FB-SRV-011", f"{name}={value!r} is not supported", target=name, value=value,
-                                         expected=", ".join(allowed)))
-    return value
-
-
-async def _save_inputs(request: Request, folder: Path) -> dict[str, Any] | None:
-    """A FHIR body is returned as a resource; uploaded files (multipart, or one zip) are saved in ``folder``."""
+async def _inputs(request: Request) -> tuple[list[Source], bool]:
+    """The inputs of a request, in memory, and whether they are a FHIR body: uploaded files (multipart, or one
+    zip) named as uploaded (a zip's members by their path in it), or a FHIR JSON or XML body, parsed."""
     kind = media_type(request.headers.get("content-type"))
     limit = request.app.state.settings.max_body * ZIP_EXPANSION
     if kind == MULTIPART:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
-        saved = 0
-        for field, value in form.multi_items():
+        files: list[Source] = []
+        for n, (field, value) in enumerate(form.multi_items(), start=1):
             if not isinstance(value, UploadFile):
                 raise ServiceError(400, Issue.of("FB-SRV-011", f"form field {field!r} is not a file", target=field))
             data = await value.read()
-            name = safe_upload_name(value.filename, f"upload-{saved + 1}")
-            if name.lower().endswith(".zip"):
-                extract_zip(data, folder, limit)
-            else:
-                (folder / name).write_bytes(data)
-            saved += 1
-        if not saved:
+            name = safe_upload_name(value.filename, f"upload-{n}")
+            files.extend(zip_members(data, limit) if name.lower().endswith(".zip") else [Source(data, name=name)])
+        if not form.multi_items():
             raise ServiceError(400, Issue.of("FB-SRV-011", "the upload holds no file", target="file"))
-        return None
+        return files, False
     if kind in ZIP_TYPES:
-        extract_zip(await request.body(), folder, limit)
-        return None
-    return parse_fhir(await request.body(), request.headers.get("content-type"))
+        return zip_members(await request.body(), limit), False
+    resource = parse_fhir(await request.body(), request.headers.get("content-type"))
+    return [Source(resource, name=REQUEST_BODY)], True
+
+
+def _usage_error(exc: FhirbridgeError) -> ServiceError:
+    """A request the API cannot carry out as asked (an unknown format or option value): 400 with the message,
+    which lists the valid values."""
+    return ServiceError(400, Issue.of("FB-SRV-011", str(exc)))
 
 
 def _exit_header(report: Report) -> dict[str, str]:
@@ -92,16 +86,12 @@ async def metadata(request: Request) -> Response:
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
 async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
-    severity = Severity.parse(fail_on)
-    with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
-        folder = Path(scratch)
-        resource = await _save_inputs(request, folder)
-        if resource is not None:
-            report = await run_in_threadpool(validate_fhir, resource, severity)
-        else:
-            if source is not None:
-                _choice("from", source, api.VALIDATE_FORMATS)
-            report = await run_in_threadpool(validate_files, folder, source, ConvertOptions(), severity)
+    inputs, fhir_body = await _inputs(request)
+    try:
+        report = await run_in_threadpool(public.validate, inputs, source="fhir" if fhir_body else source,
+                                         fail_on=fail_on)
+    except FhirbridgeError as exc:
+        raise _usage_error(exc) from None
     status = 400 if report.exit_code == 2 else 200
     return fhir_response(request, report_outcome(report), status, headers=_exit_header(report))
 
@@ -117,25 +107,19 @@ async def convert(request: Request,
                   fhir_version: str | None = Query(None, pattern="^(R4|R4B|R5)$"),
                   sdtm_format: str = Query("csv", pattern="^(csv|xpt|dataset-json|dataset-xml)$"),
                   fail_on: str = _FAIL_ON) -> Response:
-    _choice("to", target, api.TARGET_FORMATS)
-    options = ConvertOptions(bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
-                             fhir_version=fhir_version, sdtm_format=sdtm_format)  # type: ignore[arg-type]
+    inputs, fhir_body = await _inputs(request)
+    if fhir_body and source != "fhir":
+        raise ServiceError(415, Issue.of("FB-SRV-008", "a FHIR body needs from=fhir; upload files for "
+                                         f"from={source}", target="from", value=source))
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
-        inputs, outdir = Path(scratch) / "in", Path(scratch) / "out"
-        inputs.mkdir()
-        resource = await _save_inputs(request, inputs)
-        if resource is not None:
-            if source != "fhir":
-                raise ServiceError(415, Issue.of("FB-SRV-008", "a FHIR body needs from=fhir; upload files for "
-                                                 f"from={source}", target="from", value=source))
-            (inputs / FHIR_INPUT).write_bytes(orjson.dumps(resource))
-        _choice("from", source, api.SOURCE_FORMATS)
+        outdir = Path(scratch)
         try:
-            report = await run_in_threadpool(api.convert, [inputs], outdir, source=source, target=target,
-                                              options=options, fail_on=Severity.parse(fail_on))
-        except UnsupportedOption as exc:
-            raise ServiceError(400, Issue.of("FB-SRV-011", str(exc))) from None
-        relocate(relocate(report, str(outdir)), str(inputs))
+            report = await run_in_threadpool(public.convert, inputs, outdir, source=source, target=target,
+                                              fail_on=fail_on, bundle_type=bundle_type, fhir_format=fhir_format,
+                                              fhir_version=fhir_version, sdtm_format=sdtm_format)
+        except FhirbridgeError as exc:
+            raise _usage_error(exc) from None
+        _relative_to(report, outdir)
         if report.exit_code == 2:
             return fhir_response(request, report_outcome(report), 400, headers=_exit_header(report))
         written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
@@ -175,19 +159,30 @@ async def export(request: Request, types: str | None = Query(None, alias="_type"
 async def export_sdtm(request: Request,
                       sdtm_format: str = Query("csv", alias="format",
                                                pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
-    store = request.app.state.store
+    inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
-        inputs, outdir = Path(scratch) / "in", Path(scratch) / "out"
-        await run_in_threadpool(_dump_ndjson, store.export(), inputs)
-        report = await run_in_threadpool(api.convert, [inputs], outdir, source="fhir", target="sdtm",
-                                          options=ConvertOptions(sdtm_format=sdtm_format))  # type: ignore[arg-type]
-        relocate(relocate(report, str(outdir)), str(inputs))
+        outdir = Path(scratch)
+        report = await run_in_threadpool(public.convert, inputs, outdir, source="fhir", target="sdtm",
+                                          sdtm_format=sdtm_format)
+        _relative_to(report, outdir)
         written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
         archive = _zip(outdir, written, report)
     return Response(archive, media_type="application/zip", headers={
         **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
 
 
-def _dump_ndjson(contents: Iterator[str], folder: Path) -> None:
-    """The stored resources as NDJSON files, one per resource type, as a bulk export writes them."""
-    write_ndjson((orjson.loads(c) for c in contents), folder)
+def _bulk_export(contents: Iterator[str]) -> list[Source]:
+    """The stored resources as NDJSON in memory, one ``Type.ndjson`` per resource type as a bulk export has them."""
+    by_type: dict[str, list[bytes]] = {}
+    for content in contents:
+        by_type.setdefault(orjson.loads(content)["resourceType"], []).append(content.encode() + b"\n")
+    return [Source(b"".join(lines), name=f"{kind}.ndjson") for kind, lines in by_type.items()]
+
+
+def _relative_to(report: Report, outdir: Path) -> None:
+    """Files written into the scratch output folder are named by their place in it (the zip's member names):
+    the server's own paths are not shown."""
+    prefix = f"{outdir}/"
+    report.outputs = [o.removeprefix(prefix) for o in report.outputs]
+    report.issues = [i.model_copy(update={"file": i.file and i.file.removeprefix(prefix),
+                                          "message": i.message.replace(prefix, "")}) for i in report.issues]

@@ -16,23 +16,21 @@ from pydantic import ValidationError
 
 from fhirbridge.formats.csv.text import open_text
 from fhirbridge.formats.csv.values import CellError, convert_cell
+from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, CsvLayout, FileSpec
 from fhirbridge.records import Record, SourceLocation, StudyData
 
 
-def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
+def expand_inputs(inputs: Iterable[Path | Source]) -> list[Source]:
     """Files named directly, plus the ``*.csv`` files of named folders, in a stable order."""
-    files: list[Path] = []
-    for path in inputs:
-        files.extend(sorted(path.glob("*.csv")) if path.is_dir() else [path])
-    return files
+    return expand(inputs, lambda folder: sorted(folder.glob("*.csv")))
 
 
-def match_files(files: list[Path], layout: CsvLayout, report: Report) -> list[tuple[FileSpec, Path]]:
+def match_files(files: list[Source], layout: CsvLayout, report: Report) -> list[tuple[FileSpec, Source]]:
     """Pair input files with the layout's file specs, in the layout's order (study and subjects first)."""
-    claimed: set[Path] = set()
+    claimed: set[Source] = set()
     pairs = []
     for spec in layout.files.values():
         for path in files:
@@ -46,7 +44,7 @@ def match_files(files: list[Path], layout: CsvLayout, report: Report) -> list[tu
     return pairs
 
 
-def read_csv(inputs: Iterable[Path], layout: CsvLayout, report: Report,
+def read_csv(inputs: Iterable[Path | Source], layout: CsvLayout, report: Report,
              progress: Callable[[str], None] | None = None) -> StudyData:
     """Read every input file the layout knows into one StudyData, reporting into ``report``."""
     data = StudyData()
@@ -65,7 +63,7 @@ def read_csv(inputs: Iterable[Path], layout: CsvLayout, report: Report,
     return data
 
 
-def read_file(path: Path, spec: FileSpec, layout: CsvLayout, report: Report) -> Iterator[Record]:
+def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -> Iterator[Record]:
     """Stream the records of one file; problems go to ``report``."""
     name = str(path)
     try:

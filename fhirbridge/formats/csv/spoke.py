@@ -7,12 +7,13 @@ from pathlib import Path
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import write_csv
 from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.inputs import Source
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import StudyData
 
 
-def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:
+def read(inputs: list[Path | Source], report: Report, options: ConvertOptions) -> StudyData:
     layout = load_csv_layout(options.csv_mapping)
     report.header["csv_layout"] = f"{layout.name} {layout.version}"
     return read_csv(inputs, layout, report, progress=options.progress)

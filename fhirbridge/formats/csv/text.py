@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import codecs
 import io
-from pathlib import Path
+
+from fhirbridge.inputs import Source
 
 UTF8_BOM = codecs.BOM_UTF8
 _FALLBACKS = ("cp1252", "latin-1")
 
 
-def detect_encoding(path: Path, chunk_size: int = 1 << 20) -> tuple[str, bool]:
+def detect_encoding(path: Source, chunk_size: int = 1 << 20) -> tuple[str, bool]:
     """The encoding to read ``path`` with, and whether it starts with a UTF-8 byte order mark.
 
     The whole file is scanned in chunks (flat memory) because a single non-UTF-8 byte may sit anywhere.
     """
-    with path.open("rb") as handle:
+    with path.open() as handle:
         has_bom = handle.read(len(UTF8_BOM)) == UTF8_BOM
         if not has_bom:
             handle.seek(0)
@@ -37,11 +38,11 @@ def detect_encoding(path: Path, chunk_size: int = 1 << 20) -> tuple[str, bool]:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
-def open_text(path: Path) -> tuple[io.TextIOWrapper, str, bool]:
+def open_text(path: Source) -> tuple[io.TextIOWrapper, str, bool]:
     """A text handle positioned after any byte order mark, the encoding it decodes with, and whether a
     byte order mark was skipped."""
     encoding, has_bom = detect_encoding(path)
-    raw = path.open("rb")
+    raw = path.open()
     if has_bom:
         raw.read(len(UTF8_BOM))
     return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding, has_bom

@@ -18,6 +18,7 @@ from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.models import RELEASES, Release, is_resource_type
 from fhirbridge.formats.fhir.ndjson import SUFFIXES as NDJSON_SUFFIXES
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
 
 #: Bundle types whose entries are resources to read.
@@ -56,25 +57,22 @@ def ref_key(reference: str) -> str:
     return reference.split("/_history/")[0].rstrip("/").rpartition("/")[2]
 
 
-def input_files(inputs: Iterable[Path]) -> list[Path]:
+def input_files(inputs: Iterable[Path | Source]) -> list[Source]:
     """Files named directly, plus the FHIR files (JSON, XML, NDJSON) of named folders, in a stable order."""
     suffixes = (*JSON_SUFFIXES, *XML_SUFFIXES, *NDJSON_SUFFIXES)
-    files: list[Path] = []
-    for path in inputs:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file()))
-        else:
-            files.append(path)
-    return files
+    return expand(inputs, lambda folder: sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
+                                                and p.is_file()))
 
 
-def is_ndjson(path: Path) -> bool:
+def is_ndjson(path: Source) -> bool:
     return path.suffix.lower() in NDJSON_SUFFIXES
 
 
-def load_document(path: Path, issues: list[Issue], asked: Release | None) -> Any:
+def load_document(path: Source, issues: list[Issue], asked: Release | None) -> Any:
     """The JSON form of a JSON or XML file (None when it cannot be read at all: a fatal issue says why)."""
     name = str(path)
+    if path.parsed is not None:  # handed over parsed: nothing to read
+        return path.parsed
     try:
         data = path.read_bytes()
     except OSError as exc:

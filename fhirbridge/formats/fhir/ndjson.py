@@ -13,6 +13,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from fhirbridge.inputs import Source
+
 Resource = dict[str, Any]
 SUFFIXES = (".ndjson", ".jsonl")
 
@@ -48,10 +50,10 @@ def write_ndjson(resources: Iterable[Resource], outdir: Path) -> list[Path]:
     return [outdir / f"{rtype}.ndjson" for rtype in handles]
 
 
-def lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+def lines(path: Source) -> Iterator[tuple[int, int, bytes]]:
     """(line number, byte offset, line) of every non-blank line, streamed."""
     offset = 0
-    with path.open("rb") as handle:
+    with path.open() as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, offset, line

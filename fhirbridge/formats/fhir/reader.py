@@ -41,6 +41,7 @@ from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
 from fhirbridge.formats.fhir.read_group import read_group, usable
 from fhirbridge.formats.fhir.read_subject import read_study
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import FhirMapping
@@ -61,7 +62,7 @@ class FhirReader:
         self.report = report
         self.asked = asked
         self.progress = progress
-        self.files: list[Path] = []
+        self.files: list[Source] = []
         self.resident: list[Entry] = []
         self.studies: list[Entry] = []
         self.evidence = ReleaseEvidence()
@@ -73,7 +74,7 @@ class FhirReader:
         self.parent: list[int] = []  # union-find over groups: a Patient's id and fullUrl may name two
 
     # pass 1 ------------------------------------------------------------------------------------------------
-    def chunks(self, inputs: list[Path]) -> Iterator[StudyData]:
+    def chunks(self, inputs: list[Path | Source]) -> Iterator[StudyData]:
         """Chunks of records: the studies first, then whole subjects (see the module docstring)."""
         for path in input_files(inputs):
             self._index_file(path)
@@ -86,7 +87,7 @@ class FhirReader:
         yield StudyData(studies=list(studies))
         yield from self._subject_chunks(ctx, studies, by_key)
 
-    def _index_file(self, path: Path) -> None:
+    def _index_file(self, path: Source) -> None:
         if is_ndjson(path):
             self.files.append(path)
             file_index = len(self.files) - 1
@@ -221,7 +222,7 @@ class FhirReader:
         if file_index == _RESIDENT:
             return self.resident[self.slot_offset[slot]]
         if file_index not in handles:
-            handles[file_index] = stack.enter_context(self.files[file_index].open("rb"))
+            handles[file_index] = stack.enter_context(self.files[file_index].open())
         raw = read_line(handles[file_index], self.slot_offset[slot], self.slot_length[slot])
         resource = orjson.loads(raw)
         return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])

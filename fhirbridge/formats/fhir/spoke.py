@@ -14,13 +14,14 @@ from fhirbridge.formats.fhir.ndjson import relative_references, write_ndjson
 from fhirbridge.formats.fhir.reader import FhirReader
 from fhirbridge.formats.fhir.writer import bundle
 from fhirbridge.formats.options import ConvertOptions, Derived, UnsupportedOption
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import Study, StudyData
 
 
-def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:
+def read(inputs: list[Path | Source], report: Report, options: ConvertOptions) -> StudyData:
     """Read FHIR Bundles, bare resources (JSON or XML) and NDJSON files into one StudyData."""
     data = StudyData()
     for n, chunk in enumerate(read_chunks(inputs, report, options)):
@@ -30,7 +31,7 @@ def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyDa
     return data
 
 
-def read_chunks(inputs: list[Path], report: Report, options: ConvertOptions) -> Iterator[StudyData]:
+def read_chunks(inputs: list[Path | Source], report: Report, options: ConvertOptions) -> Iterator[StudyData]:
     """The records a subject at a time (grouped into chunks of bounded size), each chunk with its study.
 
     The first chunk holds the studies only; each later one holds the studies again (so that it can be checked

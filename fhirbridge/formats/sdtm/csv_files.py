@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 
 
@@ -29,12 +31,12 @@ class CsvWriter:
         self.handle.close()
 
 
-def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
+def read(path: Source, types: ColumnTypes, issues: list[Issue]) -> Dataset:
     """Read one dataset; Num variables (by the mapping) become numbers. Streams rows from the file."""
     name = path.stem.upper()
     dataset = Dataset(name=name, label="", columns=[], file=str(path))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with io.TextIOWrapper(path.open(), encoding="utf-8-sig", newline="") as handle:
             rows = csv.reader(handle, strict=True)
             header = next(rows, None)
             if header is None:

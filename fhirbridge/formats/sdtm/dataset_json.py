@@ -17,6 +17,7 @@ import orjson
 from fhirbridge.formats.sdtm import odm
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import UnreadableDataset
+from fhirbridge.inputs import Source
 
 VERSION = "1.1.0"
 # --DTC may be partial (2019-03), which the Dataset-JSON "datetime" type does not allow: they are strings
@@ -91,9 +92,9 @@ class DatasetJsonWriter:
         self.spool.close()
 
 
-def read(path: Path) -> Dataset:
+def read(path: Source) -> Dataset:
     try:
-        document = orjson.loads(path.read_bytes())
+        document = path.json()
     except orjson.JSONDecodeError as exc:
         raise UnreadableDataset(f"not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("columns"), list):

@@ -18,6 +18,7 @@ from lxml import etree
 from fhirbridge.formats.sdtm import odm
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Row, Value
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset, typed_value
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 
 _ODM = f"{{{odm.ODM_NS}}}"
@@ -86,24 +87,25 @@ def _attribute(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
-def read(path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
+def read(path: Source, types: ColumnTypes, issues: list[Issue]) -> Dataset:
     dataset = Dataset(name=path.stem.upper(), label="", columns=[], file=str(path))
     names: dict[str, str] = {}
     try:
-        for _, element in etree.iterparse(str(path), events=("end",), tag=f"{_ODM}ItemGroupData"):
-            group = str(element.get("ItemGroupOID", ""))
-            dataset.name = group.removeprefix("IG.").upper() or dataset.name
-            kinds = types(dataset.name)
-            number = len(dataset.rows) + 1
-            row: dict[str, Value] = {}
-            for item in element.iterfind(f"{_ODM}ItemData"):
-                oid = str(item.get("ItemOID", ""))
-                name = names.setdefault(oid, oid.rpartition(".")[2].upper())
-                row[name] = typed_value(str(item.get("Value", "")), kinds.get(name, "Char"),
-                                        (str(path), number, name), issues)
-            dataset.rows.append(row)
-            dataset.row_numbers.append(number)
-            element.clear()
+        with path.open() as handle:
+            for _, element in etree.iterparse(handle, events=("end",), tag=f"{_ODM}ItemGroupData"):
+                group = str(element.get("ItemGroupOID", ""))
+                dataset.name = group.removeprefix("IG.").upper() or dataset.name
+                kinds = types(dataset.name)
+                number = len(dataset.rows) + 1
+                row: dict[str, Value] = {}
+                for item in element.iterfind(f"{_ODM}ItemData"):
+                    oid = str(item.get("ItemOID", ""))
+                    name = names.setdefault(oid, oid.rpartition(".")[2].upper())
+                    row[name] = typed_value(str(item.get("Value", "")), kinds.get(name, "Char"),
+                                            (str(path), number, name), issues)
+                dataset.rows.append(row)
+                dataset.row_numbers.append(number)
+                element.clear()
     except etree.XMLSyntaxError as exc:
         raise UnreadableDataset(f"not well-formed XML: {exc}") from None
     # Dataset-XML leaves empty values out, so a variable empty on every row is only known from the mapping

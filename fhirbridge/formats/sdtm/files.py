@@ -9,6 +9,7 @@ from typing import Protocol
 from fhirbridge.formats.sdtm import csv_files, dataset_json, dataset_xml, xpt_files
 from fhirbridge.formats.sdtm.dataset import Column, Dataset
 from fhirbridge.formats.sdtm.values import ColumnTypes, UnreadableDataset
+from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping
 
@@ -16,15 +17,15 @@ SUFFIXES = {"csv": ".csv", "xpt": ".xpt", "dataset-json": ".json", "dataset-xml"
 DEFINE = "define.xml"
 
 
-def dataset_files(inputs: list[Path], preferred: str, issues: list[Issue]) -> tuple[str, list[Path]]:
+def dataset_files(inputs: list[Path | Source], preferred: str, issues: list[Issue]) -> tuple[str, list[Source]]:
     """The file format of the inputs and the dataset files to read.
 
     Files named directly and the files of named folders are considered; define.xml is metadata, not data.
     When several formats are present (a folder with both ``ae.csv`` and ``ae.xpt``), ``preferred`` (the
     --sdtm-format option) decides, and the other files are reported as not read.
     """
-    files = [f for p in inputs for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
-    by_format: dict[str, list[Path]] = {}
+    files = expand(inputs, lambda folder: sorted(x for x in folder.iterdir() if x.is_file()))
+    by_format: dict[str, list[Source]] = {}
     for path in files:
         if path.name.lower() == DEFINE:
             continue
@@ -44,7 +45,7 @@ def dataset_files(inputs: list[Path], preferred: str, issues: list[Issue]) -> tu
     return chosen, by_format[chosen]
 
 
-def read_datasets(inputs: list[Path], preferred: str, mapping: SdtmMapping, issues: list[Issue],
+def read_datasets(inputs: list[Path | Source], preferred: str, mapping: SdtmMapping, issues: list[Issue],
                   progress: Callable[[str], None] | None = None) -> list[Dataset]:
     """Every dataset the mapping knows; unreadable files and unknown domains are reported and skipped."""
     fmt, files = dataset_files(inputs, preferred, issues)
@@ -70,7 +71,7 @@ def read_datasets(inputs: list[Path], preferred: str, mapping: SdtmMapping, issu
     return datasets
 
 
-def _read(fmt: str, path: Path, types: ColumnTypes, issues: list[Issue]) -> Dataset:
+def _read(fmt: str, path: Source, types: ColumnTypes, issues: list[Issue]) -> Dataset:
     match fmt:
         case "csv":
             return csv_files.read(path, types, issues)

@@ -10,13 +10,14 @@ from fhirbridge.formats.sdtm.conformance import check_datasets
 from fhirbridge.formats.sdtm.files import read_datasets
 from fhirbridge.formats.sdtm.stream import Check, write_in_chunks
 from fhirbridge.formats.sdtm.to_records import to_records
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
 from fhirbridge.records import StudyData
 
 
-def read(inputs: list[Path], report: Report, options: ConvertOptions) -> StudyData:
+def read(inputs: list[Path | Source], report: Report, options: ConvertOptions) -> StudyData:
     """Read SDTM datasets (the file format is detected, or --sdtm-format decides) and check their conformance."""
     mapping = load_sdtm_mapping(options.sdtm_mapping)
     report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"

@@ -20,6 +20,7 @@ from fhirbridge.formats.sdtm import odm, xport_v5
 from fhirbridge.formats.sdtm.conformance import XPT_CHAR, xpt_name_limits, xpt_value_limits
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value, data_type
 from fhirbridge.formats.sdtm.values import UnreadableDataset
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
 
 XptRow = tuple[bytes | float | None, ...]
@@ -96,11 +97,12 @@ def _fit(value: Value, name: str, index: int, dataset: Dataset, issues: list[Iss
     return encoded[:XPT_CHAR].decode("utf-8", errors="ignore").encode("utf-8") if len(encoded) > XPT_CHAR else encoded
 
 
-def read(path: Path) -> Dataset:
+def read(path: Source) -> Dataset:
     import pyreadstat
 
     try:
-        values, meta = pyreadstat.read_xport(str(path), output_format="dict", encoding="utf-8")
+        with path.local_path() as local:
+            values, meta = pyreadstat.read_xport(str(local), output_format="dict", encoding="utf-8")
     except Exception as exc:  # pyreadstat raises its own error types for every kind of damage
         raise UnreadableDataset(f"not a readable SAS XPORT file: {exc}") from None
     names = list(meta.column_names)

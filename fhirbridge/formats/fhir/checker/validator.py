@@ -19,6 +19,7 @@ from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
 from fhirbridge.formats.fhir.checker.structure import Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
+from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
 
@@ -33,15 +34,15 @@ STRUCTURE_RULES = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "
 BUNDLE_RULES = ("FB-FHIR-002", "FB-FHIR-020", "FB-FHIR-021", "FB-FHIR-022", "FB-FHIR-040")
 
 
-def fhir_files(inputs: list[Path]) -> list[Path]:
-    """The FHIR files of ``inputs`` (folders are searched, in name order; a folder without any stays itself)."""
-    found: list[Path] = []
+def fhir_files(inputs: list[Path | Source]) -> list[Path | Source]:
+    """The FHIR files of ``inputs`` (folders are searched, in name order; a folder without any stays a Path)."""
+    found: list[Path | Source] = []
     for path in inputs:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES) or [path])
+        if isinstance(path, Path) and path.is_dir():
+            found.extend([Source(p) for p in sorted(path.rglob("*"))
+                          if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES] or [path])
         else:
-            found.append(path)
+            found.append(Source(path) if isinstance(path, Path) else path)
     return found
 
 
@@ -73,10 +74,10 @@ class FhirValidator:
                                  expected=expected, severity=Severity.parse(severity) if severity else None))
 
     # --- inputs --------------------------------------------------------------------------------------------
-    def validate_files(self, inputs: list[Path]) -> None:
+    def validate_files(self, inputs: list[Path | Source]) -> None:
         for path in fhir_files(inputs):
             self.file, self.row = str(path), None
-            if path.is_dir():
+            if isinstance(path, Path):
                 self.report.add(Issue.of("FB-IO-005", "the folder holds no FHIR JSON, XML or NDJSON file",
                                          file=str(path)))
             elif path.suffix.lower() in NDJSON_SUFFIXES:
@@ -106,9 +107,9 @@ class FhirValidator:
         self.report.stats["invariants_run"] = len(self.walker.invariants_run)
         self.report.stats["resources"] = self.report.stats.get("resources", 0) + self.resources
 
-    def _json(self, path: Path) -> None:
+    def _json(self, path: Source) -> None:
         try:
-            document = orjson.loads(path.read_bytes())
+            document = path.json()
         except OSError as exc:
             self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
             return
@@ -117,7 +118,7 @@ class FhirValidator:
             return
         self.document(document)
 
-    def _xml(self, path: Path) -> None:
+    def _xml(self, path: Source) -> None:
         """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map)."""
         problems: list[Issue] = []
         document = load_document(path, problems, "R4")
@@ -127,10 +128,10 @@ class FhirValidator:
         if document is not None:
             self.document(document)
 
-    def _ndjson(self, path: Path) -> None:
+    def _ndjson(self, path: Source) -> None:
         """One resource per line, read and checked one line at a time so memory stays flat on any size."""
         try:
-            handle = path.open("rb")
+            handle = path.open()
         except OSError as exc:
             self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
             return
