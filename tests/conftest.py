@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from fhirbridge.domains.isncsci.structure import cells
 from fhirbridge.domains.scim import ITEMS
@@ -16,6 +18,13 @@ from fhirbridge.mapping.csv_layout import load_csv_layout
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLE = REPO / "examples" / "honmou2021" / "csv"
+
+# Property tests: the default ``ci`` profile is derandomized (the same examples on every run, so a landing never
+# depends on luck); ``HYPOTHESIS_PROFILE=explore`` draws new random examples each run to look for new failures,
+# which are then kept as ``@example``s.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _columns(spec_name: str) -> dict[str, str]:
