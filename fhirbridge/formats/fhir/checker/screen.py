@@ -33,6 +33,9 @@ from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED
 Node = dict[str, Any]
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
 _REJECT = PydanticCustomError("fhir", "rejected")
+#: Invariants about contained resources, which hold when there are none: the screen lets no resource with
+#: contained resources through (the walker checks those, with the container as their root)
+_ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 
 
 class Context:
@@ -108,6 +111,8 @@ class _Builder:
         fields: dict[str, cs.TypedDictField] = {}
         element = self.model_ref("Element") if model.name != "Element" else "Element"
         for key, slot in model.slots.items():
+            if model.is_resource and key == "contained":
+                continue  # left to the walker (see _ABOUT_CONTAINED)
             one = self.value(slot)
             required = slot.min > 0 and not slot.choice and not slot.primitive
             if slot.many:
@@ -156,7 +161,8 @@ class _Builder:
         return rules
 
     def invariant(self, constraint: Constraint) -> Callable[[Node, Context], bool] | None:
-        if constraint.ident in BY_BUNDLE_LAYER or (constraint.best_practice and not self.best_practice):
+        if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED or (
+                constraint.best_practice and not self.best_practice):
             return None
         compiled = COMPILED.get(constraint.ident)
         gate = GATES.get(constraint.ident)
@@ -166,14 +172,15 @@ class _Builder:
             return lambda node, ctx: not any(k in node for k in gate)  # present: the walker evaluates it
         return lambda node, ctx: False  # only fhirpathpy evaluates it: the walker does
 
-    def validator(self) -> SchemaValidator:
-        """One validator for a resource of any type, told apart by its resourceType."""
+    def validator(self, root: str) -> SchemaValidator:
+        """One validator for a resource of any type (told apart by its resourceType), or for a node model."""
         resources = sorted(self.defs.resource_types)
-        for name in ("Element", *resources):
-            self.model_ref(name)
+        for name in ("Element", root, *resources):
+            if name != "Resource":
+                self.model_ref(name)
         any_resource = cs.tagged_union_schema({name: cs.definition_reference_schema(name) for name in resources},
                                               discriminator="resourceType", ref="Resource")
-        return SchemaValidator(cs.definitions_schema(cs.definition_reference_schema("Resource"),
+        return SchemaValidator(cs.definitions_schema(cs.definition_reference_schema(root),
                                                      [*self.built.values(), any_resource]))
 
 
@@ -250,16 +257,19 @@ def _concept_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
 
 
 @cache
-def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False) -> SchemaValidator:
-    """The screen (compiled once per process for each set of options)."""
-    return _Builder(load(), dict(own_codes), best_practice).validator()
+def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
+           root: str = "Resource") -> SchemaValidator:
+    """The screen of a resource, or of another node model such as ``Bundle.entry`` (compiled once per process
+    for each set of options)."""
+    return _Builder(load(), dict(own_codes), best_practice).validator(root)
 
 
-def passes(validator: SchemaValidator, resource: Node, ctx: Context) -> bool:
-    """Whether the screen lets the resource through (its references are then in ``ctx.references``)."""
-    ctx.resource = resource
+def passes(validator: SchemaValidator, node: Node, ctx: Context, resource: Node | None = None) -> bool:
+    """Whether the screen lets a resource (or a node holding ``resource``, such as a bundle entry) through;
+    the references it met are then in ``ctx.references``."""
+    ctx.resource = node if resource is None else resource
     try:
-        validator.validate_python(resource, context=ctx)
+        validator.validate_python(node, context=ctx)
     except ValidationError:
         return False
     return True

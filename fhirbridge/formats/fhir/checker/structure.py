@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import SchemaValidator
+
 from fhirbridge.formats.fhir.checker.definitions import (
     STRING_LIKE_LIMIT,
     Constraint,
@@ -77,7 +79,9 @@ class Walker:
         self.options = options or WalkOptions()
         self.references: list[Reference] = []
         self.not_evaluated: set[str] = set()
-        self.screen = screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice)
+        codes = tuple(sorted(self.options.own_codes.items()))
+        self.screen = screen(codes, self.options.best_practice)
+        self.entry_screen = screen(codes, self.options.best_practice, "Bundle.entry")
         self.screened = Context()
 
     # --- resources -----------------------------------------------------------------------------------------
@@ -92,22 +96,20 @@ class Walker:
                       else "resourceType is missing", f"{path}.resourceType" if rtype is not None else path,
                       rtype, "an R4 resource type", None)
             return
-        if root is None and rtype != "Bundle" and self._passes(node, path):
+        if root is None and rtype != "Bundle" and self._passes(self.screen, node, path, node):
             return
         model = self.defs.models[rtype]
         self._object(node, model, path, node, root if root is not None else node, rtype)
 
-    def _passes(self, node: Node, path: str) -> bool:
-        """The screen's verdict on a resource of the common case; its references are noted for the bundle
-        layer. A Bundle is walked (its entries are screened one by one, so each keeps its path), and so is
-        a resource with contained resources (whose root differs)."""
-        if "contained" in node:
-            return False
+    def _passes(self, screen: SchemaValidator, node: Node, path: str, resource: Node) -> bool:
+        """The screen's verdict on a node of the common case (a resource, or a bundle entry: a Bundle itself is
+        walked, its entries screened one by one so that each keeps its path); the references it met are noted
+        for the bundle layer, located in ``resource`` at ``path`` when one needs to be shown."""
         found = self.screened.references
         found.clear()
-        if not passes(self.screen, node, self.screened):
+        if not passes(screen, node, self.screened, resource):
             return False
-        self.references.extend(Reference(path, reference, targets, node) for reference, targets in found)
+        self.references.extend(Reference(path, reference, targets, resource) for reference, targets in found)
         return True
 
     # --- complex nodes -------------------------------------------------------------------------------------
@@ -161,6 +163,9 @@ class Walker:
                 if item is None and slot.primitive and isinstance(extensions, list) and i < len(extensions) \
                         and extensions[i] is not None:
                     continue  # the value is absent but its extensions are in the parallel _key array
+                if slot.model == "Bundle.entry" and isinstance(item, dict) and isinstance(item.get("resource"), dict) \
+                        and self._passes(self.entry_screen, item, f"{where}[{i}].resource", item["resource"]):
+                    continue
                 self._value(item, slot, f"{where}[{i}]", resource, root)
         else:
             if isinstance(value, list):
