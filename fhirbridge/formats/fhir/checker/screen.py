@@ -31,6 +31,9 @@ from fhirbridge.formats.fhir.checker.definitions import (
 from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES
 
 Node = dict[str, Any]
+#: a rule of the screen: True when the node keeps it
+Rule = Callable[[Node], bool]
+_NOTHING_CONTAINED: Node = {}
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
 _REJECT = PydanticCustomError("fhir", "rejected")
 #: Invariants about contained resources, which hold when there are none: the screen lets no resource with
@@ -39,17 +42,12 @@ _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 
 
 class Context:
-    """What the screen's Python rules need besides the node: the resource being screened and what it met."""
+    """What the screen met on its way that the bundle layer needs: references and their allowed targets."""
 
-    __slots__ = ("references", "resource")
+    __slots__ = ("references",)
 
     def __init__(self) -> None:
-        self.resource: Node = {}
         self.references: list[tuple[str, tuple[str, ...]]] = []
-
-
-def _fail() -> None:
-    raise _REJECT
 
 
 class _Builder:
@@ -133,11 +131,11 @@ class _Builder:
             schema = cs.chain_schema([cs.dict_schema(min_length=1, strict=True), schema])
         if not rules:
             return {**schema, "ref": model.name}  # type: ignore[typeddict-item]
-        return cs.with_info_after_validator_function(_apply(rules), schema, ref=model.name)
+        return cs.no_info_after_validator_function(_apply(rules), schema, ref=model.name)
 
-    def rules(self, model: NodeModel) -> list[Callable[[Node, Context], bool]]:
+    def rules(self, model: NodeModel) -> list[Rule]:
         """The Python rules of a node: the ones the schema cannot say."""
-        rules: list[Callable[[Node, Context], bool]] = []
+        rules: list[Rule] = []
         choices: dict[str, list[str]] = {}
         for key, slot in model.slots.items():
             if slot.choice:
@@ -160,17 +158,19 @@ class _Builder:
                 rules.append(rule)
         return rules
 
-    def invariant(self, constraint: Constraint) -> Callable[[Node, Context], bool] | None:
+    def invariant(self, constraint: Constraint) -> Rule | None:
         if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED or (
                 constraint.best_practice and not self.best_practice):
             return None
         compiled = COMPILED.get(constraint.ident)
         gate = GATES.get(constraint.ident)
         if compiled is not None:
-            return lambda node, ctx: compiled(node, ctx.resource, ctx.resource)
+            # the node is %resource (the one invariant that reads %resource, obs-7, is declared on the resource)
+            # and %rootResource has no contained resources (the screen lets none through)
+            return lambda node: compiled(node, node, _NOTHING_CONTAINED)
         if gate is not None:
-            return lambda node, ctx: not any(k in node for k in gate)  # present: the walker evaluates it
-        return lambda node, ctx: False  # only fhirpathpy evaluates it: the walker does
+            return lambda node: not any(k in node for k in gate)  # present: the walker evaluates it
+        return lambda node: False  # only fhirpathpy evaluates it: the walker does
 
     def validator(self, root: str) -> SchemaValidator:
         """One validator for a resource of any type (told apart by its resourceType), or for a node model."""
@@ -184,11 +184,10 @@ class _Builder:
                                                      [*self.built.values(), any_resource]))
 
 
-def _apply(rules: list[Callable[[Node, Context], bool]]) -> Callable[[Node, cs.ValidationInfo], Node]:
-    def check(node: Node, info: cs.ValidationInfo) -> Node:
-        ctx = info.context
+def _apply(rules: list[Rule]) -> Callable[[Node], Node]:
+    def check(node: Node) -> Node:
         for rule in rules:
-            if not rule(node, ctx):
+            if not rule(node):
                 raise _REJECT
         return node
     return check
@@ -200,32 +199,28 @@ def _calendar(value: str) -> str:
     return value
 
 
-def _has_children(node: Node, ctx: Context) -> bool:
-    return any(k != "id" for k in node)
+def _required_primitive(key: str) -> Rule:
+    return lambda node: node.get(key) is not None or f"_{key}" in node
 
 
-def _required_primitive(key: str) -> Callable[[Node, Context], bool]:
-    return lambda node, ctx: node.get(key) is not None or f"_{key}" in node
-
-
-def _parallel(key: str) -> Callable[[Node, Context], bool]:
+def _parallel(key: str) -> Rule:
     """A repeating primitive: null items only where the parallel ``_key`` array carries extensions."""
-    def check(node: Node, ctx: Context) -> bool:
+    def check(node: Node) -> bool:
         values = node.get(key)
         return values is None or None not in values
     return check
 
 
-def _one_of(keys: frozenset[str]) -> Callable[[Node, Context], bool]:
-    return lambda node, ctx: not keys.isdisjoint(node)
+def _one_of(keys: frozenset[str]) -> Rule:
+    return lambda node: not keys.isdisjoint(node)
 
 
-def _at_most_one(keys: frozenset[str]) -> Callable[[Node, Context], bool]:
-    return lambda node, ctx: len(keys.intersection(node)) <= 1
+def _at_most_one(keys: frozenset[str]) -> Rule:
+    return lambda node: len(keys.intersection(node)) <= 1
 
 
-def _own_code(own: dict[str, frozenset[str]]) -> Callable[[Node, Context], bool]:
-    def check(node: Node, ctx: Context) -> bool:
+def _own_code(own: dict[str, frozenset[str]]) -> Rule:
+    def check(node: Node) -> bool:
         codes = own.get(node.get("system"))  # type: ignore[arg-type]
         return codes is None or node.get("code") in codes
     return check
@@ -264,10 +259,9 @@ def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice
     return _Builder(load(), dict(own_codes), best_practice).validator(root)
 
 
-def passes(validator: SchemaValidator, node: Node, ctx: Context, resource: Node | None = None) -> bool:
-    """Whether the screen lets a resource (or a node holding ``resource``, such as a bundle entry) through;
-    the references it met are then in ``ctx.references``."""
-    ctx.resource = node if resource is None else resource
+def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
+    """Whether the screen lets a resource (or a node holding one, such as a bundle entry) through; the
+    references it met are then in ``ctx.references``."""
     try:
         validator.validate_python(node, context=ctx)
     except ValidationError:

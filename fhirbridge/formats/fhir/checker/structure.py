@@ -107,7 +107,7 @@ class Walker:
         for the bundle layer, located in ``resource`` at ``path`` when one needs to be shown."""
         found = self.screened.references
         found.clear()
-        if not passes(screen, node, self.screened, resource):
+        if not passes(screen, node, self.screened):
             return False
         self.references.extend(Reference(path, reference, targets, resource) for reference, targets in found)
         return True
