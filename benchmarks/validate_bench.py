@@ -1,16 +1,18 @@
 """Throughput and memory of FHIR validation (``fhirbridge validate``, the library call).
 
-1. Speed: the example study's export, its 13 subjects copied under new subject ids until there are enough,
-   is converted to one FHIR R4 collection bundle of at least N resources. Timed in the same run, on the
-   same bundle: ``api.validate`` (every layer: structure, values, bindings, invariants, profiles, bundle
-   integrity, identity, and the clinical checks when a FHIR reader is registered), fhirbridge's FHIR layers
-   alone on the parsed bundle, and the baseline, plain fhir.resources (R4B) model validation of the parsed
-   bundle. Prints resources per second of each and the ratios against the baseline.
-2. Memory: an NDJSON file of about ``--ndjson-mb`` MB is generated from the bundle's resources, copied under
-   new ids and subject ids (in a temporary folder, removed afterwards), and validated in a child process,
-   once at a tenth of the size and once at full size; the peak RSS of both is printed.
+1. Speed, in CPU seconds (``time.process_time``), in-process after imports, on two bundles: (a) the example
+   study's export, its 13 subjects copied under new subject ids until there are enough, converted to one FHIR
+   R4 collection bundle of at least N resources; (b) a collection bundle of N small resources (Patients and
+   Observations of a few elements each). Timed on the same bytes: ``api.validate`` (every layer: structure,
+   values, bindings, invariants, profiles, bundle integrity, identity, reading into records and the clinical
+   checks), the FHIR checker alone (``FhirValidator`` on the parsed bundle), fhir.resources (R4B) model
+   validation of the parsed bundle, and fhirkit-rs (``fhirkit.validate`` on the bytes). Prints resources per
+   CPU second of each and the ratios against fhirkit-rs.
+2. Memory: an NDJSON file of about ``--ndjson-mb`` MB and a bundle of about ``--bundle-mb`` MB are generated
+   from bundle (a)'s resources, copied under new ids and subject ids (in a temporary folder, removed
+   afterwards), and validated in a child process; the peak RSS is printed.
 
-    python benchmarks/validate_bench.py [-n 50000] [--ndjson-mb 1024] [--repeat 3]
+    python benchmarks/validate_bench.py [-n 20000] [--ndjson-mb 1024] [--bundle-mb 1024] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import fhirkit
 import orjson
 from fhir.resources.R4B.bundle import Bundle
 
@@ -76,12 +79,52 @@ def build_bundle(minimum: int, work: Path) -> tuple[Path, int]:
 
 
 def timed(func: Callable[[], object], repeat: int) -> float:
+    """The median CPU time of ``func`` (after one run that is not counted: lazy imports, compiled schemas)."""
+    func()
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         func()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
+
+
+def small_bundle(count: int, path: Path) -> int:
+    """A collection bundle of ``count`` small resources: Patients, each with four Observations of a few elements."""
+    entries = []
+    for n in range(count):
+        patient = n - n % 5
+        rid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"small/{n}"))
+        if n % 5 == 0:
+            resource = {"resourceType": "Patient", "id": rid, "gender": ("female", "male")[n % 2],
+                        "birthDate": f"19{50 + n % 40}-0{1 + n % 9}-1{n % 10}",
+                        "identifier": [{"system": "https://example.org/mrn", "value": f"P{n}"}]}
+        else:
+            resource = {"resourceType": "Observation", "id": rid, "status": "final",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+                        "subject": {"reference": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'small/{patient}')}"},
+                        "effectiveDateTime": f"2020-01-0{1 + n % 9}T10:00:00Z",
+                        "valueQuantity": {"value": 150 + n % 40, "unit": "cm", "system": "http://unitsofmeasure.org",
+                                          "code": "cm"}}
+        entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": resource})
+    path.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    return count
+
+
+def write_bundle(bundle: dict, path: Path, megabytes: int) -> int:
+    """About ``megabytes`` of one collection bundle: bundle (a)'s NDJSON copies, each line an entry."""
+    ndjson = path.with_suffix(".ndjson")
+    count = write_ndjson(bundle, ndjson, megabytes)
+    with ndjson.open("rb") as lines, path.open("wb") as out:
+        out.write(b'{"resourceType":"Bundle","type":"collection","entry":[')
+        for n, line in enumerate(lines):
+            resource = orjson.loads(line)
+            entry = {"fullUrl": f"https://example.org/fhir/{resource['resourceType']}/{resource['id']}",
+                     "resource": resource}
+            out.write((b"," if n else b"") + orjson.dumps(entry))
+        out.write(b"]}")
+    ndjson.unlink()
+    return count
 
 
 def write_ndjson(bundle: dict, path: Path, megabytes: int) -> int:
@@ -119,57 +162,66 @@ _CHILD = """
 import re, sys, time
 from pathlib import Path
 from fhirbridge import api
-start = time.perf_counter()
+start = time.process_time()
 report = api.validate([Path(sys.argv[1])], source="fhir", max_issues=1000)
-elapsed = time.perf_counter() - start
+elapsed = time.process_time() - start
 peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
 print(report.stats.get("resources", 0), elapsed, peak_kb, sum(report.counts().values()))
 """
 
 
-def ndjson_memory(path: Path) -> tuple[int, float, int, int]:
+def child_memory(path: Path) -> tuple[int, float, int, int]:
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, capture_output=True, text=True)
     resources, elapsed, peak_kb, issues = out.stdout.split()
     return int(resources), float(elapsed), int(peak_kb), int(issues)
 
 
+def compare(label: str, path: Path, repeat: int) -> None:
+    """Resources per CPU second of the four validators on the bundle at ``path``."""
+    data = path.read_bytes()
+    count = len(orjson.loads(data)["entry"])
+
+    def checker() -> None:
+        FhirValidator(Report()).document(orjson.loads(data))
+
+    figures = {
+        "fhirbridge api.validate, all layers": timed(lambda: api.validate([path], source="fhir"), repeat),
+        "fhirbridge FHIR checker alone": timed(checker, repeat),
+        "fhir.resources R4B": timed(lambda: Bundle.model_validate(orjson.loads(data)), repeat),
+        "fhirkit-rs": timed(lambda: fhirkit.validate(data), repeat),
+    }
+    print(f"{label}: {count} resources, {len(data) / 1e6:.0f} MB")
+    for name, seconds in figures.items():
+        print(f"  {name:38s} {count / seconds:9.0f} resources/CPU-s   "
+              f"{figures['fhirkit-rs'] / seconds:5.2f}x fhirkit-rs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--resources", type=int, default=50_000)
+    parser.add_argument("-n", "--resources", type=int, default=20_000)
     parser.add_argument("--ndjson-mb", type=int, default=1024, help="size of the NDJSON file (0: skip)")
+    parser.add_argument("--bundle-mb", type=int, default=1024, help="size of the bundle (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    gc.disable()  # validate pauses the cyclic collector while it runs: every figure is taken without it
     with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-") as scratch:
         work = Path(scratch)
-        path, count = build_bundle(args.resources, work)
+        path, _ = build_bundle(args.resources, work)
+        compare("(a) the example study, scaled", path, args.repeat)
+        small = work / "small.json"
+        small_bundle(args.resources, small)
+        compare("(b) small resources", small, args.repeat)
         document = orjson.loads(path.read_bytes())
-        print(f"bundle: {count} resources, {path.stat().st_size / 1e6:.0f} MB")
-
-        def layers() -> None:
-            report = Report()
-            FhirValidator(report).document(document)
-            assert not report.issues, report.issues[:3]
-
-        full = timed(lambda: api.validate([path], source="fhir"), args.repeat)
-        ours = timed(layers, args.repeat)
-        baseline = timed(lambda: Bundle.model_validate(document), args.repeat)
-        gc.disable()  # validate pauses the cyclic collector while it runs: the baseline's figure without it too
-        paused = timed(lambda: Bundle.model_validate(document), args.repeat)
         gc.enable()
-        print(f"fhir.resources R4B model validation (baseline): {count / baseline:10.0f} resources/s")
-        print(f"  the same with the cyclic GC paused:           {count / paused:10.0f} resources/s")
-        print(f"fhirbridge FHIR layers, parsed bundle:          {count / ours:10.0f} resources/s  "
-              f"ratio {baseline / ours:.2f}")
-        print(f"fhirbridge validate (library call, from file):  {count / full:10.0f} resources/s  "
-              f"ratio {baseline / full:.2f} ({paused / full:.2f} against the baseline with the GC paused)")
-        if args.ndjson_mb:
-            for megabytes in (max(1, args.ndjson_mb // 10), args.ndjson_mb):
-                ndjson = work / f"resources-{megabytes}.ndjson"
-                lines = write_ndjson(document, ndjson, megabytes)
-                resources, elapsed, peak_kb, issues = ndjson_memory(ndjson)
-                print(f"NDJSON {ndjson.stat().st_size / 2**20:6.0f} MiB, {lines} lines: {resources / elapsed:8.0f} "
-                      f"resources/s, peak RSS {peak_kb / 1024:6.0f} MiB, {issues} issues")
-                ndjson.unlink()
+        for kind, megabytes in (("ndjson", args.ndjson_mb), ("json", args.bundle_mb)):
+            if not megabytes:
+                continue
+            big = work / f"resources-{megabytes}.{kind}"
+            lines = (write_ndjson if kind == "ndjson" else write_bundle)(document, big, megabytes)
+            resources, elapsed, peak_kb, issues = child_memory(big)
+            print(f"{kind} {big.stat().st_size / 2**20:6.0f} MiB, {lines} resources: {resources / elapsed:8.0f} "
+                  f"resources/s, peak RSS {peak_kb / 1024:6.0f} MiB, {issues} issues")
+            big.unlink()
     print(f"(benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 
 

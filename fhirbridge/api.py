@@ -7,6 +7,7 @@ import gc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,32 +107,26 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
             report.finish()
             return report
     report.header["input_format"] = source
+    options = options or ConvertOptions()
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
 
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
-        restatable, other_release = validator.restatable, validator.other_release
         inputs = [p for p in inputs if p not in missing(inputs)]
-        # the FHIR layers located every structural problem the reader's check restates (FB-FHIR-001) in R4
-        # content, and a problem reading a file or line that the reader finds again (a malformed NDJSON line)
-        # is the same problem
-        report.drop = lambda i: (i.code == "FB-FHIR-001" and i.file not in other_release) or (
-            i.code, i.file, i.row, i.target) in restatable
-        if other_release:
-            report.ran("FB-FHIR-001")  # the reader's structure check is what checks content of another release
+        # the reader reads what the FHIR layers checked, trusting their verdict on every resource
+        options = replace(options, fhir_rejected=frozenset(validator.rejected))
+        if validator.other_release:
+            report.ran("FB-FHIR-001")  # content of another release is checked by the reader, with its models
         else:
-            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017)")
-    first = len(report.issues)
+            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), "
+                        "which checked every resource")
     try:
-        _check_records(inputs, source, options or ConvertOptions(), report)
+        _check_records(inputs, source, options, report)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
     else:
-        if report.drop is not None:  # issues appended to the list directly bypass add()
-            report.issues[first:] = [i for i in report.issues[first:] if not report.drop(i)]
         report.ran(*(code for code in RULES if code.startswith((*_CLINICAL_RULES, *_READER_RULES[source]))))
-    report.drop = None
     report.finish()
     return report
 

@@ -29,3 +29,6 @@ class ConvertOptions:
     fhir_version: Literal["R4", "R4B", "R5"] | None = None  # None: R4 on output, detected on input
     sdtm_format: Literal["csv", "xpt", "dataset-json", "dataset-xml"] = "csv"
     progress: Progress | None = None
+    #: FHIR resources that validation's checker has already checked, and of them those it rejected, by (file,
+    #: FHIRPath, NDJSON line): the reader then trusts that check rather than checking each resource again
+    fhir_rejected: frozenset[tuple[str, str, int | None]] | None = None

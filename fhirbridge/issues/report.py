@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +33,6 @@ class Report:
     overflow: Counter[Severity] = field(default_factory=Counter)
     rules_run: set[str] = field(default_factory=set)
     rules_skipped: dict[str, str] = field(default_factory=dict)
-    #: issues this returns True for are not added (one layer's restatement of another's finding)
-    drop: Callable[[Issue], bool] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.header.setdefault("fhirbridge", __version__)
@@ -49,7 +46,7 @@ class Report:
         return code not in OPT_IN
 
     def add(self, issue: Issue) -> None:
-        if not self.selected(issue.code) or (self.drop is not None and self.drop(issue)):
+        if not self.selected(issue.code):
             return
         if self.max_issues is not None and len(self.issues) >= self.max_issues:
             self.overflow[issue.severity] += 1

@@ -40,8 +40,11 @@ def model_class(release: Release, resource_type: str) -> type[BaseModel]:
 
 
 def is_resource_type(release: Release, name: object) -> bool:
-    if not isinstance(name, str) or not name[:1].isupper():
-        return False
+    return isinstance(name, str) and name[:1].isupper() and _is_resource_type(release, name)
+
+
+@cache
+def _is_resource_type(release: Release, name: str) -> bool:
     try:
         fields = model_class(release, name).model_fields
     except KeyError:

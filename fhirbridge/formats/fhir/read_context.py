@@ -23,10 +23,13 @@ _NOT_VALUES = frozenset({"resourceType", "id", "meta", "text", "language"})
 class ReadContext:
     """The mapping spec, the release read and the issues of one reading."""
 
-    def __init__(self, mapping: FhirMapping, release: Release, issues: list[Issue]) -> None:
+    def __init__(self, mapping: FhirMapping, release: Release, issues: list[Issue],
+                 rejected: frozenset[tuple[str, str, int | None]] | None = None) -> None:
         self.mapping = mapping
         self.release = release
         self.issues = issues
+        #: resources already checked and rejected (None: each is checked when read)
+        self.rejected = rejected
 
     @property
     def r5(self) -> bool:

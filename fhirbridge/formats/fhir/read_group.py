@@ -1,8 +1,9 @@
 """One subject's resources (a Patient and everything pointing at it) → records.
 
-Resources are first checked against the release read (structure with the fhir.resources models, and no
-element of another release); then Patients and ResearchSubjects give the subjects, and every other resource
-becomes the record its type and code say, linked to its subject through ``subject``. Panels collect their
+Resources are first checked against the release read (no element of another release; structure, values,
+bindings and invariants with the FHIR checker, or for R5 with the fhir.resources R5 models); then Patients
+and ResearchSubjects give the subjects, and every other resource becomes the record its type and code say,
+linked to its subject through ``subject``. Panels collect their
 member Observations through ``derivedFrom``; an infusion finds its product through ``used``. Whatever is not
 converted is reported with its location.
 """
@@ -10,8 +11,10 @@ converted is reported with its location.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+from fhirbridge.formats.fhir.checker.resources import ResourceChecker, fit
 from fhirbridge.formats.fhir.entries import Entry, ref_key
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.read_adverse_event import read_adverse_event
@@ -24,8 +27,14 @@ from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.records import Record, Study, StudyData, Subject
 
 
+@cache
+def _checker() -> ResourceChecker:
+    return ResourceChecker()
+
+
 def usable(entry: Entry, ctx: ReadContext) -> bool:
-    """The resource fits the release read: no element of another release, and valid FHIR structure."""
+    """The resource fits the release read: no element of another release, and no error of FHIR structure,
+    values, required bindings or invariants (unless the resource was already checked: ``ctx.rejected``)."""
     other = {r: names for r, names in shape(entry.resource).items() if family(r) != family(ctx.release)}
     stated = declared(entry.resource)
     if other or (stated is not None and family(stated) != family(ctx.release)):
@@ -34,7 +43,13 @@ def usable(entry: Entry, ctx: ReadContext) -> bool:
         ctx.issues.append(entry.issue("FB-FHIR-057", f"{entry.type} {evidence}, but the input is read as FHIR "
                                       f"{ctx.release}; it is not converted", value=entry.type))
         return False
-    errors = structure_errors(entry.resource, ctx.release)
+    if family(ctx.release) == "R4" and ctx.rejected is not None:
+        return (entry.file, entry.path, entry.line) not in ctx.rejected
+    if family(ctx.release) == "R4":
+        issues = _checker().check(entry.resource, entry.path, entry.file, entry.line)
+        ctx.issues.extend(issues)
+        return fit(issues)
+    errors = structure_errors(entry.resource, ctx.release)  # R5: the fhir.resources models of R5
     if errors:
         shown = "; ".join(f"{loc}: {msg}" for loc, msg in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""

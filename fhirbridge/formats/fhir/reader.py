@@ -57,8 +57,10 @@ _RESIDENT = -1  # the file index of a resource kept in memory (from a Bundle or 
 
 class FhirReader:
     def __init__(self, mapping: FhirMapping, report: Report, asked: Release | None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 rejected: frozenset[tuple[str, str, int | None]] | None = None) -> None:
         self.mapping = mapping
+        self.rejected = rejected
         self.report = report
         self.asked = asked
         self.progress = progress
@@ -82,7 +84,7 @@ class FhirReader:
         self.report.header.update({"fhir_release": FHIR_VERSIONS[release], "fhir_release_from": why})
         if doubt:
             self.report.add(Issue.of("FB-FHIR-058", doubt))
-        ctx = ReadContext(self.mapping, release, self.report.issues)
+        ctx = ReadContext(self.mapping, release, self.report.issues, self.rejected)
         studies, by_key = self._studies(ctx)
         yield StudyData(studies=list(studies))
         yield from self._subject_chunks(ctx, studies, by_key)
@@ -96,7 +98,8 @@ class FhirReader:
                 if entry is not None:
                     self._file(entry, file_index, offset, len(raw))
             return
-        document = load_document(path, self.report.issues, self.asked)
+        # a file the FHIR checker has read already had its reading problems reported there
+        document = load_document(path, self.report.issues if self.rejected is None else [], self.asked)
         if document is None:
             return
         for entry in document_entries(document, str(path), self.report.issues):
@@ -107,7 +110,8 @@ class FhirReader:
         try:
             resource = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            self.report.add(Issue.of("FB-IO-007", f"not a JSON object: {exc}", file=name, row=number))
+            if self.rejected is None:  # else reported by the FHIR checker, which read the line first
+                self.report.add(Issue.of("FB-IO-007", f"not a JSON object: {exc}", file=name, row=number))
             return None
         if not isinstance(resource, dict) or not known_type(resource.get("resourceType")):
             found = resource.get("resourceType") if isinstance(resource, dict) else None

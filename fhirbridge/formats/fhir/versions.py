@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release, element_names
@@ -39,16 +40,24 @@ def shape(resource: dict[str, Any]) -> dict[Release, list[str]]:
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str):
         return {}
+    only = _only(rtype)
+    if only is None:
+        return {}
+    found: dict[Release, list[str]] = {}
+    for release, names in only.items():
+        if any(key in names for key in resource):
+            found[release] = sorted({key.removeprefix("_") for key in resource if key in names})
+    return found
+
+
+@cache
+def _only(rtype: str) -> dict[Release, frozenset[str]] | None:
+    """The JSON keys (``name`` and ``_name``) that only one release defines for a resource type."""
     r4, r5 = element_names("R4", rtype), element_names("R5", rtype)
     if not r4 or not r5:
-        return {}
-    names = {key.removeprefix("_") for key in resource if key != "resourceType"}
-    found: dict[Release, list[str]] = {}
-    if only := sorted(names & (r4 - r5)):
-        found["R4"] = only
-    if only := sorted(names & (r5 - r4)):
-        found["R5"] = only
-    return found
+        return None
+    return {"R4": frozenset(k for n in r4 - r5 for k in (n, f"_{n}")),
+            "R5": frozenset(k for n in r5 - r4 for k in (n, f"_{n}"))}
 
 
 def declared(resource: dict[str, Any]) -> Release | None:

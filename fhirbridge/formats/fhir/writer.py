@@ -53,7 +53,7 @@ def resources(
 
 def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> Resource:
     """One Provenance for the conversion: what was produced, from which files, by which fhirbridge."""
-    return {
+    resource: Resource = {
         "resourceType": "Provenance",
         "id": ctx.resource_id("Provenance", *sorted(r["id"] for r in targets)),
         "meta": {"profile": [ctx.profile("Provenance")]},
@@ -61,8 +61,10 @@ def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> 
         "recorded": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "activity": {"text": "conversion"},
         "agent": [{"who": {"display": f"fhirbridge {__version__}"}}],
-        "entity": [{"role": "source", "what": {"display": name}} for name in inputs],
     }
+    if inputs:  # records made in memory come from no file; FHIR allows no empty array
+        resource["entity"] = [{"role": "source", "what": {"display": name}} for name in inputs]
+    return resource
 
 
 def bundle(

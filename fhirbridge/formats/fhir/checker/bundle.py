@@ -73,12 +73,12 @@ def _resolve(ref: Reference, entries: list[Any], by_url: dict[str, str], by_type
             base = _entry_base(ref.path, entries)
             target = by_url.get(f"{base}{relative['type']}/{relative['id']}") if base else None
     if target is None:
-        emit("FB-FHIR-002", f"reference {text} does not resolve to an entry of the {bundle_type} bundle", ref.path,
+        emit("FB-FHIR-002", f"reference {text} does not resolve to an entry of the {bundle_type} bundle", ref.located(),
              text, "the fullUrl (or Type/id) of an entry", None)
         return
     if ref.targets and target not in ref.targets:
         emit("FB-FHIR-022", f"reference {text} points at a {target}; this element allows {', '.join(ref.targets)}",
-             ref.path, target, " or ".join(ref.targets), None)
+             ref.located(), target, " or ".join(ref.targets), None)
 
 
 def _entry_base(path: str, entries: list[Any]) -> str | None:

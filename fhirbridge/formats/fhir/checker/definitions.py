@@ -8,6 +8,7 @@ dictionary look-ups.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import orjson
 
 #: Complex types whose instances are not datatypes of their own: their children are defined at their path.
 _BACKBONE = {"BackboneElement", "Element"}
+#: The longest string value accepted (the specification's advice for strings without a stated limit).
+STRING_LIKE_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Definitions:
     models: dict[str, NodeModel]
     resource_types: frozenset[str]
     primitive_patterns: dict[str, Callable[[str], Any]]
+    primitive_regexes: dict[str, str]
     constraints: dict[str, Constraint]
     fhir_version: str
 
@@ -105,8 +109,9 @@ def load() -> Definitions:
                 child = f"{path}.{name}"
                 if child in models and element.get("constraints"):
                     models[child].constraints = tuple(constraints[c] for c in element["constraints"])
-    patterns = {name: re.compile(regex).fullmatch for name, regex in primitives.items() if regex}
-    return Definitions(models, frozenset(resource_types), patterns, constraints, raw["fhirVersion"])
+    regexes = {name: regex for name, regex in primitives.items() if regex}
+    patterns = {name: re.compile(regex).fullmatch for name, regex in regexes.items()}
+    return Definitions(models, frozenset(resource_types), patterns, regexes, constraints, raw["fhirVersion"])
 
 
 def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any], primitives: dict[str, str],
@@ -141,3 +146,14 @@ def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any]
         keys.append(key)
     if element["min"] > 0:
         model.required.append((name, tuple(keys)))
+
+
+def real_date(value: str) -> bool:
+    """The grammar allows 2019-02-30; the calendar does not."""
+    if len(value) < 10:
+        return True
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True

@@ -7,29 +7,61 @@ the bundle integrity layer.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhirbridge.formats.fhir.checker.definitions import Constraint, Definitions, NodeModel, Slot, load
+from pydantic_core import SchemaValidator
+
+from fhirbridge.formats.fhir.checker.definitions import (
+    STRING_LIKE_LIMIT,
+    Constraint,
+    Definitions,
+    NodeModel,
+    Slot,
+    load,
+    real_date,
+)
 from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
+from fhirbridge.formats.fhir.checker.screen import Context, passes, screen
 
 Node = dict[str, Any]
 #: (code, message, FHIRPath, value found, expected, severity or None for the rule's own)
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
-_STRING_LIKE_LIMIT = 1024 * 1024
 
 
 @dataclass
 class Reference:
     """A reference met during the walk, for the bundle layer to resolve."""
 
-    path: str
+    path: str  # the reference's FHIRPath, or the resource's when ``within`` is given
     reference: str
     targets: tuple[str, ...]
+    within: Node | None = None  # the resource holding it, when the screen passed it without walking it
+
+    def located(self) -> str:
+        """The FHIRPath of the reference element, found in its resource when the walk did not note it."""
+        if self.within is None:
+            return self.path
+        return _find(self.within, self.reference, self.path) or self.path
+
+
+def _find(node: Any, reference: str, path: str) -> str | None:
+    if isinstance(node, dict):
+        if node.get("reference") == reference:
+            return f"{path}.reference"
+        children = node.items()
+    elif isinstance(node, list):
+        children = ((f"[{i}]", v) for i, v in enumerate(node))  # type: ignore[assignment]
+    else:
+        return None
+    for key, value in children:
+        found = _find(value, reference, f"{path}{key}" if key.startswith("[") else f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 @dataclass
@@ -47,7 +79,10 @@ class Walker:
         self.options = options or WalkOptions()
         self.references: list[Reference] = []
         self.not_evaluated: set[str] = set()
-        self.invariants_run: set[str] = set()
+        codes = tuple(sorted(self.options.own_codes.items()))
+        self.screen = screen(codes, self.options.best_practice)
+        self.entry_screen = screen(codes, self.options.best_practice, "Bundle.entry")
+        self.screened = Context()
 
     # --- resources -----------------------------------------------------------------------------------------
     def resource(self, node: Any, path: str, root: Node | None = None) -> None:
@@ -61,8 +96,21 @@ class Walker:
                       else "resourceType is missing", f"{path}.resourceType" if rtype is not None else path,
                       rtype, "an R4 resource type", None)
             return
+        if root is None and rtype != "Bundle" and self._passes(self.screen, node, path, node):
+            return
         model = self.defs.models[rtype]
         self._object(node, model, path, node, root if root is not None else node, rtype)
+
+    def _passes(self, screen: SchemaValidator, node: Node, path: str, resource: Node) -> bool:
+        """The screen's verdict on a node of the common case (a resource, or a bundle entry: a Bundle itself is
+        walked, its entries screened one by one so that each keeps its path); the references it met are noted
+        for the bundle layer, located in ``resource`` at ``path`` when one needs to be shown."""
+        found = self.screened.references
+        found.clear()
+        if not passes(screen, node, self.screened):
+            return False
+        self.references.extend(Reference(path, reference, targets, resource) for reference, targets in found)
+        return True
 
     # --- complex nodes -------------------------------------------------------------------------------------
     def _object(self, node: Node, model: NodeModel, path: str, resource: Node, root: Node, type_name: str) -> None:
@@ -115,6 +163,9 @@ class Walker:
                 if item is None and slot.primitive and isinstance(extensions, list) and i < len(extensions) \
                         and extensions[i] is not None:
                     continue  # the value is absent but its extensions are in the parallel _key array
+                if slot.model == "Bundle.entry" and isinstance(item, dict) and isinstance(item.get("resource"), dict) \
+                        and self._passes(self.entry_screen, item, f"{where}[{i}].resource", item["resource"]):
+                    continue
                 self._value(item, slot, f"{where}[{i}]", resource, root)
         else:
             if isinstance(value, list):
@@ -174,10 +225,10 @@ class Walker:
             self._bad(where, value, kind, f"a JSON string ({kind})")
             return
         pattern = self.defs.primitive_patterns.get(kind)
-        if pattern is not None and (len(value) > _STRING_LIKE_LIMIT or pattern(value) is None):
+        if pattern is not None and (len(value) > STRING_LIKE_LIMIT or pattern(value) is None):
             self._bad(where, value, kind, f"a valid {kind}")
             return
-        if kind in ("date", "dateTime", "instant") and not _real_date(value):
+        if kind in ("date", "dateTime", "instant") and not real_date(value):
             self._bad(where, value, kind, "a calendar date that exists")
             return
         if slot.codes is not None and value not in slot.codes:
@@ -238,7 +289,6 @@ class Walker:
                 continue
             gate = GATES.get(ident)
             if gate is not None and not any(k in node for k in gate):
-                self.invariants_run.add(ident)
                 continue
             check = COMPILED.get(ident) or fhirpath(model.name, constraint.expression)
             try:
@@ -250,7 +300,6 @@ class Walker:
                     self.emit("FB-FHIR-023", f"{constraint.key} could not be evaluated: {exc}", path, None,
                               constraint.expression, None)
                 continue
-            self.invariants_run.add(ident)
             if not ok:
                 self._violated(constraint, path)
 
@@ -260,17 +309,6 @@ class Walker:
         else:
             self.emit("FB-FHIR-018", f"{constraint.key}: {constraint.human}", path, None, constraint.expression,
                       "warning" if constraint.severity == "warning" else "error")
-
-
-def _real_date(value: str) -> bool:
-    """The grammar allows 2019-02-30; the calendar does not."""
-    if len(value) < 10:
-        return True
-    try:
-        dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return False
-    return True
 
 
 def _short(value: Any) -> Any:

@@ -8,6 +8,7 @@ bundle, integrity (fullUrl, request, references) and the identity of subjects ac
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from fhirbridge.issues.report import Report
 JSON_SUFFIXES = (".json",)
 XML_SUFFIXES = (".xml",)
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+_ENTRY_RESOURCE = re.compile(r"Bundle\.entry\[\d+\]\.resource")
 
 #: What each layer checks, for the report's account of the rules that ran.
 STRUCTURE_RULES = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "FB-FHIR-014", "FB-FHIR-015",
@@ -53,25 +55,33 @@ class FhirValidator:
         self.report = report
         self.file: str | None = None
         self.row: int | None = None
-        self.walker = Walker(self.emit, WalkOptions(best_practice=report.selected("FB-FHIR-019"),
+        self.walker = Walker(self._walked, WalkOptions(best_practice=report.selected("FB-FHIR-019"),
                                                     own_codes=own_codes()))
         self.profiles = own_profiles()
         self.resources = 0
         self.bundles = 0
         self.ndjson_lines = 0
-        #: (code, file, line, path) of issues about reading a file or line, which the FHIR reader finds again
-        self.restatable: set[tuple[str, str | None, int | None, str | None]] = set()
+        #: resources with an error of structure, values, bindings or invariants, by (file, FHIRPath, line): the
+        #: FHIR reader leaves them out rather than checking every resource again
+        self.rejected: set[tuple[str, str, int | None]] = set()
         #: files holding content of another release, which the R4 rules did not check
         self.other_release: set[str] = set()
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
-             severity: str | None) -> None:
-        if not self.report.selected(code):
-            return
-        if target is None:
-            self.restatable.add((code, self.file, self.row, None))
-        self.report.add(Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
-                                 expected=expected, severity=Severity.parse(severity) if severity else None))
+             severity: str | None) -> Issue:
+        issue = Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
+                         expected=expected, severity=Severity.parse(severity) if severity else None)
+        if self.report.selected(code):
+            self.report.add(issue)
+        return issue
+
+    def _walked(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
+                severity: str | None) -> None:
+        """An issue of the walker: an error rejects the resource it is in (selected for the report or not)."""
+        issue = self.emit(code, message, target, value, expected, severity)
+        if target is not None and issue.severity >= Severity.ERROR:
+            entry = _ENTRY_RESOURCE.match(target)
+            self.rejected.add((self.file or "", entry.group(0) if entry else target.split(".")[0], self.row))
 
     # --- inputs --------------------------------------------------------------------------------------------
     def validate_files(self, inputs: list[Path | Source]) -> None:
@@ -104,7 +114,6 @@ class FhirValidator:
                 self.report.skip(code, "no collection or transaction bundle in the input")
         if self.walker.not_evaluated:
             self.report.stats["invariants_not_evaluated"] = sorted(self.walker.not_evaluated)
-        self.report.stats["invariants_run"] = len(self.walker.invariants_run)
         self.report.stats["resources"] = self.report.stats.get("resources", 0) + self.resources
 
     def _json(self, path: Source) -> None:
@@ -123,7 +132,6 @@ class FhirValidator:
         problems: list[Issue] = []
         document = load_document(path, problems, "R4")
         for issue in problems:
-            self.restatable.add((issue.code, issue.file, issue.row, issue.target))
             self.report.add(issue)
         if document is not None:
             self.document(document)

@@ -1,0 +1,269 @@
+"""A screen in Rust that tells, for the common case, that a resource is valid, so the walker need not run.
+
+The compiled definitions become one pydantic-core schema per resource type (typed dicts that forbid unknown
+keys, strict JSON types, the primitive grammars as anchored regular expressions, required code bindings as
+literals, non-empty arrays and objects); the few rules the schema cannot say (a calendar date that exists,
+one value per choice element, required Coding bindings, our own CodeSystems, the invariants) are small Python
+functions called from the schema on the nodes that carry them. The screen says nothing about *where* a
+problem is: a resource it rejects is walked by ``structure.Walker``, which reports every problem with its
+FHIRPath. The screen is stricter than or as strict as the walker, never looser: a resource it lets through
+has no issue the walker would report (``tests/test_fhir_checker_oracle.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from pydantic_core import PydanticCustomError, SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
+
+from fhirbridge.formats.fhir.checker.definitions import (
+    STRING_LIKE_LIMIT,
+    Constraint,
+    Definitions,
+    NodeModel,
+    Slot,
+    load,
+    real_date,
+)
+from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES
+
+Node = dict[str, Any]
+#: a rule of the screen: True when the node keeps it
+Rule = Callable[[Node], bool]
+_NOTHING_CONTAINED: Node = {}
+_INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
+_REJECT = PydanticCustomError("fhir", "rejected")
+#: Invariants about contained resources, which hold when there are none: the screen lets no resource with
+#: contained resources through (the walker checks those, with the container as their root)
+_ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
+
+
+class Context:
+    """What the screen met on its way that the bundle layer needs: references and their allowed targets."""
+
+    __slots__ = ("references",)
+
+    def __init__(self) -> None:
+        self.references: list[tuple[str, tuple[str, ...]]] = []
+
+
+class _Builder:
+    """Builds the schemas of one set of definitions, sharing one definition per node model."""
+
+    def __init__(self, defs: Definitions, own_codes: dict[str, frozenset[str]], best_practice: bool) -> None:
+        self.defs = defs
+        self.own_codes = own_codes
+        self.best_practice = best_practice
+        self.built: dict[str, cs.CoreSchema] = {}
+        self.primitives: dict[str, cs.CoreSchema] = {}
+
+    # --- primitives ----------------------------------------------------------------------------------------
+    def primitive(self, kind: str) -> cs.CoreSchema:
+        if kind in self.primitives:
+            return self.primitives[kind]
+        schema: cs.CoreSchema
+        if kind == "boolean":
+            schema = cs.bool_schema(strict=True)
+        elif kind in _INT_RANGE:
+            low, high = _INT_RANGE[kind]
+            schema = cs.int_schema(strict=True, ge=low, le=high)
+        elif kind == "decimal":
+            schema = cs.union_schema([cs.int_schema(strict=True), cs.float_schema(strict=True, allow_inf_nan=False)],
+                                     mode="left_to_right")
+        else:
+            regex = self.defs.primitive_regexes.get(kind)
+            schema = cs.str_schema(strict=True, max_length=STRING_LIKE_LIMIT,
+                                   pattern=f"^(?:{regex})$" if regex else None)
+            if kind in ("date", "dateTime", "instant"):
+                schema = cs.no_info_after_validator_function(_calendar, schema)
+        self.primitives[kind] = schema
+        return schema
+
+    def value(self, slot: Slot) -> cs.CoreSchema:
+        """The schema of one value of a slot (not the array around it)."""
+        if slot.primitive:
+            if slot.codes is not None:
+                return cs.literal_schema(sorted(slot.codes))
+            return self.primitive(slot.type)
+        if slot.model == "Resource":
+            return cs.definition_reference_schema("Resource")
+        schema = cs.definition_reference_schema(self.model_ref(slot.model or ""))
+        if slot.type == "Reference":
+            schema = cs.with_info_after_validator_function(_collect(slot.targets), schema)
+        if slot.pairs is not None:
+            check = _coding_in(slot.pairs) if slot.type == "Coding" else _concept_in(slot.pairs)
+            schema = cs.no_info_after_validator_function(check, schema)
+        return schema
+
+    # --- complex nodes -------------------------------------------------------------------------------------
+    def model_ref(self, name: str) -> str:
+        if name not in self.built:
+            self.built[name] = cs.any_schema()  # a placeholder while the model's own slots refer back to it
+            self.built[name] = self.node(self.defs.models[name])
+        return name
+
+    def node(self, model: NodeModel) -> cs.CoreSchema:
+        fields: dict[str, cs.TypedDictField] = {}
+        element = self.model_ref("Element") if model.name != "Element" else "Element"
+        for key, slot in model.slots.items():
+            if model.is_resource and key == "contained":
+                continue  # left to the walker (see _ABOUT_CONTAINED)
+            one = self.value(slot)
+            required = slot.min > 0 and not slot.choice and not slot.primitive
+            if slot.many:
+                fields[key] = cs.typed_dict_field(cs.list_schema(one, min_length=1, max_length=slot.max,
+                                                                 strict=True), required=required)
+            else:
+                fields[key] = cs.typed_dict_field(one, required=required)
+            if slot.primitive:
+                extension = cs.definition_reference_schema(element)
+                fields[f"_{key}"] = cs.typed_dict_field(
+                    cs.list_schema(cs.nullable_schema(extension), min_length=1, strict=True) if slot.many
+                    else extension, required=False)
+        if model.is_resource:
+            fields["resourceType"] = cs.typed_dict_field(cs.literal_schema([model.name]), required=True)
+        rules = self.rules(model)
+        schema: cs.CoreSchema = cs.typed_dict_schema(fields, extra_behavior="forbid", strict=True)
+        if not model.is_resource:
+            schema = cs.chain_schema([cs.dict_schema(min_length=1, strict=True), schema])
+        if not rules:
+            return {**schema, "ref": model.name}  # type: ignore[typeddict-item]
+        return cs.no_info_after_validator_function(_apply(rules), schema, ref=model.name)
+
+    def rules(self, model: NodeModel) -> list[Rule]:
+        """The Python rules of a node: the ones the schema cannot say."""
+        rules: list[Rule] = []
+        choices: dict[str, list[str]] = {}
+        for key, slot in model.slots.items():
+            if slot.choice:
+                choices.setdefault(slot.element, []).append(key)
+            elif slot.primitive and slot.min > 0:
+                rules.append(_required_primitive(key))
+            if slot.primitive and slot.many:
+                rules.append(_parallel(key))
+        for _, keys in model.required:
+            if len(keys) > 1:
+                rules.append(_one_of(frozenset(keys)))
+        for keys in choices.values():
+            if len(keys) > 1:
+                rules.append(_at_most_one(frozenset(keys)))
+        if model.name == "Coding":
+            rules.append(_own_code(self.own_codes))
+        for constraint in model.constraints:
+            rule = self.invariant(constraint)
+            if rule is not None:
+                rules.append(rule)
+        return rules
+
+    def invariant(self, constraint: Constraint) -> Rule | None:
+        if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED or (
+                constraint.best_practice and not self.best_practice):
+            return None
+        compiled = COMPILED.get(constraint.ident)
+        gate = GATES.get(constraint.ident)
+        if compiled is not None:
+            # the node is %resource (the one invariant that reads %resource, obs-7, is declared on the resource)
+            # and %rootResource has no contained resources (the screen lets none through)
+            return lambda node: compiled(node, node, _NOTHING_CONTAINED)
+        if gate is not None:
+            return lambda node: not any(k in node for k in gate)  # present: the walker evaluates it
+        return lambda node: False  # only fhirpathpy evaluates it: the walker does
+
+    def validator(self, root: str) -> SchemaValidator:
+        """One validator for a resource of any type (told apart by its resourceType), or for a node model."""
+        resources = sorted(self.defs.resource_types)
+        for name in ("Element", root, *resources):
+            if name != "Resource":
+                self.model_ref(name)
+        any_resource = cs.tagged_union_schema({name: cs.definition_reference_schema(name) for name in resources},
+                                              discriminator="resourceType", ref="Resource")
+        return SchemaValidator(cs.definitions_schema(cs.definition_reference_schema(root),
+                                                     [*self.built.values(), any_resource]))
+
+
+def _apply(rules: list[Rule]) -> Callable[[Node], Node]:
+    def check(node: Node) -> Node:
+        for rule in rules:
+            if not rule(node):
+                raise _REJECT
+        return node
+    return check
+
+
+def _calendar(value: str) -> str:
+    if not real_date(value):
+        raise _REJECT
+    return value
+
+
+def _required_primitive(key: str) -> Rule:
+    return lambda node: node.get(key) is not None or f"_{key}" in node
+
+
+def _parallel(key: str) -> Rule:
+    """A repeating primitive: null items only where the parallel ``_key`` array carries extensions."""
+    def check(node: Node) -> bool:
+        values = node.get(key)
+        return values is None or None not in values
+    return check
+
+
+def _one_of(keys: frozenset[str]) -> Rule:
+    return lambda node: not keys.isdisjoint(node)
+
+
+def _at_most_one(keys: frozenset[str]) -> Rule:
+    return lambda node: len(keys.intersection(node)) <= 1
+
+
+def _own_code(own: dict[str, frozenset[str]]) -> Rule:
+    def check(node: Node) -> bool:
+        codes = own.get(node.get("system"))  # type: ignore[arg-type]
+        return codes is None or node.get("code") in codes
+    return check
+
+
+def _collect(targets: tuple[str, ...]) -> Callable[[Node, cs.ValidationInfo], Node]:
+    def collect(node: Node, info: cs.ValidationInfo) -> Node:
+        reference = node.get("reference")
+        if reference is not None:
+            info.context.references.append((reference, targets))
+        return node
+    return collect
+
+
+def _coding_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
+    def check(node: Node) -> Node:
+        if (node.get("system"), node.get("code")) not in pairs:
+            raise _REJECT
+        return node
+    return check
+
+
+def _concept_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
+    def check(node: Node) -> Node:
+        if not any((c.get("system"), c.get("code")) in pairs for c in node.get("coding", ())):
+            raise _REJECT
+        return node
+    return check
+
+
+@cache
+def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
+           root: str = "Resource") -> SchemaValidator:
+    """The screen of a resource, or of another node model such as ``Bundle.entry`` (compiled once per process
+    for each set of options)."""
+    return _Builder(load(), dict(own_codes), best_practice).validator(root)
+
+
+def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
+    """Whether the screen lets a resource (or a node holding one, such as a bundle entry) through; the
+    references it met are then in ``ctx.references``."""
+    try:
+        validator.validate_python(node, context=ctx)
+    except ValidationError:
+        return False
+    return True
