@@ -110,11 +110,15 @@ def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
                 ))
             for n in range(draw(st.integers(0, 2))):
                 serious = draw(st.booleans())
+                onset = draw(st.one_of(full_date, date_time))
+                resolution = draw(optional(full_date))
+                if resolution is not None and resolution < onset[:10]:
+                    resolution = onset[:10]  # an event ends after it starts (FHIR's per-1 on the period)
                 data.adverse_events.append(AdverseEvent(
                     **base, ae_id=str(n + 1), term=draw(text),
                     meddra_code=draw(optional(st.from_regex(r"100[0-9]{5}", fullmatch=True))),
-                    meddra_term=draw(optional(text)), onset=draw(st.one_of(full_date, date_time)),
-                    resolution=draw(optional(full_date)), severity=draw(optional(st.sampled_from(get_args(Severity)))),
+                    meddra_term=draw(optional(text)), onset=onset, resolution=resolution,
+                    severity=draw(optional(st.sampled_from(get_args(Severity)))),
                     serious=serious,
                     serious_criteria=draw(st.lists(st.sampled_from(get_args(SeriousCriterion)), unique=True,
                                                    min_size=1, max_size=2)) if serious else [],

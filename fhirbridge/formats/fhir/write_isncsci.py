@@ -43,6 +43,7 @@ def exam_resources(
     if classification is not None:
         for field, value in classification.present().items():
             members.append(_value_observation(ctx, exam, field, value, method))
+    if members:  # FHIR allows no empty array
         panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
     return [panel, *members]
 

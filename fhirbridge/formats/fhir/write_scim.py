@@ -53,5 +53,6 @@ def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resourc
         if assessment.assessment_date:
             member["effectiveDateTime"] = assessment.assessment_date
         members.append(member)
-    panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
+    if members:  # FHIR allows no empty array
+        panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
     return [panel, *members]
