@@ -7,6 +7,7 @@ the files written and the reports must be identical. Every FHIR file written is 
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import orjson
 import pytest
 from conftest import EXAMPLE
 
-from fhirbridge import api
+from fhirbridge import api, pipeline
 from fhirbridge.formats.csv import chunks as csv_chunks
 from fhirbridge.formats.fhir import reader as fhir_reader
 from fhirbridge.formats.options import ConvertOptions
@@ -161,3 +162,10 @@ def test_one_provenance_per_subject_and_one_for_the_study(tmp_path):
     assert len(lines) == 14
     targets = [len(orjson.loads(line)["target"]) for line in lines]
     assert targets[0] == 1 and all(t > 10 for t in targets[1:])
+
+
+@pytest.mark.parametrize("target", ["fhir", "csv"])
+def test_spawned_workers_give_the_same_bytes(scaled, tmp_path, small_chunks, monkeypatch, target):
+    """Where workers cannot be forked (another thread runs), they are spawned: what they are handed is pickled."""
+    monkeypatch.setattr(pipeline, "_context", lambda: multiprocessing.get_context("spawn"))
+    _both([scaled], tmp_path, target=target, fhir_format="xml")
