@@ -27,7 +27,7 @@ MESSY = EXAMPLE.parents[1] / "messy"
 
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example export with its subjects copied three times under new ids (39 subjects)."""
+    """The example export with its subjects copied twice under new ids (26 subjects)."""
     folder = tmp_path_factory.mktemp("scaled")
     for source in sorted(EXAMPLE.glob("*.csv")):
         with source.open(encoding="utf-8", newline="") as handle:
@@ -35,7 +35,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         with (folder / source.name).open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
-            for copy in range(3) if "subject_id" in rows[0] else [0]:
+            for copy in range(2) if "subject_id" in rows[0] else [0]:
                 writer.writerows({**r, "subject_id": f"{r['subject_id']}-{copy}"} if "subject_id" in r else r
                                  for r in rows)
     return folder
@@ -77,10 +77,10 @@ def test_fhir_output_is_the_same_on_two_processes(scaled, tmp_path, small_chunks
     files, _ = _both([scaled], tmp_path, fhir_format=fhir_format)
     if fhir_format == "json":
         bundle = orjson.loads(files["bundle.json"])
-        assert sum(e["resource"]["resourceType"] == "Patient" for e in bundle["entry"]) == 39
+        assert sum(e["resource"]["resourceType"] == "Patient" for e in bundle["entry"]) == 26
 
 
-@pytest.mark.parametrize(("source", "target"), [("csv", "csv"), ("csv", "sdtm"), ("fhir", "csv"), ("fhir", "sdtm")])
+@pytest.mark.parametrize(("source", "target"), [("csv", "sdtm"), ("fhir", "csv")])
 def test_tables_are_the_same_on_two_processes(scaled, tmp_path, small_chunks, source, target):
     inputs = [scaled]
     if source == "fhir":
@@ -88,7 +88,7 @@ def test_tables_are_the_same_on_two_processes(scaled, tmp_path, small_chunks, so
         inputs = [tmp_path / "fhir"]
     files, _ = _both(inputs, tmp_path, source=source, target=target)
     if target == "csv":
-        assert files["subjects.csv"].count(b"\n") == 1 + 39
+        assert files["subjects.csv"].count(b"\n") == 1 + 26
 
 
 def test_issues_of_a_messy_export_keep_their_order_on_two_processes(tmp_path, small_chunks):
@@ -164,8 +164,7 @@ def test_one_provenance_per_subject_and_one_for_the_study(tmp_path):
     assert targets[0] == 1 and all(t > 10 for t in targets[1:])
 
 
-@pytest.mark.parametrize("target", ["fhir", "csv"])
-def test_spawned_workers_give_the_same_bytes(scaled, tmp_path, small_chunks, monkeypatch, target):
+def test_spawned_workers_give_the_same_bytes(scaled, tmp_path, small_chunks, monkeypatch):
     """Where workers cannot be forked (another thread runs), they are spawned: what they are handed is pickled."""
     monkeypatch.setattr(pipeline, "_context", lambda: multiprocessing.get_context("spawn"))
-    _both([scaled], tmp_path, target=target, fhir_format="xml")
+    _both([scaled], tmp_path, fhir_format="xml")
