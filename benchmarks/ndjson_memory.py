@@ -22,13 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-from scaled_example import example_copies
+from scaled import EXAMPLE, SUBJECTS, scaled_export
 
-from fhirbridge.formats.fhir.context import FhirContext
-from fhirbridge.formats.fhir.ndjson import relative_references
-from fhirbridge.formats.fhir.writer import resources
-from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
+from fhirbridge import api
+from fhirbridge.formats.options import ConvertOptions
 
 #: Runs one conversion and prints the child's own peak RSS (KiB on Linux) and its wall time.
 _CHILD = """
@@ -43,33 +40,26 @@ print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
 
 
+#: Resource types in the order the generated file has them (a bulk export concatenated by type).
+_ORDER = ("AdverseEvent", "BiologicallyDerivedProduct", "Condition", "Observation", "Patient", "Procedure",
+          "ResearchStudy", "ResearchSubject")
+
+
 def generate(path: Path, size: int) -> int:
     """Write about ``size`` bytes of NDJSON; returns the number of subjects."""
-    ctx = FhirContext(load_fhir_mapping())
-    parts = {rtype: path.with_suffix(f".{rtype}.part") for rtype in
-             ("AdverseEvent", "BiologicallyDerivedProduct", "Condition", "Observation", "Patient", "Procedure",
-              "ResearchStudy", "ResearchSubject")}
-    handles = {rtype: part.open("wb") for rtype, part in parts.items()}
-    written, subjects = 0, 0
-    copies = example_copies()
-    try:
-        while written < size:
-            batch = next(copies)
-            for resource in relative_references(list(resources(ctx, batch, {}))):
-                line = orjson.dumps(resource) + b"\n"
-                handles[resource["resourceType"]].write(line)
-                written += len(line)
-            subjects += len(batch.subjects)
-    finally:
-        for handle in handles.values():
-            handle.close()
-    with path.open("wb") as out:
-        for part in parts.values():
-            with part.open("rb") as handle:
-                while chunk := handle.read(1 << 24):
-                    out.write(chunk)
-            part.unlink()
-    return subjects
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        one = Path(scratch) / "one"
+        api.convert([EXAMPLE], one, options=ConvertOptions(fhir_format="ndjson"))
+        per_copy = sum((one / f"{rtype}.ndjson").stat().st_size for rtype in _ORDER)
+        copies = max(1, round(size / per_copy))
+        parts = Path(scratch) / "ndjson"
+        api.convert([scaled_export(copies, Path(scratch) / "csv")], parts, options=ConvertOptions(fhir_format="ndjson"))
+        with path.open("wb") as out:
+            for rtype in _ORDER:
+                with (parts / f"{rtype}.ndjson").open("rb") as handle:
+                    while chunk := handle.read(1 << 24):
+                        out.write(chunk)
+    return copies * SUBJECTS
 
 
 def convert(source: Path, outdir: Path, target: str) -> dict:

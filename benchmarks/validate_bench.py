@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import re
 import resource
@@ -34,33 +33,15 @@ from pathlib import Path
 import fhirkit
 import orjson
 from fhir.resources.R4B.bundle import Bundle
+from scaled import scaled_export
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.issues.report import Report
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
-
-
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _COPY = re.compile(rb"-copy(\d{4})")
 _PER_SUBJECT = 71  # resources per subject of the example study (920 for 13), to size the export
-
-
-def scaled_export(copies: int, folder: Path) -> Path:
-    """The example export with every subject copied ``copies`` times, as subjects ``001-copy0000``, ..."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for source in sorted(EXAMPLE.glob("*.csv")):
-        with source.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        fields = list(rows[0])
-        if "subject_id" in fields:
-            rows = [{**row, "subject_id": f"{row['subject_id']}-copy{k:04d}"} for k in range(copies) for row in rows]
-        with (folder / source.name).open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-    return folder
 
 
 def build_bundle(minimum: int, work: Path) -> tuple[Path, int]:

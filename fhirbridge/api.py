@@ -17,17 +17,7 @@ from pydantic import ValidationError
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.formats.registry import (
-    CHUNK_READERS,
-    CHUNK_WRITERS,
-    READERS,
-    TABLE_WRITERS,
-    WRITERS,
-    chunk_reader,
-    chunk_writer,
-    reader,
-    writer,
-)
+from fhirbridge.formats.registry import READERS, WRITERS, read_chunks, reader, writer
 from fhirbridge.inputs import Source, detect_format, missing
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
@@ -134,11 +124,12 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
 def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report) -> None:
     """The clinical layer on the records the reader makes: a chunk of whole subjects at a time where the reader
     can (every clinical check looks at one subject), so that memory stays flat on inputs of any size."""
-    if source not in CHUNK_READERS:
-        check(read(inputs, report, source=source, options=options), report)
-        return
+    from fhirbridge.records import StudyData
+
     counts: Counter[str] = Counter()
-    for n, chunk in enumerate(chunk_reader(source)(_existing(inputs, report), report, options)):
+    for n, chunk in enumerate(read_chunks(source)(_existing(inputs, report), report, options)):
+        if not isinstance(chunk, StudyData):
+            chunk = chunk.load(report)
         check(chunk, report)
         counts.update({k: v for k, v in chunk.count().items() if n == 0 or k != "studies"})  # studies come again
     report.stats["records"] = dict(counts)
@@ -161,24 +152,15 @@ def convert(
 ) -> Report:
     """Convert inputs to ``target`` in ``outdir``; the good records are written even when others fail.
 
-    From a reader that reads in chunks of whole subjects to a writer of tables, records are checked and written a
-    chunk at a time, in flat memory whatever the size of the input (see ``fhirbridge.formats.fhir.stream``).
+    Records are read, checked and written a chunk of whole subjects at a time, on ``options.jobs`` processes
+    (``fhirbridge.pipeline``): memory stays flat whatever the size of the input where both formats stream.
     """
     options = options or ConvertOptions()
-    write_format = writer(target)
     report = Report(fail_on=fail_on)
     try:
-        if source in CHUNK_READERS and target in CHUNK_WRITERS:
-            chunks = chunk_reader(source)(_existing(inputs, report), report, options)
-            outputs = chunk_writer(target)(chunks, outdir, report, options, check)
-        elif source in CHUNK_READERS and target in TABLE_WRITERS:
-            from fhirbridge.formats.fhir.stream import write_in_chunks
+        from fhirbridge import pipeline
 
-            chunks = chunk_reader(source)(_existing(inputs, report), report, options)
-            outputs = write_in_chunks(chunks, outdir, report, options, write_format, check)
-        else:
-            data = read(inputs, report, source=source, options=options)
-            outputs = write_format(data, outdir, report, options, check(data, report))
+        outputs = pipeline.convert(_existing(inputs, report), outdir, source, target, options, report)
         report.outputs.extend(str(p) for p in outputs)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))

@@ -91,10 +91,19 @@ def main() -> None:
               help="FHIR mapping spec (YAML); default: the bundled one.")
 @click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="SDTM mapping spec (YAML); default: the bundled one.")
+@click.option("--bundle-size", type=click.IntRange(min=1), default=None, metavar="N",
+              help="At most N entries per Bundle file: bundle-0001.json, bundle-0002.json, ... (a subject is never "
+                   "split; every file starts with the study).")
+@click.option("--bundle-per-subject", is_flag=True, default=False,
+              help="One Bundle file per subject (with the study): bundle-0001.json, ...")
+@click.option("--pretty", is_flag=True, default=False, help="Indent FHIR JSON and XML (compact by default).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes (default: one per core; 1: no worker process). The output is the same.")
 @_common
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
 def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_format: str, fhir_version: str | None,
-            sdtm_format: str, fhir_mapping: Path | None, sdtm_mapping: Path | None, fmt: str,
+            sdtm_format: str, fhir_mapping: Path | None, sdtm_mapping: Path | None, bundle_size: int | None,
+            bundle_per_subject: bool, pretty: bool, jobs: int | None, fmt: str,
             report_file: Path | None, fail_on: str, mapping: Path | None, inputs: tuple[Path, ...]) -> None:
     """Convert INPUTS (files, or folders of files) into one output.
 
@@ -103,7 +112,8 @@ def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_forma
     options = ConvertOptions(csv_mapping=mapping, fhir_mapping=fhir_mapping, sdtm_mapping=sdtm_mapping,
                              bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
                              fhir_version=fhir_version, sdtm_format=sdtm_format,  # type: ignore[arg-type]
-                             progress=_progress())
+                             bundle_size=bundle_size, bundle_per_subject=bundle_per_subject, pretty=pretty,
+                             jobs=jobs, progress=_progress())
     report = api.convert(list(inputs), outdir, source=source, target=target, options=options,
                          fail_on=Severity.parse(fail_on))
     _emit(report, fmt, report_file)

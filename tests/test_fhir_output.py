@@ -129,7 +129,7 @@ def _subject_bundle(subject_id: str) -> dict:
                                     "adverse_events")})
     for exam in one.isncsci_exams:
         assert check_exam(exam)[1] == []
-    result = bundle(load_fhir_mapping(), one, inputs=["example"])
+    result = bundle(load_fhir_mapping(), one)
     result = copy.deepcopy(result)
     for entry in result["entry"]:
         entry["resource"].pop("recorded", None)  # the Provenance's time of conversion

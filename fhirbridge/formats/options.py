@@ -28,6 +28,11 @@ class ConvertOptions:
     fhir_format: Literal["json", "xml", "ndjson"] = "json"
     fhir_version: Literal["R4", "R4B", "R5"] | None = None  # None: R4 on output, detected on input
     sdtm_format: Literal["csv", "xpt", "dataset-json", "dataset-xml"] = "csv"
+    #: worker processes for the work on chunks of subjects; None: one per core; 1: all in this process
+    jobs: int | None = None
+    bundle_size: int | None = None  # at most this many entries per Bundle file (a subject is never split)
+    bundle_per_subject: bool = False  # one Bundle file per subject (with the study)
+    pretty: bool = False  # indented JSON and XML; compact (one entry per line) otherwise
     progress: Progress | None = None
     #: FHIR resources that validation's checker has already checked, and of them those it rejected, by (file,
     #: FHIRPath, NDJSON line): the reader then trusts that check rather than checking each resource again

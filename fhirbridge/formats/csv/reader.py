@@ -83,13 +83,13 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
                 report.add(Issue.of("FB-IO-002", "file is empty: no header row", file=name, row=1))
                 return
             header = [h.strip() for h in header]
-            columns = _check_header(header, spec, name, report)
+            columns = check_header(header, spec, name, report)
             if columns is None:
                 return
             for cells in rows:
                 if not any(c.strip() for c in cells):
                     continue
-                record = _read_row(cells, header, columns, spec, layout, name, rows.line_num, report)
+                record = read_row(cells, header, columns, spec, layout, name, rows.line_num, report)
                 if record is not None:
                     yield record
         except csv.Error as exc:
@@ -98,7 +98,7 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
             report.add(Issue.of("FB-IO-004", f"cannot decode as {encoding}: {exc.reason}", file=name))
 
 
-def _check_header(header: list[str], spec: FileSpec, name: str, report: Report) -> dict[str, str] | None:
+def check_header(header: list[str], spec: FileSpec, name: str, report: Report) -> dict[str, str] | None:
     """Field path → column for the columns present; None when a required column is missing."""
     present = set(header)
     missing = [c.column for c in spec.columns.values() if not c.optional and c.column not in present]
@@ -115,7 +115,7 @@ def _check_header(header: list[str], spec: FileSpec, name: str, report: Report) 
     return {path: c.column for path, c in spec.columns.items() if c.column in present}
 
 
-def _read_row(
+def read_row(
     cells: list[str],
     header: list[str],
     columns: dict[str, str],

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable
+import io
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
@@ -22,6 +22,17 @@ class NotRepresentable(ValueError):
     """A record value the layout has no way to write (no code in the value map, no matching date format)."""
 
 
+class Table(NamedTuple):
+    """One file's rows as CSV text, and what could not be written (issues name the file by its name and rows as
+    numbered in this text: header = 1)."""
+
+    name: str
+    header: str
+    body: str
+    rows: int
+    issues: list[Issue]
+
+
 def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Issue] | None = None) -> list[Path]:
     """Write every kind of record the layout has a file for; returns the files written.
 
@@ -30,35 +41,49 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
     outdir.mkdir(parents=True, exist_ok=True)
     issues = issues if issues is not None else []
     written = []
-    for spec in layout.files.values():
-        kind = RECORD_TYPES[spec.record]
-        records = [r for r in data.records() if type(r) is kind]
-        if not records:
-            continue
-        path = outdir / _file_name(spec)
-        _write_file(path, records, spec, layout, issues)
+    for table in tables(data, layout):
+        path = outdir / table.name
+        path.write_text(table.header + table.body, encoding="utf-8", newline="")
+        issues.extend(i.model_copy(update={"file": str(path)}) for i in table.issues)
         written.append(path)
     return written
 
 
-def _file_name(spec: FileSpec) -> str:
+def tables(data: StudyData, layout: CsvLayout, kinds: tuple[type[Record], ...] | None = None) -> list[Table]:
+    """The CSV text of every file the layout has and the records fill (of ``kinds`` only, when given)."""
+    result = []
+    for spec in layout.files.values():
+        kind = RECORD_TYPES[spec.record]
+        if kinds is not None and kind not in kinds:
+            continue
+        records = [r for r in data.records() if type(r) is kind]
+        if records:
+            result.append(_table(file_name(spec), records, spec, layout))
+    return result
+
+
+def file_name(spec: FileSpec) -> str:
     """A concrete file name matching the spec's glob (``subjects*.csv`` → ``subjects.csv``)."""
     return spec.file.replace("*", "")
 
 
-def _write_file(path: Path, records: Iterable[Record], spec: FileSpec, layout: CsvLayout,
-                issues: list[Issue]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter=layout.delimiter, lineterminator="\n")
-        writer.writerow([c.column for c in spec.columns.values()])
-        for row, record in enumerate(records, start=2):
-            values = record.model_dump()
-            writer.writerow([format_cell(value_at(values, p), c, layout) for p, c in spec.columns.items()])
-            defaults = {name: f.default for name, f in type(record).model_fields.items()}
-            for field in _unwritten(values, spec, defaults):
-                issues.append(Issue.of("FB-CSV-009", f"{spec.record} {'/'.join(record.key())}: layout "
-                                       f"{layout.name!r} has no column for {field}; its value is not written",
-                                       file=str(path), row=row, value=str(value_at(values, field))))
+def _table(name: str, records: list[Record], spec: FileSpec, layout: CsvLayout) -> Table:
+    issues: list[Issue] = []
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=layout.delimiter, lineterminator="\n")
+    writer.writerow([c.column for c in spec.columns.values()])
+    header = text.getvalue()
+    text.seek(0)
+    text.truncate()
+    for row, record in enumerate(records, start=2):
+        values = record.model_dump()
+        writer.writerow([format_cell(value_at(values, p), c, layout) for p, c in spec.columns.items()])
+        defaults = {name: f.default for name, f in type(record).model_fields.items()}
+        for field in _unwritten(values, spec, defaults):
+            issues.append(Issue.of("FB-CSV-009", f"{spec.record} {'/'.join(record.key())}: layout "
+                                   f"{layout.name!r} has no column for {field}; its value is not written",
+                                   file=name, row=row, value=str(value_at(values, field))))
+    return Table(name, header, text.getvalue(), len(records), issues)
 
 
 def _unwritten(values: dict[str, Any], spec: FileSpec, defaults: dict[str, Any], prefix: str = "") -> list[str]:

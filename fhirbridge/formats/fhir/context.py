@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,12 @@ from fhirbridge.records import Record, SubjectRecord
 ID_NAMESPACE = uuid.UUID("7d3f5a8e-1c2b-5e4f-9a6b-2f1e0d9c8b7a")
 
 Resource = dict[str, Any]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _uuid5(name: str) -> str:
+    """Every resource's id is asked for again by each resource referring to it: computed once."""
+    return str(uuid.uuid5(ID_NAMESPACE, name))
 
 
 def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
@@ -44,7 +51,7 @@ class FhirContext:
     @staticmethod
     def resource_id(kind: str, *key: str) -> str:
         """A UUIDv5 of the record kind and key: the same record always gets the same id."""
-        return str(uuid.uuid5(ID_NAMESPACE, "|".join((kind, *key))))
+        return _uuid5("|".join((kind, *key)))
 
     def reference(self, kind: str, *key: str, display: str | None = None) -> dict[str, str]:
         ref = {"reference": f"urn:uuid:{self.resource_id(kind, *key)}"}

@@ -140,24 +140,33 @@ def document_entries(document: Any, name: str, issues: list[Issue]) -> Iterator[
     if document["resourceType"] != "Bundle":
         yield Entry(document, name, document["resourceType"])
         return
-    kind = document.get("type")
+    check_bundle_type(document.get("type"), name, issues)
+    entries = document.get("entry", [])
+    for i, item in enumerate(entries if isinstance(entries, list) else []):
+        entry = bundle_entry(item, i, name, issues)
+        if entry is not None:
+            yield entry
+
+
+def check_bundle_type(kind: Any, name: str, issues: list[Issue]) -> None:
     if kind not in BUNDLE_TYPES:
         issues.append(Issue.of("FB-FHIR-054", f"a Bundle of type {kind!r} is read like a collection",
                                file=name, target="Bundle.type", value=kind, expected=", ".join(BUNDLE_TYPES)))
-    entries = document.get("entry", [])
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        path = f"Bundle.entry[{i}]"
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            request = entry.get("request") if isinstance(entry, dict) else None
-            what = f" (a {request.get('method')} request)" if isinstance(request, dict) else ""
-            issues.append(Issue.of("FB-FHIR-053", f"the entry has no resource{what}; nothing of it is converted",
-                                   file=name, target=path))
-            continue
-        if not known_type(resource.get("resourceType")):
-            issues.append(Issue.of("FB-FHIR-052", f"{resource.get('resourceType')!r} is not a FHIR resource type",
-                                   file=name, target=f"{path}.resource.resourceType",
-                                   value=resource.get("resourceType")))
-            continue
-        full_url = entry.get("fullUrl")
-        yield Entry(resource, name, f"{path}.resource", full_url=full_url if isinstance(full_url, str) else None)
+
+
+def bundle_entry(entry: Any, i: int, name: str, issues: list[Issue]) -> Entry | None:
+    """The resource of a Bundle's i-th entry, or None when it has none fhirbridge could read (reported)."""
+    path = f"Bundle.entry[{i}]"
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    if not isinstance(resource, dict):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        what = f" (a {request.get('method')} request)" if isinstance(request, dict) else ""
+        issues.append(Issue.of("FB-FHIR-053", f"the entry has no resource{what}; nothing of it is converted",
+                               file=name, target=path))
+        return None
+    if not known_type(resource.get("resourceType")):
+        issues.append(Issue.of("FB-FHIR-052", f"{resource.get('resourceType')!r} is not a FHIR resource type",
+                               file=name, target=f"{path}.resource.resourceType", value=resource.get("resourceType")))
+        return None
+    full_url = entry.get("fullUrl")
+    return Entry(resource, name, f"{path}.resource", full_url=full_url if isinstance(full_url, str) else None)

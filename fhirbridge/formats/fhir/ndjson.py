@@ -7,6 +7,7 @@ flat memory; a line is located by its byte offset so that it can be read again l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,19 +20,18 @@ Resource = dict[str, Any]
 SUFFIXES = (".ndjson", ".jsonl")
 
 
-def relative_references(resources: list[Resource]) -> list[Resource]:
-    """The resources with every ``urn:uuid:`` reference to another of them made ``Type/id``."""
-    targets = {f"urn:uuid:{r['id']}": f"{r['resourceType']}/{r['id']}" for r in resources}
+_URN_REFERENCE = re.compile(rb'"reference":"urn:uuid:([0-9a-f-]{36})"')
 
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: (targets.get(v, v) if k == "reference" and isinstance(v, str) else rewrite(v))
-                    for k, v in node.items()}
-        if isinstance(node, list):
-            return [rewrite(v) for v in node]
-        return node
 
-    return [rewrite(r) for r in resources]
+def relative_line(line: bytes, types: dict[str, str]) -> bytes:
+    """A resource's compact JSON with every ``urn:uuid:`` reference to one of ``types`` (id → resource type)
+    made ``Type/id``; the JSON is rewritten as bytes, which is many times faster than walking the resource."""
+
+    def relative(match: re.Match[bytes]) -> bytes:
+        rtype = types.get(match.group(1).decode())
+        return b'"reference":"%s/%s"' % (rtype.encode(), match.group(1)) if rtype else match.group(0)
+
+    return _URN_REFERENCE.sub(relative, line)
 
 
 def write_ndjson(resources: Iterable[Resource], outdir: Path) -> list[Path]:

@@ -19,6 +19,7 @@ subject's resources are spread over the files (a bulk export writes one file per
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +27,12 @@ from typing import BinaryIO
 
 import orjson
 
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries, xml_entries
 from fhirbridge.formats.fhir.entries import (
+    XML_SUFFIXES,
     Entry,
+    bundle_entry,
+    check_bundle_type,
     document_entries,
     input_files,
     is_ndjson,
@@ -73,21 +78,28 @@ class FhirReader:
         self.slot_file, self.slot_offset, self.slot_length = array("i"), array("q"), array("q")
         self.slot_line, self.slot_group, self.patient_slots = array("q"), array("i"), array("q")
         self.group_of: dict[str, int] = {}
+        self.spill: BinaryIO | None = None  # Bundle entries as JSON, one after another
+        self.bundle_files: set[int] = set()  # files whose entries are in ``spill``
+        self.provenance_files: set[str] = set()
         self.parent: list[int] = []  # union-find over groups: a Patient's id and fullUrl may name two
 
     # pass 1 ------------------------------------------------------------------------------------------------
     def chunks(self, inputs: list[Path | Source]) -> Iterator[StudyData]:
         """Chunks of records: the studies first, then whole subjects (see the module docstring)."""
-        for path in input_files(inputs):
-            self._index_file(path)
-        release, why, doubt = self.evidence.decide(self.asked)
-        self.report.header.update({"fhir_release": FHIR_VERSIONS[release], "fhir_release_from": why})
-        if doubt:
-            self.report.add(Issue.of("FB-FHIR-058", doubt))
-        ctx = ReadContext(self.mapping, release, self.report.issues, self.rejected)
-        studies, by_key = self._studies(ctx)
-        yield StudyData(studies=list(studies))
-        yield from self._subject_chunks(ctx, studies, by_key)
+        try:
+            for path in input_files(inputs):
+                self._index_file(path)
+            release, why, doubt = self.evidence.decide(self.asked)
+            self.report.header.update({"fhir_release": FHIR_VERSIONS[release], "fhir_release_from": why})
+            if doubt:
+                self.report.add(Issue.of("FB-FHIR-058", doubt))
+            ctx = ReadContext(self.mapping, release, self.report.issues, self.rejected)
+            studies, by_key = self._studies(ctx)
+            yield StudyData(studies=list(studies))
+            yield from self._subject_chunks(ctx, studies, by_key)
+        finally:
+            if self.spill is not None:
+                self.spill.close()
 
     def _index_file(self, path: Source) -> None:
         if is_ndjson(path):
@@ -99,12 +111,59 @@ class FhirReader:
                     self._file(entry, file_index, offset, len(raw))
             return
         # a file the FHIR checker has read already had its reading problems reported there
-        document = load_document(path, self.report.issues if self.rejected is None else [], self.asked)
+        problems = self.report.issues if self.rejected is None else []
+        try:
+            self._index_bundle(path)
+            return
+        except NotStreamable:
+            pass
+        except BadDocument as exc:
+            problems.append(Issue.of(exc.code, str(exc), file=str(path)))
+            return
+        except UnicodeDecodeError as exc:
+            problems.append(Issue.of("FB-IO-006", f"not valid JSON: not UTF-8 ({exc.reason})", file=str(path)))
+            return
+        except OSError:
+            pass  # reported by the whole-document reader
+        document = load_document(path, problems, self.asked)
         if document is None:
             return
         for entry in document_entries(document, str(path), self.report.issues):
             self.resident.append(entry)
             self._file(entry, _RESIDENT, len(self.resident) - 1, 0)
+
+    def _index_bundle(self, path: Path) -> None:
+        """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed from
+        there once the whole file has been read, so that a file that turns out broken files nothing."""
+        if self.spill is None:
+            self.spill = tempfile.TemporaryFile()  # noqa: SIM115 (open while chunks are handed out)
+        name = str(path)
+        top: dict[str, object] = {}
+        problems: list[tuple[str, str]] = []
+        spilled = array("q")
+        start = self.spill.seek(0, 2)
+        if _is_xml(path):
+            for item, found in xml_entries(path, self.asked, top):
+                problems.extend(found)
+                spilled.append(self.spill.write(orjson.dumps(item)))
+        else:
+            for item in json_entries(path, top):
+                spilled.append(self.spill.write(orjson.dumps(item)))
+        if top.get("resourceType") != "Bundle":
+            raise NotStreamable
+        for where, message in problems:
+            self.report.add(Issue.of("FB-FHIR-056", f"{message}; not read", file=name, target=where))
+        check_bundle_type(top.get("type"), name, self.report.issues)
+        self.files.append(path)
+        file_index = len(self.files) - 1
+        self.bundle_files.add(file_index)
+        offset = start
+        for i, length in enumerate(spilled):
+            self.spill.seek(offset)
+            entry = bundle_entry(orjson.loads(self.spill.read(length)), i, name, self.report.issues)
+            if entry is not None:
+                self._file(entry, file_index, offset, length, line=i)
+            offset += length
 
     def _ndjson_entry(self, raw: bytes, name: str, number: int) -> Entry | None:
         try:
@@ -120,16 +179,21 @@ class FhirReader:
             return None
         return Entry(resource, name, resource["resourceType"], line=number)
 
-    def _file(self, entry: Entry, file_index: int, offset: int, length: int) -> None:
-        """Note what the resource says about the release, and file it under its Patient."""
+    def _file(self, entry: Entry, file_index: int, offset: int, length: int, line: int | None = None) -> None:
+        """Note what the resource says about the release, and file it under its Patient (``line``: where it is in
+        its file, when not its NDJSON line: the index of a Bundle entry)."""
         resource = entry.resource
         self.evidence.add(resource, f"{Path(entry.file).name} {entry.path}")
         kind = entry.type
         if kind == "ResearchStudy":
             self.studies.append(entry)  # small, and every subject needs its study: kept whole
             return
+        if kind == "Provenance" and entry.file in self.provenance_files:
+            return  # said once per file: a conversion writes one per subject
         if kind not in GROUPED:
-            why = "a record of an earlier conversion" if kind == "Provenance" else f"fhirbridge reads no {kind}"
+            if kind == "Provenance":
+                self.provenance_files.add(entry.file)
+            why = "records of an earlier conversion" if kind == "Provenance" else f"fhirbridge reads no {kind}"
             severity = Severity.INFORMATION if kind in ("Provenance", "CapabilityStatement") else None
             self.report.add(entry.issue("FB-FHIR-054", f"{kind} is not converted: {why}", severity=severity))
             return
@@ -143,7 +207,7 @@ class FhirReader:
         self.slot_file.append(file_index)
         self.slot_offset.append(offset)
         self.slot_length.append(length)
-        self.slot_line.append(entry.line or 0)
+        self.slot_line.append(line if line is not None else entry.line or 0)
         self.slot_group.append(group)
 
     def _group(self, keys: list[str]) -> int:
@@ -225,11 +289,25 @@ class FhirReader:
         file_index = self.slot_file[slot]
         if file_index == _RESIDENT:
             return self.resident[self.slot_offset[slot]]
+        if file_index in self.bundle_files:
+            assert self.spill is not None
+            item = orjson.loads(read_line(self.spill, self.slot_offset[slot], self.slot_length[slot]))
+            full_url = item.get("fullUrl")
+            return Entry(item["resource"], str(self.files[file_index]),
+                         f"Bundle.entry[{self.slot_line[slot]}].resource",
+                         full_url=full_url if isinstance(full_url, str) else None)
         if file_index not in handles:
             handles[file_index] = stack.enter_context(self.files[file_index].open())
         raw = read_line(handles[file_index], self.slot_offset[slot], self.slot_length[slot])
         resource = orjson.loads(raw)
         return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])
+
+
+def _is_xml(path: Path) -> bool:
+    if path.suffix.lower() in XML_SUFFIXES:
+        return True
+    with path.open("rb") as handle:
+        return handle.read(1024).lstrip()[:1] == b"<"
 
 
 def _owners(entry: Entry) -> list[str]:

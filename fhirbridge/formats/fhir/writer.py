@@ -1,8 +1,17 @@
-"""The FHIR spoke, write direction: hub records → a Bundle (collection or transaction) of one FHIR release."""
+"""The FHIR spoke, write direction: hub records → FHIR resources, a subject at a time, and Bundle entries.
+
+Resources come in *units*: the study's (its ResearchStudy resources) and one per subject (Patient,
+ResearchSubject, Condition, procedures, assessments, events), each unit closed by one Provenance naming the
+unit's resources. A unit is what output files never split: its references resolve within it, or point at the
+study, which every Bundle file carries. Units do not depend on how subjects were grouped into chunks, so the
+output is the same whatever the chunk size or the number of worker processes.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Literal
 
@@ -15,50 +24,79 @@ from fhirbridge.formats.fhir.write_procedures import harvest_resource, infusion_
 from fhirbridge.formats.fhir.write_scim import scim_resources
 from fhirbridge.formats.fhir.write_subject import injury, patient, research_study, research_subject
 from fhirbridge.mapping.fhir_mapping import FhirMapping
-from fhirbridge.records import IsncsciClassification, StudyData
+from fhirbridge.records import IsncsciClassification, Record, StudyData, SubjectRecord
 
 BundleType = Literal["collection", "transaction"]
+Computed = dict[tuple[str, ...], IsncsciClassification]
 
 #: Resources that carry a business identifier good enough for conditional create in a transaction.
 _CONDITIONAL = {"Patient", "ResearchStudy", "ResearchSubject"}
 
 
-def resources(
-    ctx: FhirContext, data: StudyData, computed: dict[tuple[str, ...], IsncsciClassification]
-) -> Iterator[Resource]:
-    """Every resource of the study, in a stable order (study, subjects, procedures, assessments, events)."""
-    for study in data.studies:
-        yield research_study(ctx, study)
-    injured: set[tuple[str, ...]] = set()
+def conversion_time() -> str:
+    """When this conversion ran, as Provenance.recorded: taken once per run (so that every worker writes the same
+    time), and fixed by ``SOURCE_DATE_EPOCH`` for byte-identical output."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+def study_unit(ctx: FhirContext, data: StudyData, recorded: str) -> list[Resource]:
+    """The studies' ResearchStudy resources and their Provenance (empty without a study)."""
+    studies = [research_study(ctx, study) for study in data.studies]
+    return [*studies, provenance(ctx, studies, _sources(data.studies), recorded)] if studies else []
+
+
+def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorded: str) -> Iterator[list[Resource]]:
+    """Every subject's resources, subjects in the order given, each list closed by its Provenance."""
+    by_subject: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for record in data.records():
+        if isinstance(record, SubjectRecord):
+            by_subject[(record.study_id, record.subject_id)].append(record)
+    for subject in data.subjects:
+        mine = StudyData()
+        for record in by_subject.get((subject.study_id, subject.subject_id), []):
+            mine.add(record)
+        written = list(_subject_resources(ctx, mine, computed))
+        yield [*written, provenance(ctx, written, _sources(mine.records()), recorded)]
+
+
+def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed) -> Iterator[Resource]:
+    """One subject's resources in a stable order (subject, procedures, assessments, events)."""
+    injured = False
     for subject in data.subjects:
         yield patient(ctx, subject)
         yield research_subject(ctx, subject)
         condition = injury(ctx, subject)
         if condition is not None:
-            injured.add(subject.key())
+            injured = True
             yield condition
     for harvest in data.harvests:
         yield harvest_resource(ctx, harvest)
-    infusion_of: dict[tuple[str, str], tuple[str, ...]] = {}
     for infusion in data.infusions:
-        infusion_of.setdefault((infusion.study_id, infusion.subject_id), infusion.key())
-        yield from infusion_resources(ctx, infusion, (infusion.study_id, infusion.subject_id) in injured)
+        yield from infusion_resources(ctx, infusion, injured)
     for exam in data.isncsci_exams:
         yield from exam_resources(ctx, exam, computed.get(exam.key()))
     for assessment in data.scim_assessments:
         yield from scim_resources(ctx, assessment)
+    first_infusion = data.infusions[0].key() if data.infusions else None
     for event in data.adverse_events:
-        yield adverse_event_resource(ctx, event, infusion_of.get((event.study_id, event.subject_id)))
+        yield adverse_event_resource(ctx, event, first_infusion)
 
 
-def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> Resource:
-    """One Provenance for the conversion: what was produced, from which files, by which fhirbridge."""
+def _sources(records: object) -> list[str]:
+    names = {r.source.file for r in records if r.source and r.source.file}  # type: ignore[attr-defined]
+    return sorted({os.path.basename(name) for name in names})
+
+
+def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str], recorded: str) -> Resource:
+    """One Provenance for a unit of the conversion: what was produced, from which files, by which fhirbridge."""
     resource: Resource = {
         "resourceType": "Provenance",
         "id": ctx.resource_id("Provenance", *sorted(r["id"] for r in targets)),
         "meta": {"profile": [ctx.profile("Provenance")]},
         "target": [{"reference": f"urn:uuid:{r['id']}"} for r in targets],
-        "recorded": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "recorded": recorded,
         "activity": {"text": "conversion"},
         "agent": [{"who": {"display": f"fhirbridge {__version__}"}}],
     }
@@ -67,31 +105,36 @@ def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str]) -> 
     return resource
 
 
+def entry(resource: Resource, bundle_type: BundleType) -> Resource:
+    """The Bundle entry of a resource: its fullUrl, and in a transaction the request that stores it."""
+    result: Resource = {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+    if bundle_type == "transaction":
+        result["request"] = _request(resource)
+    return result
+
+
+def bundle_header(ctx: FhirContext, bundle_type: BundleType, *key: str) -> Resource:
+    """A Bundle without its entries; its id is derived from ``key`` (what the Bundle holds)."""
+    return {"resourceType": "Bundle", "id": ctx.resource_id("Bundle", bundle_type, *key), "type": bundle_type}
+
+
 def bundle(
     mapping: FhirMapping,
     data: StudyData,
     *,
     bundle_type: BundleType = "collection",
-    computed: dict[tuple[str, ...], IsncsciClassification] | None = None,
-    inputs: list[str] | None = None,
+    computed: Computed | None = None,
+    recorded: str | None = None,
     release: Release = "R4",
 ) -> Resource:
-    """A Bundle of every record; ``computed`` holds classifications derived where the site reported none."""
+    """One Bundle of every record, in memory; ``computed`` holds classifications derived where the site reported
+    none. Files are written a unit at a time instead (``fhirbridge.formats.fhir.sink``)."""
     ctx = FhirContext(mapping, release)
-    written = list(resources(ctx, data, computed or {}))
-    written.append(provenance(ctx, written, inputs or []))
-    entries = []
-    for resource in written:
-        entry: Resource = {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
-        if bundle_type == "transaction":
-            entry["request"] = _request(resource)
-        entries.append(entry)
-    return {
-        "resourceType": "Bundle",
-        "id": ctx.resource_id("Bundle", bundle_type, *sorted(r["id"] for r in written[:-1])),
-        "type": bundle_type,
-        "entry": entries,
-    }
+    recorded = recorded or conversion_time()
+    study = study_unit(ctx, data, recorded)
+    subjects = list(subject_units(ctx, data, computed or {}, recorded))
+    header = bundle_header(ctx, bundle_type, study[0]["id"] if study else "", subjects[0][0]["id"] if subjects else "")
+    return {**header, "entry": [entry(r, bundle_type) for unit in (study, *subjects) for r in unit]}
 
 
 def _request(resource: Resource) -> dict[str, str]:

@@ -84,6 +84,11 @@ def to_bytes(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def compact_bytes(root: etree._Element) -> bytes:
+    """The document without indentation."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def _indent(element: etree._Element, before: str) -> None:
     children = [child for child in element if child.tag.startswith(f"{{{FHIR_NS}}}")]
     if children:

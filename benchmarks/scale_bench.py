@@ -1,0 +1,73 @@
+"""Time and memory of conversions and validation as the input grows: 130, 1,300 and 13,000 subjects.
+
+For each size, the example export is scaled (``scaled.scaled_export``) and, each in a child process of its own
+(``scaled.measure``): CSV → FHIR bundle (JSON) and CSV → FHIR NDJSON, the bundle → CSV, the NDJSON → SDTM, and
+``validate`` of the bundle. Prints CPU seconds and peak RSS of each, checks that time grows linearly (×10 input
+takes at most ×12 the CPU time) and that the peak RSS stays under 300 MiB. Everything is written in a temporary
+folder (``--work`` to choose where), removed after each size: 13,000 subjects take several GB.
+
+    python benchmarks/scale_bench.py [--sizes 130,1300,13000] [--jobs N] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from scaled import SUBJECTS, fhirbridge, measure, scaled_export
+
+LIMIT_MIB = 300
+GROWTH = 12  # at most ×12 time for ×10 input
+
+
+def runs(work: Path, jobs: int) -> dict[str, list[str]]:
+    export, bundle, ndjson = work / "csv", work / "bundle", work / "ndjson"
+    convert = ["convert", "--jobs", str(jobs)]
+    return {
+        "CSV → FHIR bundle": fhirbridge(*convert, "--from", "csv", "--to", "fhir", export, "-o", bundle),
+        "CSV → FHIR NDJSON": fhirbridge(*convert, "--from", "csv", "--to", "fhir", "--fhir-format", "ndjson",
+                                        export, "-o", ndjson),
+        "FHIR bundle → CSV": fhirbridge(*convert, "--from", "fhir", "--to", "csv", bundle / "bundle.json",
+                                        "-o", work / "back-csv"),
+        "NDJSON → SDTM": fhirbridge(*convert, "--from", "fhir", "--to", "sdtm", ndjson, "-o", work / "sdtm"),
+        "validate bundle": fhirbridge("validate", "--as", "fhir", "--max-issues", "100", bundle / "bundle.json"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="130,1300,13000", help="subjects, comma-separated")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for size in sizes:
+        work = Path(tempfile.mkdtemp(prefix="fhirbridge-scale-", dir=args.work))
+        try:
+            scaled_export(max(1, size // SUBJECTS), work / "csv")
+            for name, command in runs(work, args.jobs).items():
+                result = measure(command)
+                table.setdefault(name, {})[size] = result
+                print(f"{size:>6} subjects  {name:<18} {result['cpu']:8.1f} CPU s {result['wall']:8.1f} s wall "
+                      f"{result['peak_mib']:6.0f} MiB  exit {result['exit_code']:.0f}", flush=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| run | " + " | ".join(f"{s:,} subjects: CPU s / peak MiB" for s in sizes) + " | growth ×10 | ok |")
+    print("|---|" + "---|" * (len(sizes) + 2))
+    for name, by_size in table.items():
+        cells = [f"{by_size[s]['cpu']:.1f} / {by_size[s]['peak_mib']:.0f}" for s in sizes]
+        growth = [by_size[b]["cpu"] / by_size[a]["cpu"] for a, b in itertools.pairwise(sizes)
+                  if b == 10 * a]
+        ok = all(g <= GROWTH for g in growth) and all(r["peak_mib"] < LIMIT_MIB for r in by_size.values())
+        print(f"| {name} | " + " | ".join(cells) + f" | {', '.join(f'{g:.1f}' for g in growth)} | "
+              f"{'yes' if ok else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""The CSV spoke, read direction, a chunk of whole subjects at a time, in flat memory.
+
+A CSV export is one file per kind of record, so a subject's rows are spread over the files in any order. Reading
+happens in two passes:
+
+1. **Index.** Each file's header is checked (its issues are reported here, once) and every row is split into
+   cells only to find its subject (study and subject id); the row is kept as its byte offset and length. The
+   study file is read whole: every chunk needs the studies.
+2. **Chunks.** Subjects are taken in the order of the subjects file (then any subject only other files name,
+   then rows naming no subject), and grouped into chunks of about ``CHUNK_BYTES`` of input. A chunk carries its
+   rows' bytes (read by seeking); its records are made where the chunk is worked on (``CsvChunk.load``), and
+   every problem of a row is reported there with the file, row and column.
+
+Issues come in a stable order: the files' header issues, then chunk by chunk, file by file in the layout's
+order, row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from fhirbridge.formats.csv.reader import check_header, expand_inputs, match_files, read_file, read_row
+from fhirbridge.formats.csv.text import UTF8_BOM, detect_encoding
+from fhirbridge.inputs import Source
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
+from fhirbridge.mapping.csv_layout import CsvLayout, FileSpec, load_csv_layout
+from fhirbridge.records import Study, StudyData
+
+#: Input bytes of rows in one chunk: about 25 subjects of the example export, whose resources take about 50 MB
+#: while a chunk is worked on.
+CHUNK_BYTES = 48 << 10
+
+
+@dataclass
+class FileRows:
+    """The rows of one file that belong to a chunk: (row number, bytes), and how to read them."""
+
+    spec: str
+    path: str
+    encoding: str
+    header: list[str]
+    rows: list[tuple[int, bytes]]
+
+
+@dataclass
+class CsvChunk:
+    """Whole subjects' rows, from every file, with the studies; made into records by ``load``."""
+
+    layout: Path | None
+    studies: list[Study]
+    files: list[FileRows]
+
+    def load(self, report: Report) -> StudyData:
+        layout = _layout(self.layout)
+        data = StudyData(studies=list(self.studies))
+        for part in self.files:
+            spec = layout.files[part.spec]
+            present = set(part.header)
+            columns = {path: c.column for path, c in spec.columns.items() if c.column in present}
+            seen: set[tuple[str, ...]] = set()
+            for row, raw in part.rows:
+                cells = next(csv.reader(io.StringIO(raw.decode(part.encoding), newline=""),
+                                        delimiter=layout.delimiter, strict=True))
+                record = read_row(cells, part.header, columns, spec, layout, part.path, row, report)
+                if record is None:
+                    continue
+                if record.key() in seen:
+                    report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
+                                        source=record.source))
+                    continue
+                seen.add(record.key())
+                data.add(record)
+        return data
+
+
+@lru_cache(maxsize=4)
+def _layout(path: Path | None) -> CsvLayout:
+    return load_csv_layout(path)
+
+
+@dataclass
+class _File:
+    spec_name: str
+    spec: FileSpec
+    path: Source
+    encoding: str
+    start: int  # byte offset of the first row after the header
+    header: list[str]
+
+
+def read_chunks(inputs: list[Path | Source], report: Report, layout_path: Path | None
+                ) -> Iterator[StudyData | CsvChunk]:
+    """The studies alone, then chunks of whole subjects (see the module docstring)."""
+    layout = _layout(layout_path)
+    index = _Index(layout)
+    studies: list[Study] = []
+    names = {id(spec): name for name, spec in layout.files.items()}
+    for spec, path in match_files(expand_inputs(inputs), layout, report):
+        if spec.record == "study":
+            studies.extend(_studies(path, spec, layout, report, {r.key() for r in studies}))
+        else:
+            index.add(names[id(spec)], spec, path, report)
+    yield StudyData(studies=list(studies))
+    yield from index.chunks(layout_path, studies)
+
+
+def _studies(path: Source, spec: FileSpec, layout: CsvLayout, report: Report, seen: set[tuple[str, ...]]
+             ) -> Iterator[Study]:
+    for record in read_file(path, spec, layout, report):
+        if record.key() in seen:
+            report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
+                                source=record.source))
+            continue
+        seen.add(record.key())
+        yield record  # type: ignore[misc]
+
+
+class _Index:
+    def __init__(self, layout: CsvLayout) -> None:
+        self.layout = layout
+        self.files: list[_File] = []
+        # one slot per row: its file, row number, byte range and subject group
+        self.slot_file, self.slot_row = array("i"), array("q")
+        self.slot_offset, self.slot_length, self.slot_group = array("q"), array("q"), array("q")
+        self.groups: dict[tuple[str, str], int] = {}
+        self.subject_groups: dict[int, None] = {}  # in the subjects file's order
+        self.unkeyed = -1
+
+    def add(self, spec_name: str, spec: FileSpec, path: Source, report: Report) -> None:
+        name = str(path)
+        try:
+            encoding, has_bom = detect_encoding(path)
+            handle = path.open()
+        except OSError as exc:
+            report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
+            return
+        with handle:
+            if encoding != "utf-8":
+                bom = " despite its UTF-8 byte order mark" if has_bom else ""
+                report.add(Issue.of("FB-IO-003", f"file is not UTF-8{bom}; read as {encoding}", file=name,
+                                    value=encoding))
+            offset = len(UTF8_BOM) if has_bom else 0
+            handle.seek(offset)
+            records = _records(handle, offset)
+            row = 1
+            try:
+                first = next(records, None)  # the header
+                if first is None:
+                    report.add(Issue.of("FB-IO-002", "file is empty: no header row", file=name, row=1))
+                    return
+                header = [h.strip() for h in self._cells(first[2], encoding)]
+                if check_header(header, spec, name, report) is None:
+                    return
+                file_index = len(self.files)
+                self.files.append(_File(spec_name, spec, path, encoding, first[1] + len(first[2]), header))
+                key_columns = self._key_columns(spec, header)
+                is_subjects = spec.record == "subject"
+                for row, start, raw in records:
+                    cells = self._cells(raw, encoding)
+                    if not any(c.strip() for c in cells):
+                        continue
+                    group = self._group(cells, key_columns, spec, len(header))
+                    if is_subjects and group != self.unkeyed:
+                        self.subject_groups.setdefault(group)
+                    for table, value in ((self.slot_file, file_index), (self.slot_row, row),
+                                         (self.slot_offset, start), (self.slot_length, len(raw)),
+                                         (self.slot_group, group)):
+                        table.append(value)
+            except csv.Error as exc:
+                report.add(Issue.of("FB-IO-004", f"malformed CSV: {exc}", file=name, row=row))
+            except UnicodeDecodeError as exc:  # the file changed between detection and reading
+                report.add(Issue.of("FB-IO-004", f"cannot decode as {encoding}: {exc.reason}", file=name))
+
+    def _cells(self, raw: bytes, encoding: str) -> list[str]:
+        text = raw.decode(encoding)
+        return next(csv.reader(io.StringIO(text, newline=""), delimiter=self.layout.delimiter, strict=True), [])
+
+    @staticmethod
+    def _key_columns(spec: FileSpec, header: list[str]) -> tuple[int | None, int | None]:
+        def position(field: str) -> int | None:
+            column = spec.columns.get(field)
+            return header.index(column.column) if column is not None and column.column in header else None
+
+        return position("study_id"), position("subject_id")
+
+    def _group(self, cells: list[str], key_columns: tuple[int | None, int | None], spec: FileSpec,
+               width: int) -> int:
+        """The subject group of a row (a row of the wrong width, or without a subject id, has none)."""
+        study_at, subject_at = key_columns
+        if len(cells) != width or subject_at is None:
+            return self.unkeyed
+        study = cells[study_at].strip() if study_at is not None else str(spec.constants.get("study_id", ""))
+        key = (study, cells[subject_at].strip())
+        if key not in self.groups:
+            self.groups[key] = len(self.groups)
+        return self.groups[key]
+
+    def chunks(self, layout_path: Path | None, studies: list[Study]) -> Iterator[CsvChunk]:
+        rank = {group: n for n, group in enumerate(self.subject_groups)}
+        last = len(self.groups)
+        order = sorted(range(len(self.slot_group)), key=lambda slot: (
+            last + 1 if self.slot_group[slot] == self.unkeyed else rank.get(self.slot_group[slot], last),
+            self.slot_group[slot], slot))
+        handles: dict[int, io.BufferedReader] = {}
+        try:
+            batch: list[int] = []
+            size, group = 0, None
+            for slot in order:
+                if size >= CHUNK_BYTES and self.slot_group[slot] != group:
+                    yield self._chunk(batch, layout_path, studies, handles)
+                    batch, size = [], 0
+                batch.append(slot)
+                size += self.slot_length[slot]
+                group = self.slot_group[slot]
+            if batch:
+                yield self._chunk(batch, layout_path, studies, handles)
+        finally:
+            for handle in handles.values():
+                handle.close()
+
+    def _chunk(self, slots: list[int], layout_path: Path | None, studies: list[Study],
+               handles: dict[int, io.BufferedReader]) -> CsvChunk:
+        by_file: dict[int, list[tuple[int, bytes]]] = {}
+        for slot in sorted(slots):  # file by file, row by row
+            file_index = self.slot_file[slot]
+            if file_index not in handles:
+                handles[file_index] = self.files[file_index].path.open()
+            handle = handles[file_index]
+            handle.seek(self.slot_offset[slot])
+            by_file.setdefault(file_index, []).append((self.slot_row[slot], handle.read(self.slot_length[slot])))
+        parts = [FileRows(self.files[i].spec_name, str(self.files[i].path), self.files[i].encoding,
+                          self.files[i].header, rows) for i, rows in sorted(by_file.items())]
+        return CsvChunk(layout_path, studies, parts)
+
+
+
+def _records(handle: io.BufferedReader, offset: int) -> Iterator[tuple[int, int, bytes]]:
+    """(row number as a spreadsheet shows it, byte offset, bytes) of every CSV record: a record goes on over
+    line breaks inside quotes, where the count of quote characters so far is odd."""
+    line_number = 0
+    pending: list[bytes] = []
+    start = offset
+    quotes = 0
+    for line in handle:
+        line_number += 1
+        if not pending:
+            start = offset
+        pending.append(line)
+        offset += len(line)
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            yield line_number, start, b"".join(pending)
+            pending, quotes = [], 0
+    if pending:
+        yield line_number, start, b"".join(pending)

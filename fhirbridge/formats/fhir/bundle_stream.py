@@ -1,0 +1,227 @@
+"""The entries of a Bundle file of any size, one at a time, without holding the document.
+
+JSON is scanned with the standard library's JSON decoder (``raw_decode``) over a sliding window of the file:
+the Bundle's other elements are read as they come, and each element of ``entry`` is decoded on its own. XML is
+read with lxml's ``iterparse``, each ``entry`` element turned into its JSON form and dropped. A file that is
+not a Bundle (a bare resource, small) or whose ``entry`` comes before its ``resourceType`` is left to the
+whole-document reader: ``NotStreamable``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from fhirbridge.formats.fhir import xml
+from fhirbridge.formats.fhir.models import Release
+from fhirbridge.formats.fhir.versions import ReleaseEvidence
+
+WINDOW = 8 << 20
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class NotStreamable(Exception):
+    """The file is not a Bundle read entry by entry; read it whole."""
+
+
+class BadDocument(ValueError):
+    """The file is not valid JSON or XML; ``code`` is the issue code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Text:
+    """A window of the decoded file, refilled as the scan reaches its end."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = path.open("rb")
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.text = ""
+        self.eof = False
+
+    def more(self, size: int = WINDOW) -> bool:
+        if self.eof:
+            return False
+        data = self.handle.read(size)
+        self.eof = not data
+        self.text += self.decoder.decode(data, final=self.eof)
+        return True
+
+    def skip_space(self, pos: int) -> int:
+        while True:
+            pos = _SPACE.match(self.text, pos).end()  # type: ignore[union-attr]
+            if pos < len(self.text) or not self.more():
+                return pos
+
+    def char(self, pos: int) -> str:
+        pos = self.skip_space(pos)
+        return self.text[pos] if pos < len(self.text) else ""
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        """Decode the JSON value at ``pos`` (after spaces), reading on while the window cuts it."""
+        pos = self.skip_space(pos)
+        if len(self.text) - pos < 1 << 16:
+            self.more()  # a number cut by the end of the window would decode as a shorter one
+        size = WINDOW
+        while True:
+            try:
+                return _DECODER.raw_decode(self.text, pos)
+            except json.JSONDecodeError as exc:
+                if not self.more(size):
+                    raise BadDocument("FB-IO-006", f"not valid JSON: {exc}") from None
+                size *= 2
+
+    def drop(self, pos: int) -> int:
+        """Forget the text before ``pos``; returns where ``pos`` is now."""
+        if pos > WINDOW:
+            self.text = self.text[pos:]
+            return 0
+        return pos
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def json_entries(path: Path, top: dict[str, Any]) -> Iterator[Any]:
+    """Each element of the Bundle's ``entry`` (any JSON value), in order; the Bundle's other elements go into
+    ``top`` as they are read (all of them once the iterator is done)."""
+    text = _Text(path)
+    try:
+        text.more()
+        pos = text.skip_space(0)
+        if text.char(pos) != "{":
+            raise NotStreamable
+        pos += 1
+        while True:
+            pos = text.skip_space(pos)
+            if text.char(pos) == "}":
+                return
+            key, pos = text.value(pos)
+            pos = text.skip_space(pos)
+            if text.char(pos) != ":":
+                raise BadDocument("FB-IO-006", f"not valid JSON: ':' expected at character {pos}")
+            pos = text.skip_space(pos + 1)
+            if key == "entry" and text.char(pos) == "[":
+                if top.get("resourceType") != "Bundle":
+                    raise NotStreamable
+                pos = yield from _array(text, pos + 1)
+            else:
+                top[key], pos = text.value(pos)
+            pos = text.skip_space(pos)
+            separator = text.char(pos)
+            if separator == ",":
+                pos += 1
+            elif separator != "}":
+                raise BadDocument("FB-IO-006", "not valid JSON: ',' or '}' expected")
+    finally:
+        text.close()
+
+
+def _array(text: _Text, pos: int) -> Iterator[Any]:
+    pos = text.skip_space(pos)
+    if text.char(pos) == "]":
+        return pos + 1
+    while True:
+        item, pos = text.value(pos)
+        yield item
+        pos = text.drop(text.skip_space(pos))
+        separator = text.char(pos)
+        if separator == "]":
+            return pos + 1
+        if separator != ",":
+            raise BadDocument("FB-IO-006", "not valid JSON: ',' or ']' expected in Bundle.entry")
+        pos += 1
+
+
+def xml_entries(path: Path, asked: Release | None, top: dict[str, Any]
+                ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    """Each entry of an XML Bundle in its JSON form (``fullUrl`` and ``resource``), with the problems of reading
+    its resource; the Bundle's ``type`` goes into ``top``. The document is read twice: first to tell the release
+    it is written in (whose element tables read it), as ``entries.xml_release`` does for a whole document."""
+    with path.open("rb") as handle:
+        if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
+            raise BadDocument("FB-FHIR-051", "the document declares a DOCTYPE; FHIR XML never needs one and it is "
+                                             "refused (entity expansion and external entities are attacks)")
+    release = _xml_release(path) or asked or "R4"
+    root = None
+    index = 0
+    try:
+        for event, node in _events(path, ("start", "end")):
+            if root is None:
+                root = node
+                if node.tag != f"{{{xml.FHIR_NS}}}Bundle":
+                    raise NotStreamable
+                top["resourceType"] = "Bundle"
+                continue
+            if event != "end" or node.getparent() is not root:
+                continue
+            name = node.tag.rpartition("}")[2]
+            if name == "type":
+                top["type"] = node.get("value")
+            elif name == "entry":
+                yield _xml_entry(node, release, index)
+                index += 1
+            node.clear()
+            while node.getprevious() is not None:
+                del root[0]
+    except etree.XMLSyntaxError as exc:
+        raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
+
+
+def _events(path: Path, events: tuple[str, ...]) -> Any:
+    return etree.iterparse(str(path), events=events, resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, remove_comments=True, remove_pis=True)
+
+
+def _xml_release(path: Path) -> Release | None:
+    """The release the resources of an XML Bundle are written in, from what they declare or their element
+    names (see ``entries.xml_release``); None when they do not tell."""
+    evidence = ReleaseEvidence()
+    holders = (f"{{{xml.FHIR_NS}}}resource", f"{{{xml.FHIR_NS}}}contained")
+    root = None
+    try:
+        for event, node in _events(path, ("start", "end")):
+            if root is None:
+                root = node
+            if event != "end":
+                continue
+            parent = node.getparent()
+            if parent is None or parent.tag in holders:
+                names: dict[str, Any] = {child.tag.rpartition("}")[2]: True for child in node
+                                         if isinstance(child.tag, str)}
+                version = node.find(f"{{{xml.FHIR_NS}}}fhirVersion")
+                if version is not None:
+                    names["fhirVersion"] = version.get("value")
+                evidence.add({"resourceType": node.tag.rpartition("}")[2], **names}, "the XML document")
+            if parent is root:
+                node.clear()
+                while node.getprevious() is not None:
+                    del root[0]
+    except etree.XMLSyntaxError as exc:
+        raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
+    if not (evidence.declarations or evidence.shapes):
+        return None
+    return evidence.decide(None)[0]
+
+
+def _xml_entry(node: Any, release: Release, index: int) -> tuple[dict[str, Any], list[Any]]:
+    entry: dict[str, Any] = {}
+    full_url = node.find(f"{{{xml.FHIR_NS}}}fullUrl")
+    if full_url is not None:
+        entry["fullUrl"] = full_url.get("value")
+    holder = node.find(f"{{{xml.FHIR_NS}}}resource")
+    resource = next((child for child in holder if isinstance(child.tag, str)), None) if holder is not None else None
+    if resource is None:
+        return entry, []
+    converted, problems = xml.from_xml(resource, release, f"Bundle.entry[{index}].resource")
+    entry["resource"] = converted
+    return entry, problems

@@ -1,0 +1,167 @@
+"""Hub records → FHIR files, a chunk of whole subjects at a time (see ``fhirbridge.pipeline``).
+
+In the worker, a chunk becomes units of resources (``writer``: the study's, then one per subject, each closed by
+its Provenance), which are checked (``checker.output.check_bundle``, with the study's entries so that references
+to the study resolve) and turned into bytes: a JSON or XML Bundle entry, or an NDJSON line with relative
+references. Here, the bytes are written in order into the output files (``files``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fhirbridge.formats.fhir import xml
+from fhirbridge.formats.fhir.checker.output import check_bundle
+from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, Unit
+from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
+from fhirbridge.formats.fhir.ndjson import relative_line
+from fhirbridge.formats.fhir.writer import conversion_time, entry, study_unit, subject_units
+from fhirbridge.formats.options import ConvertOptions, Derived, UnsupportedOption
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
+from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
+from fhirbridge.records import StudyData
+
+
+@dataclass
+class Rendered:
+    """One chunk as bytes: its units (the study's first, in the first chunk only), and the studies' entries
+    (every Bundle file starts with them)."""
+
+    units: list[Unit] = field(default_factory=list)
+    study: Unit | None = None
+    #: what the output check found, about the chunk's n-th entry (``Bundle.entry[n]``) until it is written
+    issues: list[Issue] = field(default_factory=list)
+
+
+class FhirSink:
+    def __init__(self, outdir: Path, report: Report, options: ConvertOptions) -> None:
+        if options.fhir_format == "ndjson" and options.bundle_type != "collection":
+            raise UnsupportedOption("NDJSON holds resources, not a Bundle: --bundle-type transaction needs "
+                                    "--fhir-format json or xml")
+        if options.fhir_format == "ndjson" and (options.bundle_size or options.bundle_per_subject):
+            raise UnsupportedOption("NDJSON holds resources, not Bundles: --bundle-size and --bundle-per-subject "
+                                    "need --fhir-format json or xml")
+        self.outdir = outdir
+        self.options = options
+        self.release: Release = options.fhir_version or "R4"
+        self.recorded = conversion_time()  # once per run, in the parent: every worker writes the same time
+        mapping = load_fhir_mapping(options.fhir_mapping)
+        report.header.update({"fhir_release": FHIR_VERSIONS[self.release],
+                              "fhir_mapping": f"{mapping.spec} {mapping.version}"})
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("ctx", None)  # made again in each worker
+        state["options"] = _portable(self.options)
+        return state
+
+    @cached_property
+    def ctx(self) -> FhirContext:
+        return FhirContext(load_fhir_mapping(self.options.fhir_mapping), self.release)
+
+    # in the worker -----------------------------------------------------------------------------------------
+    def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Rendered:
+        study = study_unit(self.ctx, chunk, self.recorded)
+        units = [study] if first and study else []
+        units.extend(subject_units(self.ctx, chunk, derived, self.recorded))
+        kind = self.options.bundle_type
+        entries = [entry(r, kind) for unit in units for r in unit]
+        checked = len(entries)
+        with_study = entries if first else entries + [entry(r, kind) for r in study]
+        found = [i for i in check_bundle({"entry": with_study}, self.release) if _entry_index(i) < checked]
+        encode = self._encoder(units, study, found)
+        rendered = Rendered(issues=found)
+        for start, unit in zip(_starts(units), units, strict=True):
+            rendered.units.append(Unit(unit[0]["id"], [encode(entries[n], n) for n in range(start, start + len(unit))]))
+        if first and study and self.options.fhir_format != "ndjson":
+            rendered.study = rendered.units[0]
+        return rendered
+
+    def _encoder(self, units: list[list[Resource]], study: list[Resource], found: list[Issue]) -> Any:
+        fmt, pretty = self.options.fhir_format, self.options.pretty
+        if fmt == "ndjson":
+            types = {r["id"]: r["resourceType"] for unit in (*units, study) for r in unit}
+            return lambda item, n: (item["resource"]["resourceType"],
+                                    relative_line(orjson.dumps(item["resource"]), types))
+        if fmt == "xml":
+            return lambda item, n: (item["resource"]["resourceType"], _xml_entry(item, n, self.release, pretty,
+                                                                                  found))
+        option = orjson.OPT_INDENT_2 if pretty else 0
+        return lambda item, n: (item["resource"]["resourceType"], orjson.dumps(item, option=option))
+
+    # here --------------------------------------------------------------------------------------------------
+    def consume(self, parts: Iterator[Rendered], report: Report) -> list[Path]:
+        if self.options.fhir_format == "ndjson":
+            files: BundleFiles | NdjsonFiles = NdjsonFiles(self.outdir)
+        else:
+            limit = 1 if self.options.bundle_per_subject else self.options.bundle_size
+            files = BundleFiles(self.outdir, self.ctx, self.options.bundle_type, self.options.fhir_format,
+                                self.options.pretty, limit, self.release)
+        try:
+            for part in parts:
+                if part.study is not None:
+                    files.study(part.study)
+                places = [place for unit in part.units for place in files.write(unit)]
+                report.extend([_placed(i, places) for i in part.issues])
+        finally:
+            written = files.close()
+        report.stats["resources"] = files.entries
+        return written
+
+
+def _portable(options: ConvertOptions) -> ConvertOptions:
+    """The options as a worker gets them: no progress callback (it writes to this process's terminal)."""
+    return replace(options, progress=None)
+
+
+def _starts(units: list[list[Resource]]) -> list[int]:
+    starts, n = [], 0
+    for unit in units:
+        starts.append(n)
+        n += len(unit)
+    return starts
+
+
+def _entry_index(issue: Issue) -> int:
+    """The entry an issue of the output check is about (``Bundle.entry[12]...``); -1 when none."""
+    target = issue.target or ""
+    if not target.startswith("Bundle.entry["):
+        return -1
+    return int(target[len("Bundle.entry["):target.index("]")])
+
+
+def _placed(issue: Issue, places: list[tuple[str, int, str]]) -> Issue:
+    """An issue about a chunk's n-th entry, made to name where that entry was written: the Bundle file and its
+    entry index, or the NDJSON file and line."""
+    n = _entry_index(issue)
+    if n < 0 or n >= len(places):
+        return issue
+    path, position, rtype = places[n]
+    if not path:  # the study's entries, first in every file
+        return issue
+    rest = (issue.target or "")[len(f"Bundle.entry[{n}]"):]
+    if path.endswith(".ndjson"):
+        return issue.model_copy(update={"file": path, "row": position,
+                                        "target": rtype + rest.removeprefix(".resource")})
+    return issue.model_copy(update={"file": path, "target": f"Bundle.entry[{position}]{rest}"})
+
+
+def _xml_entry(item: Resource, n: int, release: Release, pretty: bool, found: list[Issue]) -> bytes | None:
+    """One Bundle entry as XML, cut from a Bundle holding only it (so that it is indented as in the whole
+    document); None, and reported, when it holds text XML cannot carry (control characters)."""
+    try:
+        root = xml.to_xml({"resourceType": "Bundle", "entry": [item]}, release)
+    except ValueError as exc:
+        found.append(Issue.of("FB-FHIR-003", f"not written as XML: {exc}", target=f"Bundle.entry[{n}]"))
+        return None
+    document = xml.to_bytes(root) if pretty else xml.compact_bytes(root)
+    start = document.index(b"<entry>") - (2 if pretty else 0)
+    return document[start:document.rindex(b"</Bundle>")]

@@ -1,0 +1,147 @@
+"""The one conversion pipeline: read chunks of whole subjects → check each chunk → write it.
+
+A reader hands out chunks (``registry.read_chunks``): the studies alone first, then whole subjects, each chunk
+with its studies again. A chunk is either records (``StudyData``) or a ``Deferred`` piece whose records are
+made where the chunk is worked on (the CSV reader hands out the rows of a chunk, parsed in the worker).
+
+The work on a chunk (making its records, the record-level checks, building and checking the output, turning
+it into bytes) is done by ``_work``: in this process with ``jobs`` 1, else in ``jobs`` worker processes. The
+parent reads, hands out at most ``2 × jobs`` chunks at a time (memory stays flat), and gives the results in
+input order to the sink, which writes them. Issues are kept in the order a single process finds them: what the
+reader reported while handing out chunk n, then what the worker found in chunk n, then what the sink reported
+writing it; so the report, like the output, is the same whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from fhirbridge.checks import check
+from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.formats.registry import read_chunks, sink
+from fhirbridge.inputs import Source
+from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
+from fhirbridge.records import StudyData
+
+
+class Deferred(Protocol):
+    """A chunk whose records are made where it is worked on; problems go to ``report``."""
+
+    def load(self, report: Report) -> StudyData: ...
+
+
+class Sink(Protocol):
+    """A writer split in two: ``render`` turns one checked chunk into what is written (in a worker process: it
+    must be picklable, and so must what it returns); ``consume`` writes the rendered chunks, in input order."""
+
+    def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Any: ...
+
+    def consume(self, parts: Iterator[Any], report: Report) -> list[Path]: ...
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+def convert(inputs: list[Path | Source], outdir: Path, source: str, target: str, options: ConvertOptions,
+            report: Report) -> list[Path]:
+    """Read ``inputs`` as ``source`` and write ``target`` into ``outdir``; returns the files written."""
+    writer = sink(target, outdir, report, options)
+    reading = Report(select=("",))  # every issue the reader finds; ``report`` selects when they are moved to it
+    pieces = _numbered(read_chunks(source)(inputs, reading, options), reading)
+    head = list(itertools.islice(pieces, 3))  # the studies and two chunks of subjects, or fewer
+    pieces = itertools.chain(head, pieces)
+    jobs = options.jobs or default_jobs()
+    alone = jobs == 1 or len(head) < 3  # with one chunk of subjects or none, there is nothing to share out
+    results = _in_process(pieces, writer) if alone else _in_workers(pieces, writer, options, jobs)
+    counts: Counter[str] = Counter()
+
+    def parts() -> Iterator[Any]:
+        for read_issues, (issues, chunk_counts, part) in results:
+            report.extend(read_issues)
+            report.extend(issues)
+            counts.update(chunk_counts)
+            yield part
+
+    outputs = writer.consume(parts(), report)
+    report.extend(reading.issues)  # what the reader found after handing out its last chunk
+    report.header.update({k: v for k, v in reading.header.items() if k not in report.header})
+    report.stats["records"] = dict(counts)
+    return outputs
+
+
+def _numbered(pieces: Iterable[Any], reading: Report) -> Iterator[tuple[int, Any, list[Issue]]]:
+    """Number each piece, and take away the issues the reader reported while making it."""
+    for number, piece in enumerate(pieces):
+        issues = list(reading.issues)
+        reading.issues.clear()
+        yield number, piece, issues
+
+
+# the work on one chunk -------------------------------------------------------------------------------------
+
+_WORKER: tuple[Sink, ConvertOptions] | None = None
+
+
+def _start_worker(writer: Sink, options: ConvertOptions) -> None:
+    global _WORKER
+    _WORKER = (writer, options)
+
+
+def _work(number: int, piece: Any, writer: Sink) -> tuple[list[Issue], dict[str, int], Any]:
+    """Make the chunk's records, check them and render them; returns the issues found, the records counted and
+    the rendered chunk."""
+    report = Report(select=("",))
+    chunk = piece if isinstance(piece, StudyData) else piece.load(report)
+    counts = {k: v for k, v in chunk.count().items() if number == 0 or k != "studies"}  # studies come again
+    derived = check(chunk, report)
+    part = writer.render(chunk, derived, number == 0, report)
+    return report.issues, counts, part
+
+
+def _work_in_worker(number: int, piece: Any) -> tuple[list[Issue], dict[str, int], Any]:
+    assert _WORKER is not None, "the worker was started without a sink"
+    return _work(number, piece, _WORKER[0])
+
+
+Numbered = Iterable[tuple[int, Any, list[Issue]]]
+
+
+def _in_process(pieces: Numbered, writer: Sink) -> Iterator[tuple[list[Issue], Any]]:
+    for number, piece, issues in pieces:
+        yield issues, _work(number, piece, writer)
+
+
+def _in_workers(pieces: Numbered, writer: Sink, options: ConvertOptions, jobs: int
+                ) -> Iterator[tuple[list[Issue], Any]]:
+    """Results in input order, from ``jobs`` processes with at most ``2 × jobs`` chunks handed out at a time."""
+    pending: deque[tuple[list[Issue], Future[Any]]] = deque()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start_worker,
+                             initargs=(writer, replace(options, progress=None))) as pool:
+        for number, piece, issues in pieces:
+            pending.append((issues, pool.submit(_work_in_worker, number, piece)))
+            if len(pending) >= 2 * jobs:
+                done_issues, future = pending.popleft()
+                yield done_issues, future.result()
+        while pending:
+            done_issues, future = pending.popleft()
+            yield done_issues, future.result()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Fork where it is safe (no other thread, which a fork would copy mid-work): workers start at once and share
+    what is loaded; else spawn, for which everything handed to workers is picklable."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
