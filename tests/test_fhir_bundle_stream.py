@@ -15,6 +15,7 @@ from fhirbridge import api
 from fhirbridge.formats.fhir import bundle_stream
 from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.inputs import Source
 from fhirbridge.issues.report import Report
 from fhirbridge.records import Record
 
@@ -34,7 +35,7 @@ def test_entries_are_those_of_the_parsed_document(tmp_path_factory, monkeypatch,
     path = tmp_path_factory.mktemp("bundle") / "b.json"
     path.write_text(json.dumps(document, indent=indent, ensure_ascii=False), encoding="utf-8")
     top: dict = {}
-    assert list(json_entries(path, top)) == entries
+    assert list(json_entries(Source(path), top)) == entries
     assert top == {k: v for k, v in document.items() if k != "entry"}
 
 
@@ -42,14 +43,14 @@ def test_a_cut_or_malformed_bundle_is_reported(tmp_path):
     path = tmp_path / "cut.json"
     path.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient"}}, {"res', "utf-8")
     with pytest.raises(BadDocument):
-        list(json_entries(path, {}))
+        list(json_entries(Source(path), {}))
 
 
 def test_a_resource_or_a_late_resource_type_is_read_whole(tmp_path):
     bare = tmp_path / "patient.json"
     bare.write_bytes(orjson.dumps({"resourceType": "Patient", "entry": [1]}))
     with pytest.raises(NotStreamable):
-        list(json_entries(bare, {}))
+        list(json_entries(Source(bare), {}))
 
 
 @pytest.mark.parametrize("fhir_format", ["json", "xml"])

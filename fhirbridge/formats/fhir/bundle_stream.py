@@ -13,7 +13,6 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -21,6 +20,7 @@ from lxml import etree
 from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.inputs import Source
 
 WINDOW = 8 << 20
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -42,8 +42,8 @@ class BadDocument(ValueError):
 class _Text:
     """A window of the decoded file, refilled as the scan reaches its end."""
 
-    def __init__(self, path: Path) -> None:
-        self.handle = path.open("rb")
+    def __init__(self, path: Source) -> None:
+        self.handle = path.open()
         self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self.text = ""
         self.eof = False
@@ -91,7 +91,7 @@ class _Text:
         self.handle.close()
 
 
-def json_entries(path: Path, top: dict[str, Any]) -> Iterator[Any]:
+def json_entries(path: Source, top: dict[str, Any]) -> Iterator[Any]:
     """Each element of the Bundle's ``entry`` (any JSON value), in order; the Bundle's other elements go into
     ``top`` as they are read (all of them once the iterator is done)."""
     text = _Text(path)
@@ -142,12 +142,12 @@ def _array(text: _Text, pos: int) -> Iterator[Any]:
         pos += 1
 
 
-def xml_entries(path: Path, asked: Release | None, top: dict[str, Any]
+def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
                 ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
     """Each entry of an XML Bundle in its JSON form (``fullUrl`` and ``resource``), with the problems of reading
     its resource; the Bundle's ``type`` goes into ``top``. The document is read twice: first to tell the release
     it is written in (whose element tables read it), as ``entries.xml_release`` does for a whole document."""
-    with path.open("rb") as handle:
+    with path.open() as handle:
         if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
             raise BadDocument("FB-FHIR-051", "the document declares a DOCTYPE; FHIR XML never needs one and it is "
                                              "refused (entity expansion and external entities are attacks)")
@@ -177,12 +177,12 @@ def xml_entries(path: Path, asked: Release | None, top: dict[str, Any]
         raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
 
 
-def _events(path: Path, events: tuple[str, ...]) -> Any:
-    return etree.iterparse(str(path), events=events, resolve_entities=False, no_network=True, load_dtd=False,
+def _events(path: Source, events: tuple[str, ...]) -> Any:
+    return etree.iterparse(path.open(), events=events, resolve_entities=False, no_network=True, load_dtd=False,
                            huge_tree=False, remove_comments=True, remove_pis=True)
 
 
-def _xml_release(path: Path) -> Release | None:
+def _xml_release(path: Source) -> Release | None:
     """The release the resources of an XML Bundle are written in, from what they declare or their element
     names (see ``entries.xml_release``); None when they do not tell."""
     evidence = ReleaseEvidence()

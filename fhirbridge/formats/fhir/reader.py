@@ -132,9 +132,11 @@ class FhirReader:
             self.resident.append(entry)
             self._file(entry, _RESIDENT, len(self.resident) - 1, 0)
 
-    def _index_bundle(self, path: Path) -> None:
+    def _index_bundle(self, path: Source) -> None:
         """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed from
         there once the whole file has been read, so that a file that turns out broken files nothing."""
+        if path.parsed is not None:
+            raise NotStreamable  # handed over parsed: already in memory
         if self.spill is None:
             self.spill = tempfile.TemporaryFile()  # noqa: SIM115 (open while chunks are handed out)
         name = str(path)
@@ -303,10 +305,10 @@ class FhirReader:
         return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])
 
 
-def _is_xml(path: Path) -> bool:
+def _is_xml(path: Source) -> bool:
     if path.suffix.lower() in XML_SUFFIXES:
         return True
-    with path.open("rb") as handle:
+    with path.open() as handle:
         return handle.read(1024).lstrip()[:1] == b"<"
 
 
