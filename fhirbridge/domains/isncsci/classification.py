@@ -113,17 +113,18 @@ _SENSORY_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 _MOTOR_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 
 
-def _motor_score(joined_cells: str) -> int:
-    """Sum of the grades of motor cells joined into one string (every cell is one grade digit, possibly starred,
-    or NT); negative when one is NT, so that every total including it is negative (ND)."""
-    if "N" in joined_cells:
-        return -1000
-    count = joined_cells.count
-    return count("1") + 2 * count("2") + 3 * count("3") + 4 * count("4") + 5 * count("5")
+#: The grade a motor cell adds to a total; NT adds enough below zero that every total including it is negative (ND).
+_MOTOR_GRADE: Final[dict[str, int]] = {v: -1000 if v.startswith("NT") else int(v[0]) for v in MOTOR_VALUES}
+
+
+def _motor_score(cells: Sequence[str]) -> int:
+    """Sum of the grades of motor cells; negative when one is NT."""
+    return sum(map(_MOTOR_GRADE.__getitem__, cells))
 
 
 def _sensory_score(joined_cells: str) -> int:
-    """As :func:`_motor_score` for sensory cells (grades 0-2)."""
+    """Sum of the grades of sensory cells joined into one string (every cell is one grade digit 0-2, possibly
+    starred, or NT); negative when one is NT, so that every total including it is negative (ND)."""
     if "N" in joined_cells:
         return -1000
     return joined_cells.count("1") + 2 * joined_cells.count("2")
@@ -252,10 +253,6 @@ _ZPP_KIND: Final[dict[tuple[str, str], int]] = {
 # --------------------------------------------------------------------------------------------------------------
 
 
-_UPPER: Final = slice(_IDX["C5"], _IDX["T1"] + 1)
-_LOWER: Final = slice(_IDX["L2"], _IDX["S1"] + 1)
-
-
 class SideCells(NamedTuple):
     """The cells of one side in level order: what the classifier reads of an exam.
 
@@ -281,7 +278,9 @@ class _Side:
     __slots__ = ("joined_lt", "joined_pp", "keys", "lt", "motor", "non_key", "non_key_name", "normal", "pp",
                  "starred", "step")  # fmt: skip
 
-    def __init__(self, lt: list[str], pp: list[str], motor: list[str], non_key_name: str | None) -> None:
+    def __init__(
+        self, lt: list[str], pp: list[str], motor: list[str], keys: tuple[str, ...], non_key_name: str | None
+    ) -> None:
         self.lt = lt
         self.pp = pp
         self.motor = motor
@@ -289,7 +288,7 @@ class _Side:
         # The reference only recognises a non-key muscle named at one of the key-muscle levels.
         index = _IDX.get(non_key_name) if non_key_name else None
         self.non_key: int | None = index if index in _KEY_SET else None
-        self.keys = motor[_UPPER] + motor[_LOWER]  # the ten key muscles, C5 … S1
+        self.keys = keys  # the ten key muscles, C5 … S1
         self.joined_lt = joined_lt = "".join(lt)
         self.joined_pp = joined_pp = "".join(pp)
         self.starred = "*" in joined_lt or "*" in joined_pp or "*" in "".join(self.keys)
@@ -309,7 +308,8 @@ class _Side:
     def of(cls, cells: SideCells) -> _Side:
         m = cells.motor
         motor = ["", "", "", "", *m[:5], *_NO_KEY_T2_L1, *m[5:], "", "", ""]
-        return cls(["2", *cells.light_touch], ["2", *cells.pin_prick], motor, cells.lowest_non_key_muscle)
+        # tuple() of the tuple a reader gives is that tuple; keys are concatenated with the other side's.
+        return cls(["2", *cells.light_touch], ["2", *cells.pin_prick], motor, tuple(m), cells.lowest_non_key_muscle)
 
     def without_stars(self) -> _Side:
         """The same side with every ``*`` and ``**`` dropped (the reference's ``removeStars``)."""
@@ -320,7 +320,7 @@ class _Side:
         side.lt = lt = [*map(plain, self.lt)]
         side.pp = pp = [*map(plain, self.pp)]
         side.motor = [*map(plain, self.motor)]
-        side.keys = [*map(plain, self.keys)]
+        side.keys = tuple(map(plain, self.keys))
         side.step = [*map(_SENSORY_STEP.__getitem__, zip(lt, pp, strict=True))]
         side.joined_lt, side.joined_pp = "".join(lt), "".join(pp)
         side.normal = self.normal  # no "2" carries a star
@@ -880,8 +880,8 @@ def _classify(ex: _Exam) -> tuple[str, ...]:
     ais = _ais_parts(ex, injury_complete, motor_right, motor_left, nli).grade
 
     # C1's placeholder "2" is not scored.
-    r_upper, r_lower = _motor_score("".join(right.keys[:5])), _motor_score("".join(right.keys[5:]))
-    l_upper, l_lower = _motor_score("".join(left.keys[:5])), _motor_score("".join(left.keys[5:]))
+    r_upper, r_lower = _motor_score(right.keys[:5]), _motor_score(right.keys[5:])
+    l_upper, l_lower = _motor_score(left.keys[:5]), _motor_score(left.keys[5:])
     r_touch, l_touch = _sensory_score(right.joined_lt) - 2, _sensory_score(left.joined_lt) - 2
     r_prick, l_prick = _sensory_score(right.joined_pp) - 2, _sensory_score(left.joined_pp) - 2
 
