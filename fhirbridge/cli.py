@@ -178,7 +178,7 @@ def isncsci_classify(as_json: bool, source: str | None, mapping: Path | None, fi
     options = ConvertOptions(csv_mapping=mapping)
     if as_json:
         totals, report = api.classify_totals(file, source=source, options=options)
-        click.echo(orjson.dumps([t for _, t in totals], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([t for _, t in totals], option=orjson.OPT_INDENT_2))  # bytes: written as they are
     else:
         results, report = api.classify(file, source=source, options=options)
         for label, c in results:
