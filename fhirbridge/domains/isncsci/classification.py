@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Final, NamedTuple
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, LEVELS, MOTOR_VALUES, MYOTOMES, SENSORY_VALUES
@@ -236,6 +236,10 @@ _SENSORY_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
     for lt in SENSORY_VALUES
     for pp in SENSORY_VALUES
 }
+#: ``_SENSORY_STEP`` by light touch then pin prick: looked up by ``map`` over both lists, without a tuple per cell.
+_SENSORY_STEP_BY_LT: Final[dict[str, dict[str, tuple[_Step, _Step]]]] = {
+    lt: {pp: _SENSORY_STEP[lt, pp] for pp in SENSORY_VALUES} for lt in SENSORY_VALUES
+}
 _MOTOR_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
     (m, n): (_motor_step(m, n, False), _motor_step(m, n, True)) for m in MOTOR_VALUES for n in MOTOR_VALUES
 }
@@ -297,7 +301,7 @@ class _Side:
             min(len(joined_lt) - len(joined_lt.lstrip("2")), len(joined_pp) - len(joined_pp.lstrip("2"))) - 1
         )
         self.step = [_NORMAL_STEP] * (normal + 1)
-        self.step += map(_SENSORY_STEP.__getitem__, zip(lt[normal + 1 :], pp[normal + 1 :], strict=True))
+        self.step += map(getitem, map(_SENSORY_STEP_BY_LT.__getitem__, lt[normal + 1 :]), pp[normal + 1 :])
 
     @classmethod
     def read(cls, side: IsncsciSide) -> _Side:
@@ -321,7 +325,7 @@ class _Side:
         side.pp = pp = [*map(plain, self.pp)]
         side.motor = [*map(plain, self.motor)]
         side.keys = tuple(map(plain, self.keys))
-        side.step = [*map(_SENSORY_STEP.__getitem__, zip(lt, pp, strict=True))]
+        side.step = [*map(getitem, map(_SENSORY_STEP_BY_LT.__getitem__, lt), pp)]
         side.joined_lt, side.joined_pp = "".join(lt), "".join(pp)
         side.normal = self.normal  # no "2" carries a star
         side.starred = False
