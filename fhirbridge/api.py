@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
-from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json
+from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json, totals_flat, totals_from_classification
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import READERS, WRITERS, read_chunks, reader, writer
 from fhirbridge.inputs import Source, detect_format, missing
@@ -27,6 +27,8 @@ from fhirbridge.records import IsncsciClassification
 
 if TYPE_CHECKING:
     from fhirbridge.records import StudyData
+
+_Result = TypeVar("_Result")
 
 # The FHIR layers (the validator, the conformance resources, chunked table writing) and the checks on whole studies
 # are imported by the functions that use them, so that a command needing neither, such as classifying a file of exams,
@@ -198,19 +200,41 @@ def classify(
     """Classify every exam of a file, in input order: a JSON list in the reference's flat layout (the default
     for ``.json`` files), or any exam file or folder of a format fhirbridge reads (``source``, default csv).
     Exams that cannot be read are reported and skipped."""
+    return _classifications(path, source, options, classify_flat, lambda c: c)
+
+
+def classify_totals(
+    path: Path | Source, *, source: str | None = None, options: ConvertOptions | None = None
+) -> tuple[list[dict[str, str]], Report]:
+    """As :func:`classify`, each classification as the reference's ``totals`` object (what
+    ``fhirbridge isncsci classify --json`` prints), without building the models for flat exams."""
+    return _classifications(path, source, options, totals_flat, totals_from_classification)
+
+
+def _classifications(
+    path: Path | Source,
+    source: str | None,
+    options: ConvertOptions | None,
+    of_flat: Callable[..., _Result],
+    of_model: Callable[[IsncsciClassification], _Result],
+) -> tuple[list[tuple[str, _Result]], Report]:
+    """Classify a file's exams: flat ones by ``of_flat`` (``classify_flat``'s signature), records by
+    ``classify_exam`` then ``of_model``."""
     report = Report()
     if source is None and path.suffix.lower() == ".json":
         with _cyclic_gc_paused():
-            return _flat_classifications(path, report), report
+            return _flat_classifications(path, report, of_flat), report
     try:
         data = read([path], report, source=source or "csv", options=options)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
         return [], report
-    return [(f"{e.subject_id}/{e.visit}", classify_exam(e)) for e in data.isncsci_exams], report
+    return [(f"{e.subject_id}/{e.visit}", of_model(classify_exam(e))) for e in data.isncsci_exams], report
 
 
-def _flat_classifications(path: Path | Source, report: Report) -> list[tuple[str, IsncsciClassification]]:
+def _flat_classifications(
+    path: Path | Source, report: Report, of_flat: Callable[..., _Result]
+) -> list[tuple[str, _Result]]:
     try:
         items = parse_flat_json(path.read_bytes())
     except OSError as exc:
@@ -229,7 +253,7 @@ def _flat_classifications(path: Path | Source, report: Report) -> list[tuple[str
             continue
         label = str(item.get("id", i + 1))
         try:
-            results.append((label, classify_flat(item, subject_id=label)))
+            results.append((label, of_flat(item, subject_id=label)))
         except KeyError as exc:
             report.add(Issue.of("FB-ISN-003", f"exam key {exc.args[0]} is missing", file=str(path), target=where,
                                 column=str(exc.args[0])))

@@ -185,11 +185,12 @@ def isncsci_classify(as_json: bool, source: str | None, mapping: Path | None, fi
     FILE is a JSON list of exams in the flat layout of the ISNCSCI reference algorithm (keys such as
     c5RightMotor, s4_5LeftPrick, analContraction, analSensation), or an exam file (or folder) fhirbridge reads.
     """
-    results, report = api.classify(file, source=source, options=ConvertOptions(csv_mapping=mapping))
+    options = ConvertOptions(csv_mapping=mapping)
     if as_json:
-        totals = [c.model_dump(by_alias=True) for _, c in results]
-        click.echo(orjson.dumps(totals, option=orjson.OPT_INDENT_2).decode())
+        totals, report = api.classify_totals(file, source=source, options=options)
+        click.echo(orjson.dumps([t for _, t in totals], option=orjson.OPT_INDENT_2))  # bytes: written as they are
     else:
+        results, report = api.classify(file, source=source, options=options)
         for label, c in results:
             click.echo(f"{label}: AIS {c.asia_impairment_scale}, NLI {c.neurological_level_of_injury}, "
                        f"motor R/L {c.right_motor}/{c.left_motor}, sensory R/L {c.right_sensory}/{c.left_sensory}, "

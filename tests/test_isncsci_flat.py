@@ -30,6 +30,7 @@ from fhirbridge.domains.isncsci.praxis import (
     classify_flat,
     exam_from_flat,
     parse_flat_json,
+    totals_flat,
 )
 from fhirbridge.domains.isncsci.structure import (
     ANAL_VALUES,
@@ -109,14 +110,20 @@ def _outcome(read: Any) -> tuple[str, Any]:
         return "KeyError", exc.args
     except ValidationError as exc:
         return "ValidationError", exc.errors(include_url=False, include_context=False)
+    if isinstance(result, dict):  # a totals object
+        return "classified", result
     assert isinstance(result, IsncsciClassification)
-    return "classified", result.model_dump()
+    return "classified", result.model_dump(by_alias=True)
 
 
 def _same_as_validated(flat: dict[str, Any], subject_id: str | None) -> tuple[str, Any]:
     fast = _outcome(lambda: classify_flat(flat, subject_id=subject_id))
     validated = _outcome(lambda: classify(exam_from_flat(flat, subject_id=subject_id)))
     assert fast == validated
+    totals = _outcome(lambda: totals_flat(flat, subject_id=subject_id))
+    assert totals == validated
+    if totals[0] == "classified":  # the keys in the order the record dumps them, as the command prints them
+        assert list(totals[1]) == list(validated[1])
     return fast
 
 
@@ -211,6 +218,9 @@ def test_classify_reports_the_same_issues_for_every_kind_of_bad_exam(tmp_path: P
     path.write_text(json.dumps(exams), encoding="utf-8")
     results, report = api.classify(path)
     assert [label for label, _ in results] == ["good"]
+    totals, totals_report = api.classify_totals(path)
+    assert totals == [(label, c.model_dump(by_alias=True)) for label, c in results]
+    assert totals_report.issues == report.issues
     found = [(i.code, i.target, i.column, i.message) for i in report.issues]
     assert found == [
         ("FB-ISN-003", "$[1]", None, "motor.L2: Value error, motor value '6' is not one of 0-5, NT, with * or ** on "

@@ -32,13 +32,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Final, NamedTuple
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, LEVELS, MOTOR_VALUES, MYOTOMES, SENSORY_VALUES
 from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
 
-__all__ = ["AisDecision", "SideCells", "classify", "classify_cells", "decide_ais", "explain_ais"]
+__all__ = ["AisDecision", "SideCells", "classify", "classify_cells", "decide_ais", "explain_ais", "totals_of_cells"]
 
 # --------------------------------------------------------------------------------------------------------------
 # Levels
@@ -113,17 +113,18 @@ _SENSORY_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 _MOTOR_MAY_BE_ABSENT: Final = frozenset({"0", "NT", "0*", "NT*"})
 
 
-def _motor_score(joined_cells: str) -> int:
-    """Sum of the grades of motor cells joined into one string (every cell is one grade digit, possibly starred,
-    or NT); negative when one is NT, so that every total including it is negative (ND)."""
-    if "N" in joined_cells:
-        return -1000
-    count = joined_cells.count
-    return count("1") + 2 * count("2") + 3 * count("3") + 4 * count("4") + 5 * count("5")
+#: The grade a motor cell adds to a total; NT adds enough below zero that every total including it is negative (ND).
+_MOTOR_GRADE: Final[dict[str, int]] = {v: -1000 if v.startswith("NT") else int(v[0]) for v in MOTOR_VALUES}
+
+
+def _motor_score(cells: Sequence[str]) -> int:
+    """Sum of the grades of motor cells; negative when one is NT."""
+    return sum(map(_MOTOR_GRADE.__getitem__, cells))
 
 
 def _sensory_score(joined_cells: str) -> int:
-    """As :func:`_motor_score` for sensory cells (grades 0-2)."""
+    """Sum of the grades of sensory cells joined into one string (every cell is one grade digit 0-2, possibly
+    starred, or NT); negative when one is NT, so that every total including it is negative (ND)."""
     if "N" in joined_cells:
         return -1000
     return joined_cells.count("1") + 2 * joined_cells.count("2")
@@ -235,6 +236,10 @@ _SENSORY_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
     for lt in SENSORY_VALUES
     for pp in SENSORY_VALUES
 }
+#: ``_SENSORY_STEP`` by light touch then pin prick: looked up by ``map`` over both lists, without a tuple per cell.
+_SENSORY_STEP_BY_LT: Final[dict[str, dict[str, tuple[_Step, _Step]]]] = {
+    lt: {pp: _SENSORY_STEP[lt, pp] for pp in SENSORY_VALUES} for lt in SENSORY_VALUES
+}
 _MOTOR_STEP: Final[dict[tuple[str, str], tuple[_Step, _Step]]] = {
     (m, n): (_motor_step(m, n, False), _motor_step(m, n, True)) for m in MOTOR_VALUES for n in MOTOR_VALUES
 }
@@ -250,10 +255,6 @@ _ZPP_KIND: Final[dict[tuple[str, str], int]] = {
 # --------------------------------------------------------------------------------------------------------------
 # One side of the exam, read once
 # --------------------------------------------------------------------------------------------------------------
-
-
-_UPPER: Final = slice(_IDX["C5"], _IDX["T1"] + 1)
-_LOWER: Final = slice(_IDX["L2"], _IDX["S1"] + 1)
 
 
 class SideCells(NamedTuple):
@@ -281,7 +282,9 @@ class _Side:
     __slots__ = ("joined_lt", "joined_pp", "keys", "lt", "motor", "non_key", "non_key_name", "normal", "pp",
                  "starred", "step")  # fmt: skip
 
-    def __init__(self, lt: list[str], pp: list[str], motor: list[str], non_key_name: str | None) -> None:
+    def __init__(
+        self, lt: list[str], pp: list[str], motor: list[str], keys: tuple[str, ...], non_key_name: str | None
+    ) -> None:
         self.lt = lt
         self.pp = pp
         self.motor = motor
@@ -289,7 +292,7 @@ class _Side:
         # The reference only recognises a non-key muscle named at one of the key-muscle levels.
         index = _IDX.get(non_key_name) if non_key_name else None
         self.non_key: int | None = index if index in _KEY_SET else None
-        self.keys = motor[_UPPER] + motor[_LOWER]  # the ten key muscles, C5 … S1
+        self.keys = keys  # the ten key muscles, C5 … S1
         self.joined_lt = joined_lt = "".join(lt)
         self.joined_pp = joined_pp = "".join(pp)
         self.starred = "*" in joined_lt or "*" in joined_pp or "*" in "".join(self.keys)
@@ -298,7 +301,7 @@ class _Side:
             min(len(joined_lt) - len(joined_lt.lstrip("2")), len(joined_pp) - len(joined_pp.lstrip("2"))) - 1
         )
         self.step = [_NORMAL_STEP] * (normal + 1)
-        self.step += map(_SENSORY_STEP.__getitem__, zip(lt[normal + 1 :], pp[normal + 1 :], strict=True))
+        self.step += map(getitem, map(_SENSORY_STEP_BY_LT.__getitem__, lt[normal + 1 :]), pp[normal + 1 :])
 
     @classmethod
     def read(cls, side: IsncsciSide) -> _Side:
@@ -309,7 +312,8 @@ class _Side:
     def of(cls, cells: SideCells) -> _Side:
         m = cells.motor
         motor = ["", "", "", "", *m[:5], *_NO_KEY_T2_L1, *m[5:], "", "", ""]
-        return cls(["2", *cells.light_touch], ["2", *cells.pin_prick], motor, cells.lowest_non_key_muscle)
+        # tuple() of the tuple a reader gives is that tuple; keys are concatenated with the other side's.
+        return cls(["2", *cells.light_touch], ["2", *cells.pin_prick], motor, tuple(m), cells.lowest_non_key_muscle)
 
     def without_stars(self) -> _Side:
         """The same side with every ``*`` and ``**`` dropped (the reference's ``removeStars``)."""
@@ -320,8 +324,8 @@ class _Side:
         side.lt = lt = [*map(plain, self.lt)]
         side.pp = pp = [*map(plain, self.pp)]
         side.motor = [*map(plain, self.motor)]
-        side.keys = [*map(plain, self.keys)]
-        side.step = [*map(_SENSORY_STEP.__getitem__, zip(lt, pp, strict=True))]
+        side.keys = tuple(map(plain, self.keys))
+        side.step = [*map(getitem, map(_SENSORY_STEP_BY_LT.__getitem__, lt), pp)]
         side.joined_lt, side.joined_pp = "".join(lt), "".join(pp)
         side.normal = self.normal  # no "2" carries a star
         side.starred = False
@@ -349,6 +353,10 @@ class _Exam:
     @classmethod
     def read(cls, exam: IsncsciExam) -> _Exam:
         return cls(_Side.read(exam.right), _Side.read(exam.left), exam.vac, exam.dap)
+
+    @classmethod
+    def of(cls, right: SideCells, left: SideCells, vac: str, dap: str) -> _Exam:
+        return cls(_Side.of(right), _Side.of(left), vac, dap)
 
     def without_stars(self) -> _Exam:
         if not (self.right.starred or self.left.starred):
@@ -846,7 +854,7 @@ def classify(exam: IsncsciExam) -> IsncsciClassification:
     includes an NT cell, ``NA`` for a zone of partial preservation that does not apply. As in the reference, a
     lowest non-key muscle at a level without key muscle (T2-L1) is ignored.
     """
-    return _classify(_Exam.read(exam))
+    return _model(_classify(_Exam.read(exam)))
 
 
 def classify_cells(right: SideCells, left: SideCells, vac: str, dap: str) -> IsncsciClassification:
@@ -855,10 +863,17 @@ def classify_cells(right: SideCells, left: SideCells, vac: str, dap: str) -> Isn
     For readers that can check the cells more cheaply than building the record does (a file of thousands of exams,
     where validating each record would cost more than classifying it); the values are not checked again here.
     """
-    return _classify(_Exam(_Side.of(right), _Side.of(left), vac, dap))
+    return _model(_classify(_Exam.of(right, left, vac, dap)))
 
 
-def _classify(ex: _Exam) -> IsncsciClassification:
+def totals_of_cells(right: SideCells, left: SideCells, vac: str, dap: str) -> dict[str, str]:
+    """``classify_cells(...).model_dump(by_alias=True)``: the reference's ``totals`` object, for callers that only
+    print the classification (building and dumping the model costs about a fifth of classifying the exam)."""
+    return dict(zip(_ALIASES, _classify(_Exam.of(right, left, vac, dap)), strict=True))
+
+
+def _classify(ex: _Exam) -> tuple[str, ...]:
+    """Every value of the classification, in the order of :class:`IsncsciClassification`'s fields."""
     right, left = ex.right, ex.left
     sensory_right = _sensory_level(right)
     sensory_left = _sensory_level(left)
@@ -869,46 +884,35 @@ def _classify(ex: _Exam) -> IsncsciClassification:
     ais = _ais_parts(ex, injury_complete, motor_right, motor_left, nli).grade
 
     # C1's placeholder "2" is not scored.
-    r_upper, r_lower = _motor_score("".join(right.keys[:5])), _motor_score("".join(right.keys[5:]))
-    l_upper, l_lower = _motor_score("".join(left.keys[:5])), _motor_score("".join(left.keys[5:]))
+    r_upper, r_lower = _motor_score(right.keys[:5]), _motor_score(right.keys[5:])
+    l_upper, l_lower = _motor_score(left.keys[:5]), _motor_score(left.keys[5:])
     r_touch, l_touch = _sensory_score(right.joined_lt) - 2, _sensory_score(left.joined_lt) - 2
     r_prick, l_prick = _sensory_score(right.joined_pp) - 2, _sensory_score(left.joined_pp) - 2
 
     total = _TOTAL_TEXT.get
-    # A copy of an empty classification updated with trusted values: every value above is a string of the
-    # reference's grammar, and this is several times cheaper than validating or model_construct.
-    return _EMPTY.model_copy(
-        update={
-            "asia_impairment_scale": ais,
-            "injury_complete": injury_complete,
-            "neurological_level_of_injury": nli,
-            "right_sensory": sensory_right,
-            "left_sensory": sensory_left,
-            "right_motor": motor_right,
-            "left_motor": motor_left,
-            "right_sensory_zpp": _sensory_zpp(right, ex.dap),
-            "left_sensory_zpp": _sensory_zpp(left, ex.dap),
-            "right_motor_zpp": _motor_zpp(right, ex.vac, ais, motor_right),
-            "left_motor_zpp": _motor_zpp(left, ex.vac, ais, motor_left),
-            "right_upper_motor_total": total(r_upper, "ND"),
-            "left_upper_motor_total": total(l_upper, "ND"),
-            "right_lower_motor_total": total(r_lower, "ND"),
-            "left_lower_motor_total": total(l_lower, "ND"),
-            "right_motor_total": total(r_upper + r_lower, "ND"),
-            "left_motor_total": total(l_upper + l_lower, "ND"),
-            "upper_motor_total": total(r_upper + l_upper, "ND"),
-            "lower_motor_total": total(r_lower + l_lower, "ND"),
-            "right_touch_total": total(r_touch, "ND"),
-            "left_touch_total": total(l_touch, "ND"),
-            "touch_total": total(r_touch + l_touch, "ND"),
-            "right_prick_total": total(r_prick, "ND"),
-            "left_prick_total": total(l_prick, "ND"),
-            "prick_total": total(r_prick + l_prick, "ND"),
-        }
-    )
+    # In the order of IsncsciClassification's fields (_FIELDS, _ALIASES).
+    return (
+        ais, injury_complete, nli, sensory_right, sensory_left, motor_right, motor_left,
+        _sensory_zpp(right, ex.dap), _sensory_zpp(left, ex.dap),
+        _motor_zpp(right, ex.vac, ais, motor_right), _motor_zpp(left, ex.vac, ais, motor_left),
+        total(r_upper, "ND"), total(l_upper, "ND"), total(r_lower, "ND"), total(l_lower, "ND"),
+        total(r_upper + r_lower, "ND"), total(l_upper + l_lower, "ND"),
+        total(r_upper + l_upper, "ND"), total(r_lower + l_lower, "ND"),
+        total(r_touch, "ND"), total(l_touch, "ND"), total(r_touch + l_touch, "ND"),
+        total(r_prick, "ND"), total(l_prick, "ND"), total(r_prick + l_prick, "ND"),
+    )  # fmt: skip
+
+
+def _model(values: tuple[str, ...]) -> IsncsciClassification:
+    # A copy of an empty classification updated with trusted values: every value is a string of the reference's
+    # grammar, and this is several times cheaper than validating or model_construct.
+    return _EMPTY.model_copy(update=dict(zip(_FIELDS, values, strict=True)))
 
 
 _EMPTY: Final = IsncsciClassification()
+_FIELDS: Final[tuple[str, ...]] = tuple(IsncsciClassification.model_fields)
+#: The reference's ``totals`` keys, in field order: what ``model_dump(by_alias=True)`` of a classification gives.
+_ALIASES: Final[tuple[str, ...]] = tuple(f.alias or name for name, f in IsncsciClassification.model_fields.items())
 
 
 @dataclass(frozen=True, slots=True)

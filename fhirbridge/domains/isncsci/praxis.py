@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from fhirbridge.domains.isncsci.classification import SideCells, classify, classify_cells
+from fhirbridge.domains.isncsci.classification import SideCells, classify, classify_cells, totals_of_cells
 from fhirbridge.domains.isncsci.structure import (
     ANAL_VALUES,
     DERMATOMES,
@@ -42,6 +42,7 @@ __all__ = [
     "flat_from_exam",
     "non_key_muscle_key",
     "parse_flat_json",
+    "totals_flat",
     "totals_from_classification",
 ]
 
@@ -151,6 +152,14 @@ def _checked_cells(d: Mapping[str, Any]) -> tuple[SideCells, SideCells, str, str
     return sides[0], sides[1], vac, dap
 
 
+def _classifiable_cells(d: Mapping[str, Any], subject_id: str | None) -> tuple[SideCells, SideCells, str, str] | None:
+    """The exam's checked cells when they can be classified without building the record (see
+    :func:`classify_flat`); None when the record must be built."""
+    if subject_id is not None and not subject_id.strip():
+        return None  # the record refuses a blank subject; building it raises that error
+    return _checked_cells(d)
+
+
 def classify_flat(d: Mapping[str, Any], *, subject_id: str | None = None) -> IsncsciClassification:
     """``classify(exam_from_flat(d, subject_id=subject_id))``, with the same result or the same exception.
 
@@ -159,10 +168,19 @@ def classify_flat(d: Mapping[str, Any], *, subject_id: str | None = None) -> Isn
     than the classification itself. Any other exam is read by :func:`exam_from_flat`, which converts what it can
     (numbers, spaces) and raises on what it cannot.
     """
-    cells = _checked_cells(d)
-    if cells is None or (subject_id is not None and not subject_id.strip()):
+    cells = _classifiable_cells(d, subject_id)
+    if cells is None:
         return classify(exam_from_flat(d, subject_id=subject_id))
     return classify_cells(*cells)
+
+
+def totals_flat(d: Mapping[str, Any], *, subject_id: str | None = None) -> dict[str, str]:
+    """``totals_from_classification(classify_flat(d, subject_id=subject_id))`` without the model in between, for
+    callers that only print the reference's ``totals`` objects; the same exceptions as :func:`classify_flat`."""
+    cells = _classifiable_cells(d, subject_id)
+    if cells is None:
+        return totals_from_classification(classify(exam_from_flat(d, subject_id=subject_id)))
+    return totals_of_cells(*cells)
 
 
 def _no_constant(name: str) -> Any:
