@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fhirbridge.formats.csv.reader import check_header, expand_inputs, match_files, read_file, read_row
-from fhirbridge.formats.csv.text import UTF8_BOM, detect_encoding
+from fhirbridge.formats.csv.text import UTF8_BOM, detect_encoding, encoding_issue
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -142,10 +142,8 @@ class _Index:
             report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
             return
         with handle:
-            if encoding != "utf-8":
-                bom = " despite its UTF-8 byte order mark" if has_bom else ""
-                report.add(Issue.of("FB-IO-003", f"file is not UTF-8{bom}; read as {encoding}", file=name,
-                                    value=encoding))
+            if (note := encoding_issue(name, encoding, has_bom)) is not None:
+                report.add(note)
             offset = len(UTF8_BOM) if has_bom else 0
             handle.seek(offset)
             records = _records(handle, offset)

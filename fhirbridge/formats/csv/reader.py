@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fhirbridge.formats.csv.text import open_text
+from fhirbridge.formats.csv.text import encoding_issue, open_text
 from fhirbridge.formats.csv.values import CellError, convert_cell
 from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
@@ -72,10 +72,8 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
         report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
         return
     with handle:
-        if encoding != "utf-8":
-            bom = " despite its UTF-8 byte order mark" if has_bom else ""
-            report.add(Issue.of("FB-IO-003", f"file is not UTF-8{bom}; read as {encoding}", file=name,
-                                value=encoding))
+        if (note := encoding_issue(name, encoding, has_bom)) is not None:
+            report.add(note)
         rows = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         try:
             header = next(rows, None)

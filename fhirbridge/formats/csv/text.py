@@ -11,6 +11,7 @@ import codecs
 import io
 
 from fhirbridge.inputs import Source
+from fhirbridge.issues.issue import Issue
 
 UTF8_BOM = codecs.BOM_UTF8
 _FALLBACKS = ("cp1252", "latin-1")
@@ -46,3 +47,11 @@ def open_text(path: Source) -> tuple[io.TextIOWrapper, str, bool]:
     if has_bom:
         raw.read(len(UTF8_BOM))
     return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding, has_bom
+
+
+def encoding_issue(name: str, encoding: str, has_bom: bool) -> Issue | None:
+    """The report's note that a file was not read as UTF-8 (None when it was)."""
+    if encoding == "utf-8":
+        return None
+    bom = " despite its UTF-8 byte order mark" if has_bom else ""
+    return Issue.of("FB-IO-003", f"file is not UTF-8{bom}; read as {encoding}", file=name, value=encoding)
