@@ -35,6 +35,12 @@ def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
                            "compare with the bundled mappings/fhir-r4.yaml") from None
 
 
+@functools.lru_cache(maxsize=64)
+def _source_name(file: str) -> str:
+    """The input file's name as meta.source gives it (a URI: no spaces); asked for every resource written."""
+    return Path(file).name.replace(" ", "%20")
+
+
 class FhirContext:
     """Builds the parts shared by all resources, from the FHIR mapping spec, for one FHIR release."""
 
@@ -94,7 +100,7 @@ class FhirContext:
         source = record.source
         if source is not None and source.file:
             where = f"#row={source.row}" if source.row is not None else ""
-            meta["source"] = f"{Path(source.file).name}{where}".replace(" ", "%20")
+            meta["source"] = f"{_source_name(source.file)}{where}"
         return meta
 
     def profile(self, key: str) -> str:
@@ -102,7 +108,8 @@ class FhirContext:
 
     # terminology ------------------------------------------------------------------------------------
     def system(self, key: str) -> str:
-        return lookup(self.mapping, "systems", key)
+        found = self.mapping.systems.get(key)  # asked for every Coding written: the common case first
+        return found if found is not None else lookup(self.mapping, "systems", key)
 
     def coding(self, system: str, code: str, display: str | None = None) -> dict[str, str]:
         """A Coding; fhirbridge's own codes get their display from its CodeSystems."""
