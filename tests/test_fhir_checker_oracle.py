@@ -105,7 +105,7 @@ def _spoil(resource: dict[str, Any], how: str, pick: int) -> tuple[dict[str, Any
 
 
 def _written(data: Any) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle(load_fhir_mapping(), data, inputs=["study.csv"])["entry"]]
+    return [e["resource"] for e in bundle(load_fhir_mapping(), data)["entry"]]
 
 
 @settings(max_examples=12, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate),

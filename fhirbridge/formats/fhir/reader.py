@@ -132,9 +132,13 @@ class FhirReader:
             self.resident.append(entry)
             self._file(entry, _RESIDENT, len(self.resident) - 1, 0)
 
-    def _index_bundle(self, path: Path) -> None:
+    def _index_bundle(self, path: Source) -> None:
         """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed from
-        there once the whole file has been read, so that a file that turns out broken files nothing."""
+        there once the whole file has been read, so that a file that turns out broken files nothing. Content in
+        memory is read whole (``NotStreamable``): the entry readers take a file."""
+        local = path.path
+        if local is None:
+            raise NotStreamable
         if self.spill is None:
             self.spill = tempfile.TemporaryFile()  # noqa: SIM115 (open while chunks are handed out)
         name = str(path)
@@ -142,12 +146,12 @@ class FhirReader:
         problems: list[tuple[str, str]] = []
         spilled = array("q")
         start = self.spill.seek(0, 2)
-        if _is_xml(path):
-            for item, found in xml_entries(path, self.asked, top):
+        if _is_xml(local):
+            for item, found in xml_entries(local, self.asked, top):
                 problems.extend(found)
                 spilled.append(self.spill.write(orjson.dumps(item)))
         else:
-            for item in json_entries(path, top):
+            for item in json_entries(local, top):
                 spilled.append(self.spill.write(orjson.dumps(item)))
         if top.get("resourceType") != "Bundle":
             raise NotStreamable
