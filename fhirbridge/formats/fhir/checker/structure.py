@@ -32,9 +32,10 @@ Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Reference:
-    """A reference met during the walk, for the bundle layer to resolve."""
+    """A reference met during the walk, for the bundle layer to resolve (slots: a bundle's references are kept
+    until its end, several for each entry)."""
 
     path: str  # the reference's FHIRPath, or the resource's when ``within`` is given
     reference: str
