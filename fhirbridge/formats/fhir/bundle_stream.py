@@ -22,7 +22,7 @@ from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
 
-WINDOW = 8 << 20
+WINDOW = 1 << 20
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
