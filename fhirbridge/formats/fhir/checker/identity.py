@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +52,9 @@ class IdentityCheck:
                                     else ()):
                 if isinstance(ext, dict) and ext.get("url") == _STUDY_EXTENSION and patient:
                     study = _ref(ext.get("valueReference"))
-                    if study:
-                        self.records.append((f"{path}.extension[{i}].valueReference", patient, study))
+                    if study:  # the texts shared by all the records of one patient and study
+                        self.records.append((f"{path}.extension[{i}].valueReference", sys.intern(patient),
+                                             sys.intern(study)))
 
     def _patient(self, patient: Node, path: str, emit: Emit) -> None:
         identifiers = patient.get("identifier") if isinstance(patient.get("identifier"), list) else []
