@@ -22,7 +22,7 @@ from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
 from fhirbridge.inputs import Source
 
-WINDOW = 8 << 20
+WINDOW = 1 << 20
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
@@ -93,7 +93,8 @@ class _Text:
 
 def json_entries(path: Source, top: dict[str, Any]) -> Iterator[Any]:
     """Each element of the Bundle's ``entry`` (any JSON value), in order; the Bundle's other elements go into
-    ``top`` as they are read (all of them once the iterator is done)."""
+    ``top`` as they are read (all of them once the iterator is done), and ``entry`` as an empty list where the
+    array is, so that ``top`` keeps the order of the elements and tells an empty array from none."""
     text = _Text(path)
     try:
         text.more()
@@ -113,6 +114,7 @@ def json_entries(path: Source, top: dict[str, Any]) -> Iterator[Any]:
             if key == "entry" and text.char(pos) == "[":
                 if top.get("resourceType") != "Bundle":
                     raise NotStreamable
+                top[key] = []
                 pos = yield from _array(text, pos + 1)
             else:
                 top[key], pos = text.value(pos)

@@ -134,9 +134,10 @@ class FhirReader:
 
     def _index_bundle(self, path: Source) -> None:
         """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed from
-        there once the whole file has been read, so that a file that turns out broken files nothing."""
-        if path.parsed is not None:
-            raise NotStreamable  # handed over parsed: already in memory
+        there once the whole file has been read, so that a file that turns out broken files nothing. Content in
+        memory is read whole (``NotStreamable``): the entry readers take a file."""
+        if path.path is None:
+            raise NotStreamable
         if self.spill is None:
             self.spill = tempfile.TemporaryFile()  # noqa: SIM115 (open while chunks are handed out)
         name = str(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fhirbridge.formats.fhir.checker.structure import Reference
@@ -24,41 +25,76 @@ def check_bundle(bundle: dict[str, Any], references: list[Reference], emit: Emit
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
-    bundle_type = bundle.get("type") if isinstance(bundle.get("type"), str) else None
-    by_url: dict[str, str] = {}  # fullUrl → resource type
-    by_type_id: dict[str, str] = {}  # Type/id → resource type
-    first_seen: dict[tuple[str, Any], int] = {}
-    for i, entry in enumerate(entries):
+    index = BundleEntries()
+    for entry in entries:
+        index.add(entry)
+    index.check(bundle.get("type"), references, emit)
+
+
+@dataclass(slots=True)
+class _Keys:
+    """What the integrity rules look at in one entry."""
+
+    full_url: str | None
+    version: str | None  # meta.versionId: one fullUrl may repeat across versions of a resource
+    rtype: str | None
+    rid: str | None
+    request: bool
+
+
+@dataclass
+class BundleEntries:
+    """The entries of a bundle reduced to the few keys its integrity depends on, noted one entry at a time, so
+    that a bundle read entry by entry is checked without holding its resources (whose ``type`` may come after
+    them in the file, hence the checks at the end)."""
+
+    keys: list[_Keys | None] = field(default_factory=list)  # None for an entry that is not an object
+
+    def add(self, entry: Any) -> None:
         if not isinstance(entry, dict):
-            continue
+            self.keys.append(None)
+            return
         resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
-        rtype = resource.get("resourceType")
-        full_url = entry.get("fullUrl")
-        if isinstance(full_url, str):
-            meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
-            version = meta.get("versionId") if isinstance(meta.get("versionId"), str) else None
-            key = (full_url, version)
-            if bundle_type != "history" and key in first_seen:
-                emit("FB-FHIR-020", f"bdl-7: fullUrl {full_url} is also the fullUrl of entry {first_seen[key]}",
-                     f"Bundle.entry[{i}].fullUrl", full_url, "a fullUrl no other entry has", None)
-            first_seen.setdefault(key, i)
-            if isinstance(rtype, str):
-                by_url[full_url] = rtype
-        if isinstance(rtype, str) and isinstance(resource.get("id"), str):
-            by_type_id[f"{rtype}/{resource['id']}"] = rtype
-        if bundle_type in _NEEDS_REQUEST and "request" not in entry:
-            emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle has no request", f"Bundle.entry[{i}]",
-                 None, "entry.request (method and url)", None)
-        elif bundle_type is not None and bundle_type not in _NEEDS_REQUEST and "request" in entry:
-            emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle must not have a request",
-                 f"Bundle.entry[{i}].request", None, "no request", None)
-    if bundle_type not in RESOLVING:
-        return
-    for ref in references:
-        _resolve(ref, entries, by_url, by_type_id, bundle_type, emit)
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        full_url, rtype, rid = entry.get("fullUrl"), resource.get("resourceType"), resource.get("id")
+        self.keys.append(_Keys(full_url if isinstance(full_url, str) else None,
+                               meta.get("versionId") if isinstance(meta.get("versionId"), str) else None,
+                               rtype if isinstance(rtype, str) else None, rid if isinstance(rid, str) else None,
+                               "request" in entry))
+
+    def check(self, bundle_type: Any, references: list[Reference], emit: Emit) -> None:
+        """fullUrls, requests and ``references`` (with their paths) of a bundle of ``bundle_type``."""
+        bundle_type = bundle_type if isinstance(bundle_type, str) else None
+        by_url: dict[str, str] = {}  # fullUrl → resource type
+        by_type_id: dict[str, str] = {}  # Type/id → resource type
+        first_seen: dict[tuple[str, str | None], int] = {}
+        for i, keys in enumerate(self.keys):
+            if keys is None:
+                continue
+            if keys.full_url is not None:
+                key = (keys.full_url, keys.version)
+                if bundle_type != "history" and key in first_seen:
+                    emit("FB-FHIR-020", f"bdl-7: fullUrl {keys.full_url} is also the fullUrl of entry "
+                         f"{first_seen[key]}", f"Bundle.entry[{i}].fullUrl", keys.full_url,
+                         "a fullUrl no other entry has", None)
+                first_seen.setdefault(key, i)
+                if keys.rtype is not None:
+                    by_url[keys.full_url] = keys.rtype
+            if keys.rtype is not None and keys.rid is not None:
+                by_type_id[f"{keys.rtype}/{keys.rid}"] = keys.rtype
+            if bundle_type in _NEEDS_REQUEST and not keys.request:
+                emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle has no request", f"Bundle.entry[{i}]",
+                     None, "entry.request (method and url)", None)
+            elif bundle_type is not None and bundle_type not in _NEEDS_REQUEST and keys.request:
+                emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle must not have a request",
+                     f"Bundle.entry[{i}].request", None, "no request", None)
+        if bundle_type not in RESOLVING:
+            return
+        for ref in references:
+            _resolve(ref, self.keys, by_url, by_type_id, bundle_type, emit)
 
 
-def _resolve(ref: Reference, entries: list[Any], by_url: dict[str, str], by_type_id: dict[str, str],
+def _resolve(ref: Reference, entries: list[_Keys | None], by_url: dict[str, str], by_type_id: dict[str, str],
              bundle_type: str, emit: Emit) -> None:
     text = ref.reference
     if text.startswith("#"):
@@ -81,14 +117,14 @@ def _resolve(ref: Reference, entries: list[Any], by_url: dict[str, str], by_type
              ref.located(), target, " or ".join(ref.targets), None)
 
 
-def _entry_base(path: str, entries: list[Any]) -> str | None:
+def _entry_base(path: str, entries: list[_Keys | None]) -> str | None:
     """The server base of the entry holding ``path`` (``https://x/fhir/`` of ``https://x/fhir/Patient/1``)."""
     match = _ENTRY.match(path)
     if match is None:
         return None
-    entry = entries[int(match.group(1))]
-    full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
-    if not isinstance(full_url, str) or not full_url.startswith("http"):
+    keys = entries[int(match.group(1))]
+    full_url = keys.full_url if keys is not None else None
+    if full_url is None or not full_url.startswith("http"):
         return None
     relative = _RELATIVE.search(full_url)
     return full_url[: relative.start()] if relative else None

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,13 @@ def _ref(node: Any) -> str | None:
 
 @dataclass
 class IdentityCheck:
-    """Collects what identifies subjects while resources go by; ``finish`` reports disagreements."""
+    """Collects what identifies subjects while resources go by; ``finish`` reports disagreements. It keeps only
+    keys, references and the sex and birth date of each patient, never a resource, so that a bundle read entry by
+    entry is checked in flat memory."""
 
     aliases: dict[str, str] = field(default_factory=dict)  # fullUrl or Type/id → one key per resource
-    patients: dict[tuple[str, str], tuple[str, Node]] = field(default_factory=dict)  # identifier → (path, patient)
+    #: identifier → (path, gender, birthDate) of the first patient holding it
+    patients: dict[tuple[str, str], tuple[str, Any, Any]] = field(default_factory=dict)
     enrolled: dict[str, set[str]] = field(default_factory=dict)  # patient key → study keys
     records: list[tuple[str, str, str]] = field(default_factory=list)  # (path, patient ref, study ref)
 
@@ -48,8 +52,9 @@ class IdentityCheck:
                                     else ()):
                 if isinstance(ext, dict) and ext.get("url") == _STUDY_EXTENSION and patient:
                     study = _ref(ext.get("valueReference"))
-                    if study:
-                        self.records.append((f"{path}.extension[{i}].valueReference", patient, study))
+                    if study:  # the texts shared by all the records of one patient and study
+                        self.records.append((f"{path}.extension[{i}].valueReference", sys.intern(patient),
+                                             sys.intern(study)))
 
     def _patient(self, patient: Node, path: str, emit: Emit) -> None:
         identifiers = patient.get("identifier") if isinstance(patient.get("identifier"), list) else []
@@ -57,14 +62,14 @@ class IdentityCheck:
             if not isinstance(ident, dict) or not isinstance(ident.get("system"), str) \
                     or not isinstance(ident.get("value"), str):
                 continue
-            first = self.patients.setdefault((ident["system"], ident["value"]), (path, patient))
-            if first[1] is patient:
-                continue
-            for element in ("gender", "birthDate"):
-                if patient.get(element) != first[1].get(element):
+            first = self.patients.setdefault((ident["system"], ident["value"]),
+                                             (path, patient.get("gender"), patient.get("birthDate")))
+            if first[0] == path:
+                continue  # the same patient, by another of its identifiers
+            for element, known in zip(("gender", "birthDate"), first[1:], strict=True):
+                if patient.get(element) != known:
                     emit("FB-FHIR-040", f"patient {ident['value']} has {element} {patient.get(element)!r} here and "
-                         f"{first[1].get(element)!r} at {first[0]}", f"{path}.{element}", patient.get(element),
-                         str(first[1].get(element)), None)
+                         f"{known!r} at {first[0]}", f"{path}.{element}", patient.get(element), str(known), None)
 
     def finish(self, emit: Emit) -> None:
         studies_of: dict[str, set[str]] = {}

@@ -32,9 +32,10 @@ Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "unsignedInt": (0, 2**31 - 1), "positiveInt": (1, 2**31 - 1)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Reference:
-    """A reference met during the walk, for the bundle layer to resolve."""
+    """A reference met during the walk, for the bundle layer to resolve (slots: a bundle's references are kept
+    until its end, several for each entry)."""
 
     path: str  # the reference's FHIRPath, or the resource's when ``within`` is given
     reference: str
@@ -62,6 +63,17 @@ def _find(node: Any, reference: str, path: str) -> str | None:
         if found:
             return found
     return None
+
+
+class EntriesRead(list[Node]):
+    """Stands for ``entry`` in the shell of a Bundle whose entries were checked one by one as they were read:
+    the walk of the shell calls ``replay`` where it reaches it, to put what the entries gave in its place. The
+    items are a few stubs of entries: what the Bundle's invariants look at (the first entry's resource type, and
+    one entry of each kind by ``search`` and ``response``), not the entries themselves."""
+
+    def __init__(self, stubs: list[Node], replay: Callable[[], None]) -> None:
+        super().__init__(stubs)
+        self.replay = replay
 
 
 @dataclass
@@ -100,6 +112,14 @@ class Walker:
             return
         model = self.defs.models[rtype]
         self._object(node, model, path, node, root if root is not None else node, rtype)
+
+    def entry(self, item: Any, where: str, resource: Node, root: Node) -> None:
+        """One element of ``Bundle.entry`` at ``where`` (``Bundle.entry[3]``): the screen's verdict on the whole
+        entry in the common case, else the walk of it; also what the walk of a Bundle does for each entry."""
+        if isinstance(item, dict) and isinstance(item.get("resource"), dict) \
+                and self._passes(self.entry_screen, item, f"{where}.resource", item["resource"]):
+            return
+        self._value(item, self.defs.models["Bundle"].slots["entry"], where, resource, root)
 
     def _passes(self, screen: SchemaValidator, node: Node, path: str, resource: Node) -> bool:
         """The screen's verdict on a node of the common case (a resource, or a bundle entry: a Bundle itself is
@@ -146,6 +166,9 @@ class Walker:
 
     def _slot(self, parent: Node, key: str, value: Any, slot: Slot, path: str, resource: Node, root: Node) -> None:
         where = f"{path}.{key}"
+        if isinstance(value, EntriesRead):
+            value.replay()
+            return
         if slot.many:
             if not isinstance(value, list):
                 self.emit("FB-FHIR-014", f"{key} must be a JSON array (it repeats)", where, _short(value), "array",
@@ -163,8 +186,8 @@ class Walker:
                 if item is None and slot.primitive and isinstance(extensions, list) and i < len(extensions) \
                         and extensions[i] is not None:
                     continue  # the value is absent but its extensions are in the parallel _key array
-                if slot.model == "Bundle.entry" and isinstance(item, dict) and isinstance(item.get("resource"), dict) \
-                        and self._passes(self.entry_screen, item, f"{where}[{i}].resource", item["resource"]):
+                if slot.model == "Bundle.entry":
+                    self.entry(item, f"{where}[{i}]", resource, root)
                     continue
                 self._value(item, slot, f"{where}[{i}]", resource, root)
         else:

@@ -9,15 +9,19 @@ bundle, integrity (fullUrl, request, references) and the identity of subjects ac
 from __future__ import annotations
 
 import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from fhirbridge.formats.fhir.checker.bundle import RESOLVING, check_bundle
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries
+from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
-from fhirbridge.formats.fhir.checker.structure import Walker, WalkOptions
+from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.inputs import Source
@@ -66,13 +70,18 @@ class FhirValidator:
         self.rejected: set[tuple[str, str, int | None]] = set()
         #: files holding content of another release, which the R4 rules did not check
         self.other_release: set[str] = set()
+        #: where issues go while a bundle is read, to be reported in order at its end (None: to the report)
+        self._held: list[Issue] | None = None
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
              severity: str | None) -> Issue:
         issue = Issue.of(code, message, file=self.file, row=self.row, target=target, value=value,
                          expected=expected, severity=Severity.parse(severity) if severity else None)
         if self.report.selected(code):
-            self.report.add(issue)
+            if self._held is not None:
+                self._held.append(issue)
+            else:
+                self.report.add(issue)
         return issue
 
     def _walked(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
@@ -117,6 +126,19 @@ class FhirValidator:
         self.report.stats["resources"] = self.report.stats.get("resources", 0) + self.resources
 
     def _json(self, path: Source) -> None:
+        """A JSON Bundle on disk is read entry by entry (flat memory on any size); anything else, and a file the
+        entry reader cannot take or finds broken, whole (the same checks, and the JSON parser's own verdict)."""
+        if path.path is not None and path.parsed is None:
+            kept = self.resources, set(self.rejected), set(self.walker.not_evaluated)
+            top: dict[str, Any] = {}
+            try:
+                self._bundle(top, json_entries(path, top))
+                return
+            except OSError as exc:
+                self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
+                return
+            except (NotStreamable, BadDocument):
+                self.resources, self.rejected, self.walker.not_evaluated = kept
         try:
             document = path.json()
         except OSError as exc:
@@ -156,7 +178,7 @@ class FhirValidator:
                               None)
                     continue
                 self.walker.references.clear()
-                if not self._of_another_release(resource):
+                if not self._of_another_release([resource]):
                     self._resource(resource, resource.get("resourceType", "Resource") if isinstance(resource, dict)
                                    else "Resource")
         self.row = None
@@ -165,32 +187,27 @@ class FhirValidator:
     def document(self, document: Any) -> None:
         """A Bundle (its entries are checked as resources, then the bundle's integrity) or a lone resource."""
         self.walker.references.clear()
-        if self._of_another_release(document):
-            return
         if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-            self._bundle(document)
-        else:
+            shell = dict(document)
+            entries = shell.get("entry")
+            if isinstance(entries, list):
+                shell["entry"] = []
+            self._bundle(shell, iter(entries) if isinstance(entries, list) else iter(()))
+        elif not self._of_another_release([document]):
             self._resource(document, document.get("resourceType", "Resource") if isinstance(document, dict)
                            else "Resource")
 
-    def _of_another_release(self, document: Any) -> bool:
-        """Whether a document is R5 by what it declares or by the shape of most of its resources (reported)."""
-        if not isinstance(document, dict):
-            return False
-        entries = document.get("entry") if document.get("resourceType") == "Bundle" else None
-        resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-                     ] if isinstance(entries, list) else [document]
-        votes = {"R4": 0, "R5": 0}
+    def _of_another_release(self, resources: list[Any], votes: Counter[str] | None = None) -> bool:
+        """Whether a document is R5 by what its resources declare or by the shape of most of them (reported);
+        ``votes`` are those of resources already gone by (a bundle's entries, counted as they were read)."""
+        votes = Counter(votes)
         for resource in resources:
-            stated = declared(resource)
-            shaped = {family(r) for r in shape(resource)}
-            for release in {family(stated)} if stated else shaped if len(shaped) == 1 else ():
-                votes[release] += 1
+            votes.update(_release_votes(resource))
         if votes["R5"] <= votes["R4"]:
             return False
         if self.file not in self.other_release:
             self.other_release.add(self.file or "")
-            self.emit("FB-FHIR-024", f"FHIR R5 content ({votes['R5']} of {len(resources)} resources shaped or "
+            self.emit("FB-FHIR-024", f"FHIR R5 content ({votes['R5']} of {votes['resources']} resources shaped or "
                       "declared so): the R4 rules did not run on it", None, None, "FHIR R4 content", None)
         return True
 
@@ -200,22 +217,94 @@ class FhirValidator:
         if isinstance(resource, dict):
             self.profiles.check(resource, path, self.emit)
 
-    def _bundle(self, bundle: dict[str, Any]) -> None:
-        self.walker.resource(bundle, "Bundle")
-        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
-        identity = IdentityCheck()
-        for i, entry in enumerate(entries):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue
-            self.resources += 1
-            path = f"Bundle.entry[{i}].resource"
-            self.profiles.check(resource, path, self.emit)
-            full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-            identity.add(resource, path, full_url, self.emit)
-        check_bundle(bundle, self.walker.references, self.emit)
-        if isinstance(bundle.get("type"), str) and bundle["type"] in RESOLVING:
-            self.bundles += 1
-            identity.finish(self.emit)
-        self.walker.references.clear()
+    def _bundle(self, shell: dict[str, Any], entries: Iterator[Any]) -> None:
+        """A Bundle given as its other elements (``shell``, where ``entry`` is an empty list standing for the
+        array) and its entries, read one at a time: each is checked as it comes and only small keys are kept
+        (for the integrity and identity rules, at the end). The issues are held until the end and put in the
+        order of a walk of the whole document: nothing is reported of a file that turns out broken or of
+        another release. ``shell`` may fill as the entries are read; if it is no Bundle, it is the document."""
+        walked: list[Issue] = []  # the walk of each entry, in the place of ``entry`` in the walk of the shell
+        checked: list[Issue] = []  # the profiles and identity of each resource, after the walk
+        references: list[Reference] = []
+        index, identity, votes = BundleEntries(), IdentityCheck(), Counter[str]()
+        stubs: dict[tuple[bool, ...], dict[str, Any] | None] = {}
+        try:
+            for i, entry in enumerate(entries):
+                self._held = walked
+                path = f"Bundle.entry[{i}]"
+                start = len(self.walker.references)
+                self.walker.entry(entry, path, shell, shell)
+                # located now, so that no resource is held for a reference shown only if it does not resolve; the
+                # text of a reference is shared by all that point at the same resource
+                references.extend(Reference(r.located(), sys.intern(r.reference), r.targets)
+                                  for r in self.walker.references[start:])
+                del self.walker.references[start:]
+                index.add(entry)
+                if i == 0 or isinstance(entry, dict):
+                    kind = (i == 0, *(isinstance(entry, dict) and k in entry for k in ("search", "response")))
+                    stubs.setdefault(kind, _stub(entry, first=i == 0))
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict):
+                    continue
+                self._held = checked
+                self.resources += 1
+                votes.update(_release_votes(resource))
+                self.profiles.check(resource, f"{path}.resource", self.emit)
+                full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+                identity.add(resource, f"{path}.resource", full_url, self.emit)
+        finally:
+            self._held = None
+        if shell.get("resourceType") != "Bundle":
+            self.document(shell)  # a lone resource: it had no entries
+            return
+        listed = isinstance(shell.get("entry"), list)
+        if self._of_another_release([] if listed else [shell], votes):
+            self.resources -= votes["resources"]
+            self.rejected = {r for r in self.rejected if r[0] != (self.file or "")}
+            return
+        held: list[Issue] = []
+        self._held = held
 
+        def replay() -> None:
+            held.extend(walked)
+            self.walker.references.extend(references)
+
+        if listed and stubs:
+            shell["entry"] = EntriesRead(list(stubs.values()), replay)
+        self.walker.references.clear()
+        try:
+            self.walker.resource(shell, "Bundle")
+            held.extend(checked)
+            if listed:
+                index.check(shell.get("type"), self.walker.references, self.emit)
+            if isinstance(shell.get("type"), str) and shell["type"] in RESOLVING:
+                self.bundles += 1
+                identity.finish(self.emit)
+        finally:
+            self._held = None
+            self.walker.references.clear()
+        self.report.extend(held)
+
+
+def _release_votes(resource: Any) -> Counter[str]:
+    """The release a resource declares, or the one its shape tells when it tells one, as a vote."""
+    votes = Counter({"resources": 1})
+    if not isinstance(resource, dict):
+        return votes
+    stated = declared(resource)
+    shaped = {family(r) for r in shape(resource)}
+    for release in {family(stated)} if stated else shaped if len(shaped) == 1 else ():
+        votes[release] += 1
+    return votes
+
+
+def _stub(entry: Any, first: bool) -> dict[str, Any] | None:
+    """What the Bundle's invariants look at in an entry: whether it has ``search`` and ``response``, and for the
+    first entry the type of its resource (None for an entry that is not an object, which they pass over)."""
+    if not isinstance(entry, dict):
+        return None
+    stub = {k: entry[k] for k in ("search", "response") if k in entry}
+    resource = entry.get("resource")
+    if first and isinstance(resource, dict):
+        stub["resource"] = {k: resource[k] for k in ("resourceType",) if k in resource}
+    return stub

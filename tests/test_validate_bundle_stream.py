@@ -1,0 +1,156 @@
+"""A JSON Bundle on disk is validated entry by entry; the Report is the one of the whole document, issue for issue
+(codes, paths, messages and order), on the fault corpus, the example study and spoiled bundles."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EXAMPLE
+
+from fhirbridge import api
+from fhirbridge.formats.fhir.bundle_stream import NotStreamable
+from fhirbridge.formats.fhir.checker import validator as validator_module
+from fhirbridge.formats.fhir.checker.validator import FhirValidator
+from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.inputs import Source
+from fhirbridge.issues.report import Report
+
+CORPUS = Path(__file__).parent / "data" / "fhir-faults"
+BAD = Path(__file__).parent / "data" / "fhir-bad"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("example")
+    assert api.convert([EXAMPLE], folder, options=ConvertOptions()).exit_code == 0
+    return json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+
+
+def _after_entry(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Elements after ``entry`` in the file, some wrong, one with a reference that does not resolve."""
+    shell = {k: v for k, v in bundle.items() if k != "entry"}
+    return {**shell, "entry": bundle["entry"], "link": [{"relation": "self", "url": 3}], "total": 2,
+            "signature": {"who": {"reference": "Patient/nobody"}}, "unknown": [1]}
+
+
+def _mixed(bundle: dict[str, Any]) -> dict[str, Any]:
+    del bundle["type"]
+    entries = bundle["entry"]
+    entries[0]["search"] = {"mode": "match"}
+    entries[1]["response"] = {"status": "200"}
+    entries[2]["fullUrl"] = entries[3]["fullUrl"]
+    entries[4] = 7
+    entries[5]["resource"]["subject"] = {"reference": "Patient/nobody"}
+    entries[6]["resource"]["gender"] = "?"
+    return bundle
+
+
+def _document(bundle: dict[str, Any]) -> dict[str, Any]:
+    bundle["type"] = "document"
+    bundle["entry"][6]["fullUrl"] = "urn:uuid:x/_history/1"
+    bundle["entry"][7]["resource"]["unknown"] = {"reference": "Patient/nobody"}
+    return bundle
+
+
+def _transaction(bundle: dict[str, Any]) -> dict[str, Any]:
+    bundle["type"] = "transaction"
+    bundle["entry"][7]["request"] = {"method": "PUT"}
+    return bundle
+
+
+def _empty(bundle: dict[str, Any]) -> dict[str, Any]:
+    bundle["entry"] = []
+    return bundle
+
+
+def _entry_first(bundle: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` before ``resourceType``: the entry reader leaves the file to the whole-document reader."""
+    return {"entry": bundle["entry"][:5], **{k: v for k, v in bundle.items() if k != "entry"}}
+
+
+SPOILS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "clean": lambda b: b, "after-entry": _after_entry, "mixed": _mixed, "document": _document,
+    "transaction": _transaction, "empty-entry": _empty, "entry-first": _entry_first,
+}
+
+
+def _validated(path: Path, *, whole: bool, monkeypatch: pytest.MonkeyPatch, select: tuple[str, ...] = (),
+               streamable: bool = True) -> tuple[list[Any], Any]:
+    """The issues and what else the validator tells of ``path``, read entry by entry (never whole, when it is a
+    ``streamable`` Bundle) or (``whole``) as one document."""
+    with monkeypatch.context() as patch:
+        if whole:
+            def not_streamable(path: Path, top: dict[str, Any]) -> Any:
+                raise NotStreamable
+            patch.setattr(validator_module, "json_entries", not_streamable)
+        else:
+            def refused(self: Source) -> Any:
+                raise AssertionError("the whole document was read")
+            if streamable:
+                patch.setattr(Source, "json", refused)
+        report = Report(select=select)
+        validator = FhirValidator(report)
+        validator.validate_files([path])
+        report.finish()
+    issues = [(i.code, i.target, i.message, i.value, i.expected, str(i.severity), i.file) for i in report.issues]
+    return issues, (sorted(validator.rejected), validator.resources, validator.bundles, report.stats,
+                    sorted(report.rules_run), report.rules_skipped)
+
+
+def _same(path: Path, monkeypatch: pytest.MonkeyPatch, streamable: bool = True) -> list[Any]:
+    """Both reports, with and without the best-practice rules, are the same; the default one is returned."""
+    reports = []
+    for select in ((), ("FB",)):
+        streamed = _validated(path, whole=False, monkeypatch=monkeypatch, select=select, streamable=streamable)
+        assert streamed == _validated(path, whole=True, monkeypatch=monkeypatch, select=select)
+        reports.append(streamed[0])
+    return reports[0]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.json")))
+def test_fault_corpus_streamed_gives_the_whole_document_report(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    issues = _same(CORPUS / name, monkeypatch, streamable=name != "lone-resource.json")
+    if name != "lone-resource.json":
+        assert issues  # every fault file has its fault
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILS))
+def test_spoiled_bundles_streamed_give_the_whole_document_report(spoil: str, example: dict[str, Any],
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / f"{spoil}.json"
+    path.write_text(json.dumps(SPOILS[spoil](copy.deepcopy(example))), encoding="utf-8")
+    issues = _same(path, monkeypatch, streamable=spoil != "entry-first")
+    assert bool(issues) == (spoil not in ("clean", "entry-first"))
+
+
+def test_elements_after_the_entries_are_reported_after_them(example: dict[str, Any], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "bundle.json"
+    bundle = _after_entry(copy.deepcopy(example))
+    bundle["entry"][3]["resource"]["gender"] = 1
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    targets = [target for _, target, *_ in _validated(path, whole=False, monkeypatch=monkeypatch)[0]]
+    # the walk in the order of the file, then bdl-1 (total), then the reference of the signature
+    assert targets.index("Bundle.entry[3].resource.gender") < targets.index("Bundle.link[0].url") \
+        < targets.index("Bundle.unknown") < targets.index("Bundle") < targets.index("Bundle.signature.who.reference")
+
+
+@pytest.mark.parametrize("cut", [1, 3000])
+def test_broken_json_is_reported_alone_without_a_traceback(cut: int, example: dict[str, Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file cut short is found broken only at its end, after its entries were checked: none of it is
+    reported but the JSON error, as when the document is read whole."""
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(_mixed(copy.deepcopy(example)))[:-cut], encoding="utf-8")
+    report = Report()
+    validator = FhirValidator(report)
+    validator.validate_files([path])
+    assert [i.code for i in report.issues] == ["FB-IO-006"]
+    assert validator.resources == 0 and not validator.rejected
+    assert _same(BAD / "truncated.json", monkeypatch, streamable=False)[0][0] == "FB-IO-006"
