@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from fhirbridge.formats.csv.reader import check_header, expand_inputs, match_files, read_file, read_row
+from fhirbridge.formats.csv.reader import (
+    check_header,
+    expand_inputs,
+    first_of_each_key,
+    match_files,
+    read_file,
+    read_row,
+)
 from fhirbridge.formats.csv.text import UTF8_BOM, detect_encoding, encoding_issue
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
@@ -64,18 +71,10 @@ class CsvChunk:
             spec = layout.files[part.spec]
             present = set(part.header)
             columns = {path: c.column for path, c in spec.columns.items() if c.column in present}
-            seen: set[tuple[str, ...]] = set()
-            for row, raw in part.rows:
-                cells = next(csv.reader(io.StringIO(raw.decode(part.encoding), newline=""),
-                                        delimiter=layout.delimiter, strict=True))
-                record = read_row(cells, part.header, columns, spec, layout, part.path, row, report)
-                if record is None:
-                    continue
-                if record.key() in seen:
-                    report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
-                                        source=record.source))
-                    continue
-                seen.add(record.key())
+            read = (read_row(next(csv.reader(io.StringIO(raw.decode(part.encoding), newline=""),
+                                             delimiter=layout.delimiter, strict=True)),
+                             part.header, columns, spec, layout, part.path, row, report) for row, raw in part.rows)
+            for record in first_of_each_key((r for r in read if r is not None), spec, report):
                 data.add(record)
         return data
 
@@ -113,13 +112,7 @@ def read_chunks(inputs: list[Path | Source], report: Report, layout_path: Path |
 
 def _studies(path: Source, spec: FileSpec, layout: CsvLayout, report: Report, seen: set[tuple[str, ...]]
              ) -> Iterator[Study]:
-    for record in read_file(path, spec, layout, report):
-        if record.key() in seen:
-            report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
-                                source=record.source))
-            continue
-        seen.add(record.key())
-        yield record  # type: ignore[misc]
+    yield from first_of_each_key(read_file(path, spec, layout, report), spec, report, seen)  # type: ignore[misc]
 
 
 class _Index:

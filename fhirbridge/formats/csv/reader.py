@@ -52,15 +52,22 @@ def read_csv(inputs: Iterable[Path | Source], layout: CsvLayout, report: Report,
     for n, (spec, path) in enumerate(pairs, start=1):
         if progress:
             progress(f"reading {path.name} ({n}/{len(pairs)})")
-        seen: set[tuple[str, ...]] = set()
-        for record in read_file(path, spec, layout, report):
-            if record.key() in seen:
-                report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
-                                    source=record.source))
-                continue
-            seen.add(record.key())
+        for record in first_of_each_key(read_file(path, spec, layout, report), spec, report):
             data.add(record)
     return data
+
+
+def first_of_each_key(records: Iterable[Record], spec: FileSpec, report: Report,
+                      seen: set[tuple[str, ...]] | None = None) -> Iterator[Record]:
+    """The records in order, each key once: a repeated key is reported (FB-CSV-007) and the repeat left out."""
+    seen = set() if seen is None else seen
+    for record in records:
+        if record.key() in seen:
+            report.add(Issue.of("FB-CSV-007", f"duplicate {spec.record} {'/'.join(record.key())}",
+                                source=record.source))
+            continue
+        seen.add(record.key())
+        yield record
 
 
 def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -> Iterator[Record]:
