@@ -154,3 +154,16 @@ def test_broken_json_is_reported_alone_without_a_traceback(cut: int, example: di
     assert [i.code for i in report.issues] == ["FB-IO-006"]
     assert validator.resources == 0 and not validator.rejected
     assert _same(BAD / "truncated.json", monkeypatch, streamable=False)[0][0] == "FB-IO-006"
+
+
+@pytest.mark.parametrize("where", ["start", "inside an entry"])
+def test_bytes_that_are_not_utf8_are_reported_without_a_traceback(where: str, example: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    """Invalid UTF-8 found while the entries are streamed is the same JSON error as reading the file whole."""
+    text = json.dumps(example).encode("utf-8")
+    cut = 0 if where == "start" else len(text) // 2
+    path = tmp_path / "latin.json"
+    path.write_bytes(text[:cut] + b"\xff\xfe" + text[cut:])
+    report = api.validate([path], source="fhir")
+    assert [i.code for i in report.issues] == ["FB-IO-006"]
+    assert report.exit_code == 2

@@ -53,7 +53,10 @@ class _Text:
             return False
         data = self.handle.read(size)
         self.eof = not data
-        self.text += self.decoder.decode(data, final=self.eof)
+        try:
+            self.text += self.decoder.decode(data, final=self.eof)
+        except UnicodeDecodeError as exc:
+            raise BadDocument("FB-IO-006", f"not valid JSON: not UTF-8 ({exc.reason})") from None
         return True
 
     def skip_space(self, pos: int) -> int:

@@ -120,9 +120,6 @@ class FhirReader:
         except BadDocument as exc:
             problems.append(Issue.of(exc.code, str(exc), file=str(path)))
             return
-        except UnicodeDecodeError as exc:
-            problems.append(Issue.of("FB-IO-006", f"not valid JSON: not UTF-8 ({exc.reason})", file=str(path)))
-            return
         except OSError:
             pass  # reported by the whole-document reader
         document = load_document(path, problems, self.asked)
