@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from fhirbridge.records import StudyData
 
 _Result = TypeVar("_Result")
+#: What ``validate`` hands each checked chunk of records to: the records and the classifications computed for them.
+OnRecords = Callable[["StudyData", dict[tuple[str, ...], IsncsciClassification]], None]
 
 # The FHIR layers (the validator, the conformance resources, chunked table writing) and the checks on whole studies
 # are imported by the functions that use them, so that a command needing neither, such as classifying a file of exams,
@@ -61,16 +63,18 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
 
 def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
              fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
-             max_issues: int | None = None) -> Report:
+             max_issues: int | None = None, on_records: OnRecords | None = None) -> Report:
     """Read and check inputs without writing anything, running every layer that applies to their format.
 
     ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
     bindings, invariants, profiles, bundle integrity) and read into hub records for the clinical checks.
     ``select`` / ``ignore`` keep or drop issue codes by prefix; past ``max_issues`` issues are counted, not kept.
+    ``on_records`` is given each checked chunk of records with the classifications computed for it, so that a
+    caller needing the records as well (the HTML report) does not read the inputs twice.
     """
     with _cyclic_gc_paused():
         return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
-                                                          max_issues=max_issues))
+                                                          max_issues=max_issues), on_records)
 
 
 @contextmanager
@@ -89,8 +93,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.collect()
 
 
-def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report
-              ) -> Report:
+def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report,
+              on_records: OnRecords | None = None) -> Report:
     if source is None:
         source = detect_format(inputs)
         if source is None:
@@ -114,7 +118,7 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
             report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), "
                         "which checked every resource")
     try:
-        _check_records(inputs, source, options, report)
+        _check_records(inputs, source, options, report, on_records)
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
     else:
@@ -123,7 +127,8 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
     return report
 
 
-def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report) -> None:
+def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report,
+                   on_records: OnRecords | None = None) -> None:
     """The clinical layer on the records the reader makes: a chunk of whole subjects at a time where the reader
     can (every clinical check looks at one subject), so that memory stays flat on inputs of any size."""
     from fhirbridge.records import StudyData
@@ -132,7 +137,9 @@ def _check_records(inputs: list[Path | Source], source: str, options: ConvertOpt
     for n, chunk in enumerate(read_chunks(source)(_existing(inputs, report), report, options)):
         if not isinstance(chunk, StudyData):
             chunk = chunk.load(report)
-        check(chunk, report)
+        computed = check(chunk, report)
+        if on_records is not None:
+            on_records(chunk, computed)
         counts.update({k: v for k, v in chunk.count().items() if n == 0 or k != "studies"})  # studies come again
     report.stats["records"] = dict(counts)
 
