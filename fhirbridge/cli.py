@@ -128,7 +128,8 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
               help="Format of the inputs (default: told from their content).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Report format: text for people; json, operation-outcome (FHIR), junit or sarif for programs.")
+              help="Report format: text or html for people; json, operation-outcome (FHIR), junit or sarif for "
+                   "programs.")
 @click.option("--output", "report_file", type=click.Path(path_type=Path), default=None,
               help="Write the report to this file instead of standard output.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
@@ -164,6 +165,40 @@ def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: st
         click.echo(f"report written to {report_file}", err=True)
     else:
         click.echo(render(report, fmt, use_colour(sys.stdout.isatty())), nl=False)
+    sys.exit(report.exit_code)
+
+
+@main.command("report")
+@click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
+              help="Format of the inputs (default: told from their content).")
+@click.option("-o", "--output", "report_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Lowest severity that makes the exit code 1.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV layout spec (YAML) of the input; default: the bundled layout.")
+@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="SDTM mapping spec (YAML) of the input; default: the bundled one.")
+@click.argument("inputs", nargs=-1, required=True, type=_existing)
+def report_command(source: str | None, report_file: Path, fail_on: str, mapping: Path | None,
+                   sdtm_mapping: Path | None, inputs: tuple[Path, ...]) -> None:
+    """Write one self-contained HTML report of INPUTS (CSV, SDTM or FHIR): validation, study summary, AIS shifts
+    and scores over time, SCIM-III, adverse events. The exit code is validate's.
+
+    Example: fhirbridge report examples/honmou2021/csv -o report.html
+    """
+    from fhirbridge.report import build_report
+
+    if source is None and (mapping or sdtm_mapping):
+        source = "csv" if mapping else "sdtm"
+    options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
+    html, report = build_report(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on))
+    try:
+        report_file.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise FhirbridgeError(f"cannot write {report_file}: {exc.strerror or exc}") from None
+    counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
+    click.echo(f"report written to {report_file} ({counts or 'no issues'}; {report.verdict()})", err=True)
     sys.exit(report.exit_code)
 
 

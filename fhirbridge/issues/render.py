@@ -1,5 +1,5 @@
-"""Renderers: a Report as a text table for people, or as JSON, FHIR OperationOutcome, JUnit XML or SARIF for
-programs and CI systems."""
+"""Renderers: a Report as a text table or an HTML page for people, or as JSON, FHIR OperationOutcome, JUnit XML or
+SARIF for programs and CI systems."""
 
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ def render(report: Report, fmt: str, colour: bool = False) -> str:
         from fhirbridge.formats.fhir.operation_outcome import render_operation_outcome
 
         return render_operation_outcome(report)
+    if fmt == "html":
+        # a page rendered through the report package's templates, which the kernel does not import
+        from fhirbridge.report.html import render_validation
+
+        return render_validation(report)
     if fmt == "junit":
         return render_junit(report)
     if fmt == "sarif":
@@ -100,4 +105,4 @@ def render(report: Report, fmt: str, colour: bool = False) -> str:
     raise ValueError(f"unknown report format {fmt!r}; supported: {', '.join(FORMATS)}")
 
 
-FORMATS = ("text", "json", "operation-outcome", "junit", "sarif")
+FORMATS = ("text", "json", "operation-outcome", "junit", "sarif", "html")

@@ -6,6 +6,7 @@ templates free of computation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fhirbridge.report.statistics import AIS_GRADES, Series, ShiftTable, TimelineEvent
@@ -84,8 +85,8 @@ def shift_chart(tables: list[ShiftTable], bar_width: float = 34.0, plot_height: 
     chart.width = x + 8
     chart.axes = [(_LEFT, _TOP, _LEFT, base), (_LEFT, base, x, base)]
     chart.labels.extend(Label(_LEFT - 6, round(base - n * unit + 4, 2), str(n), "end") for n in _ticks(most))
-    chart.legend = [(grade_colour(g), f"AIS {g} at the visit") for g in [*AIS_GRADES, *sorted(followups - set(AIS_GRADES))]
-                    if g in followups]
+    grades = [*AIS_GRADES, *sorted(followups - set(AIS_GRADES))]
+    chart.legend = [(grade_colour(g), f"AIS {g} at the visit") for g in grades if g in followups]
     return chart
 
 
@@ -111,7 +112,8 @@ def line_chart(series: Series, width: float = 420.0, plot_height: float = 160.0)
             chart.points.append((*xy(i, value), "#1d4ed8", f"{series.visits[i]}: median {value:g}"))
     chart.axes = [(_LEFT, _TOP, _LEFT, base), (_LEFT, base, width - 8, base)]
     chart.labels.extend(Label(xy(i, 0)[0], base + 16, visit) for i, visit in enumerate(series.visits))
-    chart.labels.extend(Label(_LEFT - 6, xy(0, n)[1] + 4, str(n), "end") for n in (0, series.maximum // 2, series.maximum))
+    chart.labels.extend(Label(_LEFT - 6, xy(0, n)[1] + 4, str(n), "end")
+                        for n in (0, series.maximum // 2, series.maximum))
     chart.legend = [("#9ca3af", "each subject"), ("#1d4ed8", "median")]
     return chart
 
@@ -154,7 +156,7 @@ def timeline_chart(events: list[TimelineEvent], width: float = 720.0, row: float
     return chart
 
 
-def _path(values: list[tuple[int, float | None]], xy: object) -> str:
+def _path(values: list[tuple[int, float | None]], xy: Callable[[int, float], tuple[float, float]]) -> str:
     """SVG path data through the values present; a missing value breaks the line."""
     parts: list[str] = []
     pen_down = False
@@ -162,7 +164,7 @@ def _path(values: list[tuple[int, float | None]], xy: object) -> str:
         if value is None:
             pen_down = False
             continue
-        px, py = xy(i, value)  # type: ignore[operator]
+        px, py = xy(i, value)
         parts.append(f"{'L' if pen_down else 'M'}{px:g},{py:g}")
         pen_down = True
     return " ".join(parts) if len(parts) > 1 else ""

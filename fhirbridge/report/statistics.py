@@ -179,9 +179,11 @@ def study_statistics(data: StudyData, computed: dict[tuple[str, ...], IsncsciCla
         ) for v in visits],
         first_visit=first,
         shifts=shifts,
-        ais_computed=sum(1 for e in data.isncsci_exams if not (e.classification and e.classification.asia_impairment_scale)),
+        ais_computed=sum(1 for e in data.isncsci_exams
+                         if not (e.classification and e.classification.asia_impairment_scale)),
         neuro=[_series(key, label, top, visits, exams, neuro_value(key)) for key, label, top in NEURO_MEASURES],
-        scim=[_series(key, label, top, visits, scim, lambda a, k=key: _scim_score(a, k)) for key, label, top in SCIM_MEASURES],
+        scim=[_series(key, label, top, visits, scim, lambda a, k=key: _scim_score(a, k))
+              for key, label, top in SCIM_MEASURES],
         safety=_safety(data, len(subjects)),
     )
 

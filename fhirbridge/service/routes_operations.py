@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from fhirbridge import api, public
@@ -21,6 +21,7 @@ from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.render import render_json
 from fhirbridge.issues.report import Report
+from fhirbridge.report import build_report
 from fhirbridge.service.bodies import (
     MULTIPART,
     ZIP_EXPANSION,
@@ -169,6 +170,14 @@ async def export_sdtm(request: Request,
         archive = _zip(outdir, written, report)
     return Response(archive, media_type="application/zip", headers={
         **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
+
+
+@router.get("/$report", summary="The HTML report of `fhirbridge report` over every stored resource",
+            response_class=HTMLResponse, openapi_extra=fhir_result("an HTML page", media="text/html"))
+async def report(request: Request) -> Response:
+    inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
+    html, result = await run_in_threadpool(build_report, inputs, source="fhir")
+    return HTMLResponse(html, headers=_exit_header(result))
 
 
 def _bulk_export(contents: Iterator[str]) -> list[Source]:

@@ -1,0 +1,116 @@
+"""The figures of the HTML report, as numbers: computed from hub records, whatever format they were read from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE, REPO
+
+import fhirbridge
+from fhirbridge import api
+from fhirbridge.mapping.loader import MappingError, load_model
+from fhirbridge.report.build import RecordCollector
+from fhirbridge.report.meddra import UNKNOWN_SOC, SocTable
+from fhirbridge.report.statistics import StudyStatistics, study_statistics
+
+#: The published AIS shifts at six months (Honmou et al. 2021; /work/shared/DESIGN.md §1), as (baseline, grade): n.
+PUBLISHED_SIX_MONTHS = {("A", "B"): 3, ("A", "C"): 2, ("A", "A"): 1, ("B", "C"): 1, ("B", "D"): 1, ("C", "D"): 5}
+
+
+def _figures(*inputs: Path) -> StudyStatistics:
+    collector = RecordCollector()
+    api.validate(list(inputs), source=None, on_records=collector)
+    return study_statistics(collector.data, collector.computed)
+
+
+@pytest.fixture(scope="module")
+def example() -> StudyStatistics:
+    return _figures(EXAMPLE)
+
+
+def test_the_example_shows_the_published_shifts_at_six_months(example: StudyStatistics) -> None:
+    assert example.visits == ["BASELINE", "DAY1", "MONTH6"]
+    assert example.first_visit == "BASELINE"
+    month6 = {t.visit: t for t in example.shifts}["MONTH6"]
+    assert month6.counts == PUBLISHED_SIX_MONTHS
+    assert (month6.total, month6.improved) == (13, 12)
+    assert month6.baselines == ["A", "B", "C"] and month6.followups == ["A", "B", "C", "D"]
+
+
+def test_sdtm_gives_the_same_figures_as_csv(example: StudyStatistics) -> None:
+    sdtm = _figures(REPO / "examples" / "honmou2021" / "sdtm")
+    assert sdtm.shifts == example.shifts
+    assert [s.by_subject for s in sdtm.neuro] == [s.by_subject for s in example.neuro]
+    assert [s.by_subject for s in sdtm.scim] == [s.by_subject for s in example.scim]
+    assert sdtm.safety == example.safety
+
+
+def test_scores_over_time_follow_the_records(example: StudyStatistics) -> None:
+    data, _ = fhirbridge.read(EXAMPLE)
+    by_key = {s.key: s for s in example.neuro}
+    for exam in data.isncsci_exams:
+        c = exam.classification
+        assert c is not None
+        i = example.visits.index(exam.visit)
+        assert by_key["upper_motor_total"].by_subject[exam.subject_id][i] == float(c.upper_motor_total or "nan")
+        assert by_key["motor_total"].by_subject[exam.subject_id][i] == (
+            float(c.upper_motor_total or "nan") + float(c.lower_motor_total or "nan"))
+    scim_total = example.scim[0]
+    assert scim_total.key == "total" and scim_total.counts == [13, 0, 13]  # no SCIM-III one day after infusion
+    month6 = sorted(a.total for a in data.scim_assessments if a.visit == "MONTH6" and a.total is not None)
+    assert scim_total.medians[2] == month6[6]  # the 7th of 13
+    day1 = {c.visit: c for c in example.completeness}["DAY1"]
+    assert day1.exams == 13 and day1.assessments == 0 and len(day1.missing_assessment) == 13
+
+
+def test_safety_counts_events_and_subjects(example: StudyStatistics) -> None:
+    data, _ = fhirbridge.read(EXAMPLE)
+    safety = example.safety
+    assert safety.events == len(data.adverse_events)
+    assert safety.subjects_with_event == len({e.subject_id for e in data.adverse_events})
+    assert sum(n for *_, n, _ in safety.by_term) == sum(n for _, n, _ in safety.by_soc) == safety.events
+    assert ("General disorders and administration site conditions", "Pyrexia") in {r[:2] for r in safety.by_term}
+    for tally in (safety.by_severity, safety.by_seriousness, safety.by_relationship):
+        assert sum(n for _, n in tally) == safety.events
+    kinds = [e.kind for e in safety.timeline]
+    assert kinds.count("infusion") == kinds.count("harvest") == 13 and kinds.count("adverse event") == 8
+    assert all(e.start == 0 for e in safety.timeline if e.kind == "infusion")  # days are counted from the infusion
+    assert all(e.start < 0 for e in safety.timeline if e.kind == "harvest")
+
+
+def test_visits_are_ordered_by_date_and_gaps_are_shown(study_dir: Callable[..., Path]) -> None:
+    """Visits named so that their names sort wrongly; an exam missing at one visit; no classification reported."""
+
+    def spoil(tables: dict[str, list[dict[str, str]]]) -> None:
+        exams = tables["isncsci.csv"]
+        later = [dict(row, visit="Z-FIRST-WEEK", exam_date="2019-03-04") for row in exams]
+        last = [dict(exams[0], visit="A-MONTH3", exam_date="2019-05-24")]
+        tables["isncsci.csv"] = [*exams, *later, *last]
+        tables["adverse_events.csv"][0].update(meddra_pt_code="10000001", meddra_pt="Unlisted term")
+
+    figures = _figures(study_dir(spoil))
+    assert figures.visits == ["BASELINE", "Z-FIRST-WEEK", "A-MONTH3"]
+    month3 = {c.visit: c for c in figures.completeness}["A-MONTH3"]
+    assert (month3.exams, month3.missing_exam) == (1, ["002"])
+    # the small study's exams are normal throughout and report no grade: the grade is computed (E)
+    assert figures.ais_computed == 5
+    assert {t.visit: t.counts for t in figures.shifts} == {"Z-FIRST-WEEK": {("E", "E"): 2}, "A-MONTH3": {("E", "E"): 1}}
+    uems = figures.neuro[0]
+    assert uems.by_subject["002"] == [50, 50, None] and uems.medians == [50, 50, 50] and uems.counts == [2, 2, 1]
+    assert figures.safety.by_soc == [(UNKNOWN_SOC, 1, 1)]
+
+
+def test_no_records_give_empty_figures() -> None:
+    figures = study_statistics(fhirbridge.StudyData())
+    assert (figures.subjects, figures.visits, figures.shifts, figures.safety.events) == (0, [], [], 0)
+    assert all(s.medians == [] for s in figures.neuro)
+
+
+def test_the_soc_table_refuses_a_term_of_an_unlisted_soc(tmp_path: Path) -> None:
+    spec = tmp_path / "soc.yaml"
+    spec.write_text('socs: {"10018065": General}\npreferred_terms: {"10037660": "10099999"}\n', encoding="utf-8")
+    with pytest.raises(MappingError, match="10037660"):
+        load_model(spec, SocTable, "MedDRA SOC table")
+
