@@ -31,6 +31,10 @@ ALLOWED = {
     "domains": ("fhirbridge.domains", "fhirbridge.records"),
     "checks": ("fhirbridge.checks", "fhirbridge.issues", "fhirbridge.records", "fhirbridge.domains"),
     "records": ("fhirbridge.records", "fhirbridge.domains"),
+    # the HTML report sits on the engine's API, never on a spoke, the service or the CLI
+    "report": ("fhirbridge.report", "fhirbridge.api", "fhirbridge.issues", "fhirbridge.records", "fhirbridge.domains",
+               "fhirbridge.mapping", "fhirbridge.inputs", "fhirbridge.errors", "fhirbridge.formats.options",
+               "fhirbridge.__version__"),
 }
 
 

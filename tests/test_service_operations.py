@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,3 +201,18 @@ def test_fhir_xml_in_and_out(client: httpx.Client) -> None:
     body = fhir_xml.to_bytes(fhir_xml.to_xml({"resourceType": "Patient", "gender": "sometimes"}, "R4"))
     checked = client.post("/$validate", content=body, headers={"Content-Type": "application/fhir+xml"})
     assert checked.status_code == 200 and checked.headers["x-fhirbridge-exit-code"] == "1"
+
+
+def test_report_over_the_stored_study_shows_what_the_cli_shows(client: httpx.Client) -> None:
+    """The stored study (ingested from the example's FHIR) gives the same figures as the CSV it was made from."""
+    from fhirbridge.report import build_report
+
+    response = client.get("/$report")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-fhirbridge-exit-code"] == "0"
+    from_csv, _ = build_report(EXAMPLE)
+    for part in ("recovery", "independence", "safety"):
+        pattern = rf'<section id="{part}">.*?</section>'
+        assert re.search(pattern, response.text, flags=re.S).group(0) == re.search(  # type: ignore[union-attr]
+            pattern, from_csv, flags=re.S).group(0)
