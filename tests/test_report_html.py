@@ -112,3 +112,11 @@ def test_text_from_the_data_is_escaped() -> None:
     html = render_validation(report)
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;" in html and 'a&#34;b.csv' in html
+
+
+def test_input_without_records_still_gives_a_page_that_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, html = _report(tmp_path, str(empty))
+    assert code == 2  # unreadable input, as validate says
+    assert "FB-IO-008" in html and "No exam or assessment was read" in html and "No ISNCSCI exam was read" in html

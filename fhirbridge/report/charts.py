@@ -157,17 +157,12 @@ def timeline_chart(events: list[TimelineEvent], width: float = 720.0, row: float
 
 
 def _path(values: list[tuple[int, float | None]], xy: Callable[[int, float], tuple[float, float]]) -> str:
-    """SVG path data through the values present; a missing value breaks the line."""
-    parts: list[str] = []
-    pen_down = False
-    for i, value in values:
-        if value is None:
-            pen_down = False
-            continue
-        px, py = xy(i, value)
-        parts.append(f"{'L' if pen_down else 'M'}{px:g},{py:g}")
-        pen_down = True
-    return " ".join(parts) if len(parts) > 1 else ""
+    """SVG path data through the values present, joining over a visit without a value (as a spaghetti plot of
+    repeated measures does); empty for fewer than two values."""
+    points = [xy(i, value) for i, value in values if value is not None]
+    if len(points) < 2:
+        return ""
+    return " ".join(f"{'L' if n else 'M'}{px:g},{py:g}" for n, (px, py) in enumerate(points))
 
 
 def _ticks(most: int) -> list[int]:

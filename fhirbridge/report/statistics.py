@@ -263,9 +263,11 @@ def _scim_score(assessment: object, key: str) -> float | None:
 
 def _series(key: str, label: str, maximum: int, visits: list[str], records: dict[tuple[str, str], object],
             value: Callable[..., float | None]) -> Series:
+    """A measure at the visits where it was assessed at all (SCIM-III is not taken one day after infusion)."""
     subjects = sorted({s for s, _ in records})
-    by_subject = {s: [value(records[(s, v)]) if (s, v) in records else None for v in visits] for s in subjects}
-    return Series(key, label, maximum, visits, by_subject)
+    assessed = [v for v in visits if any((s, v) in records for s in subjects)]
+    by_subject = {s: [value(records[(s, v)]) if (s, v) in records else None for v in assessed] for s in subjects}
+    return Series(key, label, maximum, assessed, by_subject)
 
 
 def _date(value: str | None) -> dt.date | None:
