@@ -52,6 +52,15 @@ def _common(func):  # type: ignore[no-untyped-def]
     return func
 
 
+def _input_specs(func):  # type: ignore[no-untyped-def]
+    """The mapping specs of a site's input, for the commands that read without converting."""
+    func = click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="SDTM mapping spec (YAML) of the input; default: the bundled one.")(func)
+    func = click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="CSV layout spec (YAML) of the input; default: the bundled layout.")(func)
+    return func
+
+
 class _Commands(click.Group):
     """Every command ends a usage error the API raises (``FhirbridgeError``) as click ends its own: the message on
     one line, exit code 2, no traceback."""
@@ -140,10 +149,7 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Do not report these issue codes or prefixes; repeat or separate with commas.")
 @click.option("--max-issues", type=click.IntRange(min=1), default=None,
               help="Keep at most N issues in the report; the rest are counted (the report says so).")
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CSV layout spec (YAML) of the input; default: the bundled layout.")
-@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SDTM mapping spec (YAML) of the input; default: the bundled one.")
+@_input_specs
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
 def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: str, select: tuple[str, ...],
              ignore: tuple[str, ...], max_issues: int | None, mapping: Path | None, sdtm_mapping: Path | None,
@@ -175,10 +181,7 @@ def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: st
               help="The HTML file to write.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Lowest severity that makes the exit code 1.")
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CSV layout spec (YAML) of the input; default: the bundled layout.")
-@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SDTM mapping spec (YAML) of the input; default: the bundled one.")
+@_input_specs
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
 def report_command(source: str | None, report_file: Path, fail_on: str, mapping: Path | None,
                    sdtm_mapping: Path | None, inputs: tuple[Path, ...]) -> None:
