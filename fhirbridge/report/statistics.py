@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from fhirbridge.domains.isncsci.classification import classify
 from fhirbridge.domains.scim import SUBSCALES
-from fhirbridge.records import IsncsciClassification, IsncsciExam, StudyData
+from fhirbridge.records import IsncsciClassification, IsncsciExam, ScimAssessment, StudyData
 from fhirbridge.records.dates import date_part
 from fhirbridge.report.meddra import soc_of
 
@@ -77,15 +77,17 @@ class Series:
     visits: list[str]
     by_subject: dict[str, list[float | None]]
 
+    def present(self, visit: int) -> list[float]:
+        """The values given at one visit (by its index)."""
+        return [values[visit] for values in self.by_subject.values() if values[visit] is not None]  # type: ignore[misc]
+
     @property
     def medians(self) -> list[float | None]:
-        columns = zip(*self.by_subject.values(), strict=True) if self.by_subject else ([] for _ in self.visits)
-        return [stats.median(present) if (present := [v for v in column if v is not None]) else None
-                for column in columns]
+        return [stats.median(found) if (found := self.present(i)) else None for i in range(len(self.visits))]
 
     @property
     def counts(self) -> list[int]:
-        return [sum(1 for values in self.by_subject.values() if values[i] is not None) for i in range(len(self.visits))]
+        return [len(self.present(i)) for i in range(len(self.visits))]
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,7 @@ def _score(value: str | None) -> float | None:
     return float(digits) if digits.isdigit() else None
 
 
-def _scim_score(assessment: object, key: str) -> float | None:
+def _scim_score(assessment: ScimAssessment, key: str) -> float | None:
     value = getattr(assessment, key)
     return None if value is None else float(value)
 
