@@ -7,6 +7,7 @@ and FHIRBRIDGE_ARTEFACTS names a folder to keep it in instead of pytest's tempor
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,8 +85,15 @@ def test_the_example_shows_the_published_shifts_and_its_chart(page: Any, tmp_pat
     bars = chart.locator("rect.mark")
     cells = sum(len(_shift_table(page, visit)) for visit in ("DAY1", "MONTH6"))
     assert bars.count() == cells  # one bar segment per non-empty cell of the tables
-    heights = [bars.nth(i).bounding_box()["height"] for i in range(bars.count())]
-    assert min(heights) > 0
+    drawn: dict[tuple[str, str], tuple[int, float]] = {}  # MONTH6 segments: (baseline, grade) → (count, height)
+    for i in range(bars.count()):
+        bar = bars.nth(i)
+        match = re.fullmatch(r"MONTH6: baseline (\w+) → (\w+): (\d+)", bar.locator("title").text_content() or "")
+        if match:
+            drawn[(match[1], match[2])] = (int(match[3]), bar.bounding_box()["height"])
+    assert {cell: n for cell, (n, _) in drawn.items()} == PUBLISHED_SIX_MONTHS
+    one = drawn[("A", "A")][1]
+    assert one > 0 and all(abs(height - n * one) < 1 for n, height in drawn.values())  # heights follow the counts
     assert page.locator("#subject-count").inner_text() == "13"
     assert page.locator("#timeline svg circle").count() == 26  # 13 harvests and 13 infusions
     shot = _artefacts(tmp_path_factory) / "report-honmou2021.png"

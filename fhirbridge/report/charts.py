@@ -38,6 +38,7 @@ class Label:
     y: float
     text: str
     anchor: str = "middle"
+    style: str = ""  # a class of the stylesheet: "inside" (white, on a bar), "vertical" (an axis title)
 
 
 @dataclass
@@ -62,7 +63,8 @@ def shift_chart(tables: list[ShiftTable], bar_width: float = 34.0, plot_height: 
     """Stacked bars: for each later visit, one bar per baseline grade, split by the grade at that visit."""
     most = max((t.row_total(b) for t in tables for b in t.baselines), default=0) or 1
     unit = plot_height / most
-    chart = Chart(width=0, height=_TOP + plot_height + _BOTTOM + 16, title="AIS grade at each visit by baseline grade")
+    chart = Chart(width=0, height=_TOP + plot_height + _BOTTOM + 16,
+                  title="AIS grade at each later visit, one bar per grade at the first exam")
     x = _LEFT + 12
     base = _TOP + plot_height
     followups: set[str] = set()
@@ -78,6 +80,9 @@ def shift_chart(tables: list[ShiftTable], bar_width: float = 34.0, plot_height: 
                 y -= n * unit
                 chart.rects.append(Rect(x, round(y, 2), bar_width, round(n * unit, 2), grade_colour(followup),
                                         f"{table.visit}: baseline {baseline} → {followup}: {n}"))
+                if n * unit >= 14:  # the count inside its segment where it fits
+                    chart.labels.append(Label(x + bar_width / 2, round(y + n * unit / 2 + 4, 2), str(n), "middle",
+                                              "inside"))
             chart.labels.append(Label(x + bar_width / 2, base + 14, baseline))
             x += bar_width + 6
         chart.labels.append(Label((group_start + x - 6) / 2, base + 30, table.visit))
@@ -85,6 +90,7 @@ def shift_chart(tables: list[ShiftTable], bar_width: float = 34.0, plot_height: 
     chart.width = x + 8
     chart.axes = [(_LEFT, _TOP, _LEFT, base), (_LEFT, base, x, base)]
     chart.labels.extend(Label(_LEFT - 6, round(base - n * unit + 4, 2), str(n), "end") for n in _ticks(most))
+    chart.labels.append(Label(12, _TOP + plot_height / 2, "subjects", "middle", "vertical"))
     grades = [*AIS_GRADES, *sorted(followups - set(AIS_GRADES))]
     chart.legend = [(grade_colour(g), f"AIS {g} at the visit") for g in grades if g in followups]
     return chart
