@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fhirbridge.formats.csv.text import encoding_issue, open_text
+from fhirbridge.formats.csv.text import Undecodable, as_utf8, encoding_issue, open_text
 from fhirbridge.formats.csv.values import CellError, convert_cell
 from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
@@ -74,12 +74,16 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
     """Stream the records of one file; problems go to ``report``."""
     name = str(path)
     try:
+        path, wide = as_utf8(path)
         handle, encoding, has_bom = open_text(path)
     except OSError as exc:
         report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
         return
+    except Undecodable as exc:
+        report.add(Issue.of("FB-IO-004", str(exc), file=name))
+        return
     with handle:
-        if (note := encoding_issue(name, encoding, has_bom)) is not None:
+        if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
             report.add(note)
         rows = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         try:
