@@ -157,7 +157,7 @@ def convert(source: str, target: str, outdir: tuple[Path, ...], bundle_type: str
         report = api.convert(list(inputs), outdir[0], source=source, target=target, options=options,
                              fail_on=Severity.parse(fail_on))
         owned.keep(report.outputs)
-    _emit(report, fmt, report_file, None if quiet else summary(report, time.perf_counter() - started, "converted"))
+    _emit(report, fmt, report_file, None if quiet else summary(report, time.perf_counter() - started, "read"))
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...]:

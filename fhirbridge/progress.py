@@ -66,7 +66,7 @@ def _counted(n: int, kind: str) -> str:
 
 
 def summary(report: Report, seconds: float, verb: str) -> str:
-    """The closing line: records by kind, what was written, and the time taken."""
+    """The closing line: records read by kind, what was written, and the time taken."""
     records: dict[str, Any] = report.stats.get("records") or {}
     kinds = ", ".join(_counted(n, kind) for kind, n in records.items() if n) or "no record"
     written = ""
@@ -74,6 +74,6 @@ def summary(report: Report, seconds: float, verb: str) -> str:
         written = f"; {report.stats['resources']} FHIR resources written"
     if report.outputs:
         written += f" in {len(report.outputs)} file{'s' if len(report.outputs) != 1 else ''}"
-    if report.exit_code == 2:
-        return f"read {kinds}; nothing written (input not read whole) in {seconds:.1f} s"
+    if not report.outputs:
+        written = "; nothing written"
     return f"{verb} {kinds}{written} in {seconds:.1f} s"
