@@ -73,6 +73,19 @@ def _usage_error(exc: FhirbridgeError) -> ServiceError:
     return ServiceError(400, Issue.of("FB-SRV-011", str(exc)))
 
 
+#: Parameters FHIR defines for every interaction, which any endpoint takes.
+_GENERAL_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
+
+
+def _only_known(request: Request, *names: str) -> None:
+    """400 for a query parameter the operation does not take: a misspelt option (``sdtm-format``, ``format``)
+    would otherwise be ignored and the default used without a word."""
+    unknown = sorted(set(request.query_params) - set(names) - _GENERAL_PARAMETERS)
+    if unknown:
+        raise ServiceError(400, Issue.of("FB-SRV-011", f"unknown parameter {', '.join(map(repr, unknown))}; this "
+                                         f"operation takes {', '.join(names)}", target=unknown[0]))
+
+
 def _exit_header(report: Report) -> dict[str, str]:
     """The exit code the CLI would give for the same input, for scripts that branch on it."""
     return {"X-Fhirbridge-Exit-Code": str(report.exit_code)}
@@ -86,6 +99,7 @@ async def metadata(request: Request) -> Response:
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
 async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
+    _only_known(request, "from", "fail_on")
     inputs, fhir_body = await _inputs(request)
     try:
         report = await run_in_threadpool(public.validate, inputs, source="fhir" if fhir_body else source,
@@ -107,6 +121,7 @@ async def convert(request: Request,
                   fhir_version: str | None = Query(None, pattern="^(R4|R4B|R5)$"),
                   sdtm_format: str = Query("csv", pattern="^(csv|xpt|dataset-json|dataset-xml)$"),
                   fail_on: str = _FAIL_ON) -> Response:
+    _only_known(request, "from", "to", "bundle_type", "fhir_format", "fhir_version", "sdtm_format", "fail_on")
     inputs, fhir_body = await _inputs(request)
     if fhir_body and source != "fhir":
         raise ServiceError(415, Issue.of("FB-SRV-008", "a FHIR body needs from=fhir; upload files for "
