@@ -286,3 +286,7 @@ def serve(db: str | None, host: str, port: int, max_body: int) -> None:
     from fhirbridge.service.settings import DEFAULT_DB, ServiceSettings
 
     run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)
+
+
+if __name__ == "__main__":
+    main(prog_name="fhirbridge")

@@ -158,7 +158,8 @@ def test_convert_refuses_unknown_formats_and_options(client: httpx.Client) -> No
     assert unknown.status_code == 400 and _codes(unknown.json()) == {"FB-SRV-011"}
     empty = client.post("/$convert?from=csv&to=fhir", files={"note": (None, "not a file")})
     assert empty.status_code == 400
-    for operation, misspelt in (("$convert?to=sdtm&format=xpt", "format"), ("$validate?sdtm-format=xpt", "sdtm-format")):
+    for operation, misspelt in (("$convert?to=sdtm&format=xpt", "format"),
+                                ("$validate?sdtm-format=xpt", "sdtm-format")):
         refused = client.post(f"/{operation}", files=_files(EXAMPLE))  # not ignored with the default used instead
         assert refused.status_code == 400 and _codes(refused.json()) == {"FB-SRV-011"}
         assert repr(misspelt) in refused.json()["issue"][0]["diagnostics"]
