@@ -51,21 +51,13 @@ def _emit(report: Report, fmt: str, report_file: Path | None, closing: str | Non
     sys.exit(report.exit_code)
 
 
-def _progress(quiet: bool) -> Callable[[str], None] | None:
-    """Progress lines on standard error, only when a person is watching a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    return lambda step: click.echo(f"fhirbridge: {step}", err=True)
-
-
-def _report_options(formats: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _report_options(formats: tuple[str, ...], formats_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options every command that makes a Report shares, spelled the same everywhere."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed((
             click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True,
-                         help="Report format: text for people; json (and, for validate, operation-outcome, junit, "
-                              "sarif) for programs."),
+                         help=formats_help),
             click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                          help="Write the report to this file instead of standard output."),
             click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
@@ -131,7 +123,7 @@ def main() -> None:
 @click.option("--pretty", is_flag=True, default=False, help="Indent FHIR JSON and XML (compact by default).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes (default: one per core; 1: no worker process). The output is the same.")
-@_report_options(("text", "json"))
+@_report_options(("text", "json"), "Report format: text for people, json for programs.")
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
 def convert(source: str, target: str, outdir: tuple[Path, ...], bundle_type: str, fhir_format: str,
             from_fhir_version: str | None, fhir_mapping: Path | None, bundle_size: int | None,
@@ -151,7 +143,7 @@ def convert(source: str, target: str, outdir: tuple[Path, ...], bundle_type: str
                                  fhir_version=fhir_version, from_fhir_version=from_fhir_version,  # type: ignore[arg-type]
                                  sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
                                  bundle_size=bundle_size, bundle_per_subject=bundle_per_subject, pretty=pretty,
-                                 jobs=jobs, progress=None if bars else _progress(quiet), stages=bars)
+                                 jobs=jobs, progress=bars.note if bars else None, stages=bars)
         owned = OwnedOutputs(outdir[0])
         owned.clear()
         report = api.convert(list(inputs), outdir[0], source=source, target=target, options=options,
@@ -176,7 +168,8 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Do not report these issue codes or prefixes; repeat or separate with commas.")
 @click.option("--max-issues", type=click.IntRange(min=1), default=None,
               help="Keep at most N issues in the report; the rest are counted (the report says so).")
-@_report_options(FORMATS)
+@_report_options(FORMATS, "Report format: text for people; json, operation-outcome (FHIR), junit or sarif for "
+                 "programs and CI systems.")
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
 def validate(source: str | None, output_file: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
              max_issues: int | None, fmt: str, report_file: Path | None, fail_on: str, mapping: Path | None,
@@ -194,7 +187,7 @@ def validate(source: str | None, output_file: Path | None, select: tuple[str, ..
     with stage_bars(quiet, "read", "check") as bars:
         options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
                                  fhir_version=fhir_version,  # type: ignore[arg-type]
-                                 progress=None if bars else _progress(quiet), stages=bars)
+                                 progress=bars.note if bars else None, stages=bars)
         report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
                               select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
     _emit(report, fmt, output_file or report_file)

@@ -26,12 +26,17 @@ class StageBars:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<6}"),
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<6.40}"),
                                  TextColumn("{task.completed:>10,.0f} {task.fields[unit]}"),
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                                  console=Console(stderr=True), transient=True)
         self.tasks = {s: self.progress.add_task(s, total=None, unit=_UNITS[s], rate="") for s in stages}
         self.started = time.perf_counter()
+
+    def note(self, step: str) -> None:
+        """What the reader is at (``reading subjects.csv (2/7)``), shown on the read bar."""
+        if "read" in self.tasks:
+            self.progress.update(self.tasks["read"], description=f"read: {step}")
 
     def advance(self, stage: str, count: int = 1) -> None:
         task = self.tasks.get(stage)
