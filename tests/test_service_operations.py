@@ -186,11 +186,14 @@ def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path:
 
 
 def test_export_sdtm_equals_the_example_tables(client: httpx.Client) -> None:
-    response = client.get("/$export-sdtm?format=csv")
+    response = client.get("/$export-sdtm?sdtm_format=csv")  # as $convert and the CLI's --sdtm-format name it
     assert response.status_code == 200, response.text
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         for path in sorted(SDTM_EXAMPLE.glob("*.csv")):
             assert archive.read(path.name).decode() == path.read_text(), path.name
+    disagreeing = client.get("/$export-sdtm?sdtm_format=csv&format=xpt")  # format: its former name
+    assert disagreeing.status_code == 400 and _codes(disagreeing.json()) == {"FB-SRV-011"}
+    assert client.get("/$export-sdtm?sdtm-format=xpt").status_code == 400
 
 
 def test_fhir_xml_in_and_out(client: httpx.Client) -> None:

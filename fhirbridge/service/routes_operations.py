@@ -73,6 +73,8 @@ def _usage_error(exc: FhirbridgeError) -> ServiceError:
     return ServiceError(400, Issue.of("FB-SRV-011", str(exc)))
 
 
+#: The SDTM file formats, as ``--sdtm-format`` takes them.
+_SDTM_FORMATS = "^(csv|xpt|dataset-json|dataset-xml)$"
 #: Parameters FHIR defines for every interaction, which any endpoint takes.
 _GENERAL_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
 
@@ -119,7 +121,7 @@ async def convert(request: Request,
                   bundle_type: str = Query("collection", pattern="^(collection|transaction)$"),
                   fhir_format: str = Query("json", pattern="^(json|xml|ndjson)$"),
                   fhir_version: str | None = Query(None, pattern="^(R4|R4B|R5)$"),
-                  sdtm_format: str = Query("csv", pattern="^(csv|xpt|dataset-json|dataset-xml)$"),
+                  sdtm_format: str = Query("csv", pattern=_SDTM_FORMATS),
                   fail_on: str = _FAIL_ON) -> Response:
     _only_known(request, "from", "to", "bundle_type", "fhir_format", "fhir_version", "sdtm_format", "fail_on")
     inputs, fhir_body = await _inputs(request)
@@ -172,8 +174,14 @@ async def export(request: Request, types: str | None = Query(None, alias="_type"
 @router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
             openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report", media="application/zip"))
 async def export_sdtm(request: Request,
-                      sdtm_format: str = Query("csv", alias="format",
-                                               pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
+                      sdtm_format: str | None = Query(None, pattern=_SDTM_FORMATS),
+                      named_format: str | None = Query(None, alias="format", pattern=_SDTM_FORMATS, deprecated=True,
+                                                       description="the former name of sdtm_format")) -> Response:
+    _only_known(request, "sdtm_format", "format")
+    if sdtm_format and named_format and sdtm_format != named_format:
+        raise ServiceError(400, Issue.of("FB-SRV-011", "sdtm_format and format (its former name) disagree",
+                                         target="sdtm_format"))
+    sdtm_format = sdtm_format or named_format or "csv"
     inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         outdir = Path(scratch)
