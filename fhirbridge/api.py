@@ -53,11 +53,10 @@ def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source
     return [p for p in inputs if p not in absent]
 
 
-def _read_nothing(report: Report, checked_resources: bool = False) -> bool:
-    """No record read (nor, with ``checked_resources``, any FHIR resource checked by validation: a resource of a
-    kind fhirbridge does not convert still is), where no fatal issue says why already."""
-    return (not any(report.stats.get("records", {}).values()) and report.exit_code != 2
-            and not (checked_resources and report.stats.get("resources")))
+def _read_nothing(report: Report) -> bool:
+    """No record read, and no error says why (a file not read as the format it was told, a study not read)."""
+    return not any(report.stats.get("records", {}).values()) and not any(
+        i.severity >= Severity.ERROR for i in report.issues)
 
 
 def _no_files(inputs: list[Path | Source]) -> bool:
@@ -117,11 +116,13 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
             return report
     report.header["input_format"] = source
     options = options or ConvertOptions()
+    fhir_documents = 0  # FHIR Bundles and resources checked: an empty Bundle is valid FHIR, not "no input"
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
 
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
+        fhir_documents = validator.resources + validator.bundles
         inputs = [p for p in inputs if p not in missing(inputs)]
         # the reader reads what the FHIR layers checked, trusting their verdict on every resource
         options = replace(options, fhir_rejected=frozenset(validator.rejected))
@@ -132,7 +133,7 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
                         "which checked every resource")
     try:
         _check_records(inputs, source, options, report)
-        if _read_nothing(report, checked_resources=True) and (found := [p for p in inputs if p not in missing(inputs)]):
+        if not fhir_documents and _read_nothing(report) and (found := [p for p in inputs if p not in missing(inputs)]):
             report.add(no_records(found, source, "--as", options.csv_mapping))
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))

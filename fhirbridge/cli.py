@@ -22,7 +22,7 @@ from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.registry import OPT_IN, RULES
 from fhirbridge.issues.render import FORMATS, render, render_text, use_colour
 from fhirbridge.issues.report import Report
-from fhirbridge.progress import stage_bars, summary
+from fhirbridge.progress import stage_bars, summary, watched
 
 _existing = click.Path(path_type=Path)
 FHIR_VERSIONS = ("R4", "R4B", "R5")
@@ -71,7 +71,8 @@ def _report_options(formats: tuple[str, ...], formats_help: str) -> Callable[[Ca
             click.option("--fhir-version", type=click.Choice(FHIR_VERSIONS), default=None,
                          help="FHIR release: written (default R4), or of the input (default: detected)."),
             click.option("-q", "--quiet", is_flag=True, default=False,
-                         help="No progress bars and no closing summary line (they are never shown on a pipe)."),
+                         help="No progress bars and no closing summary line (neither is shown when standard error is "
+                              "no terminal)."),
         )):
             func = option(func)
         return func
@@ -149,7 +150,7 @@ def convert(source: str, target: str, outdir: tuple[Path, ...], bundle_type: str
         report = api.convert(list(inputs), outdir[0], source=source, target=target, options=options,
                              fail_on=Severity.parse(fail_on))
         owned.keep(report.outputs)
-    _emit(report, fmt, report_file, None if quiet else summary(report, time.perf_counter() - started, "read"))
+    _emit(report, fmt, report_file, summary(report, time.perf_counter() - started, "read") if watched(quiet) else None)
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 closing line that says what was done.
 
 Shown only when standard error is a terminal and ``--quiet`` is not given: a pipe or a CI log gets nothing but
-the report. The bars are rich's; it is imported only when they are shown.
+the report (whose JSON form has the same counts in ``stats``). The bars are rich's; it is imported only when
+they are shown.
 """
 
 from __future__ import annotations
@@ -48,10 +49,15 @@ class StageBars:
         self.progress.update(task, rate=f"{done / elapsed:,.0f} {_UNITS[stage]}/s")
 
 
+def watched(quiet: bool) -> bool:
+    """Whether a person watches standard error: a terminal, and no ``--quiet``."""
+    return not quiet and sys.stderr.isatty()
+
+
 @contextmanager
 def stage_bars(quiet: bool, *stages: str) -> Iterator[StageBars | None]:
     """Bars for ``stages`` on a terminal (None on a pipe or when quiet), removed when the work ends."""
-    if quiet or not sys.stderr.isatty():
+    if not watched(quiet):
         yield None
         return
     bars = StageBars(stages)
