@@ -106,8 +106,9 @@ def main() -> None:
 @click.option("--to", "target", type=click.Choice(api.TARGET_FORMATS), default="fhir", show_default=True,
               help="Format to write.")
 @click.option("-o", "--output", "--out", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              multiple=True, help="Folder to write the output into (created if needed; the files of an earlier "
-                                  "conversion into it are removed first).")
+              default=None, multiple=True,
+              help="Folder to write the output into (created if needed; the files of an earlier conversion into it "
+                   "are removed first).")
 @click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
               show_default=True, help="FHIR Bundle type: a file (collection) or for a server (transaction).")
 @click.option("--fhir-format", type=click.Choice(["json", "xml", "ndjson"]), default="json", show_default=True,
