@@ -22,6 +22,7 @@ Usage: ``python examples/generate.py [FOLDER]`` (default: the folder of this scr
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import io
@@ -652,7 +653,7 @@ def build_messy(study: Rows) -> tuple[Rows, list[str], list[Fault]]:
     onset = dt.datetime.fromisoformat(row["onset_date"])
     row["resolution_date"] = _datetime((onset - dt.timedelta(days=1)).replace(tzinfo=None))
     faults.append(Fault("adverse_events.csv", number, "resolution_date", "resolution one day before the onset",
-                        "FB-DATE-002", "the adverse event resolves before its onset"))
+                        "FB-DATE-002", "the adverse event resolves before its onset; it is not converted"))
     return rows, subjects_columns, faults
 
 
@@ -715,7 +716,11 @@ def generate(root: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(prog="generate.py", description="Write the synthetic example study "
+                                     "(honmou2021/csv) and the messy export (messy/) into FOLDER.")
+    parser.add_argument("folder", nargs="?", type=Path, default=Path(__file__).resolve().parent,
+                        help="where to write honmou2021/ and messy/ (default: the folder of this script)")
+    root = parser.parse_args(argv[1:]).folder
     for path in generate(root):
         print(path)
     return 0

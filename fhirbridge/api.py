@@ -18,6 +18,7 @@ from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json, totals_flat, totals_from_classification
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.registry import READERS, WRITERS, read_chunks, reader, writer
+from fhirbridge.guards import check_codes, no_records, unwritable
 from fhirbridge.inputs import Source, detect_format, missing
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
@@ -54,6 +55,17 @@ def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source
     return [p for p in inputs if p not in absent]
 
 
+def _read_nothing(report: Report) -> bool:
+    """No record read, and no error says why (a file not read as the format it was told, a study not read)."""
+    return not any(report.stats.get("records", {}).values()) and not any(
+        i.severity >= Severity.ERROR for i in report.issues)
+
+
+def _no_files(inputs: list[Path | Source]) -> bool:
+    """Whether the inputs are folders with no file in them."""
+    return all(isinstance(p, Path) and p.is_dir() and not any(f.is_file() for f in p.rglob("*")) for p in inputs)
+
+
 def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClassification]:
     """The record-level checks (``fhirbridge.checks.check``), imported on first use."""
     from fhirbridge.checks import check as check_records
@@ -72,6 +84,8 @@ def validate(inputs: list[Path | Source], *, source: str | None = "csv", options
     ``on_records`` is given each checked chunk of records with the classifications computed for it, so that a
     caller needing the records as well (the HTML report) does not read the inputs twice.
     """
+    check_codes("--select", select)
+    check_codes("--ignore", ignore)
     with _cyclic_gc_paused():
         return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
                                                           max_issues=max_issues), on_records)
@@ -98,17 +112,21 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
     if source is None:
         source = detect_format(inputs)
         if source is None:
-            report.add(Issue.of("FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
-                                file=", ".join(map(str, inputs))))
+            if (found := _existing(inputs, report)) and not report.issues:  # a missing file is FB-IO-001 alone
+                report.add(no_records(found, "csv", "--as", None) if _no_files(found) else Issue.of(
+                    "FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
+                    file=", ".join(map(str, inputs))))
             report.finish()
             return report
     report.header["input_format"] = source
     options = options or ConvertOptions()
+    fhir_documents = 0  # FHIR Bundles and resources checked: an empty Bundle is valid FHIR, not "no input"
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
 
         validator = FhirValidator(report)
         validator.validate_files(inputs)  # reports missing files itself
+        fhir_documents = validator.resources + validator.bundles
         inputs = [p for p in inputs if p not in missing(inputs)]
         # the reader reads what the FHIR layers checked, trusting their verdict on every resource
         options = replace(options, fhir_rejected=frozenset(validator.rejected))
@@ -119,6 +137,8 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
                         "which checked every resource")
     try:
         _check_records(inputs, source, options, report, on_records)
+        if not fhir_documents and _read_nothing(report) and (found := [p for p in inputs if p not in missing(inputs)]):
+            report.add(no_records(found, source, "--as", options.csv_mapping))
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
     else:
@@ -135,11 +155,15 @@ def _check_records(inputs: list[Path | Source], source: str, options: ConvertOpt
 
     counts: Counter[str] = Counter()
     for n, chunk in enumerate(read_chunks(source)(_existing(inputs, report), report, options)):
+        if options.stages:
+            options.stages.advance("read")
         if not isinstance(chunk, StudyData):
             chunk = chunk.load(report)
         computed = check(chunk, report)
         if on_records is not None:
             on_records(chunk, computed)
+        if options.stages:
+            options.stages.advance("check", sum(chunk.count().values()))
         counts.update({k: v for k, v in chunk.count().items() if n == 0 or k != "studies"})  # studies come again
     report.stats["records"] = dict(counts)
 
@@ -166,13 +190,22 @@ def convert(
     """
     options = options or ConvertOptions()
     report = Report(fail_on=fail_on)
+    found = _existing(inputs, report)
     try:
         from fhirbridge import pipeline
 
-        outputs = pipeline.convert(_existing(inputs, report), outdir, source, target, options, report)
+        outputs = pipeline.convert(found, outdir, source, target, options, report)
         report.outputs.extend(str(p) for p in outputs)
+        if found and _read_nothing(report):
+            report.add(no_records(found, source, "--from", options.csv_mapping))
     except MappingError as exc:
         report.add(Issue.of("FB-MAP-001", str(exc)))
+    except OSError as exc:  # the output folder, or a file in it, cannot be written
+        raise unwritable(outdir, exc) from None
+    if any(i.code == "FB-IO-009" for i in report.issues):  # what an empty input makes is not kept (no Provenance
+        for output in report.outputs:                       # of nothing)
+            Path(output).unlink(missing_ok=True)
+        report.outputs.clear()
     return report
 
 
@@ -228,6 +261,8 @@ def _classifications(
     """Classify a file's exams: flat ones by ``of_flat`` (``classify_flat``'s signature), records by
     ``classify_exam`` then ``of_model``."""
     report = Report()
+    if source is None and path.suffix.lower() in (".json", ".ndjson", ".xml") and detect_format([path]) == "fhir":
+        source = "fhir"  # as validate tells it: a FHIR bundle or resources, not the reference's flat exams
     if source is None and path.suffix.lower() == ".json":
         with _cyclic_gc_paused():
             return _flat_classifications(path, report, of_flat), report

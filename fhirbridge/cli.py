@@ -6,8 +6,10 @@ Exit codes: 0 valid, 1 issues at or above the failing severity, 2 bad usage or u
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -15,41 +17,67 @@ import orjson
 from fhirbridge import __version__, api
 from fhirbridge.errors import FhirbridgeError
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.guards import OwnedOutputs, check_codes
 from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.registry import OPT_IN, RULES
-from fhirbridge.issues.render import FORMATS, render, render_json, render_text, use_colour
+from fhirbridge.issues.render import FORMATS, render, render_text, use_colour
 from fhirbridge.issues.report import Report
+from fhirbridge.progress import stage_bars, summary, watched
 
 _existing = click.Path(path_type=Path)
+FHIR_VERSIONS = ("R4", "R4B", "R5")
+SDTM_FORMATS = ("csv", "xpt", "dataset-json", "dataset-xml")
 
 
-def _emit(report: Report, fmt: str, output: Path | None) -> None:
-    if output is not None:
-        output.write_text(render_json(report) if fmt == "json" else render_text(report), encoding="utf-8")
-        click.echo(f"report written to {output}", err=True)
+class CannotWrite(click.ClickException):
+    """A file or folder that cannot be written: one line on standard error, exit code 2 (1 means issues found)."""
+
+    exit_code = 2
+
+
+def _emit(report: Report, fmt: str, report_file: Path | None, closing: str | None = None) -> None:
+    """Print the report, or write it to ``report_file``, then the ``closing`` line on standard error, and exit with
+    the report's exit code."""
+    if report_file is not None:
+        try:
+            report_file.write_text(render(report, fmt), encoding="utf-8")
+        except OSError as exc:
+            raise CannotWrite(f"cannot write the report to {report_file}: {exc.strerror or exc}") from None
+        click.echo(f"report written to {report_file}", err=True)
     else:
-        text = render_json(report) if fmt == "json" else render_text(report, use_colour(sys.stdout.isatty()))
-        click.echo(text, nl=False)
+        click.echo(render(report, fmt, use_colour(sys.stdout.isatty())), nl=False)
+    if closing:
+        click.echo(closing, err=True)
     sys.exit(report.exit_code)
 
 
-def _progress() -> Callable[[str], None] | None:
-    """Progress lines on standard error, only when a person is watching a terminal."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda step: click.echo(f"fhirbridge: {step}", err=True)
+def _report_options(formats: tuple[str, ...], formats_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every command that makes a Report shares, spelled the same everywhere."""
 
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed((
+            click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True,
+                         help=formats_help),
+            click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         help="Write the report to this file instead of standard output."),
+            click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+                         help="Lowest severity that makes the exit code 1."),
+            click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                         help="CSV layout spec (YAML) of the input; default: the bundled layout."),
+            click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         default=None, help="SDTM mapping spec (YAML); default: the bundled one."),
+            click.option("--sdtm-format", type=click.Choice(SDTM_FORMATS), default=None,
+                         help="SDTM file format: written (default csv), or read when a folder holds several."),
+            click.option("--fhir-version", type=click.Choice(FHIR_VERSIONS), default=None,
+                         help="FHIR release: written (default R4), or of the input (default: detected)."),
+            click.option("-q", "--quiet", is_flag=True, default=False,
+                         help="No progress bars and no closing summary line (neither is shown when standard error is "
+                              "no terminal)."),
+        )):
+            func = option(func)
+        return func
 
-def _common(func):  # type: ignore[no-untyped-def]
-    func = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="How to print the report.")(func)
-    func = click.option("--output", "report_file", type=click.Path(path_type=Path), default=None,
-                        help="Write the report to this file instead of standard output.")(func)
-    func = click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-                        help="Lowest severity that makes the exit code 1.")(func)
-    func = click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                        help="CSV layout spec (YAML) of the input; default: the bundled layout.")(func)
-    return func
+    return decorate
 
 
 def _input_specs(func):  # type: ignore[no-untyped-def]
@@ -73,7 +101,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="fhirbridge")
+@click.version_option(__version__, "-V", "--version", prog_name="fhirbridge")
 def main() -> None:
     """Convert and validate spinal-cord-injury trial data between CSV, CDISC SDTM and HL7 FHIR.
 
@@ -86,20 +114,18 @@ def main() -> None:
               help="Format of the inputs.")
 @click.option("--to", "target", type=click.Choice(api.TARGET_FORMATS), default="fhir", show_default=True,
               help="Format to write.")
-@click.option("-o", "--out", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write the output into (created if needed).")
+@click.option("-o", "--output", "--out", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              default=None, multiple=True,
+              help="Folder to write the output into (created if needed; the files of an earlier conversion into it "
+                   "are removed first).")
 @click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
               show_default=True, help="FHIR Bundle type: a file (collection) or for a server (transaction).")
 @click.option("--fhir-format", type=click.Choice(["json", "xml", "ndjson"]), default="json", show_default=True,
               help="FHIR output: one Bundle as JSON or XML, or NDJSON files per resource type.")
-@click.option("--fhir-version", type=click.Choice(["R4", "R4B", "R5"]), default=None,
-              help="FHIR release to write (default R4); on input it is detected when not given.")
-@click.option("--sdtm-format", type=click.Choice(["csv", "xpt", "dataset-json", "dataset-xml"]), default="csv",
-              show_default=True, help="SDTM file format.")
+@click.option("--from-fhir-version", type=click.Choice(FHIR_VERSIONS), default=None,
+              help="FHIR release of FHIR input converted into FHIR (default: detected): R4 to R5 in one step.")
 @click.option("--fhir-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FHIR mapping spec (YAML); default: the bundled one.")
-@click.option("--sdtm-mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SDTM mapping spec (YAML); default: the bundled one.")
 @click.option("--bundle-size", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N entries per Bundle file: bundle-0001.json, bundle-0002.json, ... (a subject is never "
                    "split; every file starts with the study).")
@@ -108,24 +134,33 @@ def main() -> None:
 @click.option("--pretty", is_flag=True, default=False, help="Indent FHIR JSON and XML (compact by default).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes (default: one per core; 1: no worker process). The output is the same.")
-@_common
+@_report_options(("text", "json"), "Report format: text for people, json for programs.")
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
-def convert(source: str, target: str, outdir: Path, bundle_type: str, fhir_format: str, fhir_version: str | None,
-            sdtm_format: str, fhir_mapping: Path | None, sdtm_mapping: Path | None, bundle_size: int | None,
-            bundle_per_subject: bool, pretty: bool, jobs: int | None, fmt: str,
-            report_file: Path | None, fail_on: str, mapping: Path | None, inputs: tuple[Path, ...]) -> None:
+def convert(source: str, target: str, outdir: tuple[Path, ...], bundle_type: str, fhir_format: str,
+            from_fhir_version: str | None, fhir_mapping: Path | None, bundle_size: int | None,
+            bundle_per_subject: bool, pretty: bool, jobs: int | None, fmt: str, report_file: Path | None,
+            fail_on: str, mapping: Path | None, sdtm_mapping: Path | None, sdtm_format: str | None,
+            fhir_version: str | None, quiet: bool, inputs: tuple[Path, ...]) -> None:
     """Convert INPUTS (files, or folders of files) into one output.
 
     Example: fhirbridge convert --from csv --to fhir examples/honmou2021/csv -o out
     """
-    options = ConvertOptions(csv_mapping=mapping, fhir_mapping=fhir_mapping, sdtm_mapping=sdtm_mapping,
-                             bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
-                             fhir_version=fhir_version, sdtm_format=sdtm_format,  # type: ignore[arg-type]
-                             bundle_size=bundle_size, bundle_per_subject=bundle_per_subject, pretty=pretty,
-                             jobs=jobs, progress=_progress())
-    report = api.convert(list(inputs), outdir, source=source, target=target, options=options,
-                         fail_on=Severity.parse(fail_on))
-    _emit(report, fmt, report_file)
+    if len(set(outdir)) > 1:
+        raise click.UsageError("-o/--output names the output folder, given twice; the report file is --report FILE")
+    started = time.perf_counter()
+    with stage_bars(quiet, "read", "check", "write") as bars:
+        options = ConvertOptions(csv_mapping=mapping, fhir_mapping=fhir_mapping, sdtm_mapping=sdtm_mapping,
+                                 bundle_type=bundle_type, fhir_format=fhir_format,  # type: ignore[arg-type]
+                                 fhir_version=fhir_version, from_fhir_version=from_fhir_version,  # type: ignore[arg-type]
+                                 sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
+                                 bundle_size=bundle_size, bundle_per_subject=bundle_per_subject, pretty=pretty,
+                                 jobs=jobs, progress=bars.note if bars else None, stages=bars)
+        owned = OwnedOutputs(outdir[0])
+        owned.clear()
+        report = api.convert(list(inputs), outdir[0], source=source, target=target, options=options,
+                             fail_on=Severity.parse(fail_on))
+        owned.keep(report.outputs)
+    _emit(report, fmt, report_file, summary(report, time.perf_counter() - started, "read") if watched(quiet) else None)
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -136,23 +171,20 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
 @main.command()
 @click.option("--as", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
               help="Format of the inputs (default: told from their content).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Report format: text or html for people; json, operation-outcome (FHIR), junit or sarif for "
-                   "programs.")
-@click.option("--output", "report_file", type=click.Path(path_type=Path), default=None,
-              help="Write the report to this file instead of standard output.")
-@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-              help="Lowest severity that makes the exit code 1.")
+@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file (the same as --report).")
 @click.option("--select", multiple=True, metavar="CODE",
               help="Report only these issue codes or prefixes (e.g. FB-SCIM); repeat or separate with commas.")
 @click.option("--ignore", multiple=True, metavar="CODE",
               help="Do not report these issue codes or prefixes; repeat or separate with commas.")
 @click.option("--max-issues", type=click.IntRange(min=1), default=None,
               help="Keep at most N issues in the report; the rest are counted (the report says so).")
-@_input_specs
+@_report_options(FORMATS, "Report format: text or html for people; json, operation-outcome (FHIR), junit or sarif "
+                 "for programs and CI systems.")
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
-def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: str, select: tuple[str, ...],
-             ignore: tuple[str, ...], max_issues: int | None, mapping: Path | None, sdtm_mapping: Path | None,
+def validate(source: str | None, output_file: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
+             max_issues: int | None, fmt: str, report_file: Path | None, fail_on: str, mapping: Path | None,
+             sdtm_mapping: Path | None, sdtm_format: str | None, fhir_version: str | None, quiet: bool,
              inputs: tuple[Path, ...]) -> None:
     """Validate INPUTS (files or folders: CSV, SDTM or FHIR) without converting them.
 
@@ -161,17 +193,15 @@ def validate(source: str | None, fmt: str, report_file: Path | None, fail_on: st
 
     Example: fhirbridge validate bundle.json --format sarif --output report.sarif
     """
-    options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"  # a layout spec says what the input is
-    report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
-                          select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
-    if report_file is not None:
-        report_file.write_text(render(report, fmt), encoding="utf-8")
-        click.echo(f"report written to {report_file}", err=True)
-    else:
-        click.echo(render(report, fmt, use_colour(sys.stdout.isatty())), nl=False)
-    sys.exit(report.exit_code)
+    with stage_bars(quiet, "read", "check") as bars:
+        options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
+                                 fhir_version=fhir_version,  # type: ignore[arg-type]
+                                 progress=bars.note if bars else None, stages=bars)
+        report = api.validate(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
+                              select=_codes(select), ignore=_codes(ignore), max_issues=max_issues)
+    _emit(report, fmt, output_file or report_file)
 
 
 @main.command("report")
@@ -194,12 +224,12 @@ def report_command(source: str | None, report_file: Path, fail_on: str, mapping:
 
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"
-    options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, progress=_progress())
+    options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping)
     html, report = build_report(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on))
     try:
         report_file.write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise FhirbridgeError(f"cannot write {report_file}: {exc.strerror or exc}") from None
+        raise CannotWrite(f"cannot write the report to {report_file}: {exc.strerror or exc}") from None
     counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
     click.echo(f"report written to {report_file} ({counts or 'no issues'}; {report.verdict()})", err=True)
     sys.exit(report.exit_code)
@@ -211,20 +241,23 @@ def isncsci() -> None:
 
 
 @isncsci.command("classify")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the reference's `totals` objects.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per exam; json: a JSON list of the reference's `totals` objects.")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Deprecated: the same as --format json.")
 @click.option("--from", "source", type=click.Choice(api.SOURCE_FORMATS), default=None,
-              help="Format of FILE; default: the reference's flat JSON layout for .json files, else csv.")
+              help="Format of FILE; default: FHIR when FILE is FHIR, the reference's flat JSON layout for other "
+                   ".json files, else csv.")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV layout spec when FILE is a CSV export.")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-def isncsci_classify(as_json: bool, source: str | None, mapping: Path | None, file: Path) -> None:
+def isncsci_classify(fmt: str, as_json: bool, source: str | None, mapping: Path | None, file: Path) -> None:
     """Classify the exams of FILE, in input order.
 
     FILE is a JSON list of exams in the flat layout of the ISNCSCI reference algorithm (keys such as
     c5RightMotor, s4_5LeftPrick, analContraction, analSensation), or an exam file (or folder) fhirbridge reads.
     """
     options = ConvertOptions(csv_mapping=mapping)
-    if as_json:
+    if as_json or fmt == "json":
         totals, report = api.classify_totals(file, source=source, options=options)
         click.echo(orjson.dumps([t for _, t in totals], option=orjson.OPT_INDENT_2))  # bytes: written as they are
     else:
@@ -257,14 +290,18 @@ def profiles_export(outdir: Path) -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: one tab-separated line per rule; json: a list of objects.")
-def rules(fmt: str) -> None:
-    """List every issue code with its severity, layer, title and description."""
+@click.argument("codes", nargs=-1, metavar="[CODE]...")
+def rules(fmt: str, codes: tuple[str, ...]) -> None:
+    """List every issue code with its severity, layer, title and description; with CODE (a code or a prefix such
+    as FB-SCIM), only those rules."""
+    check_codes("CODE", codes)
+    chosen = [r for r in RULES.values() if not codes or any(r.code.startswith(c) for c in codes)]
     if fmt == "json":
         listed = [{"code": r.code, "severity": r.severity, "layer": r.layer, "title": r.title,
-                   "description": r.description, "opt_in": r.code in OPT_IN} for r in RULES.values()]
+                   "description": r.description, "opt_in": r.code in OPT_IN} for r in chosen]
         click.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
         return
-    for rule in RULES.values():
+    for rule in chosen:
         click.echo(f"{rule.code}\t{rule.severity}\t{rule.layer}\t{rule.title}\t{rule.description}")
 
 
@@ -284,3 +321,7 @@ def serve(db: str | None, host: str, port: int, max_body: int) -> None:
     from fhirbridge.service.settings import DEFAULT_DB, ServiceSettings
 
     run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)
+
+
+if __name__ == "__main__":
+    main(prog_name="fhirbridge")

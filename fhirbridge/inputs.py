@@ -193,14 +193,16 @@ def sources(inputs: Input | Sequence[Input]) -> list[Path | Source]:
 
 
 def expand(inputs: Iterable[Path | Source], pick: Callable[[Path], Iterable[Path]]) -> list[Source]:
-    """The files to read: a folder gives the files ``pick`` chooses in it, in the order given; a file or a
-    Source is itself."""
+    """The files to read: a folder gives the files ``pick`` chooses in it, in the order given, except hidden ones
+    (such as the listing of a conversion's outputs); a file or a Source is itself."""
     found: list[Source] = []
     for item in inputs:
         if isinstance(item, Source):
             found.append(item)
+        elif item.is_dir():
+            found.extend(Source(p) for p in pick(item) if not p.relative_to(item).as_posix().startswith("."))
         else:
-            found.extend(Source(p) for p in (pick(item) if item.is_dir() else [item]))
+            found.append(Source(item))
     return found
 
 

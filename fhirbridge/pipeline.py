@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fhirbridge.checks import check
-from fhirbridge.formats.options import ConvertOptions, Derived
+from fhirbridge.formats.options import ConvertOptions, Derived, Stages
 from fhirbridge.formats.registry import read_chunks, sink
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
@@ -58,7 +58,7 @@ def convert(inputs: list[Path | Source], outdir: Path, source: str, target: str,
     """Read ``inputs`` as ``source`` and write ``target`` into ``outdir``; returns the files written."""
     writer = sink(target, outdir, report, options)
     reading = Report(select=("",))  # every issue the reader finds; ``report`` selects when they are moved to it
-    pieces = _numbered(read_chunks(source)(inputs, reading, options), reading)
+    pieces = _numbered(read_chunks(source)(inputs, reading, _reading(options, target)), reading, options.stages)
     head = list(itertools.islice(pieces, 3))  # the studies and two chunks of subjects, or fewer
     pieces = itertools.chain(head, pieces)
     jobs = options.jobs or default_jobs()
@@ -71,7 +71,11 @@ def convert(inputs: list[Path | Source], outdir: Path, source: str, target: str,
             report.extend(read_issues)
             report.extend(issues)
             counts.update(chunk_counts)
+            if options.stages:
+                options.stages.advance("check", sum(chunk_counts.values()))
             yield part
+            if options.stages:  # the sink asks for the next part once it has written this one
+                options.stages.advance("write", sum(chunk_counts.values()))
 
     outputs = writer.consume(parts(), report)
     report.extend(reading.issues)  # what the reader found after handing out its last chunk
@@ -80,11 +84,23 @@ def convert(inputs: list[Path | Source], outdir: Path, source: str, target: str,
     return outputs
 
 
-def _numbered(pieces: Iterable[Any], reading: Report) -> Iterator[tuple[int, Any, list[Issue]]]:
+def _reading(options: ConvertOptions, target: str) -> ConvertOptions:
+    """The options the reader gets: into FHIR, ``fhir_version`` is the output's release and the input's is
+    ``from_fhir_version`` (None: detected), so that R4 becomes R5 in one step; into another format,
+    ``fhir_version`` names the input's release unless ``from_fhir_version`` does."""
+    if target == "fhir" or options.from_fhir_version:
+        return replace(options, fhir_version=options.from_fhir_version)
+    return options
+
+
+def _numbered(pieces: Iterable[Any], reading: Report, stages: Stages | None = None
+              ) -> Iterator[tuple[int, Any, list[Issue]]]:
     """Number each piece, and take away the issues the reader reported while making it."""
     for number, piece in enumerate(pieces):
         issues = list(reading.issues)
         reading.issues.clear()
+        if stages:
+            stages.advance("read")
         yield number, piece, issues
 
 
@@ -127,7 +143,7 @@ def _in_workers(pieces: Numbered, writer: Sink, options: ConvertOptions, jobs: i
     """Results in input order, from ``jobs`` processes with at most ``2 × jobs`` chunks handed out at a time."""
     pending: deque[tuple[list[Issue], Future[Any]]] = deque()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start_worker,
-                             initargs=(writer, replace(options, progress=None))) as pool:
+                             initargs=(writer, replace(options, progress=None, stages=None))) as pool:
         for number, piece, issues in pieces:
             pending.append((issues, pool.submit(_work_in_worker, number, piece)))
             if len(pending) >= 2 * jobs:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from fhirbridge.domains.isncsci.structure import cells
 from fhirbridge.domains.scim import ITEMS
@@ -22,7 +22,9 @@ EXAMPLE = REPO / "examples" / "honmou2021" / "csv"
 # Property tests: the default ``ci`` profile is derandomized (the same examples on every run, so a landing never
 # depends on luck); ``HYPOTHESIS_PROFILE=explore`` draws new random examples each run to look for new failures,
 # which are then kept as ``@example``s.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+# no deadline and no too-slow health check in CI: a loaded machine must not fail a test that is only slow there
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

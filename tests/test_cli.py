@@ -36,7 +36,7 @@ def test_convert_example_exits_0_and_writes_a_bundle(tmp_path):
 
 def test_messy_export_exits_1_with_a_located_json_report(tmp_path):
     report_file = tmp_path / "report.json"
-    result = run("convert", MESSY, "-o", tmp_path / "out", "--format", "json", "--output", report_file)
+    result = run("convert", MESSY, "-o", tmp_path / "out", "--format", "json", "--report", report_file)
     assert result.exit_code == 1
     report = json.loads(report_file.read_text())
     assert report["valid"] is False and report["exit_code"] == 1

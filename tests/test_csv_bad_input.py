@@ -144,3 +144,57 @@ def test_missing_input_path_is_fatal(tmp_path):
     report = api.validate([tmp_path / "nowhere"])
     assert _only(report, "FB-IO-001").file.endswith("nowhere")
     assert report.exit_code == 2
+
+
+def test_a_utf16_export_with_a_byte_order_mark_is_read(study_dir, tmp_path):
+    folder = study_dir()
+    subjects = folder / "subjects.csv"
+    subjects.write_bytes(subjects.read_text(encoding="utf-8").encode("utf-16"))  # BOM first, as Excel writes it
+    report, bundle = _convert(folder, tmp_path)
+    note = _only(report, "FB-IO-003")
+    assert (note.file, note.value, note.severity) == (str(subjects), "utf-16", Severity.WARNING)
+    assert report.exit_code == 0 and _patients(bundle) == {"001", "002"}  # no subject lost
+
+
+def test_a_file_its_byte_order_mark_does_not_describe_names_the_encoding(study_dir, tmp_path):
+    folder = study_dir()
+    (folder / "subjects.csv").write_bytes(b"\xff\xfes\x00u\x00b")  # UTF-16 LE mark, then an odd byte out
+    report, _ = _convert(folder, tmp_path)
+    issue = _only(report, "FB-IO-004")
+    assert issue.severity == Severity.FATAL and "cannot decode as utf-16" in issue.message
+    assert report.exit_code == 2
+
+
+def test_an_unterminated_quote_says_where_reading_stopped(study_dir, tmp_path):
+    folder = study_dir()
+    scim = folder / "scim.csv"
+    lines = scim.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace(",", ',"', 1)  # row 2 opens a quote that never closes
+    scim.write_text("".join(lines), encoding="utf-8")
+    report, _ = _convert(folder, tmp_path)
+    issue = _only(report, "FB-IO-004")
+    assert (issue.file, issue.row, issue.severity) == (str(scim), 2, Severity.FATAL)
+    assert "reading stopped at row 2: 2 lines (rows 2 to 3) were not read" in issue.message
+    assert report.exit_code == 2  # never "valid" with rows lost
+
+
+def test_a_field_over_128_kib_says_where_reading_stopped(study_dir, tmp_path):
+    def spoil(tables):
+        tables["harvest.csv"][0]["body_site"] = "x" * (129 << 10)
+
+    report, _ = _convert(study_dir(spoil), tmp_path)
+    issue = _only(report, "FB-IO-004")
+    assert issue.row == 2 and "a field over 128 KiB" in issue.message and "rows 2 to 3" in issue.message
+    assert report.exit_code == 2
+
+
+def test_many_unknown_columns_are_one_issue_per_file(study_dir, tmp_path):
+    def spoil(tables):
+        for row in tables["harvest.csv"]:
+            row.update({f"extra_{n}": "" for n in range(5000)})
+
+    report, _ = _convert(study_dir(spoil), tmp_path)
+    issue = _only(report, "FB-CSV-002")
+    assert (issue.column, issue.value) == ("extra_0", 5000)
+    assert issue.message.startswith("5,000 columns are not used by the layout ('extra_0', 'extra_1',")
+    assert report.exit_code == 0

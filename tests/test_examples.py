@@ -200,4 +200,6 @@ def test_messy_export_still_converts_its_good_rows() -> None:
     assert len(data.scim_assessments) == 6
     assert len(data.harvests) == len(data.infusions) == 4
     assert "Übelkeit" in {e.term for e in data.adverse_events}
-    assert len(data.adverse_events) == 5
+    # the event of subject 009 that resolves before its onset is left out: written, it would break per-1
+    assert len(data.adverse_events) == 4
+    assert ("009", "2") not in {(e.subject_id, e.ae_id) for e in data.adverse_events}

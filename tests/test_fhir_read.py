@@ -128,7 +128,8 @@ def test_ndjson_reads_resources_in_any_order(small_bundle, tmp_path):
     ("r5-labelled-r4.json", [("FB-FHIR-057", "r5-labelled-r4.json", None, "Bundle.entry[0].resource")], 1),
     ("unknown-code-and-type.json", [
         ("FB-FHIR-054", "unknown-code-and-type.json", None, "Bundle.entry[1].resource"),
-        ("FB-FHIR-055", "unknown-code-and-type.json", None, "Bundle.entry[0].resource.code")], 0),
+        ("FB-FHIR-055", "unknown-code-and-type.json", None, "Bundle.entry[0].resource.code"),
+        ("FB-IO-009", "unknown-code-and-type.json", None, None)], 2),  # no record at all: never "valid"
     ("malformed-line.ndjson", [("FB-IO-007", "malformed-line.ndjson", 4, None),
                                ("FB-FHIR-052", "malformed-line.ndjson", 5, None),
                                ("FB-FHIR-060", "malformed-line.ndjson", 6, "Patient")], 1),

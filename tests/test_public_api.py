@@ -270,15 +270,14 @@ def test_the_command_line_ends_a_usage_error_with_its_message_and_exit_code_2(tm
         api.convert([EXAMPLE], tmp_path, target="pdf")
 
 
-# -- README ----------------------------------------------------------------------------------------------------
+# -- the documentation's example ---------------------------------------------------------------------------------
 
 
-def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
+def test_the_documented_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (REPO / "docs" / "guide" / "python-api.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", page, re.S)
     assert code is not None
     (tmp_path / "examples").symlink_to(REPO / "examples")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code.group(1), "README.md", "exec"), {})
+    exec(compile(code.group(1), "docs/guide/python-api.md", "exec"), {})
     assert (tmp_path / "out" / "bundle.json").exists()

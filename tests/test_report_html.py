@@ -119,4 +119,4 @@ def test_input_without_records_still_gives_a_page_that_says_so(tmp_path: Path) -
     empty.mkdir()
     code, html = _report(tmp_path, str(empty))
     assert code == 2  # unreadable input, as validate says
-    assert "FB-IO-008" in html and "No exam or assessment was read" in html and "No ISNCSCI exam was read" in html
+    assert "FB-IO-009" in html and "No exam or assessment was read" in html and "No ISNCSCI exam was read" in html

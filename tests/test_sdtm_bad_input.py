@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from fhirbridge import api
 from fhirbridge.cli import main
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.formats.sdtm import dataset_json
+from fhirbridge.inputs import Source
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
 
@@ -161,3 +163,31 @@ def test_bad_mapping_spec_names_file_and_key(tmp_path):
         load_sdtm_mapping(path)
     assert str(path) in str(caught.value)
     assert "domains.AE.variables.AESEV: unknown codelist 'NOPE'" in str(caught.value)
+
+
+def test_a_cut_xpt_file_is_an_error_naming_the_file(sdtm_dir):
+    folder = sdtm_dir("xpt")
+    ae, dm = folder / "ae.xpt", folder / "dm.xpt"
+    ae.write_bytes(ae.read_bytes()[:-100])  # the last row cut short
+    dm.write_bytes(dm.read_bytes()[:1000])  # the header cut off: pyreadstat alone reads 0 rows, without a word
+    code, issues = _validate(folder)
+    assert code == 2
+    cut = {Path(i["file"]).name: i["message"] for i in issues if i["code"] == "FB-SDTM-001"}
+    assert set(cut) == {"ae.xpt", "dm.xpt"} and "cut short" in cut["ae.xpt"], cut
+
+
+def test_a_short_or_null_dataset_json_row_is_reported_and_the_others_kept(sdtm_dir):
+    folder = sdtm_dir("dataset-json")
+    path = folder / "qs.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    total = len(document["rows"])
+    document["rows"][1] = document["rows"][1][:3]
+    document["rows"][2] = None
+    path.write_text(json.dumps(document), encoding="utf-8")
+    code, issues = _validate(folder)
+    assert code == 1
+    assert _located(issues, "FB-SDTM-021") == [("qs.json", 2, None, None, None), ("qs.json", 3, None, None, None)]
+    assert not [i for i in issues if i["severity"] == "fatal"]
+    kept: list = []
+    dataset = dataset_json.read(Source(path), kept)
+    assert len(dataset.rows) == total - 2 and dataset.row_numbers[:2] == [1, 4] and len(kept) == 2

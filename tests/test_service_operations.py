@@ -160,6 +160,11 @@ def test_convert_refuses_unknown_formats_and_options(client: httpx.Client) -> No
     assert unknown.status_code == 400 and _codes(unknown.json()) == {"FB-SRV-011"}
     empty = client.post("/$convert?from=csv&to=fhir", files={"note": (None, "not a file")})
     assert empty.status_code == 400
+    for operation, misspelt in (("$convert?to=sdtm&format=xpt", "format"),
+                                ("$validate?sdtm-format=xpt", "sdtm-format")):
+        refused = client.post(f"/{operation}", files=_files(EXAMPLE))  # not ignored with the default used instead
+        assert refused.status_code == 400 and _codes(refused.json()) == {"FB-SRV-011"}
+        assert repr(misspelt) in refused.json()["issue"][0]["diagnostics"]
 
 
 def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path: Path) -> None:
@@ -183,11 +188,14 @@ def test_export_ndjson_equals_the_cli_conversion(client: httpx.Client, tmp_path:
 
 
 def test_export_sdtm_equals_the_example_tables(client: httpx.Client) -> None:
-    response = client.get("/$export-sdtm?format=csv")
+    response = client.get("/$export-sdtm?sdtm_format=csv")  # as $convert and the CLI's --sdtm-format name it
     assert response.status_code == 200, response.text
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         for path in sorted(SDTM_EXAMPLE.glob("*.csv")):
             assert archive.read(path.name).decode() == path.read_text(), path.name
+    disagreeing = client.get("/$export-sdtm?sdtm_format=csv&format=xpt")  # format: its former name
+    assert disagreeing.status_code == 400 and _codes(disagreeing.json()) == {"FB-SRV-011"}
+    assert client.get("/$export-sdtm?sdtm-format=xpt").status_code == 400
 
 
 def test_fhir_xml_in_and_out(client: httpx.Client) -> None:

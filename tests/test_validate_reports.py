@@ -164,7 +164,8 @@ def test_format_is_detected_from_content(tmp_path):
 
 def test_a_folder_without_fhir_files_is_reported_not_skipped(tmp_path):
     report = api.validate([tmp_path], source="fhir")
-    assert [(i.code, i.file) for i in report.issues] == [("FB-IO-005", str(tmp_path))]
+    assert [(i.code, i.file) for i in report.issues] == [("FB-IO-005", str(tmp_path)), ("FB-IO-009", str(tmp_path))]
+    assert report.exit_code == 2  # nothing was checked: never "valid"
 
 
 def test_exit_codes(tmp_path):

@@ -29,7 +29,9 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-IO-002", "fatal", "syntax", "Empty file", "The input file holds no header and no data."),
         Rule("FB-IO-003", "warning", "syntax", "Unexpected text encoding",
              "The file is not UTF-8; it was decoded with the detected encoding. Re-export as UTF-8."),
-        Rule("FB-IO-004", "fatal", "syntax", "Malformed CSV", "The CSV file cannot be parsed."),
+        Rule("FB-IO-004", "fatal", "syntax", "Malformed CSV",
+             "The CSV file cannot be parsed past a point (an unterminated quote, a field over 128 KiB); the message "
+             "says where reading stopped and how many lines were not read. Nothing is written."),
         Rule("FB-IO-005", "warning", "syntax", "Unrecognised input file",
              "No mapping spec entry matches this file name; it was not read."),
         Rule("FB-IO-006", "fatal", "syntax", "Malformed JSON", "The JSON input cannot be parsed."),
@@ -40,7 +42,8 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-CSV-001", "error", "schema", "Missing column",
              "A column the mapping spec requires is absent from the header; no row of the file can be read."),
         Rule("FB-CSV-002", "warning", "schema", "Unused column",
-             "A column in the file is not used by the mapping spec; its values are not converted."),
+             "Columns in the file are not used by the mapping spec; their values are not converted. One issue per "
+             "file, with the count and the first names."),
         Rule("FB-CSV-003", "error", "schema", "Invalid value",
              "A value does not have the type, range or allowed values of its field; the row is not converted."),
         Rule("FB-CSV-004", "error", "terminology", "Unmapped code",
@@ -65,6 +68,9 @@ RULES: Final[dict[str, Rule]] = {
              "A line of an NDJSON file is not one JSON object; the line is skipped, the other lines are checked."),
         Rule("FB-IO-008", "fatal", "syntax", "Input format not recognised",
              "The format of the input could not be told from its content; name it with --as."),
+        Rule("FB-IO-009", "fatal", "syntax", "No records",
+             "The input yields no record at all: an empty folder, no file the layout's file patterns match, or "
+             "files with a header only. Nothing is written; the message says what was looked for."),
         Rule("FB-FHIR-010", "error", "schema", "Not an R4 resource",
              "A resource has no resourceType, or one that FHIR R4 does not define; it is not checked further."),
         Rule("FB-FHIR-011", "error", "schema", "Unknown element",
@@ -194,6 +200,9 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-SDTM-020", "warning", "syntax", "File not read as SDTM",
              "A file is not an SDTM dataset file, or is in another file format than the datasets read; it is "
              "not read."),
+        Rule("FB-SDTM-021", "error", "syntax", "Unreadable SDTM row",
+             "A row of a Dataset-JSON dataset is not an array of one value per column; that row is not read, the "
+             "others are."),
         # clinical consistency
         Rule("FB-SCIM-001", "error", "clinical", "SCIM-III subscale does not equal the sum of its items",
              "A reported SCIM-III subscale score differs from the sum of its item scores."),
@@ -211,7 +220,8 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-DATE-001", "error", "clinical", "Infusion before injury or enrolment",
              "The infusion is dated before the subject's injury or enrolment."),
         Rule("FB-DATE-002", "error", "clinical", "Adverse event ends before it starts",
-             "The adverse event's resolution date is before its onset date."),
+             "The adverse event's resolution date is before its onset date; it is not converted (written, it "
+             "would break FHIR's per-1)."),
         Rule("FB-AE-001", "warning", "clinical", "Adverse event not treatment-emergent",
              "The adverse event started before the study infusion."),
         Rule("FB-AE-002", "error", "clinical", "Serious adverse event without criteria",
@@ -220,7 +230,8 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-REF-001", "error", "references", "Unknown subject",
              "A record refers to a subject that is not among the subjects read; the record is not converted."),
         Rule("FB-REF-002", "error", "references", "Unknown study",
-             "A subject names a study that is not described by the study metadata; it is not converted."),
+             "A subject names a study that is not described by the study metadata (or no study file was read); "
+             "the subject and its records are not converted."),
         # HTTP service and registry ingest
         Rule("FB-SRV-001", "error", "schema", "Not a transaction or batch Bundle",
              "Ingest takes a Bundle of type transaction or batch; nothing was stored."),

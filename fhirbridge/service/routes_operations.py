@@ -74,6 +74,21 @@ def _usage_error(exc: FhirbridgeError) -> ServiceError:
     return ServiceError(400, Issue.of("FB-SRV-011", str(exc)))
 
 
+#: The SDTM file formats, as ``--sdtm-format`` takes them.
+_SDTM_FORMATS = "^(csv|xpt|dataset-json|dataset-xml)$"
+#: Parameters FHIR defines for every interaction, which any endpoint takes.
+_GENERAL_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
+
+
+def _only_known(request: Request, *names: str) -> None:
+    """400 for a query parameter the operation does not take: a misspelt option (``sdtm-format``, ``format``)
+    would otherwise be ignored and the default used without a word."""
+    unknown = sorted(set(request.query_params) - set(names) - _GENERAL_PARAMETERS)
+    if unknown:
+        raise ServiceError(400, Issue.of("FB-SRV-011", f"unknown parameter {', '.join(map(repr, unknown))}; this "
+                                         f"operation takes {', '.join(names)}", target=unknown[0]))
+
+
 def _exit_header(report: Report) -> dict[str, str]:
     """The exit code the CLI would give for the same input, for scripts that branch on it."""
     return {"X-Fhirbridge-Exit-Code": str(report.exit_code)}
@@ -87,6 +102,7 @@ async def metadata(request: Request) -> Response:
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
 async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
+    _only_known(request, "from", "fail_on")
     inputs, fhir_body = await _inputs(request)
     try:
         report = await run_in_threadpool(public.validate, inputs, source="fhir" if fhir_body else source,
@@ -106,8 +122,9 @@ async def convert(request: Request,
                   bundle_type: str = Query("collection", pattern="^(collection|transaction)$"),
                   fhir_format: str = Query("json", pattern="^(json|xml|ndjson)$"),
                   fhir_version: str | None = Query(None, pattern="^(R4|R4B|R5)$"),
-                  sdtm_format: str = Query("csv", pattern="^(csv|xpt|dataset-json|dataset-xml)$"),
+                  sdtm_format: str = Query("csv", pattern=_SDTM_FORMATS),
                   fail_on: str = _FAIL_ON) -> Response:
+    _only_known(request, "from", "to", "bundle_type", "fhir_format", "fhir_version", "sdtm_format", "fail_on")
     inputs, fhir_body = await _inputs(request)
     if fhir_body and source != "fhir":
         raise ServiceError(415, Issue.of("FB-SRV-008", "a FHIR body needs from=fhir; upload files for "
@@ -158,8 +175,14 @@ async def export(request: Request, types: str | None = Query(None, alias="_type"
 @router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
             openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report", media="application/zip"))
 async def export_sdtm(request: Request,
-                      sdtm_format: str = Query("csv", alias="format",
-                                               pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
+                      sdtm_format: str | None = Query(None, pattern=_SDTM_FORMATS),
+                      named_format: str | None = Query(None, alias="format", pattern=_SDTM_FORMATS, deprecated=True,
+                                                       description="the former name of sdtm_format")) -> Response:
+    _only_known(request, "sdtm_format", "format")
+    if sdtm_format and named_format and sdtm_format != named_format:
+        raise ServiceError(400, Issue.of("FB-SRV-011", "sdtm_format and format (its former name) disagree",
+                                         target="sdtm_format"))
+    sdtm_format = sdtm_format or named_format or "csv"
     inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         outdir = Path(scratch)

@@ -33,7 +33,7 @@ from fhirbridge.formats.csv.reader import (
     read_file,
     read_row,
 )
-from fhirbridge.formats.csv.text import UTF8_BOM, detect_encoding, encoding_issue
+from fhirbridge.formats.csv.text import UTF8_BOM, Undecodable, as_utf8, detect_encoding, encoding_issue
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -129,13 +129,17 @@ class _Index:
     def add(self, spec_name: str, spec: FileSpec, path: Source, report: Report) -> None:
         name = str(path)
         try:
+            path, wide = as_utf8(path)
             encoding, has_bom = detect_encoding(path)
             handle = path.open()
         except OSError as exc:
             report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
             return
+        except Undecodable as exc:
+            report.add(Issue.of("FB-IO-004", str(exc), file=name))
+            return
         with handle:
-            if (note := encoding_issue(name, encoding, has_bom)) is not None:
+            if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
                 report.add(note)
             offset = len(UTF8_BOM) if has_bom else 0
             handle.seek(offset)
@@ -154,7 +158,11 @@ class _Index:
                 key_columns = self._key_columns(spec, header)
                 is_subjects = spec.record == "subject"
                 for row, start, raw in records:
-                    cells = self._cells(raw, encoding)
+                    try:
+                        cells = self._cells(raw, encoding)
+                    except csv.Error as exc:
+                        report.add(_stopped(exc, name, row, raw, records))
+                        continue
                     if not any(c.strip() for c in cells):
                         continue
                     group = self._group(cells, key_columns, spec, len(header))
@@ -230,6 +238,22 @@ class _Index:
                           self.files[i].header, rows) for i, rows in sorted(by_file.items())]
         return CsvChunk(layout_path, studies, parts)
 
+
+
+def _stopped(exc: csv.Error, name: str, row: int, raw: bytes, rest: Iterator[tuple[int, int, bytes]]) -> Issue:
+    """The fatal issue of a record the CSV parser cannot split (``row`` is its last line): an unterminated quote
+    runs to the end of the file, taking every later row with it; a field over the parser's limit loses its row.
+    Says where reading stopped and how many lines were not read."""
+    first = row - raw.count(b"\n") + (1 if raw.endswith(b"\n") else 0)
+    later = [r for r, _, _ in rest]  # counted, not read
+    last = later[-1] if later else row
+    if "field larger than field limit" in str(exc):
+        return Issue.of("FB-IO-004", f"malformed CSV: row {first} has a field over {csv.field_size_limit() // 1024} "
+                        f"KiB; reading stopped at row {first}: {last - first + 1} lines (rows {first} to {last}) were "
+                        "not read", file=name, row=first)
+    return Issue.of("FB-IO-004", f"malformed CSV: {exc} (an unterminated quote in row {first}?); reading stopped at "
+                    f"row {first}: {last - first + 1} lines (rows {first} to {last}) were not read", file=name,
+                    row=first)
 
 
 def _records(handle: io.BufferedReader, offset: int) -> Iterator[tuple[int, int, bytes]]:

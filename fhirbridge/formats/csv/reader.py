@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fhirbridge.formats.csv.text import encoding_issue, open_text
+from fhirbridge.formats.csv.text import Undecodable, as_utf8, encoding_issue, open_text
 from fhirbridge.formats.csv.values import CellError, convert_cell
 from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
@@ -74,12 +74,16 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
     """Stream the records of one file; problems go to ``report``."""
     name = str(path)
     try:
+        path, wide = as_utf8(path)
         handle, encoding, has_bom = open_text(path)
     except OSError as exc:
         report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
         return
+    except Undecodable as exc:
+        report.add(Issue.of("FB-IO-004", str(exc), file=name))
+        return
     with handle:
-        if (note := encoding_issue(name, encoding, has_bom)) is not None:
+        if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
             report.add(note)
         rows = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         try:
@@ -103,6 +107,10 @@ def read_file(path: Source, spec: FileSpec, layout: CsvLayout, report: Report) -
             report.add(Issue.of("FB-IO-004", f"cannot decode as {encoding}: {exc.reason}", file=name))
 
 
+#: How many unused columns the issue about them names.
+_UNUSED_NAMED = 10
+
+
 def check_header(header: list[str], spec: FileSpec, name: str, report: Report) -> dict[str, str] | None:
     """Field path → column for the columns present; None when a required column is missing."""
     present = set(header)
@@ -111,10 +119,15 @@ def check_header(header: list[str], spec: FileSpec, name: str, report: Report) -
         report.add(Issue.of("FB-CSV-001", f"required column {column!r} is missing; no row of the file is read",
                             file=name, row=1, column=column))
     used = {c.column for c in spec.columns.values()}
-    for column in header:
-        if column not in used:
-            report.add(Issue.of("FB-CSV-002", f"column {column!r} is not used by the layout; its values are not "
-                                "converted", file=name, row=1, column=column))
+    unused = [column for column in header if column not in used]
+    if len(unused) == 1:
+        report.add(Issue.of("FB-CSV-002", f"column {unused[0]!r} is not used by the layout; its values are not "
+                            "converted", file=name, row=1, column=unused[0]))
+    elif unused:  # one issue per file, however wide the header: a million columns are not a million issues
+        first = ", ".join(repr(c) for c in unused[:_UNUSED_NAMED])
+        more = ", ..." if len(unused) > _UNUSED_NAMED else ""
+        report.add(Issue.of("FB-CSV-002", f"{len(unused):,} columns are not used by the layout ({first}{more}); "
+                            "their values are not converted", file=name, row=1, column=unused[0], value=len(unused)))
     if missing:
         return None
     return {path: c.column for path, c in spec.columns.items() if c.column in present}

@@ -119,7 +119,7 @@ class FhirSink:
 
 def _portable(options: ConvertOptions) -> ConvertOptions:
     """The options as a worker gets them: no progress callback (it writes to this process's terminal)."""
-    return replace(options, progress=None)
+    return replace(options, progress=None, stages=None)
 
 
 def _starts(units: list[list[Resource]]) -> list[int]:

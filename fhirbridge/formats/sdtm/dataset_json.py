@@ -18,6 +18,7 @@ from fhirbridge.formats.sdtm import odm
 from fhirbridge.formats.sdtm.dataset import Column, Dataset, Value
 from fhirbridge.formats.sdtm.values import UnreadableDataset
 from fhirbridge.inputs import Source
+from fhirbridge.issues.issue import Issue
 
 VERSION = "1.1.0"
 # --DTC may be partial (2019-03), which the Dataset-JSON "datetime" type does not allow: they are strings
@@ -92,7 +93,9 @@ class DatasetJsonWriter:
         self.spool.close()
 
 
-def read(path: Source) -> Dataset:
+def read(path: Source, issues: list[Issue]) -> Dataset:
+    """The dataset; a row that is not an array of one value per column is reported (FB-SDTM-021) and left out,
+    the others are read."""
     try:
         document = path.json()
     except orjson.JSONDecodeError as exc:
@@ -109,7 +112,11 @@ def read(path: Source) -> Dataset:
                       columns=columns, file=str(path))
     for index, values in enumerate(document.get("rows") or []):
         if not isinstance(values, list) or len(values) != len(columns):
-            raise UnreadableDataset(f"rows[{index}] does not have one value per column", row=index + 1)
+            what = "null" if values is None else f"{len(values)} values" if isinstance(values, list) else "not an array"
+            issues.append(Issue.of("FB-SDTM-021", f"rows[{index}] is {what}, not one value per column "
+                                   f"({len(columns)}); the row is not read", file=str(path), row=index + 1,
+                                   target=f"rows[{index}]", expected=f"{len(columns)} values"))
+            continue
         dataset.rows.append({c.name: _value(v) for c, v in zip(columns, values, strict=True)})
         dataset.row_numbers.append(index + 1)
     return dataset

@@ -78,7 +78,7 @@ def _read(fmt: str, path: Source, types: ColumnTypes, issues: list[Issue]) -> Da
         case "xpt":
             return xpt_files.read(path)
         case "dataset-json":
-            return dataset_json.read(path)
+            return dataset_json.read(path, issues)
     return dataset_xml.read(path, types, issues)
 
 

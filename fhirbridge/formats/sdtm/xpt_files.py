@@ -103,11 +103,14 @@ def read(path: Source) -> Dataset:
     try:
         with path.local_path() as local:
             values, meta = pyreadstat.read_xport(str(local), output_format="dict", encoding="utf-8")
+            names = list(meta.column_names)
+            count = len(values[names[0]]) if names else 0
+            _check_whole(local, sum(meta.variable_storage_width.get(n, 0) for n in names), count)
+    except UnreadableDataset:
+        raise
     except Exception as exc:  # pyreadstat raises its own error types for every kind of damage
         raise UnreadableDataset(f"not a readable SAS XPORT file: {exc}") from None
-    names = list(meta.column_names)
     kinds = {n: "Num" if meta.readstat_variable_types.get(n) == "double" else "Char" for n in names}
-    count = len(values[names[0]]) if names else 0
     rows = [{n: _value(values[n][i]) for n in names} for i in range(count)]
     labels = dict(zip(names, meta.column_labels or [""] * len(names), strict=True))
     columns = [Column(name=n.upper(), label=labels[n] or "", type=kinds[n],  # type: ignore[arg-type]
@@ -116,6 +119,32 @@ def read(path: Source) -> Dataset:
     name = (meta.table_name or path.stem).upper()
     return Dataset(name=name, label=meta.file_label or "", columns=columns, rows=upper, file=str(path),
                    row_numbers=list(range(1, count + 1)))
+
+
+#: The record that ends the header; the observations follow it.
+_OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD"
+
+
+def _check_whole(local: Path, row_length: int, rows: int) -> None:
+    """Raise UnreadableDataset for a file cut short, which pyreadstat reads without a word (a header cut off gives
+    no rows, a row cut off is dropped): an XPT file is whole 80-byte records, its header ends with the OBS
+    header record, and after the last whole row come only blank padding bytes, fewer than 80."""
+    size = local.stat().st_size
+    if size % 80:
+        raise UnreadableDataset(f"the file is cut short: {size} bytes is not a whole number of 80-byte records")
+    with local.open("rb") as handle:
+        head = handle.read(1 << 20)
+        at = head.find(_OBS_HEADER)
+        if at < 0:
+            if size <= len(head):
+                raise UnreadableDataset("the file is cut short: its header has no OBS header record")
+            return  # a header over 1 MiB: not checked further
+        start = at - at % 80 + 80  # the record holding the marker, then the rows
+        handle.seek(start + rows * row_length)
+        rest = handle.read()
+    if len(rest) >= 80 or rest.strip(b" "):
+        raise UnreadableDataset(f"the file is cut short: a row after row {rows} is incomplete "
+                                f"({len(rest)} bytes of {row_length})")
 
 
 def _value(value: object) -> Value:
