@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
+from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import Record, StudyData
 from fhirbridge.records.paths import value_at
 
@@ -38,6 +39,10 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
 
     Values the layout has no column for are listed in ``issues`` (FB-CSV-009), never dropped silently.
     """
+    if not layout.one_file_per_kind():
+        raise MappingError(f"layout {layout.name!r} reads several kinds of record from one file, or one record "
+                           "per visit from a row; fhirbridge writes CSV only in layouts with one file per kind "
+                           "of record (such as the default)")
     outdir.mkdir(parents=True, exist_ok=True)
     issues = issues if issues is not None else []
     written = []
@@ -133,7 +138,8 @@ def format_date(iso: str, layout: CsvLayout) -> str:
         stamp = dt.datetime.fromisoformat(iso)
         offset = "Z" if iso.endswith("Z") else iso[-6:]
         local = "Z" if layout.timezone in ("Z", "+00:00") else layout.timezone
-        full = [f for f in layout.datetime_formats if "%S" in f]
+        # a format without seconds writes a time whose seconds are zero (it reads back the same)
+        full = [f for f in layout.datetime_formats if "%S" in f or (stamp.second == 0 and stamp.microsecond == 0)]
         for fmt in [f for f in full if "%z" not in f and offset == local] + [f for f in full if "%z" in f]:
             return stamp.strftime(fmt)
         raise NotRepresentable(f"no date-time format of layout {layout.name!r} can write {iso}")
