@@ -278,7 +278,7 @@ def events() -> str:
 
 
 def _value(field: Field, value: str, labels: bool) -> str:
-    name, _, kind, _, choices, validation = field
+    _, _, _, _, choices, validation = field
     if value and validation.startswith("datetime"):
         return ymd_minutes(value)
     if value and choices:
@@ -353,7 +353,7 @@ def redcap(source: Source, target: Path) -> list[Path]:
         (target / folder).mkdir(parents=True, exist_ok=True)
         (target / folder / name).write_text(content, encoding="utf-8", newline="")
         written.append(target / folder / name)
-    return written + [source.copy("study.csv", target / "raw"), source.copy("study.csv", target / "labels")]
+    return [*written, source.copy("study.csv", target / "raw"), source.copy("study.csv", target / "labels")]
 
 
 def generate(root: Path) -> list[Path]:
