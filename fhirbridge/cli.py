@@ -246,3 +246,8 @@ def serve(db: str | None, host: str, port: int, max_body: int) -> None:
     from fhirbridge.service.settings import DEFAULT_DB, ServiceSettings
 
     run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)
+
+
+from fhirbridge.cli_layout import layout  # noqa: E402  (its own module: the layout commands)
+
+main.add_command(layout)
