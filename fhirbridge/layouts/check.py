@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from fhirbridge.formats.csv.reader import expand_inputs, match_files
-from fhirbridge.formats.csv.rows import Reading, plan
+from fhirbridge.formats.csv.rows import Reading, plan, readings_of, unused_columns
 from fhirbridge.formats.csv.text import open_text
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
@@ -37,15 +37,19 @@ def check_files(layout: CsvLayout, inputs: list[Path], report: Report) -> list[s
         header = _header(path, layout, report)
         if header is None:
             continue
-        readings = plan(header, names, layout, str(path), report)
+        plan(header, names, layout, str(path), report)  # the reader's own header issues
+        candidates = readings_of(header, names, layout)
         lines.append(f"{path.name}: {len(header)} columns, read by {', '.join(names)}")
-        for reading in readings:
-            lines += _reading_lines(reading)
-        used = {c for r in readings for c in r.columns.values()}
-        used |= {c for r in readings for boxes in r.checkboxes.values() for _, c in boxes}
-        unused = [c for c in header if c not in used and c not in {w for n in names for w in layout.files[n].where}]
+        for reading, missing in candidates:
+            lines += _reading_lines(reading, missing)
+        readings = [r for r, _ in candidates]
+        unused = unused_columns(header, readings, layout)
+        ignored = [c for c in unused_columns(header, readings, layout.model_copy(update={"ignore_columns": []}))
+                   if c not in unused]
         if unused:
             lines.append(f"  not read ({len(unused)}): {', '.join(unused)}")
+        if ignored:
+            lines.append(f"  ignored by the layout ({len(ignored)}): {', '.join(ignored)}")
     return lines
 
 
@@ -63,9 +67,11 @@ def _header(path: Source, layout: CsvLayout, report: Report) -> list[str] | None
     return [h.strip() for h in header]
 
 
-def _reading_lines(reading: Reading) -> list[str]:
+def _reading_lines(reading: Reading, missing: list[str]) -> list[str]:
     visit = f" of visit {reading.constants['visit']}" if reading.spec.visits else ""
     lines = [f"  {reading.name} ({reading.spec.record}{visit}):"]
+    if missing:
+        lines[0] += f" NOT READ, required column(s) missing: {', '.join(missing)}"
     cells = [p for p in reading.columns if p.startswith(_CELL)]
     for path, column in reading.columns.items():
         if path not in cells:
@@ -74,7 +80,6 @@ def _reading_lines(reading: Reading) -> list[str]:
         lines.append(f"    {path} <- {', '.join(c for _, c in boxes)}")
     if cells:
         lines.append(f"    {len(cells)} ISNCSCI cells <- {reading.columns[cells[0]]} … {reading.columns[cells[-1]]}")
-    constants = {k: v for k, v in reading.constants.items()}
-    if constants:
-        lines.append(f"    constants: {', '.join(f'{k}={v}' for k, v in constants.items())}")
+    if reading.constants:
+        lines.append(f"    constants: {', '.join(f'{k}={v}' for k, v in reading.constants.items())}")
     return lines

@@ -47,21 +47,16 @@ def resolve(column: str, visit_token: str | None) -> str:
 def plan(header: list[str], names: list[str], layout: CsvLayout, file: str, report: Report) -> list[Reading]:
     """The readings of a file read by the file specs ``names``; header problems go to ``report``: a required
     column missing (that reading is left out), a column nothing reads (unless the layout ignores it)."""
-    present = set(header)
-    shared = len(names) > 1
     readings: list[Reading] = []
     missing_all: list[tuple[str, str]] = []  # (column, what is not read)
-    for name in names:
-        spec = layout.files[name]
-        for visit, token in (spec.visits.items() or [(None, None)]):
-            reading = _reading(name, spec, visit, token, header, present, shared)
-            missing = [resolve(c.column, token) for p, c in spec.columns.items()
-                       if not c.optional and p not in reading.columns and p not in reading.checkboxes]
-            what = (f"no {spec.record}{f' of visit {visit}' if visit else ''} is read from the file"
-                    if shared or visit else "no row of the file is read")
-            missing_all.extend((column, what) for column in missing)
-            if not missing:
-                readings.append(reading)
+    candidates = readings_of(header, names, layout)  # also those left out: their columns are not unused ones
+    for reading, missing in candidates:
+        visit = reading.constants.get("visit") if reading.spec.visits else None
+        what = (f"no {reading.spec.record}{f' of visit {visit}' if visit else ''} is read from the file"
+                if reading.skip_blank else "no row of the file is read")
+        missing_all.extend((column, what) for column in missing)
+        if not missing:
+            readings.append(reading)
     hint = delimiter_hint(header, layout, [c for c, _ in missing_all])
     if hint:
         report.add(Issue.of("FB-CSV-001", hint, file=file, row=1))
@@ -69,14 +64,32 @@ def plan(header: list[str], names: list[str], layout: CsvLayout, file: str, repo
     for column, what in missing_all:
         report.add(Issue.of("FB-CSV-001", f"required column {column!r} is missing; {what}",
                             file=file, row=1, column=column))
+    for column in unused_columns(header, [r for r, _ in candidates], layout):
+        report.add(Issue.of("FB-CSV-002", f"column {column!r} is not used by the layout; its values are not "
+                            "converted", file=file, row=1, column=column))
+    return readings
+
+
+def unused_columns(header: list[str], readings: list[Reading], layout: CsvLayout) -> list[str]:
+    """The columns of ``header`` that no reading reads, no row filter looks at and the layout does not ignore."""
     used = {c for r in readings for c in r.columns.values()}
     used |= {c for r in readings for boxes in r.checkboxes.values() for _, c in boxes}
-    used |= {c for name in names for c in layout.files[name].where}
-    for column in header:
-        if column not in used and not any(fnmatch.fnmatchcase(column, g) for g in layout.ignore_columns):
-            report.add(Issue.of("FB-CSV-002", f"column {column!r} is not used by the layout; its values are not "
-                                "converted", file=file, row=1, column=column))
-    return readings
+    used |= {c for r in readings for c in r.spec.where}
+    return [c for c in header if c not in used and not any(fnmatch.fnmatchcase(c, g) for g in layout.ignore_columns)]
+
+
+def readings_of(header: list[str], names: list[str], layout: CsvLayout) -> list[tuple[Reading, list[str]]]:
+    """Every reading of a file by the file specs ``names``, with the required columns it lacks."""
+    present = set(header)
+    out = []
+    for name in names:
+        spec = layout.files[name]
+        for visit, token in (spec.visits.items() or [(None, None)]):
+            reading = _reading(name, spec, visit, token, header, present, len(names) > 1)
+            missing = [resolve(c.column, token) for p, c in spec.columns.items()
+                       if not c.optional and p not in reading.columns and p not in reading.checkboxes]
+            out.append((reading, missing))
+    return out
 
 
 def _reading(name: str, spec: FileSpec, visit: str | None, token: str | None, header: list[str],

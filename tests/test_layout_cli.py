@@ -1,0 +1,118 @@
+"""``fhirbridge layout show / init / from-redcap / check``: what a data manager runs to write a site's layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import EXAMPLE
+
+from fhirbridge.cli import main
+from fhirbridge.formats.csv.reader import read_csv
+from fhirbridge.issues.report import Report
+from fhirbridge.mapping.csv_layout import load_csv_layout
+from fhirbridge.mapping.loader import bundled
+
+EXAMPLES = EXAMPLE.parents[1]
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_show_prints_the_default_layout() -> None:
+    result = run("layout", "show")
+    assert result.exit_code == 0
+    assert result.output == bundled("csv-default.yaml").read_text(encoding="utf-8")
+
+
+def test_show_names_the_shipped_layouts_when_asked_for_another() -> None:
+    result = run("layout", "show", "sapporo")
+    assert result.exit_code == 2
+    assert "no shipped layout 'sapporo'; shipped: default" in result.output
+
+
+def test_init_drafts_a_layout_that_reads_a_long_export(tmp_path: Path) -> None:
+    """Delimiter, date formats, the three kinds of the one long file: all from the files; the study id, which the
+    long file lacks, and the site's time zone are what the person fills in."""
+    draft = tmp_path / "site.yaml"
+    result = run("layout", "init", "-o", str(draft), *sorted(str(p) for p in (EXAMPLES / "long").glob("*.csv")))
+    assert result.exit_code == 0, result.output
+    text = draft.read_text(encoding="utf-8")
+    assert 'delimiter: ";"' in text
+    assert 'date_formats: ["%d.%m.%Y"]' in text and 'datetime_formats: ["%d.%m.%Y %H:%M"]' in text
+    assert text.count("file: visits.csv") == 3  # subjects, exams and SCIM-III from one file
+    assert "# FILL IN: no study_id column; write your study's id in constants" in text
+    draft.write_text(text.replace("YOUR-STUDY", "HONMOU2021").replace("timezone: Z", 'timezone: "+09:00"'),
+                     encoding="utf-8")
+    report = Report()
+    data = read_csv([EXAMPLES / "long"], load_csv_layout(draft), report)
+    assert report.issues == []
+    default = read_csv([EXAMPLE], load_csv_layout(), Report())
+    for kind in default.count():
+        assert getattr(data, kind) == getattr(default, kind), kind
+
+
+def test_init_lists_unknown_columns_and_values(tmp_path: Path) -> None:
+    export = tmp_path / "patients.csv"
+    export.write_bytes("subject_id\tsite\tgender\tdob\tshoe_size\nP1\t01\tM\t31/12/1970\t42\nP2\t01\tX\t01/02/1980\t\n"
+                       .encode("cp1252"))
+    result = run("layout", "init", str(export))
+    assert result.exit_code == 0, result.output
+    assert "patients.csv: utf-8, delimiter '\\t'" in result.output
+    assert 'date_formats: ["%d/%m/%Y"]' in result.output
+    assert "      birth_date: {column: dob, type: date, optional: true}" in result.output
+    assert "      #   shoe_size  (e.g. '42')" in result.output
+    assert "# FILL IN: the export has 'X', which this map lacks" in result.output
+
+
+def test_from_redcap_writes_the_example_layout(tmp_path: Path) -> None:
+    project = EXAMPLES / "redcap" / "project"
+    out = tmp_path / "site.yaml"
+    result = run("layout", "from-redcap", str(project / "data_dictionary.csv"), "--events", str(project / "events.csv"),
+                 "--study-id", "HONMOU2021", "--timezone", "+09:00", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == (EXAMPLES / "redcap" / "layout.yaml").read_text(encoding="utf-8")
+
+
+def test_from_redcap_without_events_or_study_says_what_to_fill_in() -> None:
+    result = run("layout", "from-redcap", str(EXAMPLES / "redcap" / "project" / "data_dictionary.csv"))
+    assert result.exit_code == 0, result.output
+    assert "FILL IN: constants: {study_id: YOUR-STUDY}" in result.output
+    assert "give --events to map events to visits" in result.output
+    assert "timezone: REDCap times have no UTC offset" in result.output
+
+
+def test_from_redcap_refuses_a_file_that_is_no_dictionary() -> None:
+    result = run("layout", "from-redcap", str(EXAMPLE / "subjects.csv"))
+    assert result.exit_code == 2
+    assert "not a REDCap data dictionary" in result.output
+
+
+def test_check_shows_the_columns_each_field_reads(tmp_path: Path) -> None:
+    result = run("layout", "check", str(EXAMPLES / "wide" / "layout.yaml"), str(EXAMPLES / "wide"))
+    assert result.exit_code == 0, result.output
+    assert "  isncsci: isncsci_exam from wide*.csv, 156 fields, visits BASELINE (v1), DAY1 (v2), MONTH6 (v3)" in \
+        result.output
+    assert "wide.csv: 536 columns, read by subjects, harvests, infusions, isncsci, scim" in result.output
+    assert "  isncsci (isncsci_exam of visit DAY1):\n    subject_id <- subject_id\n    exam_date <- exam_date_v2" in \
+        result.output
+    assert "    132 ISNCSCI cells <- r_c5_motor_v3 … l_s45_pp_v3" in result.output
+    assert "not read" not in result.output
+
+
+def test_check_reports_unused_and_missing_columns(tmp_path: Path) -> None:
+    (tmp_path / "subjects.csv").write_text("study_id,site_id,subject_id,birth_date,shoe_size\n", encoding="utf-8")
+    result = run("layout", "check", str(bundled("csv-default.yaml")), str(tmp_path))
+    assert result.exit_code == 1
+    assert "  not read (1): shoe_size" in result.output
+    assert "required column 'sex' is missing" in result.output
+
+
+def test_check_refuses_a_bad_spec_with_what_to_write(tmp_path: Path) -> None:
+    spec = tmp_path / "site.yaml"
+    spec.write_text(bundled("csv-default.yaml").read_text(encoding="utf-8").replace(
+        '["%Y-%m-%d", "%Y-%m", "%Y"]', '["dd/mm/yyyy"]'), encoding="utf-8")
+    result = run("layout", "check", str(spec))
+    assert result.exit_code == 2
+    assert "did you mean %d/%m/%Y?" in result.output
