@@ -90,8 +90,8 @@ class Source:
         self.exams = by_subject(read(folder, "isncsci.csv"))
         self.scims = by_subject(read(folder, "scim.csv"))
         self.adverse_events = by_subject(read(folder, "adverse_events.csv"))
-        self.exam_columns = [c for c in self.exams["001"][0] if c not in KEYS]
-        self.scim_columns = [c for c in self.scims["001"][0] if c not in KEYS]
+        self.exam_columns = [c for c in next(iter(self.exams.values()))[0] if c not in KEYS]
+        self.scim_columns = [c for c in next(iter(self.scims.values()))[0] if c not in KEYS]
 
     def rewrite(self, name: str, target: Path, sep: str, delimiter: str) -> Path:
         """A default file in the site's conventions: dates day first, the site's delimiter."""
@@ -117,7 +117,7 @@ DATES = {"birth_date", "injury_date", "enrolment_date", "exam_date", "assessment
 def wide(source: Source, target: Path) -> list[Path]:
     header = [*SUBJECT_COLUMNS]
     header += [f"harvest_{c}" for c in ("harvest_id", "harvest_date", "status", "body_site", "volume_ml")]
-    infusion_columns = [c for c in source.infusions["001"][0] if c not in ("study_id", "subject_id")]
+    infusion_columns = [c for c in next(iter(source.infusions.values()))[0] if c not in ("study_id", "subject_id")]
     header += [f"infusion_{c}" for c in infusion_columns]
     for visit, token in VISITS.items():
         header += [f"{c}_{token}" for c in source.exam_columns]
@@ -356,9 +356,9 @@ def redcap(source: Source, target: Path) -> list[Path]:
     return [*written, source.copy("study.csv", target / "raw"), source.copy("study.csv", target / "labels")]
 
 
-def generate(root: Path) -> list[Path]:
-    """Write the three shapes under ``root``; returns the files written."""
-    source = Source(HERE / "honmou2021" / "csv")
+def generate(root: Path, default: Path = HERE / "honmou2021" / "csv") -> list[Path]:
+    """Write the three shapes of the default export in ``default`` under ``root``; returns the files written."""
+    source = Source(default)
     return wide(source, root / "wide") + long(source, root / "long") + redcap(source, root / "redcap")
 
 

@@ -116,3 +116,26 @@ def test_check_refuses_a_bad_spec_with_what_to_write(tmp_path: Path) -> None:
     result = run("layout", "check", str(spec))
     assert result.exit_code == 2
     assert "did you mean %d/%m/%Y?" in result.output
+
+
+def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -> None:
+    dictionary = tmp_path / "dictionary.csv"
+    dictionary.write_text(
+        "Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\","
+        "Text Validation Type OR Show Slider Number\n"
+        "study_no,enrolment,text,Study number,,\n"
+        "gender,enrolment,radio,Gender,\"1, Male | 2, Female | 3, Intersex\",\n"
+        "dob,enrolment,text,Date of birth,,date_mdy\n"
+        "site,enrolment,text,Centre,,\n"
+        "injury_date,enrolment,text,Date of injury,,date_dmy\n"
+        "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n", encoding="utf-8")
+    result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "      subject_id: study_no\n" in text  # the dictionary's first field is the record id
+    assert '    "1": male\n    Male: male\n    "2": female\n    Female: female\n' in text
+    assert "    # FILL IN: 3: ?   (Intersex) no fhirbridge value matched; one of female, male, other, unknown" in text
+    assert "  # instrument quality_of_life: no kind of record matched; its columns are not read:\n" \
+           "  #   q1  (radio: How do you feel?)" in text
+    assert 'date_formats: ["%Y-%m-%d"]' in text  # day-first and month-first fields: only Y-M-D is read
+    assert "# date formats: both day-first and month-first fields; only Y-M-D dates are read" in text

@@ -61,14 +61,17 @@ def test_an_unknown_field_lists_the_valid_ones_nearest_first(tmp_path: Path) -> 
     assert {"age", "sex", "site_id", "injury_level"} <= set(listed)
 
 
-def test_an_unknown_scim_item_lists_the_items(tmp_path: Path) -> None:
-    message = _error(tmp_path, DEFAULT.replace("items.17:", "items.18:"))
-    assert "'items' has no member '18'; its members are, nearest first: 1, " in message
-
-
-def test_an_unknown_value_map_lists_the_maps(tmp_path: Path) -> None:
-    message = _error(tmp_path, DEFAULT.replace("{column: sex, values: sex}", "{column: sex, values: sexe}"))
-    assert "unknown value map 'sexe'; the layout's value maps are, nearest first: sex, " in message
+@pytest.mark.parametrize(("written", "instead", "message"), [
+    ("items.17:", "items.18:", "'items' has no member '18'; its members are, nearest first: 1, "),
+    ("{column: sex, values: sex}", "{column: sex, values: sexe}",
+     "unknown value map 'sexe'; the layout's value maps are, nearest first: sex, "),
+    ('file: "subjects*.csv"', 'file: "study*.csv"',
+     "a study file holds only the study; it shares its file pattern with subjects"),
+    ("exam_date: {column: exam_date,", 'exam_date: {column: "date_{visit}",',
+     "has {visit}, but the file spec has no visits"),
+], ids=["scim-item", "value-map", "shared-study-file", "visit-template"])
+def test_other_spec_errors_say_what_is_wrong(tmp_path: Path, written: str, instead: str, message: str) -> None:
+    assert message in _error(tmp_path, DEFAULT.replace(written, instead))
 
 
 def test_value_map_codes_are_taken_as_written(tmp_path: Path) -> None:
@@ -181,13 +184,3 @@ def test_checkboxes_row_filters_and_blank_rows_of_a_shared_file(tmp_path: Path) 
     (issue,) = report.issues  # the filtered-out row is not read; the bad checkbox is reported where it is
     assert (issue.code, issue.row, issue.column) == ("FB-CSV-003", 6, "crit___1")
     assert "'maybe' is not a checkbox state" in issue.message
-
-
-def test_a_study_file_cannot_share_its_pattern(tmp_path: Path) -> None:
-    message = _error(tmp_path, DEFAULT.replace('file: "subjects*.csv"', 'file: "study*.csv"'))
-    assert "a study file holds only the study; it shares its file pattern with subjects" in message
-
-
-def test_a_visit_template_needs_visits(tmp_path: Path) -> None:
-    message = _error(tmp_path, DEFAULT.replace("exam_date: {column: exam_date,", 'exam_date: {column: "date_{visit}",'))
-    assert "has {visit}, but the file spec has no visits" in message

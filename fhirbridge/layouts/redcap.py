@@ -152,7 +152,7 @@ def _form_spec(form: str, kind: str, members: list[Field], record_id: str, study
         path = match.path if match else (cells[1].get(field.name) if cells else None)
         if match is None and path is not None:
             match = Match(path, matcher.specs[kind].columns[path])
-        if match is None or not _take(spec, match, field, draft):
+        if match is None or not _take(spec, match, field, draft, matcher):
             spec.unmatched.append((field.name, f"{field.type}: {field.label}"))
         elif match.spec.type in ("date", "datetime"):
             validations.add(field.validation)
@@ -164,7 +164,7 @@ def _form_spec(form: str, kind: str, members: list[Field], record_id: str, study
     return spec
 
 
-def _take(spec: DraftFile, match: Match, field: Field, draft: Draft) -> bool:
+def _take(spec: DraftFile, match: Match, field: Field, draft: Draft, matcher: Matcher) -> bool:
     """Read ``field`` into the spec: its choices as a value map named after it, a checkbox as checkboxes."""
     extra: dict[str, Any] = {}
     if field.type == "checkbox":
@@ -174,16 +174,16 @@ def _take(spec: DraftFile, match: Match, field: Field, draft: Draft) -> bool:
     if not spec.take(match.path, field.name, match, **extra):
         return False
     if "values" in extra:
-        table, notes = _choice_map(field, match, draft)
+        table, notes = _choice_map(field, match, matcher.layout.value_maps.get(match.spec.values or "", {}))
         draft.value_maps[field.name] = table
         if notes:
             draft.map_notes[field.name] = notes
     return True
 
 
-def _choice_map(field: Field, match: Match, draft: Draft) -> tuple[dict[str, Any], list[str]]:
-    """Each choice's code (and label, but for checkboxes, whose columns carry codes) → fhirbridge's value."""
-    default = draft_default_map(match)
+def _choice_map(field: Field, match: Match, default: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Each choice's code (and label, but for checkboxes, whose columns carry codes) → fhirbridge's value, through
+    the default layout's value map of the field (``default``)."""
     table: dict[str, Any] = {}
     notes = []
     for code, label in field.choices:
@@ -197,12 +197,6 @@ def _choice_map(field: Field, match: Match, draft: Draft) -> tuple[dict[str, Any
         if field.type != "checkbox" and label and normal(label) != normal(code):
             table.setdefault(label, value)
     return table, notes
-
-
-def draft_default_map(match: Match) -> dict[str, Any]:
-    from fhirbridge.mapping.csv_layout import load_csv_layout
-
-    return load_csv_layout().value_maps.get(match.spec.values or "", {})
 
 
 def _choice_value(text: str, default: dict[str, Any], boolean: bool) -> Any:

@@ -138,8 +138,9 @@ def format_date(iso: str, layout: CsvLayout) -> str:
         stamp = dt.datetime.fromisoformat(iso)
         offset = "Z" if iso.endswith("Z") else iso[-6:]
         local = "Z" if layout.timezone in ("Z", "+00:00") else layout.timezone
-        # a format without seconds writes a time whose seconds are zero (it reads back the same)
-        full = [f for f in layout.datetime_formats if "%S" in f or (stamp.second == 0 and stamp.microsecond == 0)]
+        # a format to the minute writes a time whose seconds are zero (it reads back the same)
+        whole_minute = stamp.second == 0 and stamp.microsecond == 0
+        full = [f for f in layout.datetime_formats if "%S" in f or ("%M" in f and whole_minute)]
         for fmt in [f for f in full if "%z" not in f and offset == local] + [f for f in full if "%z" in f]:
             return stamp.strftime(fmt)
         raise NotRepresentable(f"no date-time format of layout {layout.name!r} can write {iso}")
