@@ -329,7 +329,7 @@ def records(source: Source, labels: bool) -> str:
             "msc_infusion": source.infusions.get(sid, []), "isncsci": source.exams.get(sid, []),
             "scim_iii": source.scims.get(sid, [])}
         for visit, (label, event) in EVENTS.items():
-            row: Row = {"record_id": sid, "redcap_event_name": label if labels else event}
+            row: Row = {"record_id": sid, "redcap_event_name": f"{label} (Arm 1: Arm 1)" if labels else event}
             for form, filled in per_event.items():
                 mine = [r for r in filled if r.get("visit", DESIGNATED[form][0]) == visit]
                 if mine and visit in DESIGNATED[form]:

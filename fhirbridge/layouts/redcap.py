@@ -27,7 +27,7 @@ _DATE_FORMATS = {"ymd": "%Y-%m-%d", "dmy": "%d-%m-%Y", "mdy": "%m-%d-%Y"}
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 _IMPLIED_CHOICES = {"yesno": [("1", "Yes"), ("0", "No")], "truefalse": [("1", "True"), ("0", "False")]}
-_ARM = re.compile(r"_arm_\d+$")
+_ARM = re.compile(r"_arm_\d+[a-z]?$")
 
 
 @dataclass
@@ -61,8 +61,9 @@ def read_dictionary(path: Path) -> list[Field]:
 
 
 def read_events(path: Path) -> dict[str, str]:
-    """Event (unique name, and label) → visit, from REDCap's events export: the visit is the unique event name
-    without its arm (``month6_arm_1`` → ``MONTH6``)."""
+    """Event → visit, from REDCap's events export: the visit is the unique event name without its arm
+    (``month6_arm_1`` → ``MONTH6``). A labels export names an event ``LABEL (Arm N: ARM NAME)``; the arm's name is
+    the file's ``arm_name`` column where it has one, else REDCap's default ``Arm N``."""
     rows = _rows(path)
     if not rows or "unique_event_name" not in {normal(h) for h in rows[0]}:
         raise DraftError(f"{path}: not a REDCap events file (no 'unique_event_name' column)")
@@ -71,8 +72,9 @@ def read_events(path: Path) -> dict[str, str]:
         cells = {normal(k): (v or "").strip() for k, v in row.items() if k}
         visit = _ARM.sub("", cells["unique_event_name"]).upper()
         events[cells["unique_event_name"]] = visit
-        if cells.get("event_name"):
-            events.setdefault(cells["event_name"], visit)  # a label export names events by their label
+        if label := cells.get("event_name"):
+            arm = cells.get("arm_num", "1")
+            events.setdefault(f"{label} (Arm {arm}: {cells.get('arm_name') or f'Arm {arm}'})", visit)
     return events
 
 
@@ -121,7 +123,7 @@ def draft_from_redcap(dictionary: Path, events: Path | None = None, study_id: st
     draft.date_formats, draft.datetime_formats = _date_formats(validations, draft)
     if event_visits is not None:
         draft.value_maps["events"] = dict(event_visits)
-        draft.map_notes["events"] = ["REDCap event (unique name, and label for a label export) → visit"]
+        draft.map_notes["events"] = ["REDCap event (its unique name, and its label as a labels export writes it) → visit"]
     return draft
 
 
