@@ -139,3 +139,14 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
            "  #   q1  (radio: How do you feel?)" in text
     assert 'date_formats: ["%Y-%m-%d"]' in text  # day-first and month-first fields: only Y-M-D is read
     assert "# date formats: both day-first and month-first fields; only Y-M-D dates are read" in text
+
+
+def test_init_says_when_day_first_and_month_first_both_read_the_dates(tmp_path: Path) -> None:
+    export = tmp_path / "ae.csv"
+    export.write_text("study_id,subject_id,ae_id,term,onset_date,serious\nS,1,1,Fever,03/04/2020 10:00,N\n"
+                      "S,1,2,Rash,05/06/2020 11:30,N\n", encoding="utf-8")
+    result = run("layout", "init", str(export))
+    assert result.exit_code == 0, result.output
+    assert 'datetime_formats: ["%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"]' in result.output
+    assert "# FILL IN: date-time values read as day first and as month first alike" in result.output
+    assert "# timezone: the times carry no UTC offset" in result.output

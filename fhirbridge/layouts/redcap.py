@@ -123,7 +123,7 @@ def draft_from_redcap(dictionary: Path, events: Path | None = None, study_id: st
     draft.date_formats, draft.datetime_formats = _date_formats(validations, draft)
     if event_visits is not None:
         draft.value_maps["events"] = dict(event_visits)
-        draft.map_notes["events"] = ["REDCap event (its unique name, and its label as a labels export writes it) → visit"]
+        draft.map_notes["events"] = ["REDCap event (unique name, and label as a labels export writes it) → visit"]
     return draft
 
 

@@ -102,8 +102,7 @@ def draft_from_files(paths: list[Path], matcher: Matcher | None = None) -> Draft
         if not specs:
             draft.unplaced.append((file.path.name, [(h, _example(file, h)) for h in file.header]))
             continue
-        used = {c for spec in specs for c in spec.columns.values() if isinstance(c, str)}
-        used |= {c["column"] for spec in specs for c in spec.columns.values()}
+        used = {c["column"] for spec in specs for c in spec.columns.values()}
         used |= {c for spec in specs if spec.cells is not None for c in spec.cells.columns()}
         specs[-1].unmatched = [(h, _example(file, h)) for h in file.header if h not in used]
         for spec in specs:
@@ -132,15 +131,16 @@ def _kinds_of_file(file: Sniffed, matcher: Matcher, draft: Draft, kinds_seen: se
         kinds_seen.add(kind)
         spec = DraftFile(name, file.path.name, kind, notes=[f"from {file.path.name}"])
         cells = best_cell_scheme(remaining) if kind == "isncsci_exam" else None
+        cell_columns: set[str] = set()
         if cells is not None and set(cells[1]) <= set(remaining):
-            spec.cells = cells[0]
+            spec.cells, cell_columns = cells[0], set(cells[1])
         for column in file.header:
-            if spec.cells is not None and column in spec.cells.columns():
+            if column in cell_columns:
                 continue
             match = matcher.match(kind, column)
             if match is not None and (column in remaining or match.path in KEY_FIELDS):
                 spec.take(match.path, column, match, **({"values": match.spec.values} if match.spec.values else {}))
-        taken = {c["column"] for c in spec.columns.values()} | (set(spec.cells.columns()) if spec.cells else set())
+        taken = {c["column"] for c in spec.columns.values()} | cell_columns
         remaining = [h for h in remaining if h not in taken]
         specs.append(spec)
     return specs
@@ -177,4 +177,6 @@ def _guess_dates(dates: list[str], datetimes: list[str], draft: Draft) -> tuple[
         draft.notes.append("FILL IN: no known date format reads every date value; write date_formats")
     if timed and not datetime_formats:
         draft.notes.append("FILL IN: no known date-time format reads every date-time value; write datetime_formats")
+    if timed and not any("%z" in f for f in datetime_formats):
+        draft.notes.append("timezone: the times carry no UTC offset; write the site's offset (e.g. +01:00)")
     return date_formats or ["%Y-%m-%d"], datetime_formats
