@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE, write_rows
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import NotRepresentable, write_csv
 from fhirbridge.issues.report import Report
+from fhirbridge.layouts.draft import q
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.date_formats import suggest
-from fhirbridge.mapping.loader import MappingError, bundled
+from fhirbridge.mapping.loader import MappingError, bundled, read_yaml
 from fhirbridge.records import AdverseEvent
 
 DEFAULT = bundled("csv-default.yaml").read_text(encoding="utf-8")
@@ -184,3 +187,15 @@ def test_checkboxes_row_filters_and_blank_rows_of_a_shared_file(tmp_path: Path) 
     (issue,) = report.issues  # the filtered-out row is not read; the bad checkbox is reported where it is
     assert (issue.code, issue.row, issue.column) == ("FB-CSV-003", 6, "crit___1")
     assert "'maybe' is not a checkbox state" in issue.message
+
+
+@given(st.text(max_size=30), st.text(max_size=10))
+@example(text="no", value="1")
+@example(text="- x", value="a: b")
+@example(text="\u2028", value="\x7f")
+def test_drafted_yaml_reads_back_the_text_written(tmp_path_factory: pytest.TempPathFactory, text: str,
+                                                  value: str) -> None:
+    """What a draft writes as a key or a value reads back as that very text, however YAML would take it plain."""
+    path = tmp_path_factory.mktemp("yaml") / "draft.yaml"
+    path.write_text(f"map:\n  {q(text)}: {q(value)}\n", encoding="utf-8")
+    assert read_yaml(path, keys_as_written=True) == {"map": {text: value}}

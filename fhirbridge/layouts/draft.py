@@ -30,7 +30,9 @@ def q(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and text.casefold() not in _YAML_WORDS:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes and control characters below 0x20
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+                   for c in quoted)  # and YAML wants the other unprintable ones (DEL, C1, line separators) escaped
 
 
 @dataclass
