@@ -169,6 +169,8 @@ def test_checkboxes_row_filters_and_blank_rows_of_a_shared_file(tmp_path: Path) 
          "ae_complete": "2"},
         {"record_id": "1", "form": "other", "instance": "1", "sex": "", "term": "Not an AE", "onset": "x",
          "serious": "x", "crit___1": "", "crit___2": "", "crit___a": "", "ae_complete": ""},
+        {"record_id": "1", "form": "ae", "instance": "4", "sex": "", "term": "", "onset": "", "serious": "",
+         "crit___1": "0", "crit___2": "0", "crit___a": "0", "ae_complete": "0"},  # an id alone: no record
         {"record_id": "1", "form": "ae", "instance": "3", "sex": "", "term": "Bad box", "onset": "2020-01-04 10:00",
          "serious": "1", "crit___1": "maybe", "crit___2": "", "crit___a": "", "ae_complete": ""},
     ]
@@ -185,7 +187,7 @@ def test_checkboxes_row_filters_and_blank_rows_of_a_shared_file(tmp_path: Path) 
     assert data.adverse_events[0].source is not None
     assert data.adverse_events[0].source.column("serious_criteria") == "crit___1"
     (issue,) = report.issues  # the filtered-out row is not read; the bad checkbox is reported where it is
-    assert (issue.code, issue.row, issue.column) == ("FB-CSV-003", 6, "crit___1")
+    assert (issue.code, issue.row, issue.column) == ("FB-CSV-003", 7, "crit___1")
     assert "'maybe' is not a checkbox state" in issue.message
 
 

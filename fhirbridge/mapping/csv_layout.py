@@ -35,8 +35,9 @@ RECORD_TYPES: dict[str, type[Record]] = {
 ColumnType = Literal["str", "int", "float", "date", "datetime", "bool", "list", "checkboxes"]
 #: The placeholder of a column name that differs per visit (``ais_{visit}`` → ``ais_v1``), see ``FileSpec.visits``.
 VISIT = "{visit}"
-#: Fields that say whose record a row holds; a row of a shared file with values in these alone holds no record.
-KEY_FIELDS = frozenset({"study_id", "subject_id", "visit"})
+#: The fields that identify a record (every kind's ``key()`` is made of them); a row of a file read by several
+#: file specs that fills these alone for a kind holds no record of that kind (a REDCap row of another instrument).
+KEY_FIELDS = frozenset({"study_id", "subject_id", "visit", "ae_id", "harvest_id", "infusion_id"})
 
 
 class Strict(BaseModel):
