@@ -201,3 +201,13 @@ def test_drafted_yaml_reads_back_the_text_written(tmp_path_factory: pytest.TempP
     path = tmp_path_factory.mktemp("yaml") / "draft.yaml"
     path.write_text(f"map:\n  {q(text)}: {q(value)}\n", encoding="utf-8")
     assert read_yaml(path, keys_as_written=True) == {"map": {text: value}}
+
+
+def test_a_row_filter_on_a_column_the_file_lacks_is_reported(tmp_path: Path) -> None:
+    write_rows(tmp_path / "records_1.csv", [{"record_id": "1", "sex": "male", "instance": "1", "term": "Fever",
+                                             "onset": "2020-01-02 10:00", "serious": "1"}])
+    report = Report()
+    data = read_csv([tmp_path / "records_1.csv"], _layout(tmp_path, AE_LAYOUT), report)
+    assert data.adverse_events == [] and len(data.subjects) == 1
+    assert [(i.code, i.column, i.message) for i in report.issues] == [
+        ("FB-CSV-001", "form", "required column 'form' is missing; no adverse_event is read from the file")]

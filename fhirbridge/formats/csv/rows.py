@@ -88,6 +88,7 @@ def readings_of(header: list[str], names: list[str], layout: CsvLayout) -> list[
             reading = _reading(name, spec, visit, token, header, present, len(names) > 1)
             missing = [resolve(c.column, token) for p, c in spec.columns.items()
                        if not c.optional and p not in reading.columns and p not in reading.checkboxes]
+            missing += [c for c in spec.where if c not in present]  # a filter on no column would keep no row
             out.append((reading, missing))
     return out
 
