@@ -53,6 +53,27 @@ def test_init_drafts_a_layout_that_reads_a_long_export(tmp_path: Path) -> None:
         assert getattr(data, kind) == getattr(default, kind), kind
 
 
+def test_init_drafts_a_layout_that_reads_a_wide_export(tmp_path: Path) -> None:
+    """Columns named per visit (``ais_v1``) become file specs with visits; the person names the visits."""
+    draft = tmp_path / "site.yaml"
+    result = run("layout", "init", "-o", str(draft), *sorted(str(p) for p in (EXAMPLES / "wide").glob("*.csv")))
+    assert result.exit_code == 0, result.output
+    text = draft.read_text(encoding="utf-8")
+    assert "    visits: {V1: v1, V2: v2, V3: v3}\n" in text and "    visits: {V1: v1, V3: v3}\n" in text
+    assert '      template: "{side}_{level}_{modality}_{visit}"\n' in text
+    assert "not matched to a field" not in text  # every column of the wide file is known
+    named = text.replace("YOUR-STUDY", "HONMOU2021").replace("timezone: Z", 'timezone: "+09:00"')
+    for token, visit in (("V1", "BASELINE"), ("V2", "DAY1"), ("V3", "MONTH6")):
+        named = named.replace(f"{token}: {token.lower()}", f"{visit}: {token.lower()}")
+    draft.write_text(named, encoding="utf-8")
+    report = Report()
+    data = read_csv([EXAMPLES / "wide"], load_csv_layout(draft), report)
+    assert report.issues == []
+    default = read_csv([EXAMPLE], load_csv_layout(), Report())
+    for kind in default.count():
+        assert getattr(data, kind) == getattr(default, kind), kind
+
+
 def test_init_lists_unknown_columns_and_values(tmp_path: Path) -> None:
     export = tmp_path / "patients.csv"
     export.write_bytes("subject_id\tsite\tgender\tdob\tshoe_size\nP1\t01\tM\t31/12/1970\t42\nP2\t01\tX\t01/02/1980\t\n"

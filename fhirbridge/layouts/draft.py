@@ -11,7 +11,7 @@ from typing import Any
 
 from fhirbridge.errors import FhirbridgeError
 from fhirbridge.layouts.names import CellScheme, Match, Matcher
-from fhirbridge.mapping.csv_layout import KEY_FIELDS, RECORD_TYPES
+from fhirbridge.mapping.csv_layout import KEY_FIELDS, RECORD_TYPES, VISIT
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
@@ -45,6 +45,7 @@ class DraftFile:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)  # field path → column spec
     constants: dict[str, str] = field(default_factory=dict)
     cells: CellScheme | None = None
+    visits: dict[str, str] = field(default_factory=dict)  # visit → the text of its columns, for ``{visit}``
     notes: list[str] = field(default_factory=list)
     unmatched: list[tuple[str, str]] = field(default_factory=list)  # (column, what is known of it)
 
@@ -65,7 +66,7 @@ class DraftFile:
         model = RECORD_TYPES[self.record]
         given = {p.split(".")[0] for p in self.columns} | set(self.constants)
         return [n for n, f in model.model_fields.items() if f.is_required() and n not in given and n != "source"
-                and not (n == "visit" and self.columns.get("visit"))]
+                and not (n == "visit" and self.visits)]
 
 
 @dataclass
@@ -128,6 +129,8 @@ def _file(spec: DraftFile) -> list[str]:
     out += [f"    file: {q(spec.file)}", f"    record: {spec.record}"]
     if spec.constants:
         out.append(f"    constants: {{{', '.join(f'{k}: {q(v)}' for k, v in spec.constants.items())}}}")
+    if spec.visits:
+        out.append(f"    visits: {{{', '.join(f'{q(v)}: {q(t)}' for v, t in spec.visits.items())}}}")
     for name in spec.missing():
         out.append(f"    # FILL IN: {name} is required and no column matched it")
     out.append("    columns:")
@@ -142,8 +145,11 @@ def _file(spec: DraftFile) -> list[str]:
         out.append("      # not matched to a field (write `FIELD: COLUMN` to read one, or list it in ignore_columns):")
         out += [f"      #   {column}{f'  ({about})' if about else ''}" for column, about in spec.unmatched]
     if spec.cells is not None:
+        block = spec.cells.block()
+        if spec.visits:
+            block["template"] = f"{block['template']}_{VISIT}"
         out.append("    isncsci_cells:")
         out += [f"      {k}: {{{', '.join(f'{q(a)}: {q(b)}' for a, b in v.items())}}}" if isinstance(v, dict)
-                else f"      {k}: {q(v)}" for k, v in spec.cells.block().items()]
+                else f"      {k}: {q(v)}" for k, v in block.items()]
     out.append("")
     return out

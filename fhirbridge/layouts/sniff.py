@@ -12,18 +12,23 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fhirbridge.formats.csv.rows import resolve
 from fhirbridge.formats.csv.text import detect_encoding
 from fhirbridge.inputs import Source
 from fhirbridge.layouts.draft import Draft, DraftError, DraftFile, default_study
 from fhirbridge.layouts.names import Matcher, best_cell_scheme, normal
-from fhirbridge.mapping.csv_layout import KEY_FIELDS
+from fhirbridge.mapping.csv_layout import KEY_FIELDS, VISIT
 
 DELIMITERS = ",;\t|"
 SAMPLE_ROWS = 500
 DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y-%m", "%Y"]
+#: A column named per visit: ``ais_v1``, ``scim_total_month6``, ``exam_date_bl`` (the suffix names the visit).
+_VISIT_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<visit>v\d+|visit_?\d+|month_?\d+|week_?\d+|day_?\d+|bl|baseline"
+                           r"|fu_?\d+)$", re.IGNORECASE)
 TIME_PARTS = ["T%H:%M:%S%z", "T%H:%M:%S", "T%H:%M", " %H:%M:%S", " %H:%M"]
 
 
@@ -102,16 +107,17 @@ def draft_from_files(paths: list[Path], matcher: Matcher | None = None) -> Draft
         if not specs:
             draft.unplaced.append((file.path.name, [(h, _example(file, h)) for h in file.header]))
             continue
-        used = {c["column"] for spec in specs for c in spec.columns.values()}
-        used |= {c for spec in specs if spec.cells is not None for c in spec.cells.columns()}
+        used = {c for spec in specs for c in _columns_read(spec)}
         specs[-1].unmatched = [(h, _example(file, h)) for h in file.header if h not in used]
         for spec in specs:
             for path, column in spec.columns.items():
+                values = [v for token in (list(spec.visits.values()) or [None])
+                          for v in file.values.get(resolve(column["column"], token), [])]
                 kind_type = matcher.specs[spec.record].columns[path].type
                 if kind_type in ("date", "datetime"):
-                    (date_values if kind_type == "date" else datetime_values).extend(file.values[column["column"]])
+                    (date_values if kind_type == "date" else datetime_values).extend(values)
                 if "values" in column:
-                    _use_default_map(draft, matcher, column["values"], file.values[column["column"]])
+                    _use_default_map(draft, matcher, column["values"], values)
             if "study_id" not in spec.columns:
                 spec.constants["study_id"] = "YOUR-STUDY"
                 spec.notes.append("FILL IN: no study_id column; write your study's id in constants")
@@ -121,11 +127,54 @@ def draft_from_files(paths: list[Path], matcher: Matcher | None = None) -> Draft
     return draft
 
 
-def _kinds_of_file(file: Sniffed, matcher: Matcher, draft: Draft, kinds_seen: set[str]) -> list[DraftFile]:
-    """The file specs reading ``file``: the kind most of its columns hold, then the kind most of the columns left
-    hold, and so on (a long export holds demographics, exams and SCIM-III in one row)."""
+def _visit_columns(header: list[str]) -> dict[str, dict[str, str]]:
+    """Column suffix of a visit → {column name without it: column}, when columns come per visit (``ais_v1``,
+    ``ais_v2``): at least two suffixes, each on at least three columns."""
+    by_suffix: dict[str, dict[str, str]] = {}
+    for column in header:
+        if match := _VISIT_SUFFIX.match(column):
+            by_suffix.setdefault(match["visit"], {})[match["stem"]] = column
+    found = {suffix: stems for suffix, stems in by_suffix.items() if len(stems) >= 3}
+    return found if len(found) >= 2 else {}
+
+
+def _visit_specs(file: Sniffed, matcher: Matcher, kinds_seen: set[str]) -> list[DraftFile]:
+    """File specs with ``visits`` for the kinds of record a wide file holds once per visit."""
+    per_visit = _visit_columns(file.header)
+    stems = list(dict.fromkeys(stem for stems in per_visit.values() for stem in stems))
     specs: list[DraftFile] = []
-    remaining = list(file.header)
+    while stems and (kind := matcher.kind_of([(s, "") for s in stems])) is not None:
+        if "visit" not in matcher.specs[kind].columns:
+            break
+        kinds_seen.add(kind)
+        spec = DraftFile(kind, file.path.name, kind, notes=[
+            f"from {file.path.name}: a record per visit, from the columns named per visit",
+            "FILL IN: name the visits: the keys of visits are the visit names, the values the column suffixes"])
+        for column in file.header:  # the keys that are not per visit
+            if (match := matcher.match(kind, column)) is not None and match.path in ("study_id", "subject_id"):
+                spec.take(match.path, column, match)
+        cells = best_cell_scheme(stems) if kind == "isncsci_exam" else None
+        cell_stems = set(cells[1]) if cells is not None and set(cells[1]) <= set(stems) else set()
+        spec.cells = cells[0] if cell_stems and cells is not None else None
+        for stem in stems:
+            match = matcher.match(kind, stem) if stem not in cell_stems else None
+            if match is not None and match.path != "visit":
+                spec.take(match.path, f"{stem}_{VISIT}", match, **(
+                    {"values": match.spec.values} if match.spec.values else {}))
+        used = {c["column"].removesuffix(f"_{VISIT}") for c in spec.columns.values()} | cell_stems
+        spec.visits = {suffix.upper(): suffix for suffix, by_stem in per_visit.items() if used & set(by_stem)}
+        stems = [s for s in stems if s not in used]
+        specs.append(spec)
+    return specs
+
+
+def _kinds_of_file(file: Sniffed, matcher: Matcher, draft: Draft, kinds_seen: set[str]) -> list[DraftFile]:
+    """The file specs reading ``file``: the kinds it holds per visit (a wide export), then the kind most of its
+    columns hold, then the kind most of the columns left hold, and so on (a long export holds demographics, exams
+    and SCIM-III in one row)."""
+    specs = _visit_specs(file, matcher, kinds_seen)
+    per_visit = {column for spec in specs for column in _columns_read(spec)}
+    remaining = [h for h in file.header if h not in per_visit]
     while (kind := matcher.kind_of([(h, "") for h in remaining])) is not None:
         name = kind if kind not in kinds_seen else f"{kind}_{len(draft.files) + len(specs)}"
         kinds_seen.add(kind)
@@ -144,6 +193,15 @@ def _kinds_of_file(file: Sniffed, matcher: Matcher, draft: Draft, kinds_seen: se
         remaining = [h for h in remaining if h not in taken]
         specs.append(spec)
     return specs
+
+
+def _columns_read(spec: DraftFile) -> list[str]:
+    """The columns of the file a drafted spec reads (each visit's, for a spec with visits)."""
+    names = [c["column"] for c in spec.columns.values()] + (list(spec.cells.columns()) if spec.cells else [])
+    if spec.visits and spec.cells:
+        names = [c["column"] for c in spec.columns.values()] + [f"{c}_{VISIT}" for c in spec.cells.columns()]
+    tokens = list(spec.visits.values()) or [None]
+    return list(dict.fromkeys(resolve(n, t) for n in names for t in tokens))
 
 
 def _example(file: Sniffed, column: str) -> str:
