@@ -147,7 +147,7 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
         "study_no,enrolment,text,Study number,,\n"
         "gender,enrolment,radio,Gender,\"1, Male | 2, Female | 3, Intersex\",\n"
         "dob,enrolment,text,Date of birth,,date_mdy\n"
-        "site,enrolment,text,Centre,,\n"
+
         "injury_date,enrolment,text,Date of injury,,date_dmy\n"
         "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n", encoding="utf-8")
     result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
@@ -158,6 +158,8 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
     assert "    # FILL IN: 3: ?   (Intersex) no fhirbridge value matched; one of female, male, other, unknown" in text
     assert "  # instrument quality_of_life: no kind of record matched; its columns are not read:\n" \
            "  #   q1  (radio: How do you feel?)" in text
+    assert "# FILL IN: site_id is required and no column matched it" in text
+    assert "write site_id: redcap_data_access_group" in text
     assert 'date_formats: ["%Y-%m-%d"]' in text  # day-first and month-first fields: only Y-M-D is read
     assert "# date formats: both day-first and month-first fields; only Y-M-D dates are read" in text
 

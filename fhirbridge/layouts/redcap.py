@@ -158,6 +158,9 @@ def _form_spec(form: str, kind: str, members: list[Field], record_id: str, study
             spec.unmatched.append((field.name, f"{field.type}: {field.label}"))
         elif match.spec.type in ("date", "datetime"):
             validations.add(field.validation)
+    if kind == "subject" and "site_id" not in spec.columns:
+        spec.notes.append("site_id: no field matched; a project with data access groups has them in the column "
+                          "redcap_data_access_group (write site_id: redcap_data_access_group), else a constant")
     if kind == "adverse_event" and "ae_id" not in spec.columns:
         ae_id = matcher.match(kind, "ae_id")
         assert ae_id is not None
