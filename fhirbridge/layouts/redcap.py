@@ -145,15 +145,15 @@ def _form_spec(form: str, kind: str, members: list[Field], record_id: str, study
         if event_visits is None:
             spec.notes.append("the visit is the REDCap event name as exported; give --events to map events to visits")
     cells = best_cell_scheme([f.name for f in members]) if kind == "isncsci_exam" else None
-    if cells is not None and set(cells[1]) <= {f.name for f in members}:
-        spec.cells = cells[0]
+    cell_paths = cells[1] if cells is not None else {}
+    if cells is not None and set(cell_paths) <= {f.name for f in members}:
+        spec.cells = cells[0]  # all 132 cells named by one scheme: the isncsci_cells block, else one by one
     for field in members:
-        if spec.cells is not None and field.name in cells[1]:  # type: ignore[index]
+        if spec.cells is not None and field.name in cell_paths:
             continue
         match = matcher.match(kind, field.name, field.label)
-        path = match.path if match else (cells[1].get(field.name) if cells else None)
-        if match is None and path is not None:
-            match = Match(path, matcher.specs[kind].columns[path])
+        if match is None and field.name in cell_paths:
+            match = Match(cell_paths[field.name], matcher.specs[kind].columns[cell_paths[field.name]])
         if match is None or not _take(spec, match, field, draft, matcher):
             spec.unmatched.append((field.name, f"{field.type}: {field.label}"))
         elif match.spec.type in ("date", "datetime"):

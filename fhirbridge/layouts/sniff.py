@@ -111,8 +111,7 @@ def draft_from_files(paths: list[Path], matcher: Matcher | None = None) -> Draft
         specs[-1].unmatched = [(h, _example(file, h)) for h in file.header if h not in used]
         for spec in specs:
             for path, column in spec.columns.items():
-                values = [v for token in (list(spec.visits.values()) or [None])
-                          for v in file.values.get(resolve(column["column"], token), [])]
+                values = [v for token in _tokens(spec) for v in file.values.get(resolve(column["column"], token), [])]
                 kind_type = matcher.specs[spec.record].columns[path].type
                 if kind_type in ("date", "datetime"):
                     (date_values if kind_type == "date" else datetime_values).extend(values)
@@ -197,11 +196,14 @@ def _kinds_of_file(file: Sniffed, matcher: Matcher, draft: Draft, kinds_seen: se
 
 def _columns_read(spec: DraftFile) -> list[str]:
     """The columns of the file a drafted spec reads (each visit's, for a spec with visits)."""
-    names = [c["column"] for c in spec.columns.values()] + (list(spec.cells.columns()) if spec.cells else [])
-    if spec.visits and spec.cells:
-        names = [c["column"] for c in spec.columns.values()] + [f"{c}_{VISIT}" for c in spec.cells.columns()]
-    tokens = list(spec.visits.values()) or [None]
-    return list(dict.fromkeys(resolve(n, t) for n in names for t in tokens))
+    cells = list(spec.cells.columns()) if spec.cells else []
+    names = [c["column"] for c in spec.columns.values()] + [f"{c}_{VISIT}" if spec.visits else c for c in cells]
+    return list(dict.fromkeys(resolve(n, t) for n in names for t in _tokens(spec)))
+
+
+def _tokens(spec: DraftFile) -> list[str | None]:
+    """The texts that stand for ``{visit}`` in the spec's columns (None: its columns are not per visit)."""
+    return [*spec.visits.values()] or [None]
 
 
 def _example(file: Sniffed, column: str) -> str:
