@@ -10,8 +10,10 @@ from conftest import EXAMPLE, write_rows
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from fhirbridge import api
 from fhirbridge.formats.csv.reader import read_csv
 from fhirbridge.formats.csv.writer import NotRepresentable, write_csv
+from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.issues.report import Report
 from fhirbridge.layouts.draft import q
 from fhirbridge.mapping.csv_layout import load_csv_layout
@@ -119,9 +121,13 @@ def test_minute_precision_date_times_write_and_read_back(tmp_path: Path) -> None
 
 
 def test_a_layout_reading_one_file_for_several_kinds_is_not_written(tmp_path: Path) -> None:
-    layout = load_csv_layout(EXAMPLE.parents[1] / "wide" / "layout.yaml")
+    wide = EXAMPLE.parents[1] / "wide" / "layout.yaml"
     with pytest.raises(MappingError, match="writes CSV only in layouts with one file per kind"):
-        write_csv(read_csv([EXAMPLE], load_csv_layout(), Report()), layout, tmp_path)
+        write_csv(read_csv([EXAMPLE], load_csv_layout(), Report()), load_csv_layout(wide), tmp_path)
+    report = api.convert([EXAMPLE], tmp_path / "out", target="csv", options=ConvertOptions(csv_mapping=wide))
+    assert [i.code for i in report.issues] == ["FB-MAP-001"] and report.exit_code == 2
+    assert "writes CSV only in layouts with one file per kind" in report.issues[0].message
+    assert not (tmp_path / "out").exists()
 
 
 # -- shapes ----------------------------------------------------------------------------------------------------

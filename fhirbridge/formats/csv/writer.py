@@ -39,10 +39,7 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
 
     Values the layout has no column for are listed in ``issues`` (FB-CSV-009), never dropped silently.
     """
-    if not layout.one_file_per_kind():
-        raise MappingError(f"layout {layout.name!r} reads several kinds of record from one file, or one record "
-                           "per visit from a row; fhirbridge writes CSV only in layouts with one file per kind "
-                           "of record (such as the default)")
+    check_writable(layout)
     outdir.mkdir(parents=True, exist_ok=True)
     issues = issues if issues is not None else []
     written = []
@@ -52,6 +49,15 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
         issues.extend(i.model_copy(update={"file": str(path)}) for i in table.issues)
         written.append(path)
     return written
+
+
+def check_writable(layout: CsvLayout) -> None:
+    """Refuse a layout that only reads: several kinds of record in one file, a record per visit from a row, row
+    filters or checkbox columns have no one way back."""
+    if not layout.one_file_per_kind():
+        raise MappingError(f"layout {layout.name!r} reads several kinds of record from one file, a record per visit "
+                           "from a row, filtered rows or checkboxes; fhirbridge writes CSV only in layouts with one "
+                           "file per kind of record and one record per row (such as the default)")
 
 
 def tables(data: StudyData, layout: CsvLayout, kinds: tuple[type[Record], ...] | None = None) -> list[Table]:
