@@ -147,7 +147,6 @@ class FileSpec(Strict):
             seen[spec.column] = path
         return self
 
-
     def _check_visits(self) -> None:
         templated = [p for p, c in self.columns.items() if VISIT in c.column]
         if not self.visits:
@@ -161,9 +160,6 @@ class FileSpec(Strict):
             raise ValueError("visits: the visit comes from the visits table; remove the visit column or constant")
         if not templated:
             raise ValueError(f"visits: no column name has the {VISIT} placeholder (e.g. ais_{VISIT})")
-
-    def is_visit_column(self, path: str) -> bool:
-        return VISIT in self.columns[path].column
 
 
 def nearest_first(name: str, names: list[str]) -> list[str]:

@@ -41,6 +41,7 @@ class Reading:
 
 
 def resolve(column: str, visit_token: str | None) -> str:
+    """A column name with its ``{visit}`` placeholder filled in (as it is, for a spec without visits)."""
     return column.replace(VISIT, visit_token) if visit_token is not None else column
 
 
