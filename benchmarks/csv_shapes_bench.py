@@ -11,7 +11,6 @@ layout's, and checks that every shape wrote the same number of resources.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -21,15 +20,6 @@ from scaled import SUBJECTS, fhirbridge, measure, scaled_export
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _exports():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("examples_exports", EXAMPLES / "exports.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=520)
@@ -37,7 +27,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         default = scaled_export(max(1, args.subjects // SUBJECTS), root / "default")
-        _exports().generate(root, default)
+        sys.path.insert(0, str(EXAMPLES))
+        from exports import generate  # examples/exports.py: the shapes, written from the default files
+
+        generate(root, default)
         shapes = {"default": (default, None), "wide": (root / "wide", EXAMPLES / "wide" / "layout.yaml"),
                   "long": (root / "long", EXAMPLES / "long" / "layout.yaml"),
                   "redcap raw": (root / "redcap" / "raw", EXAMPLES / "redcap" / "layout.yaml"),

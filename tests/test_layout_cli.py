@@ -20,6 +20,15 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+def _reads_as_the_default_export(folder: Path, layout: Path) -> None:
+    report = Report()
+    data = read_csv([folder], load_csv_layout(layout), report)
+    assert report.issues == []
+    default = read_csv([EXAMPLE], load_csv_layout(), Report())
+    for kind in default.count():
+        assert getattr(data, kind) == getattr(default, kind), kind
+
+
 def test_show_prints_the_default_layout() -> None:
     result = run("layout", "show")
     assert result.exit_code == 0
@@ -45,12 +54,7 @@ def test_init_drafts_a_layout_that_reads_a_long_export(tmp_path: Path) -> None:
     assert "# FILL IN: no study_id column; write your study's id in constants" in text
     draft.write_text(text.replace("YOUR-STUDY", "HONMOU2021").replace("timezone: Z", 'timezone: "+09:00"'),
                      encoding="utf-8")
-    report = Report()
-    data = read_csv([EXAMPLES / "long"], load_csv_layout(draft), report)
-    assert report.issues == []
-    default = read_csv([EXAMPLE], load_csv_layout(), Report())
-    for kind in default.count():
-        assert getattr(data, kind) == getattr(default, kind), kind
+    _reads_as_the_default_export(EXAMPLES / "long", draft)
 
 
 def test_init_drafts_a_layout_that_reads_a_wide_export(tmp_path: Path) -> None:
@@ -66,12 +70,7 @@ def test_init_drafts_a_layout_that_reads_a_wide_export(tmp_path: Path) -> None:
     for token, visit in (("V1", "BASELINE"), ("V2", "DAY1"), ("V3", "MONTH6")):
         named = named.replace(f"{token}: {token.lower()}", f"{visit}: {token.lower()}")
     draft.write_text(named, encoding="utf-8")
-    report = Report()
-    data = read_csv([EXAMPLES / "wide"], load_csv_layout(draft), report)
-    assert report.issues == []
-    default = read_csv([EXAMPLE], load_csv_layout(), Report())
-    for kind in default.count():
-        assert getattr(data, kind) == getattr(default, kind), kind
+    _reads_as_the_default_export(EXAMPLES / "wide", draft)
 
 
 def test_init_lists_unknown_columns_and_values(tmp_path: Path) -> None:
