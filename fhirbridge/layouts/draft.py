@@ -9,16 +9,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhirbridge.errors import FhirbridgeError
 from fhirbridge.layouts.names import CellScheme, Match, Matcher
 from fhirbridge.mapping.csv_layout import KEY_FIELDS, RECORD_TYPES, VISIT
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
-
-
-class DraftError(FhirbridgeError):
-    """A file a draft is made from that cannot be read as one; the message names the file."""
 
 
 def q(value: Any) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhirbridge.layouts.draft import Draft, DraftError, DraftFile, default_study
+from fhirbridge.layouts.draft import Draft, DraftFile, default_study
 from fhirbridge.layouts.names import Match, Matcher, best_cell_scheme, normal
+from fhirbridge.mapping.loader import MappingError
 
 RECORDS_FILE = "*_DATA_*.csv"  # REDCap names its exports PROJECT_DATA_YYYY-MM-DD_HHMM.csv (…_DATA_LABELS_… too)
 REDCAP_COLUMNS = ["redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance",
@@ -47,7 +48,7 @@ def read_dictionary(path: Path) -> list[Field]:
               "choices_calculations_or_slider_labels": "choices",
               "text_validation_type_or_show_slider_number": "validation"}
     if not rows or not {"variable_field_name", "form_name", "field_type"} <= {normal(h) for h in rows[0]}:
-        raise DraftError(f"{path}: not a REDCap data dictionary (no 'Variable / Field Name', 'Form Name' and "
+        raise MappingError(f"{path}: not a REDCap data dictionary (no 'Variable / Field Name', 'Form Name' and "
                           "'Field Type' columns)")
     fields = []
     for row in rows:
@@ -66,7 +67,7 @@ def read_events(path: Path) -> dict[str, str]:
     the file's ``arm_name`` column where it has one, else REDCap's default ``Arm N``."""
     rows = _rows(path)
     if not rows or "unique_event_name" not in {normal(h) for h in rows[0]}:
-        raise DraftError(f"{path}: not a REDCap events file (no 'unique_event_name' column)")
+        raise MappingError(f"{path}: not a REDCap events file (no 'unique_event_name' column)")
     events: dict[str, str] = {}
     for row in rows:
         cells = {normal(k): (v or "").strip() for k, v in row.items() if k}
@@ -82,7 +83,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise DraftError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise MappingError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         text = path.read_bytes().decode("cp1252", errors="replace")
     return list(csv.DictReader(io.StringIO(text)))
@@ -94,7 +95,7 @@ def draft_from_redcap(dictionary: Path, events: Path | None = None, study_id: st
     matcher = matcher or Matcher()
     fields = [f for f in read_dictionary(dictionary) if f.type != "descriptive"]
     if not fields:
-        raise DraftError(f"{dictionary}: the data dictionary has no fields")
+        raise MappingError(f"{dictionary}: the data dictionary has no fields")
     event_visits = read_events(events) if events is not None else None
     record_id = fields[0].name
     draft = Draft(name=f"redcap-{normal(dictionary.stem).replace('_', '-')}",

@@ -19,9 +19,10 @@ from pathlib import Path
 from fhirbridge.formats.csv.rows import resolve
 from fhirbridge.formats.csv.text import detect_encoding
 from fhirbridge.inputs import Source
-from fhirbridge.layouts.draft import Draft, DraftError, DraftFile, default_study
+from fhirbridge.layouts.draft import Draft, DraftFile, default_study
 from fhirbridge.layouts.names import Matcher, best_cell_scheme, normal
 from fhirbridge.mapping.csv_layout import KEY_FIELDS, VISIT
+from fhirbridge.mapping.loader import MappingError
 
 DELIMITERS = ",;\t|"
 SAMPLE_ROWS = 500
@@ -49,10 +50,10 @@ def sniff(path: Path) -> Sniffed:
         encoding, _ = detect_encoding(Source(path))
         head = path.read_bytes()[:1 << 20].decode(encoding, errors="replace").removeprefix("\ufeff")
     except OSError as exc:
-        raise DraftError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise MappingError(f"{path}: cannot read: {exc.strerror or exc}") from None
     first = head.splitlines()[0] if head.strip() else ""
     if not first:
-        raise DraftError(f"{path}: the file is empty: no header row")
+        raise MappingError(f"{path}: the file is empty: no header row")
     delimiter = max(DELIMITERS, key=first.count)
     with contextlib.suppress(csv.Error):  # else the most frequent candidate in the header line stands
         delimiter = csv.Sniffer().sniff("\n".join(head.splitlines()[:20]), delimiters=DELIMITERS).delimiter
