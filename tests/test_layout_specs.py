@@ -217,3 +217,13 @@ def test_a_row_filter_on_a_column_the_file_lacks_is_reported(tmp_path: Path) -> 
     assert data.adverse_events == [] and len(data.subjects) == 1
     assert [(i.code, i.column, i.message) for i in report.issues] == [
         ("FB-CSV-001", "form", "required column 'form' is missing; no adverse_event is read from the file")]
+
+
+def test_a_redcap_export_with_label_headers_gets_one_hint(tmp_path: Path) -> None:
+    (tmp_path / "records_1.csv").write_text("Record ID,Event Name,Sex,Adverse event\n1,Baseline,Male,\n",
+                                            encoding="utf-8")
+    report = Report()
+    read_csv([tmp_path / "records_1.csv"], _layout(tmp_path, AE_LAYOUT), report)
+    (issue,) = report.issues
+    assert issue.code == "FB-CSV-001"
+    assert "export the records with the variable names as column headers" in issue.message

@@ -58,7 +58,8 @@ def plan(header: list[str], names: list[str], layout: CsvLayout, file: str, repo
         missing_all.extend((column, what) for column in missing)
         if not missing:
             readings.append(reading)
-    hint = delimiter_hint(header, layout, [c for c, _ in missing_all])
+    hint = delimiter_hint(header, layout, [c for c, _ in missing_all]) or label_headers_hint(
+        header, [c for c, _ in missing_all])
     if hint:
         report.add(Issue.of("FB-CSV-001", hint, file=file, row=1))
         return []
@@ -126,6 +127,14 @@ def delimiter_hint(header: list[str], layout: CsvLayout, missing: list[str]) -> 
             return (f"the header has {len(header)} column(s) split on {layout.delimiter!r} but {len(split)} split on "
                     f"{shown!r}: the file looks {shown!r}-separated; write delimiter: \"{shown}\" in the layout "
                     f"{layout.name!r}")
+    return None
+
+
+def label_headers_hint(header: list[str], missing: list[str]) -> str | None:
+    """When a REDCap export's headers are its field labels ("Record ID", "Event Name"), not its variable names."""
+    if "record_id" in missing and {"Record ID", "Event Name", "Repeat Instrument"} & set(header):
+        return ("the header holds REDCap field labels ('Record ID', ...), not variable names: export the records "
+                "with the variable names as column headers (raw headers)")
     return None
 
 
