@@ -25,6 +25,8 @@ from fhirbridge.records import Record, SourceLocation
 #: The separator of a REDCap checkbox column: ``serious_criteria___2`` is code 2 of ``serious_criteria``.
 CHECKBOX = "___"
 _DELIMITERS = (",", ";", "\t", "|")
+#: How many unused columns the issue about them names.
+_UNUSED_NAMED = 10
 
 
 @dataclass
@@ -66,9 +68,15 @@ def plan(header: list[str], names: list[str], layout: CsvLayout, file: str, repo
     for column, what in missing_all:
         report.add(Issue.of("FB-CSV-001", f"required column {column!r} is missing; {what}",
                             file=file, row=1, column=column))
-    for column in unused_columns(header, [r for r, _ in candidates], layout):
-        report.add(Issue.of("FB-CSV-002", f"column {column!r} is not used by the layout; its values are not "
-                            "converted", file=file, row=1, column=column))
+    unused = unused_columns(header, [r for r, _ in candidates], layout)
+    if len(unused) == 1:
+        report.add(Issue.of("FB-CSV-002", f"column {unused[0]!r} is not used by the layout; its values are not "
+                            "converted", file=file, row=1, column=unused[0]))
+    elif unused:  # one issue per file, however wide the header: a million columns are not a million issues
+        first = ", ".join(repr(c) for c in unused[:_UNUSED_NAMED])
+        more = ", ..." if len(unused) > _UNUSED_NAMED else ""
+        report.add(Issue.of("FB-CSV-002", f"{len(unused):,} columns are not used by the layout ({first}{more}); "
+                            "their values are not converted", file=file, row=1, column=unused[0], value=len(unused)))
     return readings
 
 
