@@ -323,5 +323,10 @@ def serve(db: str | None, host: str, port: int, max_body: int) -> None:
     run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)
 
 
+from fhirbridge.cli_layout import layout  # noqa: E402  (its own module: the layout commands)
+
+main.add_command(layout)
+
+
 if __name__ == "__main__":
     main(prog_name="fhirbridge")

@@ -22,12 +22,14 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("fhirbridge.mappings").joinpath(name)))
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, keys_as_written: bool = False) -> Any:
+    """The YAML document of ``path``; with ``keys_as_written`` every mapping key is the text written (``1`` and
+    ``no`` stay "1" and "no": codes of an export are text, not YAML numbers or booleans)."""
     import yaml  # on first use: commands that read no mapping spec start without it
 
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_text_keys_loader() if keys_as_written else yaml.SafeLoader)
     except OSError as exc:
         raise MappingError(f"{path}: cannot read mapping spec: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
@@ -36,9 +38,21 @@ def read_yaml(path: Path) -> Any:
         raise MappingError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-def load_model(path: Path, model: type[M], kind: str) -> M:
+def _text_keys_loader() -> type:
+    import yaml
+
+    class TextKeys(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            self.flatten_mapping(node)
+            return {key.value if isinstance(key, yaml.ScalarNode) else self.construct_object(key, deep=deep):
+                    self.construct_object(value, deep=deep) for key, value in node.value}
+
+    return TextKeys
+
+
+def load_model(path: Path, model: type[M], kind: str, keys_as_written: bool = False) -> M:
     """Read a YAML file into a pydantic model; any schema error becomes a MappingError naming its key."""
-    data = read_yaml(path)
+    data = read_yaml(path, keys_as_written)
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a {kind} must be a YAML mapping at the top level")
     try:

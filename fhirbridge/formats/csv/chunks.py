@@ -25,19 +25,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from fhirbridge.formats.csv.reader import (
-    check_header,
-    expand_inputs,
-    first_of_each_key,
-    match_files,
-    read_file,
-    read_row,
-)
+from fhirbridge.formats.csv.reader import expand_inputs, match_files, read_file
+from fhirbridge.formats.csv.rows import FirstOfEachKey, Reading, plan, records_of_row
 from fhirbridge.formats.csv.text import UTF8_BOM, Undecodable, as_utf8, detect_encoding, encoding_issue
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
-from fhirbridge.mapping.csv_layout import CsvLayout, FileSpec, load_csv_layout
+from fhirbridge.mapping.csv_layout import CsvLayout, load_csv_layout
 from fhirbridge.records import Study, StudyData
 
 #: Input bytes of rows in one chunk: about 25 subjects of the example export, whose resources take about 50 MB
@@ -47,9 +41,10 @@ CHUNK_BYTES = 48 << 10
 
 @dataclass
 class FileRows:
-    """The rows of one file that belong to a chunk: (row number, bytes), and how to read them."""
+    """The rows of one file that belong to a chunk: (row number, bytes), and how to read them (the file specs
+    that read the file)."""
 
-    spec: str
+    specs: list[str]
     path: str
     encoding: str
     header: list[str]
@@ -67,15 +62,15 @@ class CsvChunk:
     def load(self, report: Report) -> StudyData:
         layout = _layout(self.layout)
         data = StudyData(studies=list(self.studies))
+        once = FirstOfEachKey(report)
         for part in self.files:
-            spec = layout.files[part.spec]
-            present = set(part.header)
-            columns = {path: c.column for path, c in spec.columns.items() if c.column in present}
-            read = (read_row(next(csv.reader(io.StringIO(raw.decode(part.encoding), newline=""),
-                                             delimiter=layout.delimiter, strict=True)),
-                             part.header, columns, spec, layout, part.path, row, report) for row, raw in part.rows)
-            for record in first_of_each_key((r for r in read if r is not None), spec, report):
-                data.add(record)
+            readings = plan(part.header, part.specs, layout, part.path, Report())  # its issues: in the index
+            for row, raw in part.rows:
+                cells = next(csv.reader(io.StringIO(raw.decode(part.encoding), newline=""),
+                                        delimiter=layout.delimiter, strict=True))
+                for record in once.records(records_of_row(cells, part.header, readings, layout, part.path, row,
+                                                          report)):
+                    data.add(record)
         return data
 
 
@@ -86,8 +81,7 @@ def _layout(path: Path | None) -> CsvLayout:
 
 @dataclass
 class _File:
-    spec_name: str
-    spec: FileSpec
+    specs: list[str]
     path: Source
     encoding: str
     start: int  # byte offset of the first row after the header
@@ -100,19 +94,14 @@ def read_chunks(inputs: list[Path | Source], report: Report, layout_path: Path |
     layout = _layout(layout_path)
     index = _Index(layout)
     studies: list[Study] = []
-    names = {id(spec): name for name, spec in layout.files.items()}
-    for spec, path in match_files(expand_inputs(inputs), layout, report):
-        if spec.record == "study":
-            studies.extend(_studies(path, spec, layout, report, {r.key() for r in studies}))
+    once = FirstOfEachKey(report)
+    for names, path in match_files(expand_inputs(inputs), layout, report):
+        if layout.files[names[0]].record == "study":  # a study file holds nothing else (the layout says so)
+            studies.extend(once.records(read_file(path, names, layout, report)))  # type: ignore[arg-type]
         else:
-            index.add(names[id(spec)], spec, path, report)
+            index.add(names, path, report)
     yield StudyData(studies=list(studies))
     yield from index.chunks(layout_path, studies)
-
-
-def _studies(path: Source, spec: FileSpec, layout: CsvLayout, report: Report, seen: set[tuple[str, ...]]
-             ) -> Iterator[Study]:
-    yield from first_of_each_key(read_file(path, spec, layout, report), spec, report, seen)  # type: ignore[misc]
 
 
 class _Index:
@@ -126,7 +115,7 @@ class _Index:
         self.subject_groups: dict[int, None] = {}  # in the subjects file's order
         self.unkeyed = -1
 
-    def add(self, spec_name: str, spec: FileSpec, path: Source, report: Report) -> None:
+    def add(self, names: list[str], path: Source, report: Report) -> None:
         name = str(path)
         try:
             path, wide = as_utf8(path)
@@ -151,12 +140,13 @@ class _Index:
                     report.add(Issue.of("FB-IO-002", "file is empty: no header row", file=name, row=1))
                     return
                 header = [h.strip() for h in self._cells(first[2], encoding)]
-                if check_header(header, spec, name, report) is None:
+                readings = plan(header, names, self.layout, name, report)
+                if not readings:
                     return
                 file_index = len(self.files)
-                self.files.append(_File(spec_name, spec, path, encoding, first[1] + len(first[2]), header))
-                key_columns = self._key_columns(spec, header)
-                is_subjects = spec.record == "subject"
+                self.files.append(_File(names, path, encoding, first[1] + len(first[2]), header))
+                key_columns = self._key_columns(readings, header)
+                is_subjects = any(r.spec.record == "subject" for r in readings)
                 for row, start, raw in records:
                     try:
                         cells = self._cells(raw, encoding)
@@ -165,7 +155,7 @@ class _Index:
                         continue
                     if not any(c.strip() for c in cells):
                         continue
-                    group = self._group(cells, key_columns, spec, len(header))
+                    group = self._group(cells, key_columns, len(header))
                     if is_subjects and group != self.unkeyed:
                         self.subject_groups.setdefault(group)
                     for table, value in ((self.slot_file, file_index), (self.slot_row, row),
@@ -182,20 +172,21 @@ class _Index:
         return next(csv.reader(io.StringIO(text, newline=""), delimiter=self.layout.delimiter, strict=True), [])
 
     @staticmethod
-    def _key_columns(spec: FileSpec, header: list[str]) -> tuple[int | None, int | None]:
-        def position(field: str) -> int | None:
-            column = spec.columns.get(field)
-            return header.index(column.column) if column is not None and column.column in header else None
+    def _key_columns(readings: list[Reading], header: list[str]) -> tuple[int | str, int | None]:
+        """Where a row's study (a column's position, or the layout's constant) and subject id are."""
+        for reading in readings:
+            if "subject_id" in reading.columns:
+                study = reading.columns.get("study_id")
+                return (header.index(study) if study is not None else str(reading.constants.get("study_id", "")),
+                        header.index(reading.columns["subject_id"]))
+        return "", None
 
-        return position("study_id"), position("subject_id")
-
-    def _group(self, cells: list[str], key_columns: tuple[int | None, int | None], spec: FileSpec,
-               width: int) -> int:
+    def _group(self, cells: list[str], key_columns: tuple[int | str, int | None], width: int) -> int:
         """The subject group of a row (a row of the wrong width, or without a subject id, has none)."""
         study_at, subject_at = key_columns
         if len(cells) != width or subject_at is None:
             return self.unkeyed
-        study = cells[study_at].strip() if study_at is not None else str(spec.constants.get("study_id", ""))
+        study = cells[study_at].strip() if isinstance(study_at, int) else study_at
         key = (study, cells[subject_at].strip())
         if key not in self.groups:
             self.groups[key] = len(self.groups)
@@ -234,7 +225,7 @@ class _Index:
             handle = handles[file_index]
             handle.seek(self.slot_offset[slot])
             by_file.setdefault(file_index, []).append((self.slot_row[slot], handle.read(self.slot_length[slot])))
-        parts = [FileRows(self.files[i].spec_name, str(self.files[i].path), self.files[i].encoding,
+        parts = [FileRows(self.files[i].specs, str(self.files[i].path), self.files[i].encoding,
                           self.files[i].header, rows) for i, rows in sorted(by_file.items())]
         return CsvChunk(layout_path, studies, parts)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fhirbridge.formats.csv.writer import Table, file_name, tables
+from fhirbridge.formats.csv.writer import Table, check_writable, file_name, tables
 from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, load_csv_layout
@@ -19,6 +19,7 @@ _NOT_STUDIES = tuple(kind for kind in RECORD_TYPES.values() if kind is not Study
 class CsvSink:
     def __init__(self, outdir: Path, report: Report, options: ConvertOptions) -> None:
         layout = load_csv_layout(options.csv_mapping)
+        check_writable(layout)
         report.header["csv_layout"] = f"{layout.name} {layout.version}"
         self.outdir = outdir
         self.layout = layout

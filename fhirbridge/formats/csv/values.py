@@ -20,6 +20,17 @@ class CellError(ValueError):
         self.expected = expected
 
 
+_CHECKED = {"1": True, "checked": True, "0": False, "unchecked": False, "": False}
+
+
+def checked(text: str) -> bool:
+    """Whether a REDCap checkbox cell is checked: 1/0 in a raw export, Checked/Unchecked in a label export."""
+    state = _CHECKED.get(text.strip().casefold())
+    if state is None:
+        raise CellError("FB-CSV-003", f"{text!r} is not a checkbox state", expected="1/0 or Checked/Unchecked")
+    return state
+
+
 def _iso(parsed: dt.datetime, fmt: str, timezone: str) -> str:
     """ISO 8601 text with the precision of ``fmt``: a partial date stays partial, a time gets seconds and
     an offset (the one in the text, else the layout's)."""
@@ -60,7 +71,7 @@ def _mapped(text: str, spec: ColumnSpec, layout: CsvLayout) -> Any:
 
 def convert_cell(text: str, spec: ColumnSpec, layout: CsvLayout) -> Any:
     """Convert the text of one cell (never missing: the caller handles missing tokens)."""
-    if spec.type == "list":
+    if spec.type in ("list", "checkboxes"):
         items = [t.strip() for t in text.split(layout.list_separator) if t.strip()]
         return [_mapped(t, spec, layout) if spec.values else t for t in items]
     if spec.values:

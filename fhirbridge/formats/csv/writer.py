@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, ColumnSpec, CsvLayout, FileSpec
+from fhirbridge.mapping.loader import MappingError
 from fhirbridge.records import Record, StudyData
 from fhirbridge.records.paths import value_at
 
@@ -38,6 +39,7 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
 
     Values the layout has no column for are listed in ``issues`` (FB-CSV-009), never dropped silently.
     """
+    check_writable(layout)
     outdir.mkdir(parents=True, exist_ok=True)
     issues = issues if issues is not None else []
     written = []
@@ -47,6 +49,15 @@ def write_csv(data: StudyData, layout: CsvLayout, outdir: Path, issues: list[Iss
         issues.extend(i.model_copy(update={"file": str(path)}) for i in table.issues)
         written.append(path)
     return written
+
+
+def check_writable(layout: CsvLayout) -> None:
+    """Refuse a layout that only reads: several kinds of record in one file, a record per visit from a row, row
+    filters or checkbox columns have no one way back."""
+    if not layout.one_file_per_kind():
+        raise MappingError(f"layout {layout.name!r} reads several kinds of record from one file, a record per visit "
+                           "from a row, filtered rows or checkboxes; fhirbridge writes CSV only in layouts with one "
+                           "file per kind of record and one record per row (such as the default)")
 
 
 def tables(data: StudyData, layout: CsvLayout, kinds: tuple[type[Record], ...] | None = None) -> list[Table]:
@@ -133,7 +144,9 @@ def format_date(iso: str, layout: CsvLayout) -> str:
         stamp = dt.datetime.fromisoformat(iso)
         offset = "Z" if iso.endswith("Z") else iso[-6:]
         local = "Z" if layout.timezone in ("Z", "+00:00") else layout.timezone
-        full = [f for f in layout.datetime_formats if "%S" in f]
+        # a format to the minute writes a time whose seconds are zero (it reads back the same)
+        whole_minute = stamp.second == 0 and stamp.microsecond == 0
+        full = [f for f in layout.datetime_formats if "%S" in f or ("%M" in f and whole_minute)]
         for fmt in [f for f in full if "%z" not in f and offset == local] + [f for f in full if "%z" in f]:
             return stamp.strftime(fmt)
         raise NotRepresentable(f"no date-time format of layout {layout.name!r} can write {iso}")
