@@ -219,8 +219,21 @@ def structure_definition(mapping: FhirMapping, profile: Profile, release: Releas
         elements.append(_element(path, **constraint))
     return {**_common(mapping.profiles[profile.key], profile.title, profile.description, release),
             "kind": "resource", "abstract": False, "type": rtype, "baseDefinition": CORE + rtype,
-            "derivation": "constraint", "differential": {"element": sorted(elements, key=lambda e: _position(
+            "derivation": "constraint", "differential": {"element": sorted(_merged(elements), key=lambda e: _position(
                 e["path"], release))}}
+
+
+def _merged(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One element per id (StructureDefinition invariant sdf-17): the constraints a profile states on the same
+    element in different places (``min`` 1 from ``required``, a binding from ``elements``) become one."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for element in elements:
+        merged = by_id.setdefault(element["id"], {})
+        clash = {k for k in element if k in merged and merged[k] != element[k]}
+        if clash:
+            raise ValueError(f"{element['id']}: {', '.join(sorted(clash))} stated twice, differently")
+        merged.update(element)
+    return list(by_id.values())
 
 
 def _position(path: str, release: Release) -> tuple[int, ...]:
