@@ -81,7 +81,8 @@ PROFILES: tuple[Profile, ...] = (
                       {"path": "Observation.component.value[x]", "type": ["CodeableConcept"]})),
     Profile("isncsci_value", "Observation", "ISNCSCI classification value", "One value of the classification of "
             "an exam (AIS grade, a level, a score, a zone of partial preservation), as reported by the site or "
-            "computed by fhirbridge, derived from the exam panel.", extensions=(_STUDY_EXT,),
+            "computed by fhirbridge, derived from the exam panel, at the exam's visit.",
+            extensions=(_STUDY_EXT, Ext("visit", 1)),
             required=_both("subject", "method", "derivedFrom"),
             elements=({"path": "Observation.code", "binding": ("extensible", "isncsci")},
                       {"path": "Observation.method", "binding": ("required", "fhirbridge")},
@@ -93,7 +94,8 @@ PROFILES: tuple[Profile, ...] = (
                       {"path": "Observation.component.code", "binding": ("required", "scim")},
                       {"path": "Observation.component.value[x]", "type": ["integer"]})),
     Profile("scim_score", "Observation", "SCIM-III score", "A SCIM-III subscale or total score, reported or summed "
-            "from the items.", extensions=(_STUDY_EXT,), required=_both("subject", "method", "derivedFrom"),
+            "from the items, at the assessment's visit.", extensions=(_STUDY_EXT, Ext("visit", 1)),
+            required=_both("subject", "method", "derivedFrom"),
             elements=({"path": "Observation.code", "binding": ("required", "scim")},
                       {"path": "Observation.method", "binding": ("required", "fhirbridge")},
                       {"path": "Observation.value[x]", "type": ["integer"]})),

@@ -82,7 +82,7 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
         value = code_in(concept, system) or concept.get("text")
         _put(values, field, value)
         columns[field] = f"component[{i}].valueCodeableConcept"
-    classification = _classification(members)
+    classification = _classification(members, visit)
     if classification:
         values["classification"] = classification
     return panel.build(IsncsciExam, values, columns)
@@ -96,13 +96,14 @@ def _put(values: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _classification(members: list[Item]) -> dict[str, str]:
+def _classification(members: list[Item], visit: Any) -> dict[str, str]:
     """The reported classification values of the exam's member Observations, by field."""
     found: dict[str, str] = {}
     for member in members:
         for element in ("status", "category", "code", "subject", "derivedFrom", "effectiveDateTime"):
             member.get(element)
         member.extensions("research_study")
+        member.member_of_visit(visit)
         field = classification_field(member.ctx, member.resource.get("code"))
         if field is None:
             member.reject("FB-FHIR-055", "derived from an ISNCSCI exam but not one of its classification values; it "

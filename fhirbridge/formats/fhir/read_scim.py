@@ -49,6 +49,7 @@ def read_assessment(panel: Item, members: list[Item], subject: Subject) -> ScimA
         for element in ("status", "category", "code", "subject", "derivedFrom", "effectiveDateTime"):
             member.get(element)
         member.extensions("research_study")
+        member.member_of_visit(visit)
         field = score_field(ctx, member.resource.get("code"))
         method = member.get("method")
         summed_system, summed = ctx.named("method_summed")

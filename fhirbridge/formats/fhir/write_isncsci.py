@@ -5,9 +5,11 @@ worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost.
 carry their text exactly as reported or computed (``B,C,D``, ``ND``, ``INT*``); a coding is added where the
 value is one plain grade or level. The AIS grade is coded LOINC 97843-7.
 
-The visit is fhirbridge's ``visit`` extension on the panel; the examiner is ``performer.display``; ``method``
-says whether the classification was reported by the site or computed by fhirbridge. Only reported values
-are read back as the exam's classification: computed ones are derived again from the raw exam.
+The visit is fhirbridge's ``visit`` extension, on the panel and on each classification value (so that a value
+found on its own, by a search for LOINC 97843-7, still says when it was taken); the examiner is
+``performer.display``; ``method`` says whether the classification was reported by the site or computed by
+fhirbridge. Only reported values are read back as the exam's classification: computed ones are derived again
+from the raw exam.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: s
         "resourceType": "Observation",
         "id": ctx.resource_id("isncsci-value", *exam.key(), field),
         "meta": ctx.meta("isncsci_value", exam),
-        "extension": [ctx.study_ext(exam)],
+        "extension": [ctx.study_ext(exam), ctx.visit_ext(exam.visit)],
         "status": "final",
         "category": [ctx.named("category_exam")],
         "code": ctx.concept(*codings),

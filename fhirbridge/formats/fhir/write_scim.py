@@ -1,8 +1,9 @@
 """ScimAssessment → a panel Observation with the 19 item scores as components, and one Observation for each
 subscale and for the total (reported by the site, or summed from complete items when not reported).
 
-The visit is fhirbridge's ``visit`` extension on the panel; a missing item score is a component with a
-data-absent reason. ``method`` tells reported scores from summed ones; only reported ones are read back.
+The visit is fhirbridge's ``visit`` extension on the panel and on every score Observation; a missing item score
+is a component with a data-absent reason. ``method`` tells reported scores from summed ones; only reported ones
+are read back.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resourc
             "resourceType": "Observation",
             "id": ctx.resource_id("scim-score", *assessment.key(), key),
             "meta": ctx.meta("scim_score", assessment),
-            "extension": [ctx.study_ext(assessment)],
+            "extension": [ctx.study_ext(assessment), ctx.visit_ext(assessment.visit)],
             "status": "final",
             "category": [ctx.named("category_survey")],
             "code": ctx.concept(ctx.coding("scim", key.replace("_", "-"), f"SCIM-III {title}")),
