@@ -111,6 +111,10 @@ RULES: Final[dict[str, Rule]] = {
              "A value is outside the values its profile allows (an ISNCSCI cell value, a SCIM-III item or score)."),
         Rule("FB-FHIR-034", "warning", "profiles", "Unknown fhirbridge profile",
              "meta.profile names a URL under fhirbridge's canonical that fhirbridge does not publish."),
+        Rule("FB-FHIR-035", "error", "profiles", "SCI value outside what its code allows",
+             "An Observation (or component) coded as something fhirbridge knows - LOINC 97843-7 (AIS grade), an "
+             "ISNCSCI level, zone, score or worksheet cell, a SCIM-III item or score - holds a value that code does "
+             "not allow (an AIS of F, a motor score of 6, a SCIM-III total of 120), whatever profile it claims."),
         Rule("FB-FHIR-040", "error", "clinical", "Records of one subject disagree on identity",
              "Patients sharing an identifier differ in sex or birth date, or a record names a study its patient "
              "is not enrolled in."),
