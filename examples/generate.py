@@ -119,7 +119,10 @@ FEVER = ("Low-grade fever", "10037660", "Pyrexia")
 HEADACHE = ("Headache", "10019211", "Headache")
 NAUSEA = ("Nausea", "10028813", "Nausea")
 
-#: Adverse events: subject, (verbatim term, MedDRA PT code, PT), hours after the end of the infusion, duration
+#: How the cell product was made from the harvested marrow (Honmou et al.: expanded in the subject's own serum).
+PROCESSING = "Culture expansion of bone marrow MSC in autologous serum"
+
+#: Adverse events (relationship judged against the infusion): subject, (verbatim term, MedDRA PT code, PT), hours after the end of the infusion, duration
 #: in hours, severity, relationship to the infusion.
 ADVERSE_EVENTS = (
     ("001", FEVER, 6, 20, "MILD", "POSSIBLY RELATED"),
@@ -207,7 +210,8 @@ FILES: dict[str, tuple[str, list[str]]] = {
     "harvests": ("harvest.csv", ["study_id", "subject_id", "harvest_id", "harvest_date", "status", "body_site",
                                  "volume_ml"]),
     "infusions": ("infusion.csv", ["study_id", "subject_id", "infusion_id", "start", "end", "status", "product",
-                                   "lot", "total_cells", "dose_cells_per_kg", "volume_ml", "route"]),
+                                   "lot", "total_cells", "dose_cells_per_kg", "volume_ml", "route",
+                                   "source_harvest_id", "processing"]),
     "isncsci": ("isncsci.csv", ["study_id", "subject_id", "visit", "exam_date", "examiner", "vac", "dap",
                                 "r_lowest_non_key_muscle", "l_lowest_non_key_muscle", *CLASSIFICATION_COLUMNS,
                                 *_cell_columns()]),
@@ -215,7 +219,8 @@ FILES: dict[str, tuple[str, list[str]]] = {
                           *SCIM_SUBSCALE_COLUMNS.values(), "scim_total"]),
     "adverse_events": ("adverse_events.csv", ["study_id", "subject_id", "ae_id", "term", "meddra_pt_code",
                                               "meddra_pt", "onset_date", "resolution_date", "severity", "serious",
-                                              "serious_criteria", "relationship", "outcome", "action_taken"]),
+                                              "serious_criteria", "relationship", "outcome", "action_taken",
+                                              "related_procedure"]),
 }
 
 
@@ -448,7 +453,7 @@ def build_study() -> Rows:
             "end": _datetime(end), "status": "completed", "product": "Autologous auto-serum-expanded bone marrow MSC",
             "lot": f"MSC{start.year % 100:02d}-{plan.subject_id}", "total_cells": str(total_cells),
             "dose_cells_per_kg": str(round(total_cells / plan.weight_kg, -3)).removesuffix(".0"),
-            "volume_ml": "40", "route": "IV",
+            "volume_ml": "40", "route": "IV", "source_harvest_id": "1", "processing": PROCESSING,
         })
 
         profile = exam_profile(plan, rng)
@@ -480,7 +485,7 @@ def build_study() -> Rows:
             "meddra_pt_code": code, "meddra_pt": pt, "onset_date": _datetime(onset),
             "resolution_date": _datetime(onset + dt.timedelta(hours=hours)), "severity": severity, "serious": "N",
             "serious_criteria": "", "relationship": relationship, "outcome": "RECOVERED/RESOLVED",
-            "action_taken": "NOT APPLICABLE",
+            "action_taken": "NOT APPLICABLE", "related_procedure": "INFUSION",
         })
     return rows
 

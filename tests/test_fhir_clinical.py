@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.models import structure_errors
+from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
@@ -15,10 +16,10 @@ from fhirbridge.records import StudyData
 MAPPING = load_fhir_mapping()
 
 
-def _convert(folder: Path, out: Path, **kwargs) -> tuple[dict, Report]:
-    report = api.convert([folder], out, **kwargs)
+def _convert(folder: Path, out: Path, release: str = "R4") -> tuple[dict, Report]:
+    report = api.convert([folder], out, options=ConvertOptions(fhir_version=release))  # type: ignore[arg-type]
     bundle = json.loads((out / "bundle.json").read_text())
-    assert structure_errors(bundle) == []
+    assert structure_errors(bundle, release) == []  # type: ignore[arg-type]
     return bundle, report
 
 
@@ -62,3 +63,134 @@ def test_a_value_of_another_visit_than_its_panel_is_reported(study_dir, tmp_path
     moved = [i for i in report.issues if i.code == "FB-FHIR-056" and "MONTH6" in i.message]
     assert len(moved) == 1
     assert {exam.visit for exam in data.isncsci_exams} == {"BASELINE"}
+
+
+# item 10: the adverse event ----------------------------------------------------------------------------------
+
+def _study(study_dir, **ae: str):
+    def change(tables: dict) -> None:
+        tables["adverse_events.csv"][0].update(ae)
+
+    return study_dir(change)
+
+
+def _procedure_ids(bundle: dict) -> dict[str, str]:
+    """Procedure fullUrl → harvest or infusion."""
+    return {f"urn:uuid:{p['id']}": "harvest" if p["code"]["coding"][0]["code"] == "49401003" else "infusion"
+            for p in _of(bundle, "Procedure")}
+
+
+def test_other_medically_important_is_not_coded_as_requiring_intervention(study_dir, tmp_path):
+    bundle, _ = _convert(_study(study_dir, serious="Y", serious_criteria="MEDICALLY IMPORTANT;HOSPITALIZATION"),
+                         tmp_path / "out")
+    [event] = _of(bundle, "AdverseEvent")
+    criteria = [e["valueCodeableConcept"]["coding"] for e in event["extension"]
+                if e["url"] == MAPPING.extensions["serious_criterion"]]
+    codes = [{c["code"] for c in codings} for codings in criteria]
+    assert {"other_medically_important"} in codes  # fhirbridge's code alone: HL7 has none meaning this
+    assert {"hospitalization", "SeriousResultsInHospitalization"} in codes
+    assert not any("SeriousRequiresPreventImpairment" in c for c in codes)
+    [important] = [c for codings in criteria for c in codings if c["code"] == "other_medically_important"]
+    assert "important medical event" in important["display"].lower()
+    data, _ = _read_back(bundle, tmp_path)
+    assert data.adverse_events[0].serious_criteria == ["other_medically_important", "hospitalization"]
+
+
+def test_causality_names_the_procedure_the_export_names(study_dir, tmp_path):
+    for named, expected in (("HARVEST", ["harvest"]), ("INFUSION", ["infusion"]), ("BOTH", ["harvest", "infusion"])):
+        out = tmp_path / named
+        bundle, _ = _convert(_study(study_dir, related_procedure=named), out / "fhir")
+        [event] = _of(bundle, "AdverseEvent")
+        kinds = _procedure_ids(bundle)
+        assert [kinds[s["instance"]["reference"]] for s in event["suspectEntity"]] == expected
+        assert all(s["causality"][0]["assessment"]["coding"][0]["code"] == "Possible" for s in event["suspectEntity"])
+        data, report = _read_back(bundle, out)
+        assert data.adverse_events[0].related_procedure == named.lower(), report.issues
+
+
+def test_causality_not_named_by_the_export_points_at_no_procedure(study_dir, tmp_path):
+    bundle, _ = _convert(study_dir(), tmp_path / "out")  # the small study's export has no related_procedure
+    [event] = _of(bundle, "AdverseEvent")
+    [suspect] = event["suspectEntity"]
+    assert "reference" not in suspect["instance"] and "study treatment" in suspect["instance"]["display"]
+    data, _ = _read_back(bundle, tmp_path)
+    assert data.adverse_events[0].related_procedure is None
+    assert data.adverse_events[0].relationship == "possible"
+
+
+def test_causality_names_the_infusion_given_before_the_event(study_dir, tmp_path):
+    def change(tables: dict) -> None:
+        first = tables["infusion.csv"][0]
+        tables["infusion.csv"].insert(1, {**first, "infusion_id": "2", "start": "2019-03-25T10:00",
+                                          "end": "2019-03-25T10:30"})
+        tables["adverse_events.csv"][0].update(onset_date="2019-03-26", resolution_date="2019-03-27",
+                                               related_procedure="INFUSION")
+
+    bundle, _ = _convert(study_dir(change), tmp_path / "out")
+    [event] = _of(bundle, "AdverseEvent")
+    second = next(p for p in _of(bundle, "Procedure") if p["identifier"][0]["value"].endswith("/001/2"))
+    assert event["suspectEntity"][0]["instance"]["reference"] == f"urn:uuid:{second['id']}"
+
+
+def test_the_joint_mappings_shape_of_the_term_is_read(study_dir, tmp_path):
+    """AETERM / AEDECOD on a Condition behind resultingCondition, as the HL7/CDISC joint mapping puts them."""
+    bundle, _ = _convert(study_dir(), tmp_path / "out")
+    event = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")["resource"]
+    condition = {"resourceType": "Condition", "id": "ae-term-1", "code": event.pop("event"),
+                 "subject": event["subject"]}
+    event["resultingCondition"] = [{"reference": "urn:uuid:ae-term-1"}]
+    bundle["entry"].append({"fullUrl": "urn:uuid:ae-term-1", "resource": condition})
+    assert structure_errors(bundle) == []
+    data, report = _read_back(bundle, tmp_path)
+    [read] = data.adverse_events
+    assert (read.term, read.meddra_code, read.meddra_term) == ("Fever", "10037660", "Pyrexia")
+    assert not [i for i in report.issues if i.code in ("FB-FHIR-055", "FB-FHIR-056", "FB-FHIR-059")], report.issues
+    assert read.source is not None
+
+
+# item 11: the cell product -----------------------------------------------------------------------------------
+
+def _with_product_source(tables: dict) -> None:
+    for row in tables["infusion.csv"]:
+        row.update(source_harvest_id="1", processing="Culture expansion in autologous serum")
+
+
+def test_the_product_carries_its_collection_and_processing(study_dir, tmp_path):
+    folder = study_dir(_with_product_source)
+    for release in ("R4", "R5"):
+        bundle, _ = _convert(folder, tmp_path / release, release)
+        harvests = {p["subject"]["reference"]: p for p in _of(bundle, "Procedure")
+                    if p["code"]["coding"][0]["code"] == "49401003"}
+        products = _of(bundle, "BiologicallyDerivedProduct")
+        assert len(products) == 2
+        for product in products:
+            harvest = harvests[product["collection"]["source"]["reference"]]
+            when = "occurrenceDateTime" if release == "R5" else "performedDateTime"
+            assert product["collection"]["collectedDateTime"] == harvest[when]
+            [link] = [e for e in product["extension"] if e["url"] == MAPPING.extensions["collection_procedure"]]
+            assert link["valueReference"]["reference"] == f"urn:uuid:{harvest['id']}"
+            processing = (next(e["valueString"] for e in product["extension"]
+                               if e["url"] == MAPPING.extensions["processing"]) if release == "R5"
+                          else product["processing"][0]["description"])
+            assert processing == "Culture expansion in autologous serum"
+        path = tmp_path / release / "bundle.json"
+        report = Report()
+        data = api.read([path], report, source="fhir", options=ConvertOptions(fhir_version=release))
+        assert {(i.harvest_id, i.processing) for i in data.infusions} == {("1", "Culture expansion in autologous "
+                                                                            "serum")}, report.issues
+        assert not [i for i in report.issues if i.code == "FB-FHIR-056"], report.issues
+
+
+def test_product_source_and_causality_target_survive_sdtm(study_dir, tmp_path):
+    def change(tables: dict) -> None:
+        _with_product_source(tables)
+        tables["adverse_events.csv"][0]["related_procedure"] = "BOTH"
+
+    api.convert([study_dir(change)], tmp_path / "sdtm", target="sdtm")
+    supp = {name: (tmp_path / "sdtm" / name).read_text() for name in ("suppae.csv", "suppex.csv")}
+    assert "AERELPR" in supp["suppae.csv"] and "both" in supp["suppae.csv"]
+    assert "HARVSPID" in supp["suppex.csv"] and "Culture expansion in autologous serum" in supp["suppex.csv"]
+    report = Report()
+    data = api.read([tmp_path / "sdtm"], report, source="sdtm")
+    assert data.adverse_events[0].related_procedure == "both"
+    assert {(i.harvest_id, i.processing) for i in data.infusions} == {("1", "Culture expansion in autologous serum")}

@@ -108,7 +108,9 @@ PROFILES: tuple[Profile, ...] = (
             "from: when, where and how much.", code="bone_marrow_aspiration", extensions=(_STUDY_EXT, Ext("volume")),
             required={"R4": ("identifier", "performed[x]"), "R5": ("identifier", "occurrence[x]")}),
     Profile("BiologicallyDerivedProduct", "BiologicallyDerivedProduct", "Autologous MSC product", "The cell "
-            "product of an infusion: its name, lot and cell count.", extensions=(Ext("cell_count"),),
+            "product of an infusion: its name, lot and cell count, the harvest it was collected by and how it was "
+            "processed.",
+            extensions=(Ext("cell_count"), Ext("collection_procedure"), Ext("processing", 0, "1", ("R5",))),
             required=_both("productCategory", "productCode")),
     Profile("AdverseEvent", "AdverseEvent", "Adverse event", "An adverse event as on the AE form: term and MedDRA "
             "preferred term, onset and resolution, seriousness and its criteria, severity, relationship to the "
@@ -144,6 +146,11 @@ EXTENSIONS: tuple[ExtensionDefinition, ...] = (
                         "How the product was given (SNOMED CT route)."),
     ExtensionDefinition("cell_count", "Quantity", ("BiologicallyDerivedProduct",), "Cell count",
                         "The number of cells in the product."),
+    ExtensionDefinition("collection_procedure", "Reference", ("BiologicallyDerivedProduct",), "Collection procedure",
+                        "The Procedure that collected the source material of the product (the bone-marrow harvest)."),
+    ExtensionDefinition("processing", "string", ("BiologicallyDerivedProduct",), "Processing",
+                        "How the product was processed (e.g. culture expansion in autologous serum); R5 has no "
+                        "processing element."),
     ExtensionDefinition("age", "Age", ("Patient",), "Age at enrolment",
                         "The participant's age in years when enrolled (when the birth date is not shared)."),
     ExtensionDefinition("serious_criterion", "CodeableConcept", ("AdverseEvent",), "Seriousness criterion",

@@ -67,7 +67,8 @@ def concepts() -> dict[str, dict[str, str]]:
         "scim": scim,
         "ae_relationship": {v: _words(v) for v in get_args(Relationship)},
         "ae_action": {v: _words(v) for v in get_args(ActionTaken)},
-        "serious_criterion": {v: _words(v) for v in get_args(SeriousCriterion)},
+        "serious_criterion": {v: _words(v) for v in get_args(SeriousCriterion)}
+        | {"other_medically_important": "Important medical event (ICH E2A): other medically important condition"},
         "fhirbridge": {
             "reported": "Reported by the site",
             "computed-isncsci-2019": "Computed from the raw exam with the ISNCSCI 2019 algorithm",
