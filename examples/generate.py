@@ -122,8 +122,8 @@ NAUSEA = ("Nausea", "10028813", "Nausea")
 #: How the cell product was made from the harvested marrow (Honmou et al.: expanded in the subject's own serum).
 PROCESSING = "Culture expansion of bone marrow MSC in autologous serum"
 
-#: Adverse events (relationship judged against the infusion): subject, (verbatim term, MedDRA PT code, PT), hours after the end of the infusion, duration
-#: in hours, severity, relationship to the infusion.
+#: Adverse events: subject, (verbatim term, MedDRA PT code, PT), hours after the end of the infusion, duration
+#: in hours, severity, relationship to the infusion (the procedure the investigator judged it against).
 ADVERSE_EVENTS = (
     ("001", FEVER, 6, 20, "MILD", "POSSIBLY RELATED"),
     ("003", HEADACHE, 3, 5, "MILD", "UNLIKELY RELATED"),
@@ -213,7 +213,8 @@ FILES: dict[str, tuple[str, list[str]]] = {
                                    "lot", "total_cells", "dose_cells_per_kg", "volume_ml", "route",
                                    "source_harvest_id", "processing"]),
     "isncsci": ("isncsci.csv", ["study_id", "subject_id", "visit", "exam_date", "examiner", "vac", "dap",
-                                "r_lowest_non_key_muscle", "l_lowest_non_key_muscle", *CLASSIFICATION_COLUMNS,
+                                "r_lowest_non_key_muscle", "l_lowest_non_key_muscle", "non_sci_condition",
+                                *CLASSIFICATION_COLUMNS,
                                 *_cell_columns()]),
     "scim": ("scim.csv", ["study_id", "subject_id", "visit", "assessment_date", *SCIM_COLUMNS.values(),
                           *SCIM_SUBSCALE_COLUMNS.values(), "scim_total"]),
@@ -353,6 +354,7 @@ def exam_row(exam: IsncsciExam, classification: IsncsciClassification) -> dict[s
         "study_id": exam.study_id, "subject_id": exam.subject_id, "visit": exam.visit,
         "exam_date": exam.exam_date or "", "examiner": exam.examiner or "",
         "vac": exam.vac[0], "dap": exam.dap[0], "r_lowest_non_key_muscle": "", "l_lowest_non_key_muscle": "",
+        "non_sci_condition": exam.non_sci_condition or "",
     }
     values = classification.model_dump()
     row.update({column: values[field] for column, field in CLASSIFICATION_COLUMNS.items()})

@@ -212,6 +212,18 @@ RULES: Final[dict[str, Rule]] = {
              "The export carried the raw exam only; the classification was computed from it."),
         Rule("FB-ISN-003", "error", "schema", "Unreadable ISNCSCI exam",
              "An exam in the reference's flat JSON layout lacks a key or holds a value outside the worksheet's."),
+        Rule("FB-ISN-004", "warning", "clinical", "Reported ISNCSCI value is one of several the exam allows",
+             "The raw exam leaves the value undetermined between several possibilities (e.g. AIS A,B when deep anal "
+             "pressure is not testable) and the site reported one of them: plausible, but not derivable from the "
+             "exam."),
+        Rule("FB-ISN-005", "warning", "clinical", "Lowest non-key muscle at a level without a key muscle",
+             "The lowest non-key muscle with motor function is named at T2 to L1, segments without a key muscle; "
+             "the classification only takes key-muscle levels (C5-T1, L2-S1) into account."),
+        Rule("FB-ISN-006", "warning", "clinical", "AIS E at the subject's first exam",
+             "AIS E means normal function in a person who had prior deficits; at the first exam of a subject enrolled "
+             "for a spinal cord injury it is suspicious (a wrong grade, or an exam missing before it)."),
+        Rule("FB-ISN-007", "information", "clinical", "Values marked * without the reason",
+             "The exam has values marked * (impairment not due to SCI) but gives no non-SCI condition behind them."),
         Rule("FB-DATE-001", "error", "clinical", "Infusion before injury or enrolment",
              "The infusion is dated before the subject's injury or enrolment."),
         Rule("FB-DATE-002", "error", "clinical", "Adverse event ends before it starts",

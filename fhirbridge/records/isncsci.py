@@ -193,6 +193,8 @@ class IsncsciExam(SubjectRecord):
     vac: AnalValue
     dap: AnalValue
     classification: IsncsciClassification | None = None
+    #: why values are marked `*`: the non-SCI condition the examiner considered (free text, as on the worksheet)
+    non_sci_condition: str | None = None
 
     @model_validator(mode="after")
     def _no_empty_classification(self) -> IsncsciExam:

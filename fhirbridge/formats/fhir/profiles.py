@@ -28,7 +28,7 @@ from fhirbridge.mapping.fhir_mapping import FhirMapping
 Resource = dict[str, Any]
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 #: Components of an ISNCSCI panel: every worksheet cell, VAC and DAP, and up to two lowest non-key muscles.
-EXAM_COMPONENTS = (len(cells()) + 2, len(cells()) + len(EXAM_EXTRAS))
+EXAM_COMPONENTS = (len(cells()) + 2, len(cells()) + len(EXAM_EXTRAS) + 1)  # + the non-SCI condition
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ PROFILES: tuple[Profile, ...] = (
             "neurological level.", code="spinal_cord_injury",
             elements=({"path": "Condition.bodySite", "binding": ("extensible", "sci_level")},)),
     Profile("isncsci_exam", "Observation", "ISNCSCI examination", "The raw ISNCSCI worksheet: one component per "
-            "cell (side, myotome or dermatome, modality) holding the value as written, VAC, DAP and the lowest "
-            "non-key muscles.", own_code=("isncsci", "isncsci-exam"),
+            "cell (side, myotome or dermatome, modality) holding the value as written, VAC, DAP, the lowest "
+            "non-key muscles and the non-SCI condition behind values marked *.", own_code=("isncsci", "isncsci-exam"),
             extensions=(_STUDY_EXT, Ext("visit", 1)), required=_both("identifier", "subject"),
             elements=({"path": "Observation.component", "min": EXAM_COMPONENTS[0], "max": str(EXAM_COMPONENTS[1])},
                       {"path": "Observation.component.code", "binding": ("required", "isncsci")},
-                      {"path": "Observation.component.value[x]", "type": ["CodeableConcept"]})),
+                      {"path": "Observation.component.value[x]", "type": ["CodeableConcept", "string"]})),
     Profile("isncsci_value", "Observation", "ISNCSCI classification value", "One value of the classification of "
             "an exam (AIS grade, a level, a score, a zone of partial preservation), as reported by the site or "
             "computed by fhirbridge, derived from the exam panel, at the exam's visit.",

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, cell_code, cells
+from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, NON_SCI_CONDITION, cell_code, cells
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, code_in, date_only
 from fhirbridge.records import IsncsciExam, Subject
 
@@ -72,7 +72,12 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
     panel.extensions("research_study")
     value_system, level_system = ctx.system("isncsci_value"), ctx.system("sci_level")
     for i, component in enumerate(panel.get("component") or []):
-        field = _cell_fields().get(code_in(component.get("code"), ctx.system("isncsci")) or "")
+        code = code_in(component.get("code"), ctx.system("isncsci"))
+        if code == NON_SCI_CONDITION[0]:
+            values["non_sci_condition"], columns["non_sci_condition"] = component.get("valueString"), \
+                f"component[{i}].valueString"
+            continue
+        field = _cell_fields().get(code or "")
         if field is None:
             panel.issue("FB-FHIR-056", "a component with a code fhirbridge does not know is not converted",
                         f"component[{i}].code")

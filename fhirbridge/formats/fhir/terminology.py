@@ -19,6 +19,7 @@ from fhirbridge.domains.isncsci.structure import (
     CLASSIFICATION_TITLES,
     EXAM_EXTRAS,
     LEVELS,
+    NON_SCI_CONDITION,
     cell_code,
     cell_title,
     cells,
@@ -52,6 +53,7 @@ def concepts() -> dict[str, dict[str, str]]:
     isncsci = {"isncsci-exam": "ISNCSCI examination"}
     isncsci.update({cell_code(*c): cell_title(*c) for c in ((s, m, lv) for s, m, lv in cells())})
     isncsci.update(EXAM_EXTRAS)
+    isncsci.update([NON_SCI_CONDITION])
     isncsci.update({to_camel(f): title for f, title in CLASSIFICATION_TITLES.items()})
     scim = {"panel": "SCIM-III"}
     scim.update({f"item-{k}": f"{k}. {i.title}" for k, i in ITEMS.items()})

@@ -1,7 +1,8 @@
 """IsncsciExam → one panel Observation holding every raw value, plus one Observation per classification value.
 
 Raw values are CodeableConcepts of fhirbridge's ``isncsci-value`` CodeSystem, whose codes are the
-worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost. Classification values
+worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost; the reason for ``*`` values
+(the non-SCI condition) is a component of its own with a string value. Classification values
 carry their text exactly as reported or computed (``B,C,D``, ``ND``, ``INT*``); a coding is added where the
 value is one plain grade or level. The AIS grade is coded LOINC 97843-7.
 
@@ -23,6 +24,7 @@ from fhirbridge.domains.isncsci.structure import (
     CLASSIFICATION_TITLES,
     EXAM_EXTRAS,
     LEVEL_INDEX,
+    NON_SCI_CONDITION,
     cell_code,
     cell_title,
     cells,
@@ -64,6 +66,9 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
             code = f"{side}LowestNonKeyMuscleWithMotorFunction"
             components.append(_component(ctx, code, EXAM_EXTRAS[code],
                                          ctx.concept(ctx.coding("sci_level", level), text=level)))
+    if exam.non_sci_condition:
+        components.append({"code": ctx.concept(ctx.coding("isncsci", *NON_SCI_CONDITION)),
+                           "valueString": exam.non_sci_condition})
     code = ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
                        text="International Standards for Neurological Classification of SCI examination")
     resource = ctx.panel("isncsci-exam", "isncsci", "isncsci_exam", exam, exam.visit, "category_exam", code,
