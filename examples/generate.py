@@ -41,7 +41,7 @@ from fhirbridge.domains.isncsci.structure import (
     SIDES,
     Side,
 )
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, subscale_sums
+from fhirbridge.domains.scim import INSTRUMENT, ITEMS, SUBSCALES, SUBSCORES, subscale_sums, subscore_sums
 from fhirbridge.issues.registry import RULES
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import IsncsciClassification, IsncsciExam, IsncsciSide
@@ -217,7 +217,8 @@ FILES: dict[str, tuple[str, list[str]]] = {
                                 *CLASSIFICATION_COLUMNS,
                                 *_cell_columns()]),
     "scim": ("scim.csv", ["study_id", "subject_id", "visit", "assessment_date", *SCIM_COLUMNS.values(),
-                          *SCIM_SUBSCALE_COLUMNS.values(), "scim_total"]),
+                          *SCIM_SUBSCALE_COLUMNS.values(), "scim_total", *(f"scim_{k}" for k in SUBSCORES),
+                          "instrument"]),
     "adverse_events": ("adverse_events.csv", ["study_id", "subject_id", "ae_id", "term", "meddra_pt_code",
                                               "meddra_pt", "onset_date", "resolution_date", "severity", "serious",
                                               "serious_criteria", "relationship", "outcome", "action_taken",
@@ -403,6 +404,8 @@ def scim_row(plan: Plan, visit: str, date: str, items: dict[str, int]) -> dict[s
     row.update({SCIM_COLUMNS[key]: str(score) for key, score in items.items()})
     row.update({SCIM_SUBSCALE_COLUMNS[key]: str(sums[key]) for key in SUBSCALES})
     row["scim_total"] = str(sum(s for s in sums.values() if s is not None))
+    row.update({f"scim_{key}": str(score) for key, score in subscore_sums(dict(items)).items()})
+    row["instrument"] = INSTRUMENT
     return row
 
 

@@ -200,7 +200,8 @@ RULES: Final[dict[str, Rule]] = {
              "not read."),
         # clinical consistency
         Rule("FB-SCIM-001", "error", "clinical", "SCIM-III subscale does not equal the sum of its items",
-             "A reported SCIM-III subscale score differs from the sum of its item scores."),
+             "A reported SCIM-III subscale score (or mobility sub-score: room and toilet, indoors and outdoors) "
+             "differs from the sum of its item scores."),
         Rule("FB-SCIM-002", "error", "clinical", "SCIM-III total does not equal the sum of the subscales",
              "The reported SCIM-III total differs from the sum of the three subscales."),
         Rule("FB-SCIM-003", "warning", "clinical", "SCIM-III assessment incomplete",

@@ -24,7 +24,7 @@ from fhirbridge.domains.isncsci.structure import (
     cell_title,
     cells,
 )
-from fhirbridge.domains.scim import ITEMS, SUBSCALES
+from fhirbridge.domains.scim import ITEMS, score_titles
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records.adverse_event import ActionTaken, Relationship, SeriousCriterion
 
@@ -57,8 +57,7 @@ def concepts() -> dict[str, dict[str, str]]:
     isncsci.update({to_camel(f): title for f, title in CLASSIFICATION_TITLES.items()})
     scim = {"panel": "SCIM-III"}
     scim.update({f"item-{k}": f"{k}. {i.title}" for k, i in ITEMS.items()})
-    scim.update({k.replace("_", "-"): f"SCIM-III {s.title}" for k, s in SUBSCALES.items()})
-    scim["total"] = "SCIM-III Total score"
+    scim.update({k.replace("_", "-"): f"SCIM-III {title}" for k, title in score_titles().items()})
     levels = {lv: lv for lv in LEVELS}
     levels["INT"] = "Intact (no neurological level)"
     return {

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, EXAM_EXTRAS, cell_code, cells, value_pattern
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, TOTAL_MAXIMUM
+from fhirbridge.domains.scim import ITEMS, score_maxima
 from fhirbridge.formats.fhir.terminology import concepts
 from fhirbridge.mapping.fhir_mapping import FhirMapping, load_fhir_mapping
 from fhirbridge.records.isncsci import classification_problem
@@ -59,7 +59,7 @@ class OwnProfiles:
         self._classification_fields = {to_camel(f): f for f in CLASSIFICATION_TITLES}
         self._classification_codes = frozenset(self._classification_fields)
         self.ais = (mapping.codes["ais"].code, mapping.systems[mapping.codes["ais"].system])
-        self._scores = {k.replace("_", "-"): s.maximum for k, s in SUBSCALES.items()} | {"total": TOTAL_MAXIMUM}
+        self._scores = {k.replace("_", "-"): maximum for k, maximum in score_maxima().items()}
 
     def check(self, resource: Node, path: str, emit: Emit) -> None:
         meta = resource.get("meta")
