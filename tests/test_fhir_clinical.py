@@ -194,3 +194,29 @@ def test_product_source_and_causality_target_survive_sdtm(study_dir, tmp_path):
     data = api.read([tmp_path / "sdtm"], report, source="sdtm")
     assert data.adverse_events[0].related_procedure == "both"
     assert {(i.harvest_id, i.processing) for i in data.infusions} == {("1", "Culture expansion in autologous serum")}
+
+
+def test_links_to_procedures_the_subject_lacks_are_reported_not_written(study_dir, tmp_path):
+    def change(tables: dict) -> None:
+        _with_product_source(tables)
+        tables["infusion.csv"][0]["source_harvest_id"] = "7"  # subject 001 has harvest 1 only
+        tables["harvest.csv"] = [row for row in tables["harvest.csv"] if row["subject_id"] != "001"]
+        tables["adverse_events.csv"][0]["related_procedure"] = "BOTH"  # subject 001: no harvest
+
+    bundle, report = _convert(study_dir(change), tmp_path / "out")
+    assert sorted((i.code, i.column) for i in report.issues if i.code == "FB-REF-003") == [
+        ("FB-REF-003", "related_procedure"), ("FB-REF-003", "source_harvest_id")]
+    [event] = _of(bundle, "AdverseEvent")
+    assert [_procedure_ids(bundle)[s["instance"]["reference"]] for s in event["suspectEntity"]] == ["infusion"]
+    linked = [p for p in _of(bundle, "BiologicallyDerivedProduct")
+              if any(e["url"] == MAPPING.extensions["collection_procedure"] for e in p.get("extension", []))]
+    assert len(linked) == 1  # subject 002's product only
+
+
+def test_a_causality_target_without_a_relationship_is_refused(study_dir):
+    def change(tables: dict) -> None:
+        tables["adverse_events.csv"][0].update(relationship="", related_procedure="INFUSION")
+
+    report = api.validate([study_dir(change)])
+    [issue] = [i for i in report.issues if "no relationship is given" in i.message]
+    assert issue.file is not None and issue.file.endswith("adverse_events.csv") and issue.row == 2

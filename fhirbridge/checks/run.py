@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhirbridge.checks.isncsci import check_exam, check_first_exams, check_worksheet
-from fhirbridge.checks.references import drop_orphans
+from fhirbridge.checks.references import check_links, drop_orphans
 from fhirbridge.checks.scim import check_assessment
 from fhirbridge.checks.timeline import check_timeline
 from fhirbridge.issues.report import Report
@@ -16,6 +16,7 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
     Records that point at no known subject are removed first (and reported), so no writer makes a dangling
     reference from them."""
     report.extend(drop_orphans(data))
+    report.extend(check_links(data))
     computed = {}
     grades = []
     for exam in data.isncsci_exams:

@@ -238,6 +238,9 @@ RULES: Final[dict[str, Rule]] = {
              "A record refers to a subject that is not among the subjects read; the record is not converted."),
         Rule("FB-REF-002", "error", "references", "Unknown study",
              "A subject names a study that is not described by the study metadata; it is not converted."),
+        Rule("FB-REF-003", "warning", "references", "Link to a procedure the subject does not have",
+             "An infusion names a source harvest, or an adverse event's causality a procedure (harvest, infusion), "
+             "that the subject has no record of; FHIR cannot point at it, and the link is not written there."),
         # HTTP service and registry ingest
         Rule("FB-SRV-001", "error", "schema", "Not a transaction or batch Bundle",
              "Ingest takes a Bundle of type transaction or batch; nothing was stored."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fhirbridge.records.base import SubjectRecord
 from fhirbridge.records.dates import IsoDateTime
@@ -44,3 +44,10 @@ class AdverseEvent(SubjectRecord):
 
     def key(self) -> tuple[str, ...]:
         return (self.study_id, self.subject_id, self.ae_id)
+
+    @model_validator(mode="after")
+    def _judged(self) -> AdverseEvent:
+        if self.related_procedure is not None and self.relationship is None:
+            raise ValueError(f"related_procedure {self.related_procedure!r} names what the relationship was judged "
+                             "against, but no relationship is given")
+        return self

@@ -72,11 +72,9 @@ def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: b
     if infusion.total_cells is not None:
         extensions.append(ctx.extension("cell_count", valueQuantity=ctx.quantity(infusion.total_cells, "cells")))
     source = next((h for h in harvests if h.harvest_id == infusion.harvest_id), None)
-    if infusion.harvest_id is not None:
-        harvest_key = (infusion.study_id, infusion.subject_id, infusion.harvest_id)
-        extensions.append(ctx.extension("collection_procedure", valueReference=ctx.reference("harvest", *harvest_key)))
-        if source is not None:
-            product["collection"]["collectedDateTime"] = source.performed
+    if source is not None:  # a harvest the subject does not have is reported by the checks (FB-REF-003)
+        extensions.append(ctx.extension("collection_procedure", valueReference=ctx.reference("harvest", *source.key())))
+        product["collection"]["collectedDateTime"] = source.performed
     if infusion.processing is not None:
         if ctx.r5:
             extensions.append(ctx.extension("processing", valueString=infusion.processing))
