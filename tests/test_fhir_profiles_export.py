@@ -72,3 +72,17 @@ def test_a_profile_stating_one_element_twice_is_merged_and_contradictions_refuse
     sd = structure_definition(load_fhir_mapping(), scim_score, "R4")
     [method] = [e for e in sd["differential"]["element"] if e["id"] == "Observation.method"]
     assert method["min"] == 1 and method["binding"]["strength"] == "required"
+
+
+def test_the_export_is_a_fhir_package_per_release(exported):
+    releases = ((exported, "4.0.1", "hl7.fhir.r4.core"), (exported / "R5", "5.0.0", "hl7.fhir.r5.core"))
+    for folder, version, core in releases:
+        manifest = json.loads((folder / "package.json").read_text())
+        assert manifest["fhirVersions"] == [version] and manifest["dependencies"] == {core: version}
+        guide = json.loads((folder / f"ImplementationGuide-{manifest['name']}.json").read_text())
+        assert (guide["packageId"], guide["fhirVersion"], guide["version"]) == (manifest["name"], [version],
+                                                                                 manifest["version"])
+        listed = {r["reference"]["reference"] for r in guide["definition"]["resource"]}
+        documents = [json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "package.json"]
+        files = {f"{d['resourceType']}/{d['id']}" for d in documents if d["resourceType"] != "ImplementationGuide"}
+        assert listed == files and len(files) > len(PROFILES)

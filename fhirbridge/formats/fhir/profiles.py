@@ -275,7 +275,36 @@ def extension_definition(mapping: FhirMapping, definition: ExtensionDefinition, 
 
 
 def conformance_resources(mapping: FhirMapping, release: Release) -> list[Resource]:
-    """Every CodeSystem, ValueSet and StructureDefinition fhirbridge publishes for one release."""
-    return [*code_systems(mapping), *value_sets(mapping),
-            *(structure_definition(mapping, p, release) for p in PROFILES),
-            *(extension_definition(mapping, e, release) for e in EXTENSIONS)]
+    """Every CodeSystem, ValueSet and StructureDefinition fhirbridge publishes for one release, and the
+    ImplementationGuide that lists them."""
+    resources = [*code_systems(mapping), *value_sets(mapping),
+                 *(structure_definition(mapping, p, release) for p in PROFILES),
+                 *(extension_definition(mapping, e, release) for e in EXTENSIONS)]
+    return [*resources, implementation_guide(mapping, release, resources)]
+
+
+#: The FHIR package id of fhirbridge's conformance resources (one package per release family).
+PACKAGE_ID = {"R4": "org.fhirbridge.sci", "R5": "org.fhirbridge.sci.r5"}
+
+
+def implementation_guide(mapping: FhirMapping, release: Release, resources: list[Resource]) -> Resource:
+    """The ImplementationGuide of the package: its id, FHIR version and every resource it holds, so that a
+    validator loading the folder as a package finds them all."""
+    url = f"{mapping.canonical}/ImplementationGuide/{PACKAGE_ID[release]}"
+    return {"resourceType": "ImplementationGuide", "id": PACKAGE_ID[release], "url": url, "version": __version__,
+            "name": "FhirbridgeSci", "title": "fhirbridge: spinal cord injury trial data", "status": "active",
+            "experimental": False, "publisher": "fhirbridge",
+            "description": "Profiles, extensions, CodeSystems and ValueSets of the FHIR that fhirbridge writes for "
+                           "spinal-cord-injury trials (ISNCSCI, SCIM-III, MSC infusion, adverse events).",
+            "packageId": PACKAGE_ID[release], "fhirVersion": [FHIR_VERSIONS[release]],
+            "definition": {"resource": [{"reference": {"reference": f"{r['resourceType']}/{r['id']}"},
+                                         "name": r.get("title") or r["name"]} for r in resources]}}
+
+
+def package_manifest(mapping: FhirMapping, release: Release) -> dict[str, Any]:
+    """``package.json`` of the FHIR package (the NPM-style manifest FHIR tooling reads)."""
+    core = {"R4": "hl7.fhir.r4.core", "R5": "hl7.fhir.r5.core"}[release]
+    return {"name": PACKAGE_ID[release], "version": __version__, "type": "fhir.ig",
+            "description": "fhirbridge's FHIR profiles for spinal cord injury trial data",
+            "author": "fhirbridge", "canonical": mapping.canonical, "url": mapping.canonical,
+            "fhirVersions": [FHIR_VERSIONS[release]], "dependencies": {core: FHIR_VERSIONS[release]}}
