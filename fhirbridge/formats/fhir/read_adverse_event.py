@@ -101,6 +101,9 @@ def read_adverse_event(item: Item, subject: Subject, resolve: Resolve) -> Advers
             if kind is not None:
                 kinds.add(kind)
                 columns["related_procedure"] = f"suspectEntity[{i}]"
+            elif _reference_of(item, suspect):
+                item.issue("FB-FHIR-060", "the suspect entity is not a harvest or infusion of the input; what the "
+                           "causality was judged against is not converted", f"suspectEntity[{i}]")
         values["related_procedure"] = "both" if len(kinds) == 2 else next(iter(kinds), None)
     return item.build(AdverseEvent, values, columns, elsewhere)
 
@@ -119,9 +122,13 @@ def _resulting_term(item: Item, resolve: Resolve) -> tuple[dict[str, Any] | None
     return None, item.entry.at(element)
 
 
+def _reference_of(item: Item, suspect: dict[str, Any]) -> str | None:
+    return reference(suspect.get("instanceReference" if item.ctx.r5 else "instance"))
+
+
 def _procedure_kind(item: Item, suspect: dict[str, Any], resolve: Resolve) -> str | None:
     """``harvest`` or ``infusion``: the kind of Procedure a suspect entity points at (None for anything else)."""
-    ref = reference(suspect.get("instanceReference" if item.ctx.r5 else "instance"))
+    ref = _reference_of(item, suspect)
     target = resolve(ref) if ref else None
     return procedure_kind(target) if target is not None and target.entry.type == "Procedure" else None
 
