@@ -220,3 +220,23 @@ def test_a_causality_target_without_a_relationship_is_refused(study_dir):
     report = api.validate([study_dir(change)])
     [issue] = [i for i in report.issues if "no relationship is given" in i.message]
     assert issue.file is not None and issue.file.endswith("adverse_events.csv") and issue.row == 2
+
+
+# item 13: third-party content --------------------------------------------------------------------------------
+
+def test_an_ais_is_checked_whatever_its_profile_and_however_its_answer_is_coded():
+    from fhirbridge.formats.fhir.checker.profiles import own_profiles
+
+    def issues(value: dict) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        observation = {"resourceType": "Observation", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "97843-7"}]}, **value}
+        own_profiles().check(observation, "Observation", lambda code, m, target, *rest: found.append((code, target)))
+        return found
+
+    assert issues({"valueCodeableConcept": {"text": "F"}}) == [("FB-FHIR-035", "Observation.valueCodeableConcept")]
+    assert issues({"valueString": "B,C"}) == []
+    assert issues({"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA-x",
+                                                        "display": "C"}]}}) == []  # an answer code, displayed C
+    assert issues({"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA-x",
+                                                        "display": "grade F"}]}}) != []

@@ -115,7 +115,7 @@ def classification_problem(field: str, value: str) -> str | None:
     if not grammar.fullmatch(value):
         return f"{value!r} is not {what}"
     maximum = _TOTAL_MAXIMA.get(field)
-    if maximum is not None and value.rstrip("*").isdigit() and int(value.rstrip("*")) > maximum:
+    if maximum is not None and value.rstrip("*").isdecimal() and int(value.rstrip("*")) > maximum:
         return f"{value} is more than the maximum of {maximum}"
     return None
 

@@ -99,6 +99,12 @@ class OwnProfiles:
         if value is None:
             return
         problem = classification_problem(field, value)
+        concept = resource.get("valueCodeableConcept")
+        if problem is not None and isinstance(concept, dict):  # a coded answer may say it in its code or display
+            codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+            spelled = [c.get(key) for c in codings for key in ("code", "display")]
+            if any(isinstance(v, str) and classification_problem(field, v) is None for v in spelled):
+                problem = None
         if problem is not None:
             emit("FB-FHIR-035", f"{what} ({CLASSIFICATION_TITLES[field]}): {problem}", f"{path}.{at}", value,
                  "a value the ISNCSCI classification allows", None)
