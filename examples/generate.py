@@ -42,7 +42,7 @@ from fhirbridge.domains.isncsci.structure import (
     SIDES,
     Side,
 )
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, subscale_sums
+from fhirbridge.domains.scim import INSTRUMENT, ITEMS, SUBSCALES, SUBSCORES, subscale_sums, subscore_sums
 from fhirbridge.issues.registry import RULES
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.records import IsncsciClassification, IsncsciExam, IsncsciSide
@@ -120,8 +120,11 @@ FEVER = ("Low-grade fever", "10037660", "Pyrexia")
 HEADACHE = ("Headache", "10019211", "Headache")
 NAUSEA = ("Nausea", "10028813", "Nausea")
 
+#: How the cell product was made from the harvested marrow (Honmou et al.: expanded in the subject's own serum).
+PROCESSING = "Culture expansion of bone marrow MSC in autologous serum"
+
 #: Adverse events: subject, (verbatim term, MedDRA PT code, PT), hours after the end of the infusion, duration
-#: in hours, severity, relationship to the infusion.
+#: in hours, severity, relationship to the infusion (the procedure the investigator judged it against).
 ADVERSE_EVENTS = (
     ("001", FEVER, 6, 20, "MILD", "POSSIBLY RELATED"),
     ("003", HEADACHE, 3, 5, "MILD", "UNLIKELY RELATED"),
@@ -208,15 +211,19 @@ FILES: dict[str, tuple[str, list[str]]] = {
     "harvests": ("harvest.csv", ["study_id", "subject_id", "harvest_id", "harvest_date", "status", "body_site",
                                  "volume_ml"]),
     "infusions": ("infusion.csv", ["study_id", "subject_id", "infusion_id", "start", "end", "status", "product",
-                                   "lot", "total_cells", "dose_cells_per_kg", "volume_ml", "route"]),
+                                   "lot", "total_cells", "dose_cells_per_kg", "volume_ml", "route",
+                                   "source_harvest_id", "processing"]),
     "isncsci": ("isncsci.csv", ["study_id", "subject_id", "visit", "exam_date", "examiner", "vac", "dap",
-                                "r_lowest_non_key_muscle", "l_lowest_non_key_muscle", *CLASSIFICATION_COLUMNS,
+                                "r_lowest_non_key_muscle", "l_lowest_non_key_muscle", "non_sci_condition",
+                                *CLASSIFICATION_COLUMNS,
                                 *_cell_columns()]),
     "scim": ("scim.csv", ["study_id", "subject_id", "visit", "assessment_date", *SCIM_COLUMNS.values(),
-                          *SCIM_SUBSCALE_COLUMNS.values(), "scim_total"]),
+                          *SCIM_SUBSCALE_COLUMNS.values(), "scim_total", *(f"scim_{k}" for k in SUBSCORES),
+                          "instrument"]),
     "adverse_events": ("adverse_events.csv", ["study_id", "subject_id", "ae_id", "term", "meddra_pt_code",
                                               "meddra_pt", "onset_date", "resolution_date", "severity", "serious",
-                                              "serious_criteria", "relationship", "outcome", "action_taken"]),
+                                              "serious_criteria", "relationship", "outcome", "action_taken",
+                                              "related_procedure"]),
 }
 
 
@@ -349,6 +356,7 @@ def exam_row(exam: IsncsciExam, classification: IsncsciClassification) -> dict[s
         "study_id": exam.study_id, "subject_id": exam.subject_id, "visit": exam.visit,
         "exam_date": exam.exam_date or "", "examiner": exam.examiner or "",
         "vac": exam.vac[0], "dap": exam.dap[0], "r_lowest_non_key_muscle": "", "l_lowest_non_key_muscle": "",
+        "non_sci_condition": exam.non_sci_condition or "",
     }
     values = classification.model_dump()
     row.update({column: values[field] for column, field in CLASSIFICATION_COLUMNS.items()})
@@ -397,6 +405,8 @@ def scim_row(plan: Plan, visit: str, date: str, items: dict[str, int]) -> dict[s
     row.update({SCIM_COLUMNS[key]: str(score) for key, score in items.items()})
     row.update({SCIM_SUBSCALE_COLUMNS[key]: str(sums[key]) for key in SUBSCALES})
     row["scim_total"] = str(sum(s for s in sums.values() if s is not None))
+    row.update({f"scim_{key}": str(score) for key, score in subscore_sums(dict(items)).items()})
+    row["instrument"] = INSTRUMENT
     return row
 
 
@@ -449,7 +459,7 @@ def build_study() -> Rows:
             "end": _datetime(end), "status": "completed", "product": "Autologous auto-serum-expanded bone marrow MSC",
             "lot": f"MSC{start.year % 100:02d}-{plan.subject_id}", "total_cells": str(total_cells),
             "dose_cells_per_kg": str(round(total_cells / plan.weight_kg, -3)).removesuffix(".0"),
-            "volume_ml": "40", "route": "IV",
+            "volume_ml": "40", "route": "IV", "source_harvest_id": "1", "processing": PROCESSING,
         })
 
         profile = exam_profile(plan, rng)
@@ -481,7 +491,7 @@ def build_study() -> Rows:
             "meddra_pt_code": code, "meddra_pt": pt, "onset_date": _datetime(onset),
             "resolution_date": _datetime(onset + dt.timedelta(hours=hours)), "severity": severity, "serious": "N",
             "serious_criteria": "", "relationship": relationship, "outcome": "RECOVERED/RESOLVED",
-            "action_taken": "NOT APPLICABLE",
+            "action_taken": "NOT APPLICABLE", "related_procedure": "INFUSION",
         })
     return rows
 

@@ -219,8 +219,9 @@ def write(data: StudyData, outdir: Path, report: Report, *, target: str = "fhir"
 
 def export_profiles(outdir: Path) -> list[Path]:
     """Write fhirbridge's CodeSystems, ValueSets and StructureDefinitions (profiles and extensions) as FHIR JSON,
-    one file per resource: those for R4 (and R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
-    from fhirbridge.formats.fhir.profiles import conformance_resources
+    one file per resource, with the ImplementationGuide and ``package.json`` of a FHIR package: those for R4 (and
+    R4B) in ``outdir``, those for R5 in ``outdir/R5``."""
+    from fhirbridge.formats.fhir.profiles import conformance_resources, package_manifest
     from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 
     mapping = load_fhir_mapping()
@@ -231,6 +232,10 @@ def export_profiles(outdir: Path) -> list[Path]:
             path = folder / f"{resource['resourceType']}-{resource['id']}.json"
             path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
             written.append(path)
+        manifest = folder / "package.json"  # the folder is a FHIR package other validators can load
+        text = orjson.dumps(package_manifest(mapping, release), option=orjson.OPT_INDENT_2)  # type: ignore[arg-type]
+        manifest.write_bytes(text + b"\n")
+        written.append(manifest)
     return written
 
 

@@ -26,7 +26,14 @@ from fhirbridge.records import (
     StudyData,
     Subject,
 )
-from fhirbridge.records.adverse_event import ActionTaken, Outcome, Relationship, SeriousCriterion, Severity
+from fhirbridge.records.adverse_event import (
+    ActionTaken,
+    Outcome,
+    RelatedProcedure,
+    Relationship,
+    SeriousCriterion,
+    Severity,
+)
 
 MOTOR = ["0", "1", "2", "3", "4", "5", "NT", "0*", "3*", "4**", "NT*", "NT**"]
 SENSORY = ["0", "1", "2", "NT", "0*", "1**", "NT*"]
@@ -89,14 +96,18 @@ def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
                     **base, visit=visit, exam_date=draw(optional(partial_date)), examiner=draw(optional(text)),
                     right=draw(_side()), left=draw(_side()), vac=draw(st.sampled_from(ANAL_VALUES)),
                     dap=draw(st.sampled_from(ANAL_VALUES)), classification=draw(optional(classifications)) or None,
+                    non_sci_condition=draw(optional(text)),
                 ))
                 data.scim_assessments.append(ScimAssessment(
                     **base, visit=visit, assessment_date=draw(optional(full_date)),
                     items={k: draw(optional(st.sampled_from(i.allowed))) for k, i in ITEMS.items()},
                     self_care=draw(optional(st.integers(0, 20))), mobility=draw(optional(st.integers(0, 40))),
                     respiration_sphincter=draw(optional(st.integers(0, 40))), total=draw(optional(st.integers(0, 100))),
+                    mobility_room_toilet=draw(optional(st.integers(0, 10))),
+                    mobility_indoors_outdoors=draw(optional(st.integers(0, 30))),
                 ))
-            if draw(st.booleans()):
+            treated = draw(st.booleans())
+            if treated:
                 data.harvests.append(Harvest(**base, performed=draw(st.one_of(date_time, full_date)),
                                              body_site=draw(optional(text)),
                                              volume_ml=draw(optional(st.floats(1, 500).map(lambda v: round(v, 1))))))
@@ -107,6 +118,7 @@ def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
                     total_cells=draw(optional(st.integers(10**6, 10**9).map(float))),
                     dose_per_kg=draw(optional(st.integers(10**4, 10**7).map(float))),
                     volume_ml=draw(optional(st.floats(1, 500).map(lambda v: round(v, 1)))),
+                    harvest_id=draw(optional(st.just("1"))), processing=draw(optional(text)),
                 ))
             for n in range(draw(st.integers(0, 2))):
                 serious = draw(st.booleans())
@@ -122,9 +134,12 @@ def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
                     serious=serious,
                     serious_criteria=draw(st.lists(st.sampled_from(get_args(SeriousCriterion)), unique=True,
                                                    min_size=1, max_size=2)) if serious else [],
-                    relationship=draw(optional(st.sampled_from(get_args(Relationship)))),
+                    relationship=(relationship := draw(optional(st.sampled_from(get_args(Relationship))))),
                     outcome=draw(optional(st.sampled_from(get_args(Outcome)))),
                     action_taken=draw(optional(st.sampled_from(get_args(ActionTaken)))),
+                    # what the causality was judged against: only procedures the subject has (else FB-REF-003)
+                    related_procedure=draw(optional(st.sampled_from(get_args(RelatedProcedure))))
+                    if treated and relationship else None,
                 ))
         return data
 

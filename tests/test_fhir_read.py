@@ -48,7 +48,8 @@ def small_bundle(tmp_path_factory) -> Path:
 def test_computed_classification_is_not_read_back_as_reported(small_bundle):
     bundle = orjson.loads(small_bundle.read_bytes())
     methods = {c["code"] for e in bundle["entry"] for c in e["resource"].get("method", {}).get("coding", [])}
-    assert methods == {"computed-isncsci-2019", "reported"}  # exams: computed; SCIM scores: reported
+    # exams: computed; SCIM scores: reported, the mobility sub-scores (not in the small export): summed
+    assert methods == {"computed-isncsci-2019", "reported", "computed-sum"}
     data, report = _read(small_bundle)
     assert [e.classification for e in data.isncsci_exams] == [None, None]
     assert [s.total for s in data.scim_assessments] == [100, 100]

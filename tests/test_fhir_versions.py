@@ -231,4 +231,5 @@ def test_every_resource_written_meets_the_profile_it_declares(example, release):
         [profile] = resource["meta"]["profile"]
         assert _check(resource, definitions[profile], codes) == [], (profile, resource["id"])
         checked += 1
-    assert checked == 919 + 14  # the resources, and a Provenance for each subject and for the study
+    # the resources (with two mobility sub-scores per SCIM-III assessment), and a Provenance per subject and study
+    assert checked == 971 + 14

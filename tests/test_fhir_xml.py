@@ -32,7 +32,7 @@ def test_r4_output_validates_against_the_official_schema(tmp_path, study_dir):
     example = _xml(EXAMPLE, tmp_path / "example", "R4")
     assert schema.validate(example), [str(e) for e in list(schema.error_log)[:5]]
     # the resources, and a Provenance for each subject and for the study
-    assert len(example.findall(f"{{{xml.FHIR_NS}}}entry")) == 919 + 14
+    assert len(example.findall(f"{{{xml.FHIR_NS}}}entry")) == 971 + 14
     transaction = _xml(study_dir(), tmp_path / "transaction", "R4", "transaction")
     assert schema.validate(transaction), [str(e) for e in list(schema.error_log)[:5]]
     assert transaction.find(f"{{{xml.FHIR_NS}}}entry/{{{xml.FHIR_NS}}}request") is not None

@@ -85,7 +85,7 @@ def test_chunks_give_the_files_of_one_pass(example, fmt, case, tmp_path, monkeyp
     many = Report()
     spoke.write_chunks(chunks, tmp_path / "many", many, options, check)
     expected = _files(tmp_path / "one")
-    assert len(expected) == 13
+    assert len(expected) == 14  # 8 datasets (TS included), 5 SUPP-- (DM, EX, PR, AE, NV) and define.xml
     assert _files(tmp_path / "many") == expected
     assert many.issues == one.issues == []
     assert many.stats["records"]["subjects"] == len(whole.subjects)
@@ -114,7 +114,7 @@ def test_xpt_is_what_pyreadstat_writes(example, tmp_path, monkeypatch):
     chunks = _by_subject(example, 5)
     spoke.write_chunks(chunks, tmp_path / "xpt", Report(), ConvertOptions(sdtm_format="xpt"), check)
     written = sorted((tmp_path / "xpt").glob("*.xpt"))
-    assert len(written) == 12
+    assert len(written) == 13  # every dataset of the example, SUPPAE included
     for path in written:
         assert b"01JAN25:00:00:00" in path.read_bytes()[:560]  # SOURCE_DATE_EPOCH
         assert _masked(path.read_bytes()) == _masked(_pyreadstat_copy(path, tmp_path / path.name)), path.name

@@ -44,7 +44,7 @@ def test_the_example_study_ingests_whole(service: Service) -> None:
     response = service.ingested  # type: ignore[attr-defined]
     assert response.status_code == 200, response.text
     entries = response.json()["entry"]
-    assert len(entries) == 919 + 14 and {e["response"]["status"] for e in entries} == {"201 Created"}
+    assert len(entries) == 971 + 14 and {e["response"]["status"] for e in entries} == {"201 Created"}
 
 
 def _files(folder: Path) -> list[tuple[str, tuple[str, bytes, str]]]:

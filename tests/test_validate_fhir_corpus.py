@@ -53,7 +53,11 @@ EXPECTED: dict[str, set[tuple[str, str | None, int | None]]] = {
     "unknown-own-code.json": {("FB-FHIR-030", "Bundle.entry[1].resource.code.coding[1].code", None)},
     "profile-wrong-code.json": {("FB-FHIR-031", "Bundle.entry[2].resource.code", None)},
     "profile-missing-components.json": {("FB-FHIR-032", "Bundle.entry[1].resource.component", None)},
-    "profile-value-out-of-range.json": {("FB-FHIR-033", "Bundle.entry[1].resource.valueInteger", None)},
+    "profile-value-out-of-range.json": {("FB-FHIR-035", "Bundle.entry[1].resource.valueInteger", None)},
+    # third-party SCI content, without fhirbridge's profiles: held to what its code allows
+    "third-party-ais-f.json": {("FB-FHIR-035", "Bundle.entry[1].resource.valueCodeableConcept", None)},
+    "third-party-lems-too-high.json": {("FB-FHIR-035", "Bundle.entry[1].resource.valueInteger", None)},
+    "third-party-level-unknown.json": {("FB-FHIR-035", "Bundle.entry[1].resource.valueString", None)},
     # bundle integrity
     "duplicate-fullurl.json": {("FB-FHIR-020", "Bundle.entry[2].fullUrl", None)},
     "transaction-without-request.json": {("FB-FHIR-021", "Bundle.entry[2]", None)},
@@ -231,7 +235,7 @@ def test_scim_item_value_not_allowed_is_caught_in_fhir_input(example_bundles, tm
     bundle["entry"][index]["resource"]["component"][0]["valueInteger"] = 7  # item 1, feeding: 0-3
     path = tmp_path / "scim.json"
     path.write_text(json.dumps(bundle))
-    assert _found(path) == {("FB-FHIR-033", f"Bundle.entry[{index}].resource.component[0].valueInteger", None)}
+    assert _found(path) == {("FB-FHIR-035", f"Bundle.entry[{index}].resource.component[0].valueInteger", None)}
 
 
 @pytest.mark.parametrize(("code", "spoil"), [

@@ -1,20 +1,30 @@
-"""Checking a reported ISNCSCI classification against the raw exam, or deriving it when none was reported."""
+"""Checking a reported ISNCSCI classification against the raw exam, or deriving it when none was reported; and the
+worksheet entries a clinician would query (a non-key muscle where none can be, AIS E at a first exam, * values
+without their reason)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fhirbridge.domains.isncsci.classification import classify, explain_ais
-from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES
+from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, NO_KEY_MUSCLE_LEVELS, SIDES, cells
 from fhirbridge.issues.issue import Issue
 from fhirbridge.records import IsncsciClassification, IsncsciExam
 
 
+def _values(v: str) -> frozenset[str]:
+    """The possibilities a value lists, ignoring case, spaces and order."""
+    return frozenset(p.strip().upper() for p in v.split(","))
+
+
 def _same(reported: str, computed: str) -> bool:
     """Equal values, ignoring case, spaces and the order of listed possibilities."""
+    return _values(reported) == _values(computed)
 
-    def norm(v: str) -> frozenset[str]:
-        return frozenset(p.strip().upper() for p in v.split(","))
 
-    return norm(reported) == norm(computed)
+def _among(reported: str, computed: str) -> bool:
+    """The reported value picks one (or some) of the several possibilities the exam leaves open."""
+    return len(_values(computed)) > 1 and _values(reported) < _values(computed)
 
 
 def check_exam(exam: IsncsciExam) -> tuple[IsncsciClassification, list[Issue]]:
@@ -32,6 +42,13 @@ def check_exam(exam: IsncsciExam) -> tuple[IsncsciClassification, list[Issue]]:
     for field, reported in exam.classification.present().items():
         if _same(reported, expected[field]):
             continue
+        if _among(reported, expected[field]):
+            issues.append(Issue.of(
+                "FB-ISN-004", f"visit {exam.visit}: {CLASSIFICATION_TITLES[field]} reported {reported}, one of the "
+                f"possibilities {expected[field]} the exam leaves open", source=exam.source,
+                field=f"classification.{field}", subject=exam.subject_id, record=exam.visit, value=reported,
+                expected=expected[field]))
+            continue
         if field == "asia_impairment_scale":
             message = f"AIS reported {reported}, computed {expected[field]}: {explain_ais(exam)}"
         else:
@@ -40,3 +57,39 @@ def check_exam(exam: IsncsciExam) -> tuple[IsncsciClassification, list[Issue]]:
                                field=f"classification.{field}", subject=exam.subject_id, record=exam.visit,
                                value=reported, expected=expected[field]))
     return computed, issues
+
+
+def check_worksheet(exam: IsncsciExam) -> list[Issue]:
+    """Entries of the worksheet itself that a clinician would query."""
+    issues = []
+    for side in SIDES:
+        level = getattr(exam, side).lowest_non_key_muscle
+        if level in NO_KEY_MUSCLE_LEVELS:
+            issues.append(Issue.of(
+                "FB-ISN-005", f"visit {exam.visit}: {side} lowest non-key muscle named at {level}, a segment without "
+                "a key muscle (T2-L1); the classification ignores it", source=exam.source,
+                field=f"{side}.lowest_non_key_muscle", subject=exam.subject_id, record=exam.visit, value=level,
+                expected="C5-T1 or L2-S1"))
+    starred = [f"{side} {modality} {level}" for side, modality, level in cells()
+               if exam.cell(side, modality, level).rstrip("*") != exam.cell(side, modality, level)]
+    if starred and not exam.non_sci_condition:
+        issues.append(Issue.of(
+            "FB-ISN-007", f"visit {exam.visit}: {len(starred)} value(s) marked * ({', '.join(starred[:3])}"
+            f"{', ...' if len(starred) > 3 else ''}) but no non-SCI condition is given", source=exam.source,
+            field="non_sci_condition", subject=exam.subject_id, record=exam.visit))
+    return issues
+
+
+def check_first_exams(graded: Iterable[tuple[IsncsciExam, str | None]]) -> list[Issue]:
+    """AIS E at each subject's first exam (by date; input order where dates are missing). ``graded`` pairs each
+    exam with its AIS grade, reported or computed."""
+    first: dict[tuple[str, str], tuple[IsncsciExam, str | None]] = {}
+    for exam, grade in graded:
+        subject = (exam.study_id, exam.subject_id)
+        earlier = first.get(subject)
+        if earlier is None or (exam.exam_date or "9999") < (earlier[0].exam_date or "9999"):
+            first[subject] = (exam, grade)
+    return [Issue.of("FB-ISN-006", f"visit {exam.visit}: AIS E (normal, with prior deficits) at the subject's first "
+                     "exam", source=exam.source, field="classification.asia_impairment_scale",
+                     subject=exam.subject_id, record=exam.visit, value=grade, expected="A-D at a first exam")
+            for exam, grade in first.values() if grade is not None and _values(grade) == {"E"}]

@@ -36,3 +36,26 @@ def drop_orphans(data: StudyData) -> list[Issue]:
                                        source=record.source, field="subject_id", value=record.subject_id))
         setattr(data, name, kept_records)
     return issues
+
+
+def check_links(data: StudyData) -> list[Issue]:
+    """Links between a subject's records that name a record the subject does not have (FB-REF-003)."""
+    issues: list[Issue] = []
+    harvests = {h.key() for h in data.harvests}
+    kinds = {(r.study_id, r.subject_id, kind) for kind, records in (("harvest", data.harvests),
+                                                                   ("infusion", data.infusions)) for r in records}
+    for infusion in data.infusions:
+        if infusion.harvest_id is not None and (infusion.study_id, infusion.subject_id,
+                                                infusion.harvest_id) not in harvests:
+            issues.append(Issue.of("FB-REF-003", f"infusion {infusion.infusion_id} of subject {infusion.subject_id} "
+                                   f"names harvest {infusion.harvest_id}, which the subject does not have",
+                                   source=infusion.source, field="harvest_id", value=infusion.harvest_id))
+    for event in data.adverse_events:
+        named = {"both": ("harvest", "infusion")}.get(event.related_procedure or "", (event.related_procedure,))
+        missing = [kind for kind in named if kind and (event.study_id, event.subject_id, kind) not in kinds]
+        if event.relationship and missing:
+            issues.append(Issue.of("FB-REF-003", f"adverse event {event.ae_id} of subject {event.subject_id} is "
+                                   f"judged against the {' and the '.join(missing)}, of which the subject has no "
+                                   "record", source=event.source, field="related_procedure",
+                                   value=event.related_procedure))
+    return issues

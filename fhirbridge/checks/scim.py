@@ -1,8 +1,8 @@
-"""SCIM-III consistency: reported subscales and total against the item scores."""
+"""SCIM-III consistency: reported subscales, mobility sub-scores and total against the item scores."""
 
 from __future__ import annotations
 
-from fhirbridge.domains.scim import SUBSCALES, subscale_sums
+from fhirbridge.domains.scim import SUBSCALES, score_titles, subscale_sums, subscore_sums
 from fhirbridge.issues.issue import Issue
 from fhirbridge.records.scim import ScimAssessment
 
@@ -15,12 +15,13 @@ def check_assessment(assessment: ScimAssessment) -> list[Issue]:
     if missing:
         issues.append(Issue.of("FB-SCIM-003", f"SCIM-III items missing: {', '.join(missing)}",
                                source=assessment.source, field=f"items.{missing[0]}"))
-    for key, summed in sums.items():
+    titles = score_titles()
+    for key, summed in {**sums, **subscore_sums(assessment.items)}.items():
         reported = getattr(assessment, key)
         if reported is not None and summed is not None and reported != summed:
             issues.append(Issue.of(
                 "FB-SCIM-001",
-                f"{SUBSCALES[key].title} reported {reported}, but its items sum to {summed}",
+                f"{titles[key]} reported {reported}, but its items sum to {summed}",
                 source=assessment.source, field=key, value=reported, expected=str(summed),
             ))
     parts = [getattr(assessment, key) if getattr(assessment, key) is not None else sums[key] for key in SUBSCALES]

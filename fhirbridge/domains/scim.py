@@ -71,10 +71,63 @@ assert all(
 )
 
 
+@dataclass(frozen=True)
+class ScimSubscore:
+    """A part of a subscale that SCIM-III reports on its own: the mobility subscale's two parts."""
+
+    key: str
+    title: str
+    subscale: str
+    items: tuple[str, ...]
+    maximum: int
+
+
+#: The mobility subscale in two parts, as the SCIM-III form scores them: room and toilet (items 9-11, 0-10), and
+#: indoors and outdoors on even surface (items 12-17, 0-30).
+SUBSCORES: Final[dict[str, ScimSubscore]] = {
+    s.key: s
+    for s in (
+        ScimSubscore("mobility_room_toilet", "Mobility in room and toilet", "mobility", ("9", "10", "11"), 10),
+        ScimSubscore("mobility_indoors_outdoors", "Mobility indoors and outdoors", "mobility",
+                     ("12", "13", "14", "15", "16", "17"), 30),
+    )
+}
+assert all(sum(max(ITEMS[i].allowed) for i in s.items) == s.maximum for s in SUBSCORES.values())
+assert sum(s.maximum for s in SUBSCORES.values()) == SUBSCALES["mobility"].maximum
+
+#: The instrument fhirbridge reads, and others of the family that are not it (other items, other scores).
+INSTRUMENT: Final = "SCIM-III"
+OTHER_INSTRUMENTS: Final[dict[str, str]] = {
+    "SCIM-IV": "SCIM-IV (2021) has other items and scores",
+    "SCIM-SR": "SCIM-SR is the self-reported version, with its own items",
+    "SCIM-II": "SCIM-II is the earlier version, with other items",
+}
+
+
+def _summed(keys: tuple[str, ...], items: dict[str, int | None]) -> int | None:
+    scores = [items.get(key) for key in keys]
+    return None if any(s is None for s in scores) else sum(s for s in scores if s is not None)
+
+
 def subscale_sums(items: dict[str, int | None]) -> dict[str, int | None]:
     """Each subscale's sum, or None where one of its items is missing."""
-    sums: dict[str, int | None] = {}
-    for key in SUBSCALES:
-        scores = [items.get(i.item) for i in ITEMS.values() if i.subscale == key]
-        sums[key] = None if any(s is None for s in scores) else sum(s for s in scores if s is not None)
-    return sums
+    return {key: _summed(tuple(i.item for i in ITEMS.values() if i.subscale == key), items) for key in SUBSCALES}
+
+
+def subscore_sums(items: dict[str, int | None]) -> dict[str, int | None]:
+    """Each sub-score's sum (mobility in two parts), or None where one of its items is missing."""
+    return {key: _summed(s.items, items) for key, s in SUBSCORES.items()}
+
+
+def score_titles() -> dict[str, str]:
+    """Every score reported beside the items (subscales, sub-scores, total), by record field, in form order."""
+    titles = {key: s.title for key, s in SUBSCALES.items()}
+    titles.update({key: s.title for key, s in SUBSCORES.items()})
+    titles["total"] = "Total score"
+    return titles
+
+
+def score_maxima() -> dict[str, int]:
+    """The maximum of every score reported beside the items, by record field."""
+    return {**{k: s.maximum for k, s in SUBSCALES.items()}, **{k: s.maximum for k, s in SUBSCORES.items()},
+            "total": TOTAL_MAXIMUM}

@@ -117,6 +117,10 @@ RULES: Final[dict[str, Rule]] = {
              "A value is outside the values its profile allows (an ISNCSCI cell value, a SCIM-III item or score)."),
         Rule("FB-FHIR-034", "warning", "profiles", "Unknown fhirbridge profile",
              "meta.profile names a URL under fhirbridge's canonical that fhirbridge does not publish."),
+        Rule("FB-FHIR-035", "error", "profiles", "SCI value outside what its code allows",
+             "An Observation (or component) coded as something fhirbridge knows - LOINC 97843-7 (AIS grade), an "
+             "ISNCSCI level, zone, score or worksheet cell, a SCIM-III item or score - holds a value that code does "
+             "not allow (an AIS of F, a motor score of 6, a SCIM-III total of 120), whatever profile it claims."),
         Rule("FB-FHIR-040", "error", "clinical", "Records of one subject disagree on identity",
              "Patients sharing an identifier differ in sex or birth date, or a record names a study its patient "
              "is not enrolled in."),
@@ -205,7 +209,8 @@ RULES: Final[dict[str, Rule]] = {
              "others are."),
         # clinical consistency
         Rule("FB-SCIM-001", "error", "clinical", "SCIM-III subscale does not equal the sum of its items",
-             "A reported SCIM-III subscale score differs from the sum of its item scores."),
+             "A reported SCIM-III subscale score (or mobility sub-score: room and toilet, indoors and outdoors) "
+             "differs from the sum of its item scores."),
         Rule("FB-SCIM-002", "error", "clinical", "SCIM-III total does not equal the sum of the subscales",
              "The reported SCIM-III total differs from the sum of the three subscales."),
         Rule("FB-SCIM-003", "warning", "clinical", "SCIM-III assessment incomplete",
@@ -217,6 +222,18 @@ RULES: Final[dict[str, Rule]] = {
              "The export carried the raw exam only; the classification was computed from it."),
         Rule("FB-ISN-003", "error", "schema", "Unreadable ISNCSCI exam",
              "An exam in the reference's flat JSON layout lacks a key or holds a value outside the worksheet's."),
+        Rule("FB-ISN-004", "warning", "clinical", "Reported ISNCSCI value is one of several the exam allows",
+             "The raw exam leaves the value undetermined between several possibilities (e.g. AIS A,B when deep anal "
+             "pressure is not testable) and the site reported one of them: plausible, but not derivable from the "
+             "exam."),
+        Rule("FB-ISN-005", "warning", "clinical", "Lowest non-key muscle at a level without a key muscle",
+             "The lowest non-key muscle with motor function is named at T2 to L1, segments without a key muscle; "
+             "the classification only takes key-muscle levels (C5-T1, L2-S1) into account."),
+        Rule("FB-ISN-006", "warning", "clinical", "AIS E at the subject's first exam",
+             "AIS E means normal function in a person who had prior deficits; at the first exam of a subject enrolled "
+             "for a spinal cord injury it is suspicious (a wrong grade, or an exam missing before it)."),
+        Rule("FB-ISN-007", "information", "clinical", "Values marked * without the reason",
+             "The exam has values marked * (impairment not due to SCI) but gives no non-SCI condition behind them."),
         Rule("FB-DATE-001", "error", "clinical", "Infusion before injury or enrolment",
              "The infusion is dated before the subject's injury or enrolment."),
         Rule("FB-DATE-002", "error", "clinical", "Adverse event ends before it starts",
@@ -232,6 +249,9 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-REF-002", "error", "references", "Unknown study",
              "A subject names a study that is not described by the study metadata (or no study file was read); "
              "the subject and its records are not converted."),
+        Rule("FB-REF-003", "warning", "references", "Link to a procedure the subject does not have",
+             "An infusion names a source harvest, or an adverse event's causality a procedure (harvest, infusion), "
+             "that the subject has no record of; FHIR cannot point at it, and the link is not written there."),
         # HTTP service and registry ingest
         Rule("FB-SRV-001", "error", "schema", "Not a transaction or batch Bundle",
              "Ingest takes a Bundle of type transaction or batch; nothing was stored."),

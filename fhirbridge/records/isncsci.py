@@ -107,6 +107,19 @@ _TOTAL_MAXIMA = {
 }  # fmt: skip
 
 
+def classification_problem(field: str, value: str) -> str | None:
+    """What is wrong with one value of a classification field (None if nothing): the grammar of its kind (an AIS
+    grade, a level, a zone, a score) and a score's maximum. Also what the FHIR checker holds any Observation coded
+    as an ISNCSCI value to, whoever wrote it."""
+    grammar, what = _CLASSIFICATION_GRAMMAR[_kind(field)]
+    if not grammar.fullmatch(value):
+        return f"{value!r} is not {what}"
+    maximum = _TOTAL_MAXIMA.get(field)
+    if maximum is not None and value.rstrip("*").isdecimal() and int(value.rstrip("*")) > maximum:
+        return f"{value} is more than the maximum of {maximum}"
+    return None
+
+
 def _kind(field: str) -> str:
     if field == "asia_impairment_scale":
         return "ais"
@@ -159,13 +172,9 @@ class IsncsciClassification(BaseModel):
     def _grammar(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        field = info.field_name or ""
-        grammar, what = _CLASSIFICATION_GRAMMAR[_kind(field)]
-        if not grammar.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
-        maximum = _TOTAL_MAXIMA.get(field)
-        if maximum is not None and value.rstrip("*").isdigit() and int(value.rstrip("*")) > maximum:
-            raise ValueError(f"{value} is more than the maximum of {maximum}")
+        problem = classification_problem(info.field_name or "", value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     def present(self) -> dict[str, str]:
@@ -184,6 +193,8 @@ class IsncsciExam(SubjectRecord):
     vac: AnalValue
     dap: AnalValue
     classification: IsncsciClassification | None = None
+    #: why values are marked `*`: the non-SCI condition the examiner considered (free text, as on the worksheet)
+    non_sci_condition: str | None = None
 
     @model_validator(mode="after")
     def _no_empty_classification(self) -> IsncsciExam:

@@ -26,7 +26,11 @@ class Harvest(SubjectRecord):
 
 
 class Infusion(SubjectRecord):
-    """Intravenous infusion of the expanded autologous mesenchymal stem cells."""
+    """Intravenous infusion of the expanded autologous mesenchymal stem cells.
+
+    ``harvest_id`` names the subject's harvest the product was expanded from, and ``processing`` how it was made
+    (e.g. culture expansion in autologous serum), where the export gives them.
+    """
 
     infusion_id: str = Field(default="1", min_length=1)
     start: IsoDateTime
@@ -38,6 +42,8 @@ class Infusion(SubjectRecord):
     dose_per_kg: float | None = Field(default=None, gt=0, description="cells per kg body weight")
     volume_ml: float | None = Field(default=None, gt=0)
     route: Literal["intravenous"] = "intravenous"
+    harvest_id: str | None = Field(default=None, min_length=1)
+    processing: str | None = Field(default=None, min_length=1)
 
     def key(self) -> tuple[str, ...]:
         return (self.study_id, self.subject_id, self.infusion_id)

@@ -117,6 +117,13 @@ EXAM_EXTRAS: Final[dict[str, str]] = {
     "leftLowestNonKeyMuscleWithMotorFunction": "Left lowest non-key muscle with motor function",
 }
 
+#: The worksheet's comment that gives the reason for `*` values (the non-SCI condition, e.g. a tendon transfer or a
+#: peripheral nerve injury): its code and title.
+NON_SCI_CONDITION: Final[tuple[str, str]] = ("nonSciCondition", "Non-SCI condition behind values marked *")
+
+#: Levels between T2 and L1: a segment without a key muscle, where no lowest non-key muscle should be named.
+NO_KEY_MUSCLE_LEVELS: Final[tuple[str, ...]] = LEVELS[LEVEL_INDEX["T2"] : LEVEL_INDEX["L1"] + 1]
+
 #: The classification values, by record field name, with their titles.
 CLASSIFICATION_TITLES: Final[dict[str, str]] = {
     "asia_impairment_scale": "ASIA Impairment Scale (AIS) grade",

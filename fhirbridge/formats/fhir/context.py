@@ -72,6 +72,10 @@ class FhirContext:
         """The workflow-researchStudy extension linking an event resource to its study."""
         return self.extension("research_study", valueReference=self.reference("ResearchStudy", record.study_id))
 
+    def visit_ext(self, visit: str) -> dict[str, Any]:
+        """fhirbridge's ``visit`` extension: on an assessment panel and on every value Observation of it."""
+        return self.extension("visit", valueString=visit)
+
     def record_id(self, prefix: str, record: Record) -> dict[str, str]:
         """The business identifier of a record: its kind and key, under fhirbridge's record system."""
         return {"system": self.system("record_id"), "value": "/".join((prefix, *record.key()))}
@@ -83,7 +87,7 @@ class FhirContext:
             "resourceType": "Observation",
             "id": self.resource_id(id_kind, *record.key()),
             "meta": self.meta(profile, record),
-            "extension": [self.study_ext(record), self.extension("visit", valueString=visit)],
+            "extension": [self.study_ext(record), self.visit_ext(visit)],
             "identifier": [self.record_id(kind, record)],
             "status": "final",
             "category": [self.named(category)],

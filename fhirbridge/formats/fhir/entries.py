@@ -57,11 +57,16 @@ def ref_key(reference: str) -> str:
     return reference.split("/_history/")[0].rstrip("/").rpartition("/")[2]
 
 
+#: The manifests of a FHIR package folder (``fhirbridge profiles export`` writes one): not resources, and not read
+#: as FHIR content when a folder is searched.
+PACKAGE_MANIFESTS = frozenset({"package.json", ".index.json"})
+
+
 def input_files(inputs: Iterable[Path | Source]) -> list[Source]:
     """Files named directly, plus the FHIR files (JSON, XML, NDJSON) of named folders, in a stable order."""
     suffixes = (*JSON_SUFFIXES, *XML_SUFFIXES, *NDJSON_SUFFIXES)
     return expand(inputs, lambda folder: sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
-                                                and p.is_file()))
+                                                and p.is_file() and p.name not in PACKAGE_MANIFESTS))
 
 
 def is_ndjson(path: Source) -> bool:

@@ -28,7 +28,7 @@ from fhirbridge.mapping.fhir_mapping import FhirMapping
 Resource = dict[str, Any]
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 #: Components of an ISNCSCI panel: every worksheet cell, VAC and DAP, and up to two lowest non-key muscles.
-EXAM_COMPONENTS = (len(cells()) + 2, len(cells()) + len(EXAM_EXTRAS))
+EXAM_COMPONENTS = (len(cells()) + 2, len(cells()) + len(EXAM_EXTRAS) + 1)  # + the non-SCI condition
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,16 @@ PROFILES: tuple[Profile, ...] = (
             "neurological level.", code="spinal_cord_injury",
             elements=({"path": "Condition.bodySite", "binding": ("extensible", "sci_level")},)),
     Profile("isncsci_exam", "Observation", "ISNCSCI examination", "The raw ISNCSCI worksheet: one component per "
-            "cell (side, myotome or dermatome, modality) holding the value as written, VAC, DAP and the lowest "
-            "non-key muscles.", own_code=("isncsci", "isncsci-exam"),
+            "cell (side, myotome or dermatome, modality) holding the value as written, VAC, DAP, the lowest "
+            "non-key muscles and the non-SCI condition behind values marked *.", own_code=("isncsci", "isncsci-exam"),
             extensions=(_STUDY_EXT, Ext("visit", 1)), required=_both("identifier", "subject"),
             elements=({"path": "Observation.component", "min": EXAM_COMPONENTS[0], "max": str(EXAM_COMPONENTS[1])},
                       {"path": "Observation.component.code", "binding": ("required", "isncsci")},
-                      {"path": "Observation.component.value[x]", "type": ["CodeableConcept"]})),
+                      {"path": "Observation.component.value[x]", "type": ["CodeableConcept", "string"]})),
     Profile("isncsci_value", "Observation", "ISNCSCI classification value", "One value of the classification of "
             "an exam (AIS grade, a level, a score, a zone of partial preservation), as reported by the site or "
-            "computed by fhirbridge, derived from the exam panel.", extensions=(_STUDY_EXT,),
+            "computed by fhirbridge, derived from the exam panel, at the exam's visit.",
+            extensions=(_STUDY_EXT, Ext("visit", 1)),
             required=_both("subject", "method", "derivedFrom"),
             elements=({"path": "Observation.code", "binding": ("extensible", "isncsci")},
                       {"path": "Observation.method", "binding": ("required", "fhirbridge")},
@@ -93,7 +94,8 @@ PROFILES: tuple[Profile, ...] = (
                       {"path": "Observation.component.code", "binding": ("required", "scim")},
                       {"path": "Observation.component.value[x]", "type": ["integer"]})),
     Profile("scim_score", "Observation", "SCIM-III score", "A SCIM-III subscale or total score, reported or summed "
-            "from the items.", extensions=(_STUDY_EXT,), required=_both("subject", "method", "derivedFrom"),
+            "from the items, at the assessment's visit.", extensions=(_STUDY_EXT, Ext("visit", 1)),
+            required=_both("subject", "method", "derivedFrom"),
             elements=({"path": "Observation.code", "binding": ("required", "scim")},
                       {"path": "Observation.method", "binding": ("required", "fhirbridge")},
                       {"path": "Observation.value[x]", "type": ["integer"]})),
@@ -106,7 +108,9 @@ PROFILES: tuple[Profile, ...] = (
             "from: when, where and how much.", code="bone_marrow_aspiration", extensions=(_STUDY_EXT, Ext("volume")),
             required={"R4": ("identifier", "performed[x]"), "R5": ("identifier", "occurrence[x]")}),
     Profile("BiologicallyDerivedProduct", "BiologicallyDerivedProduct", "Autologous MSC product", "The cell "
-            "product of an infusion: its name, lot and cell count.", extensions=(Ext("cell_count"),),
+            "product of an infusion: its name, lot and cell count, the harvest it was collected by and how it was "
+            "processed.",
+            extensions=(Ext("cell_count"), Ext("collection_procedure"), Ext("processing", 0, "1", ("R5",))),
             required=_both("productCategory", "productCode")),
     Profile("AdverseEvent", "AdverseEvent", "Adverse event", "An adverse event as on the AE form: term and MedDRA "
             "preferred term, onset and resolution, seriousness and its criteria, severity, relationship to the "
@@ -142,6 +146,11 @@ EXTENSIONS: tuple[ExtensionDefinition, ...] = (
                         "How the product was given (SNOMED CT route)."),
     ExtensionDefinition("cell_count", "Quantity", ("BiologicallyDerivedProduct",), "Cell count",
                         "The number of cells in the product."),
+    ExtensionDefinition("collection_procedure", "Reference", ("BiologicallyDerivedProduct",), "Collection procedure",
+                        "The Procedure that collected the source material of the product (the bone-marrow harvest)."),
+    ExtensionDefinition("processing", "string", ("BiologicallyDerivedProduct",), "Processing",
+                        "How the product was processed (e.g. culture expansion in autologous serum); R5 has no "
+                        "processing element."),
     ExtensionDefinition("age", "Age", ("Patient",), "Age at enrolment",
                         "The participant's age in years when enrolled (when the birth date is not shared)."),
     ExtensionDefinition("serious_criterion", "CodeableConcept", ("AdverseEvent",), "Seriousness criterion",
@@ -219,8 +228,21 @@ def structure_definition(mapping: FhirMapping, profile: Profile, release: Releas
         elements.append(_element(path, **constraint))
     return {**_common(mapping.profiles[profile.key], profile.title, profile.description, release),
             "kind": "resource", "abstract": False, "type": rtype, "baseDefinition": CORE + rtype,
-            "derivation": "constraint", "differential": {"element": sorted(elements, key=lambda e: _position(
+            "derivation": "constraint", "differential": {"element": sorted(_merged(elements), key=lambda e: _position(
                 e["path"], release))}}
+
+
+def _merged(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One element per id (StructureDefinition invariant sdf-17): the constraints a profile states on the same
+    element in different places (``min`` 1 from ``required``, a binding from ``elements``) become one."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for element in elements:
+        merged = by_id.setdefault(element["id"], {})
+        clash = {k for k in element if k in merged and merged[k] != element[k]}
+        if clash:
+            raise ValueError(f"{element['id']}: {', '.join(sorted(clash))} stated twice, differently")
+        merged.update(element)
+    return list(by_id.values())
 
 
 def _position(path: str, release: Release) -> tuple[int, ...]:
@@ -253,7 +275,36 @@ def extension_definition(mapping: FhirMapping, definition: ExtensionDefinition, 
 
 
 def conformance_resources(mapping: FhirMapping, release: Release) -> list[Resource]:
-    """Every CodeSystem, ValueSet and StructureDefinition fhirbridge publishes for one release."""
-    return [*code_systems(mapping), *value_sets(mapping),
-            *(structure_definition(mapping, p, release) for p in PROFILES),
-            *(extension_definition(mapping, e, release) for e in EXTENSIONS)]
+    """Every CodeSystem, ValueSet and StructureDefinition fhirbridge publishes for one release, and the
+    ImplementationGuide that lists them."""
+    resources = [*code_systems(mapping), *value_sets(mapping),
+                 *(structure_definition(mapping, p, release) for p in PROFILES),
+                 *(extension_definition(mapping, e, release) for e in EXTENSIONS)]
+    return [*resources, implementation_guide(mapping, release, resources)]
+
+
+#: The FHIR package id of fhirbridge's conformance resources (one package per release family).
+PACKAGE_ID = {"R4": "org.fhirbridge.sci", "R5": "org.fhirbridge.sci.r5"}
+
+
+def implementation_guide(mapping: FhirMapping, release: Release, resources: list[Resource]) -> Resource:
+    """The ImplementationGuide of the package: its id, FHIR version and every resource it holds, so that a
+    validator loading the folder as a package finds them all."""
+    url = f"{mapping.canonical}/ImplementationGuide/{PACKAGE_ID[release]}"
+    return {"resourceType": "ImplementationGuide", "id": PACKAGE_ID[release], "url": url, "version": __version__,
+            "name": "FhirbridgeSci", "title": "fhirbridge: spinal cord injury trial data", "status": "active",
+            "experimental": False, "publisher": "fhirbridge",
+            "description": "Profiles, extensions, CodeSystems and ValueSets of the FHIR that fhirbridge writes for "
+                           "spinal-cord-injury trials (ISNCSCI, SCIM-III, MSC infusion, adverse events).",
+            "packageId": PACKAGE_ID[release], "fhirVersion": [FHIR_VERSIONS[release]],
+            "definition": {"resource": [{"reference": {"reference": f"{r['resourceType']}/{r['id']}"},
+                                         "name": r.get("title") or r["name"]} for r in resources]}}
+
+
+def package_manifest(mapping: FhirMapping, release: Release) -> dict[str, Any]:
+    """``package.json`` of the FHIR package (the NPM-style manifest FHIR tooling reads)."""
+    core = {"R4": "hl7.fhir.r4.core", "R5": "hl7.fhir.r5.core"}[release]
+    return {"name": PACKAGE_ID[release], "version": __version__, "type": "fhir.ig",
+            "description": "fhirbridge's FHIR profiles for spinal cord injury trial data",
+            "author": "fhirbridge", "canonical": mapping.canonical, "url": mapping.canonical,
+            "fhirVersions": [FHIR_VERSIONS[release]], "dependencies": {core: FHIR_VERSIONS[release]}}

@@ -1,16 +1,32 @@
 """AdverseEvent → AdverseEvent record. The inverse of ``write_adverse_event`` (its docstring lists where each
-field is, per release)."""
+field is, per release).
+
+Both published shapes of the event's term are read: ``event`` (R4) / ``code`` (R5), as fhirbridge writes it
+and HL7's Adverse Event Clinical Research IG does, and ``resultingCondition`` (R4) / ``resultingEffect`` (R5)
+pointing at a Condition whose ``code`` holds the term and its MedDRA coding, as the HL7/CDISC joint mapping puts
+AETERM and AEDECOD. The procedures named as suspect entities give ``related_procedure``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fhirbridge.formats.fhir.read_context import Item, code_in
-from fhirbridge.formats.fhir.read_procedures import record_id
+from fhirbridge.formats.fhir.read_context import Item, code_in, reference
+from fhirbridge.formats.fhir.read_procedures import procedure_kind, record_id
 from fhirbridge.records import AdverseEvent, Subject
 
+#: Finds the item a reference of the input points at.
+Resolve = Callable[[str | None], Item | None]
 
-def read_adverse_event(item: Item, subject: Subject) -> AdverseEvent | None:
+
+def resulting_conditions(item: Item) -> list[str]:
+    """The references of the Conditions an AdverseEvent resulted in (the joint mapping's home of its term)."""
+    element = "resultingEffect" if item.ctx.r5 else "resultingCondition"
+    return [ref for value in item.resource.get(element) or [] if (ref := reference(value))]
+
+
+def read_adverse_event(item: Item, subject: Subject, resolve: Resolve) -> AdverseEvent | None:
     ctx = item.ctx
     values: dict[str, Any] = {"study_id": subject.study_id, "subject_id": subject.subject_id}
     columns: dict[str, str] = {}
@@ -22,11 +38,17 @@ def read_adverse_event(item: Item, subject: Subject) -> AdverseEvent | None:
     if item.get("actuality") not in (None, "actual"):
         item.issue("FB-FHIR-056", "a potential adverse event is read as an actual one", "actuality")
     code_at = "code" if ctx.r5 else "event"
-    concept = item.get(code_at) or {}
+    concept = item.get(code_at)
+    elsewhere: dict[str, str] = {}
+    if concept is None:
+        concept, where = _resulting_term(item, resolve)
+        elsewhere.update(term=where, meddra_code=where, meddra_term=where)
+    else:
+        columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding")
+    concept = concept or {}
     meddra = next((c for c in concept.get("coding", []) if c.get("system") == ctx.system("meddra")), {})
     values["term"] = concept.get("text") or meddra.get("display")
     values["meddra_code"], values["meddra_term"] = meddra.get("code"), meddra.get("display")
-    columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding")
     if ctx.r5:
         item.get("status")  # derived from the resolution and the outcome
         if (onset := item.get("occurrenceDateTime")) is not None:
@@ -69,9 +91,46 @@ def read_adverse_event(item: Item, subject: Subject) -> AdverseEvent | None:
     suspects = item.get("suspectEntity") or []
     if suspects:
         values["relationship"], columns["relationship"] = _relationship(item, suspects[0]), "suspectEntity[0]"
-        if len(suspects) > 1:
-            item.issue("FB-FHIR-056", "only the first suspect entity is read", "suspectEntity[1]")
-    return item.build(AdverseEvent, values, columns)
+        kinds = set()
+        for i, suspect in enumerate(suspects):
+            if i and _relationship(item, suspect) != values["relationship"]:
+                item.issue("FB-FHIR-056", "a suspect entity assessed otherwise than the first is not read",
+                           f"suspectEntity[{i}]")
+                continue
+            kind = _procedure_kind(item, suspect, resolve)
+            if kind is not None:
+                kinds.add(kind)
+                columns["related_procedure"] = f"suspectEntity[{i}]"
+            elif _reference_of(item, suspect):
+                item.issue("FB-FHIR-060", "the suspect entity is not a harvest or infusion of the input; what the "
+                           "causality was judged against is not converted", f"suspectEntity[{i}]")
+        values["related_procedure"] = "both" if len(kinds) == 2 else next(iter(kinds), None)
+    return item.build(AdverseEvent, values, columns, elsewhere)
+
+
+def _resulting_term(item: Item, resolve: Resolve) -> tuple[dict[str, Any] | None, str]:
+    """(code, FHIRPath) of the first Condition the event resulted in, the joint mapping's shape of the term."""
+    element = "resultingEffect" if item.ctx.r5 else "resultingCondition"
+    item.get(element)
+    for ref in resulting_conditions(item):
+        condition = resolve(ref)
+        if condition is not None and condition.entry.type == "Condition":
+            for key in ("code", "subject"):
+                condition.get(key)
+            condition.report_leftovers()
+            return condition.resource.get("code"), condition.entry.at("code")
+    return None, item.entry.at(element)
+
+
+def _reference_of(item: Item, suspect: dict[str, Any]) -> str | None:
+    return reference(suspect.get("instanceReference" if item.ctx.r5 else "instance"))
+
+
+def _procedure_kind(item: Item, suspect: dict[str, Any], resolve: Resolve) -> str | None:
+    """``harvest`` or ``infusion``: the kind of Procedure a suspect entity points at (None for anything else)."""
+    ref = _reference_of(item, suspect)
+    target = resolve(ref) if ref else None
+    return procedure_kind(target) if target is not None and target.entry.type == "Procedure" else None
 
 
 def _relationship(item: Item, suspect: dict[str, Any]) -> str | None:

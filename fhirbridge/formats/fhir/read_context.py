@@ -115,6 +115,14 @@ class Item:
             self.issue("FB-FHIR-056", "the extension repeats; only the first is read", f"extension[{extra}]")
         return f"extension[{i}].{value_key}", extension.get(value_key)
 
+    def member_of_visit(self, visit: Any) -> None:
+        """A value Observation of a panel: its own visit extension (if any) must name the panel's visit; it is
+        read (not reported as left over) and the panel's visit is the record's."""
+        at, own = self.extension_value("visit", "valueString")
+        if own is not None and own != visit:
+            self.issue("FB-FHIR-056", f"its visit {own!r} is not its panel's ({visit!r}); the panel's is kept", at,
+                       value=own, expected=str(visit))
+
     def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> None:
         self.ctx.issues.append(self.entry.issue(code, f"{self.entry.type}: {message}", element, **kwargs))
 

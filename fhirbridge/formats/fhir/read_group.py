@@ -17,7 +17,7 @@ from typing import Any
 from fhirbridge.formats.fhir.checker.resources import ResourceChecker, fit
 from fhirbridge.formats.fhir.entries import Entry, ref_key
 from fhirbridge.formats.fhir.models import structure_errors
-from fhirbridge.formats.fhir.read_adverse_event import read_adverse_event
+from fhirbridge.formats.fhir.read_adverse_event import read_adverse_event, resulting_conditions
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
 from fhirbridge.formats.fhir.read_isncsci import classification_field, is_exam, read_exam
 from fhirbridge.formats.fhir.read_procedures import procedure_kind, product_reference, read_harvest, read_infusion
@@ -120,6 +120,8 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
         item.report_leftovers()
         return True
 
+    ae_conditions = {id(found) for item in items if item.entry.type == "AdverseEvent"
+                     for ref in resulting_conditions(item) if (found := index.resolve(ref)) is not None}
     members: dict[int, list[Item]] = {}
     panels: list[tuple[Item, Callable[..., Any]]] = []
     used_products: set[int] = set()
@@ -128,6 +130,8 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
         if kind in ("Patient", "ResearchSubject", "BiologicallyDerivedProduct"):
             continue
         if kind == "Condition":
+            if id(item) in ae_conditions:
+                continue  # the term of an adverse event, read with it
             if not is_injury(item):
                 item.issue("FB-FHIR-055", "a condition other than the spinal cord injury is not converted", "code")
             continue
@@ -152,7 +156,7 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
         if subject is None:
             continue
         if kind == "AdverseEvent":
-            keep(item, read_adverse_event(item, subject))
+            keep(item, read_adverse_event(item, subject, index.resolve))
         elif kind == "Procedure" and procedure_kind(item) == "harvest":
             keep(item, read_harvest(item, subject))
         elif kind == "Procedure" and procedure_kind(item) == "infusion":
@@ -163,7 +167,7 @@ def read_group(entries: list[Entry], ctx: ReadContext, studies: dict[str, Study]
                            found[0] if found else "")
                 continue
             used_products.add(id(product))
-            record = read_infusion(item, subject, product)
+            record = read_infusion(item, subject, product, index.resolve)
             keep(item, record)
             if record is not None:
                 product.report_leftovers()

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, cell_code, cells
+from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, NON_SCI_CONDITION, cell_code, cells
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, code_in, date_only
 from fhirbridge.records import IsncsciExam, Subject
 
@@ -72,7 +72,12 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
     panel.extensions("research_study")
     value_system, level_system = ctx.system("isncsci_value"), ctx.system("sci_level")
     for i, component in enumerate(panel.get("component") or []):
-        field = _cell_fields().get(code_in(component.get("code"), ctx.system("isncsci")) or "")
+        code = code_in(component.get("code"), ctx.system("isncsci"))
+        if code == NON_SCI_CONDITION[0]:
+            values["non_sci_condition"], columns["non_sci_condition"] = component.get("valueString"), \
+                f"component[{i}].valueString"
+            continue
+        field = _cell_fields().get(code or "")
         if field is None:
             panel.issue("FB-FHIR-056", "a component with a code fhirbridge does not know is not converted",
                         f"component[{i}].code")
@@ -82,7 +87,7 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
         value = code_in(concept, system) or concept.get("text")
         _put(values, field, value)
         columns[field] = f"component[{i}].valueCodeableConcept"
-    classification = _classification(members)
+    classification = _classification(members, visit)
     if classification:
         values["classification"] = classification
     return panel.build(IsncsciExam, values, columns)
@@ -96,13 +101,14 @@ def _put(values: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _classification(members: list[Item]) -> dict[str, str]:
+def _classification(members: list[Item], visit: Any) -> dict[str, str]:
     """The reported classification values of the exam's member Observations, by field."""
     found: dict[str, str] = {}
     for member in members:
         for element in ("status", "category", "code", "subject", "derivedFrom", "effectiveDateTime"):
             member.get(element)
         member.extensions("research_study")
+        member.member_of_visit(visit)
         field = classification_field(member.ctx, member.resource.get("code"))
         if field is None:
             member.reject("FB-FHIR-055", "derived from an ISNCSCI exam but not one of its classification values; it "

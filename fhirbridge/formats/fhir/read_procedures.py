@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fhirbridge.formats.fhir.read_context import Item, code_in, reference
@@ -88,8 +89,9 @@ def product_reference(item: Item) -> tuple[str, str] | None:
     return (at, ref) if ref else None
 
 
-def read_infusion(item: Item, subject: Subject, product: Item) -> Infusion | None:
-    """``product`` is the BiologicallyDerivedProduct the infusion used."""
+def read_infusion(item: Item, subject: Subject, product: Item,
+                  resolve: Callable[[str | None], Item | None]) -> Infusion | None:
+    """``product`` is the BiologicallyDerivedProduct the infusion used; ``resolve`` finds the harvest it names."""
     values, columns = _common(item, "infusion", subject)
     element, start, end = _occurrence(item)
     values["start"], values["end"] = start, end
@@ -112,4 +114,31 @@ def read_infusion(item: Item, subject: Subject, product: Item) -> Infusion | Non
     at, cells = product.extension_value("cell_count", "valueQuantity")
     if cells is not None:
         values["total_cells"], elsewhere["total_cells"] = cells.get("value"), product.entry.at(f"{at}.value")
+    _collection(product, subject, resolve, values, elsewhere)
     return item.build(Infusion, values, columns, elsewhere)
+
+
+def _collection(product: Item, subject: Subject, resolve: Callable[[str | None], Item | None],
+                values: dict[str, Any], elsewhere: dict[str, str]) -> None:
+    """The product's source harvest (its collection; the date repeats the harvest's) and its processing."""
+    at, ref = product.extension_value("collection_procedure", "valueReference")
+    if ref is not None:
+        harvest = resolve(reference(ref))
+        key = record_id(harvest, "harvest", subject) if harvest is not None and procedure_kind(harvest) == "harvest" \
+            else None
+        if key is None:
+            product.issue("FB-FHIR-060", "the harvest the product was collected by is not in the input; the link is "
+                          "not converted", at)
+        else:
+            values["harvest_id"], elsewhere["harvest_id"] = key[1], product.entry.at(at)
+    if product.ctx.r5:
+        at, processing = product.extension_value("processing", "valueString")
+        if processing is not None:
+            values["processing"], elsewhere["processing"] = processing, product.entry.at(at)
+    else:
+        steps = product.get("processing") or []
+        if steps:
+            values["processing"] = steps[0].get("description")
+            elsewhere["processing"] = product.entry.at("processing[0].description")
+        if len(steps) > 1:
+            product.issue("FB-FHIR-056", "only the first processing step is read", "processing[1]")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirbridge.domains.scim import ITEMS, SUBSCALES
+from fhirbridge.domains.scim import ITEMS, score_titles
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, code_in, date_only
 from fhirbridge.records import ScimAssessment, Subject
 
 #: Score Observation code → record field.
-SCORES = {**{key.replace("_", "-"): key for key in SUBSCALES}, "total": "total"}
+SCORES = {key.replace("_", "-"): key for key in score_titles()}
 
 
 def is_panel(ctx: ReadContext, concept: Any) -> bool:
@@ -49,6 +49,7 @@ def read_assessment(panel: Item, members: list[Item], subject: Subject) -> ScimA
         for element in ("status", "category", "code", "subject", "derivedFrom", "effectiveDateTime"):
             member.get(element)
         member.extensions("research_study")
+        member.member_of_visit(visit)
         field = score_field(ctx, member.resource.get("code"))
         method = member.get("method")
         summed_system, summed = ctx.named("method_summed")

@@ -19,11 +19,12 @@ from fhirbridge.domains.isncsci.structure import (
     CLASSIFICATION_TITLES,
     EXAM_EXTRAS,
     LEVELS,
+    NON_SCI_CONDITION,
     cell_code,
     cell_title,
     cells,
 )
-from fhirbridge.domains.scim import ITEMS, SUBSCALES
+from fhirbridge.domains.scim import ITEMS, score_titles
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records.adverse_event import ActionTaken, Relationship, SeriousCriterion
 
@@ -52,11 +53,11 @@ def concepts() -> dict[str, dict[str, str]]:
     isncsci = {"isncsci-exam": "ISNCSCI examination"}
     isncsci.update({cell_code(*c): cell_title(*c) for c in ((s, m, lv) for s, m, lv in cells())})
     isncsci.update(EXAM_EXTRAS)
+    isncsci.update([NON_SCI_CONDITION])
     isncsci.update({to_camel(f): title for f, title in CLASSIFICATION_TITLES.items()})
     scim = {"panel": "SCIM-III"}
     scim.update({f"item-{k}": f"{k}. {i.title}" for k, i in ITEMS.items()})
-    scim.update({k.replace("_", "-"): f"SCIM-III {s.title}" for k, s in SUBSCALES.items()})
-    scim["total"] = "SCIM-III Total score"
+    scim.update({k.replace("_", "-"): f"SCIM-III {title}" for k, title in score_titles().items()})
     levels = {lv: lv for lv in LEVELS}
     levels["INT"] = "Intact (no neurological level)"
     return {
@@ -67,7 +68,8 @@ def concepts() -> dict[str, dict[str, str]]:
         "scim": scim,
         "ae_relationship": {v: _words(v) for v in get_args(Relationship)},
         "ae_action": {v: _words(v) for v in get_args(ActionTaken)},
-        "serious_criterion": {v: _words(v) for v in get_args(SeriousCriterion)},
+        "serious_criterion": {v: _words(v) for v in get_args(SeriousCriterion)}
+        | {"other_medically_important": "Important medical event (ICH E2A): other medically important condition"},
         "fhirbridge": {
             "reported": "Reported by the site",
             "computed-isncsci-2019": "Computed from the raw exam with the ISNCSCI 2019 algorithm",

@@ -5,6 +5,7 @@
 | ae_id | identifier (record system: ``ae/<study>/<subject>/<id>``) | identifier (a list) |
 | term (AETERM) | event.text | code.text |
 | meddra_code, meddra_term | event.coding (MedDRA; a term without a code is a coding without code) | code.coding |
+| related_procedure | which Procedure(s) suspectEntity.instance names | suspectEntity.instanceReference |
 | onset (AESTDTC) | date | occurrenceDateTime, or occurrencePeriod.start with a resolution |
 | resolution (AEENDTC) | R5 cross-version extension ``AdverseEvent.occurrence`` (.end) | occurrencePeriod.end |
 | serious (AESER) | seriousness (Serious / Non-serious) | same |
@@ -15,9 +16,16 @@
 | action_taken (AEACN) | R5 cross-version extension ``AdverseEvent.mitigatingAction`` | mitigatingAction.item |
 
 R5 requires ``status``: derived from the resolution date and the outcome (``ae_status`` in the mapping spec),
-and not read back. The suspect entity is the subject's (first) infusion; a subject without one gets the
-relationship against "the study treatment" by name, so the assessment is never lost. R5's ``resultingEffect``
-(the condition the event led to) has no record field and is not written.
+and not read back. The term goes to ``event`` (R4) / ``code`` (R5) as HL7's Adverse Event Clinical Research IG
+does, not to a Condition behind ``resultingCondition`` as the HL7/CDISC joint mapping does; the reader takes
+both (docs/fhir-mapping.md says why). A seriousness criterion without an HL7 code of the same meaning (ICH's
+"important medical event") carries fhirbridge's code only.
+
+The suspect entity is what the investigator judged the relationship against, as the export names it
+(``related_procedure``): the harvest, the infusion, or both (two suspect entities with the same assessment),
+each the subject's latest such procedure started on or before the onset (else its first). When the export
+does not name it, or the subject has no such procedure, the suspect is "the study treatment" by name only: the
+assessment is never lost, and no procedure is guessed.
 """
 
 from __future__ import annotations
@@ -25,14 +33,18 @@ from __future__ import annotations
 from typing import Any
 
 from fhirbridge.formats.fhir.context import FhirContext, Resource
-from fhirbridge.records import AdverseEvent
+from fhirbridge.records import AdverseEvent, Harvest, Infusion
+from fhirbridge.records.dates import date_part
 
-#: The suspect of a relationship when the subject has no infusion record to point at.
-STUDY_TREATMENT = "the study treatment (no infusion recorded)"
+#: The suspect of a relationship when the export names no procedure, or the subject has none to point at.
+STUDY_TREATMENT = "the study treatment (no procedure named or recorded)"
+
+#: (record kind, key) of a procedure a relationship was judged against.
+Suspect = tuple[str, tuple[str, ...]]
 
 
-def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspect: tuple[str, ...] | None) -> Resource:
-    """``suspect`` is the key of the infusion the event may be related to, if the subject had one."""
+def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspects: list[Suspect]) -> Resource:
+    """``suspects`` are the procedures the relationship was judged against (``suspects_of``)."""
     event_code = ctx.concept(text=event.term)
     if event.meddra_code or event.meddra_term:
         coding = {"system": ctx.system("meddra")}
@@ -42,11 +54,12 @@ def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspect: tuple
             coding["display"] = event.meddra_term
         event_code["coding"] = [coding]
     extensions: list[dict[str, Any]] = []
+    hl7_criteria = ctx.mapping.value_maps["ae_serious_criterion"]
     for criterion in event.serious_criteria:
-        extensions.append(ctx.extension("serious_criterion", valueCodeableConcept=ctx.concept(
-            ctx.coding("serious_criterion", criterion),
-            ctx.coding("ae_seriousness", ctx.mapped("ae_serious_criterion", criterion)),
-        )))
+        codings = [ctx.coding("serious_criterion", criterion)]
+        if criterion in hl7_criteria:
+            codings.append(ctx.coding("ae_seriousness", hl7_criteria[criterion]))
+        extensions.append(ctx.extension("serious_criterion", valueCodeableConcept=ctx.concept(*codings)))
     serious = "Serious" if event.serious else "Non-serious"
     resource: Resource = {
         "resourceType": "AdverseEvent",
@@ -93,21 +106,40 @@ def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspect: tuple
         resource["outcome"] = [outcome] if ctx.r5 else outcome
     resource["study"] = [ctx.reference("ResearchStudy", event.study_id)]
     if event.relationship:
-        resource["suspectEntity"] = [_suspect(ctx, event.relationship, suspect)]
+        resource["suspectEntity"] = [_suspect(ctx, event.relationship, suspect) for suspect in suspects or [None]]
     if ctx.r5 and action is not None:
         resource["mitigatingAction"] = [{"itemCodeableConcept": action}]
     return resource
 
 
-def _suspect(ctx: FhirContext, relationship: str, suspect: tuple[str, ...] | None) -> dict[str, Any]:
+def suspects_of(event: AdverseEvent, harvests: list[Harvest], infusions: list[Infusion]) -> list[Suspect]:
+    """The subject's procedures the event's relationship was judged against, harvest first."""
+    kinds = {"harvest": ("harvest",), "infusion": ("infusion",), "both": ("harvest", "infusion")}
+    found: list[Suspect] = []
+    for kind in kinds.get(event.related_procedure or "", ()):
+        records: list[Harvest] | list[Infusion] = harvests if kind == "harvest" else infusions
+        if not records:
+            continue
+        onset = date_part(event.onset) or ""
+        before = [r for r in records if (date_part(_when(r)) or "") <= onset]
+        chosen = max(before, key=lambda r: date_part(_when(r)) or "") if before else records[0]
+        found.append((kind, chosen.key()))
+    return found
+
+
+def _when(record: Harvest | Infusion) -> str:
+    return record.performed if isinstance(record, Harvest) else record.start
+
+
+def _suspect(ctx: FhirContext, relationship: str, suspect: Suspect | None) -> dict[str, Any]:
     codings = [ctx.coding("ae_relationship", relationship)]
     if relationship in ctx.mapping.value_maps["ae_causality"]:
         codings.insert(0, ctx.coding("ae_causality", ctx.mapped("ae_causality", relationship)))
     assessment = ctx.concept(*codings)
-    infusion = ctx.reference("infusion", *suspect) if suspect is not None else None
+    procedure = ctx.reference(suspect[0], *suspect[1]) if suspect is not None else None
     if ctx.r5:
-        instance = {"instanceReference": infusion} if infusion else {"instanceCodeableConcept": {"text":
-                                                                                                 STUDY_TREATMENT}}
+        instance = {"instanceReference": procedure} if procedure else {"instanceCodeableConcept": {"text":
+                                                                                                  STUDY_TREATMENT}}
         return {**instance, "causality": {"entityRelatedness": assessment}}
-    return {"instance": infusion or {"display": STUDY_TREATMENT},
+    return {"instance": procedure or {"display": STUDY_TREATMENT},
             "causality": [{"assessment": assessment, "productRelatedness": relationship.replace("_", " ")}]}

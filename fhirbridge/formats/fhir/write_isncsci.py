@@ -1,13 +1,16 @@
 """IsncsciExam → one panel Observation holding every raw value, plus one Observation per classification value.
 
 Raw values are CodeableConcepts of fhirbridge's ``isncsci-value`` CodeSystem, whose codes are the
-worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost. Classification values
+worksheet notation itself (``4``, ``NT``, ``0*``, ``NT**``), so nothing is lost; the reason for ``*`` values
+(the non-SCI condition) is a component of its own with a string value. Classification values
 carry their text exactly as reported or computed (``B,C,D``, ``ND``, ``INT*``); a coding is added where the
 value is one plain grade or level. The AIS grade is coded LOINC 97843-7.
 
-The visit is fhirbridge's ``visit`` extension on the panel; the examiner is ``performer.display``; ``method``
-says whether the classification was reported by the site or computed by fhirbridge. Only reported values
-are read back as the exam's classification: computed ones are derived again from the raw exam.
+The visit is fhirbridge's ``visit`` extension, on the panel and on each classification value (so that a value
+found on its own, by a search for LOINC 97843-7, still says when it was taken); the examiner is
+``performer.display``; ``method`` says whether the classification was reported by the site or computed by
+fhirbridge. Only reported values are read back as the exam's classification: computed ones are derived again
+from the raw exam.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fhirbridge.domains.isncsci.structure import (
     CLASSIFICATION_TITLES,
     EXAM_EXTRAS,
     LEVEL_INDEX,
+    NON_SCI_CONDITION,
     cell_code,
     cell_title,
     cells,
@@ -62,6 +66,9 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
             code = f"{side}LowestNonKeyMuscleWithMotorFunction"
             components.append(_component(ctx, code, EXAM_EXTRAS[code],
                                          ctx.concept(ctx.coding("sci_level", level), text=level)))
+    if exam.non_sci_condition:
+        components.append({"code": ctx.concept(ctx.coding("isncsci", *NON_SCI_CONDITION)),
+                           "valueString": exam.non_sci_condition})
     code = ctx.concept(ctx.coding("isncsci", "isncsci-exam", "ISNCSCI examination"),
                        text="International Standards for Neurological Classification of SCI examination")
     resource = ctx.panel("isncsci-exam", "isncsci", "isncsci_exam", exam, exam.visit, "category_exam", code,
@@ -89,7 +96,7 @@ def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: s
         "resourceType": "Observation",
         "id": ctx.resource_id("isncsci-value", *exam.key(), field),
         "meta": ctx.meta("isncsci_value", exam),
-        "extension": [ctx.study_ext(exam)],
+        "extension": [ctx.study_ext(exam), ctx.visit_ext(exam.visit)],
         "status": "final",
         "category": [ctx.named("category_exam")],
         "code": ctx.concept(*codings),

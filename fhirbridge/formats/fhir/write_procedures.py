@@ -9,15 +9,21 @@
 | Harvest.body_site | bodySite.text (coded iliac crest) | same |
 | volume_ml, dose_per_kg, route | fhirbridge extensions | same |
 | product, lot, total_cells | BiologicallyDerivedProduct productCode.text, identifier, cell-count ext. | same |
+| Infusion.harvest_id | product: ``collection-procedure`` ext. → harvest; collection.collected (date) | same |
+| processing | product's processing.description | fhirbridge's ``product-processing`` extension |
 | link to the product | HL7's cross-version extension for R5 ``Procedure.used`` | ``used`` (a CodeableReference) |
 | the SCI Condition | reasonReference | reason (a CodeableReference) |
 
 R4 ``Procedure.usedReference`` cannot point at a BiologicallyDerivedProduct, hence the extension; R5 can.
+Neither release's ``BiologicallyDerivedProduct.collection`` can name the procedure that collected the cells, hence
+``collection-procedure``; R5 dropped ``processing``, hence ``product-processing`` there.
 FHIR has no dose, route or volume on Procedure: fhirbridge's own extensions carry them (published with its
 profiles).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.records import Harvest, Infusion
@@ -47,8 +53,10 @@ def harvest_resource(ctx: FhirContext, harvest: Harvest) -> Resource:
     return resource
 
 
-def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: bool) -> list[Resource]:
-    """The infusion Procedure and its product; ``reason_condition`` links the SCI Condition as the reason."""
+def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: bool,
+                       harvests: Sequence[Harvest] = ()) -> list[Resource]:
+    """The infusion Procedure and its product; ``reason_condition`` links the SCI Condition as the reason;
+    ``harvests`` are the subject's, among which the product's source (``harvest_id``) is found."""
     product_id = ctx.resource_id("product", *infusion.key())
     product: Resource = {
         "resourceType": "BiologicallyDerivedProduct",
@@ -60,8 +68,20 @@ def infusion_resources(ctx: FhirContext, infusion: Infusion, reason_condition: b
     }
     if infusion.lot:
         product["identifier"] = [{"system": ctx.system("product_lot"), "value": infusion.lot}]
+    extensions = []
     if infusion.total_cells is not None:
-        product["extension"] = [ctx.extension("cell_count", valueQuantity=ctx.quantity(infusion.total_cells, "cells"))]
+        extensions.append(ctx.extension("cell_count", valueQuantity=ctx.quantity(infusion.total_cells, "cells")))
+    source = next((h for h in harvests if h.harvest_id == infusion.harvest_id), None)
+    if source is not None:  # a harvest the subject does not have is reported by the checks (FB-REF-003)
+        extensions.append(ctx.extension("collection_procedure", valueReference=ctx.reference("harvest", *source.key())))
+        product["collection"]["collectedDateTime"] = source.performed
+    if infusion.processing is not None:
+        if ctx.r5:
+            extensions.append(ctx.extension("processing", valueString=infusion.processing))
+        else:
+            product["processing"] = [{"description": infusion.processing}]
+    if extensions:
+        product["extension"] = extensions
 
     used = {"reference": f"urn:uuid:{product_id}"}
     procedure: Resource = {

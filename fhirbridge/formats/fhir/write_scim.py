@@ -1,13 +1,15 @@
 """ScimAssessment → a panel Observation with the 19 item scores as components, and one Observation for each
-subscale and for the total (reported by the site, or summed from complete items when not reported).
+subscale, each mobility sub-score (room and toilet; indoors and outdoors) and the total (reported by the site,
+or summed from complete items when not reported).
 
-The visit is fhirbridge's ``visit`` extension on the panel; a missing item score is a component with a
-data-absent reason. ``method`` tells reported scores from summed ones; only reported ones are read back.
+The visit is fhirbridge's ``visit`` extension on the panel and on every score Observation; a missing item score
+is a component with a data-absent reason. ``method`` tells reported scores from summed ones; only reported ones
+are read back.
 """
 
 from __future__ import annotations
 
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, subscale_sums
+from fhirbridge.domains.scim import ITEMS, score_titles, subscale_sums, subscore_sums
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.records import ScimAssessment
 
@@ -26,22 +28,20 @@ def scim_resources(ctx: FhirContext, assessment: ScimAssessment) -> list[Resourc
             for key, item in ITEMS.items()
     ]
     sums = subscale_sums(assessment.items)
-    scores: dict[str, tuple[int | None, int | None]] = {
-        key: (getattr(assessment, key), sums[key]) for key in SUBSCALES
-    }
     complete = all(s is not None for s in sums.values())
-    scores["total"] = (assessment.total, sum(s for s in sums.values() if s is not None) if complete else None)
+    summed_scores = {**sums, **subscore_sums(assessment.items),
+                     "total": sum(s for s in sums.values() if s is not None) if complete else None}
     members = []
-    for key, (reported, summed) in scores.items():
+    for key, title in score_titles().items():
+        reported, summed = getattr(assessment, key), summed_scores[key]
         value, method = (reported, "method_reported") if reported is not None else (summed, "method_summed")
         if value is None:
             continue
-        title = SUBSCALES[key].title if key in SUBSCALES else "Total score"
         member: Resource = {
             "resourceType": "Observation",
             "id": ctx.resource_id("scim-score", *assessment.key(), key),
             "meta": ctx.meta("scim_score", assessment),
-            "extension": [ctx.study_ext(assessment)],
+            "extension": [ctx.study_ext(assessment), ctx.visit_ext(assessment.visit)],
             "status": "final",
             "category": [ctx.named("category_survey")],
             "code": ctx.concept(ctx.coding("scim", key.replace("_", "-"), f"SCIM-III {title}")),

@@ -18,7 +18,7 @@ from typing import Literal
 from fhirbridge import __version__
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.models import Release
-from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource
+from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
 from fhirbridge.formats.fhir.write_procedures import harvest_resource, infusion_resources
 from fhirbridge.formats.fhir.write_scim import scim_resources
@@ -74,14 +74,13 @@ def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed) ->
     for harvest in data.harvests:
         yield harvest_resource(ctx, harvest)
     for infusion in data.infusions:
-        yield from infusion_resources(ctx, infusion, injured)
+        yield from infusion_resources(ctx, infusion, injured, data.harvests)
     for exam in data.isncsci_exams:
         yield from exam_resources(ctx, exam, computed.get(exam.key()))
     for assessment in data.scim_assessments:
         yield from scim_resources(ctx, assessment)
-    first_infusion = data.infusions[0].key() if data.infusions else None
     for event in data.adverse_events:
-        yield adverse_event_resource(ctx, event, first_infusion)
+        yield adverse_event_resource(ctx, event, suspects_of(event, data.harvests, data.infusions))
 
 
 def _sources(records: object) -> list[str]:

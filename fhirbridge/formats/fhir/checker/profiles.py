@@ -1,5 +1,8 @@
 """fhirbridge's profiles, checked on any resource that claims one in ``meta.profile``: the codes that identify
-it, the components it must hold, and the values those components allow.
+it and the components it must hold; and the SCI content of any Observation, whatever its profile: a value coded
+as something fhirbridge knows (LOINC 97843-7, the AIS grade; an ISNCSCI level, zone or score; an ISNCSCI cell;
+a SCIM-III item or score) must be a value that code allows, so that third-party content is held to the same
+rules as fhirbridge's own.
 
 The facts come from where they already live: URLs and codes from the FHIR mapping spec, the ISNCSCI cells
 and SCIM-III items from the domain modules, our CodeSystems from the terminology module.
@@ -14,9 +17,10 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, EXAM_EXTRAS, cell_code, cells, value_pattern
-from fhirbridge.domains.scim import ITEMS, SUBSCALES, TOTAL_MAXIMUM
+from fhirbridge.domains.scim import ITEMS, score_maxima
 from fhirbridge.formats.fhir.terminology import concepts
 from fhirbridge.mapping.fhir_mapping import FhirMapping, load_fhir_mapping
+from fhirbridge.records.isncsci import classification_problem
 
 Node = dict[str, Any]
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
@@ -52,8 +56,10 @@ class OwnProfiles:
         self._cell_patterns = {cell_code(*c): value_pattern(c[1]) for c in cells()}
         optional = {code for code in EXAM_EXTRAS if "LowestNonKeyMuscle" in code}  # only when one was found
         self._exam_components = (*self._cell_patterns, *(code for code in EXAM_EXTRAS if code not in optional))
-        self._classification_codes = frozenset(to_camel(f) for f in CLASSIFICATION_TITLES)
-        self._scores = {k.replace("_", "-"): s.maximum for k, s in SUBSCALES.items()} | {"total": TOTAL_MAXIMUM}
+        self._classification_fields = {to_camel(f): f for f in CLASSIFICATION_TITLES}
+        self._classification_codes = frozenset(self._classification_fields)
+        self.ais = (mapping.codes["ais"].code, mapping.systems[mapping.codes["ais"].system])
+        self._scores = {k.replace("_", "-"): maximum for k, maximum in score_maxima().items()}
 
     def check(self, resource: Node, path: str, emit: Emit) -> None:
         meta = resource.get("meta")
@@ -65,6 +71,73 @@ class OwnProfiles:
             elif isinstance(url, str) and url.startswith(self.canonical) and url not in self.known:
                 emit("FB-FHIR-034", f"{url} is not a fhirbridge profile", f"{path}.meta.profile[{i}]", url,
                      "a profile fhirbridge publishes", None)
+        if resource.get("resourceType") == "Observation":
+            self._content(resource, path, emit)
+
+    # --- SCI content, whatever the profile ----------------------------------------------------------------
+    def _content(self, resource: Node, path: str, emit: Emit) -> None:
+        codes = _codings(resource.get("code"))
+        for system, code in codes:
+            if system == self.ais[1] and code == self.ais[0]:
+                self._classification_value(resource, path, emit, "asia_impairment_scale", f"LOINC {code}")
+                return
+        for system, code in codes:
+            if system == self.isncsci and code in self._classification_fields:
+                self._classification_value(resource, path, emit, self._classification_fields[code], code)
+            elif system == self.isncsci and code == "isncsci-exam":
+                self._exam_cells(resource, path, emit)
+            elif system == self.scim and code == "panel":
+                self._scim_items(resource, path, emit)
+            elif system == self.scim and code in self._scores:
+                self._score_range(resource, path, emit, code)
+            else:
+                continue
+            return
+
+    def _classification_value(self, resource: Node, path: str, emit: Emit, field: str, what: str) -> None:
+        at, value = _observed(resource)
+        if value is None:
+            return
+        problem = classification_problem(field, value)
+        concept = resource.get("valueCodeableConcept")
+        if problem is not None and isinstance(concept, dict):  # a coded answer may say it in its code or display
+            codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+            spelled = [c.get(key) for c in codings for key in ("code", "display")]
+            if any(isinstance(v, str) and classification_problem(field, v) is None for v in spelled):
+                problem = None
+        if problem is not None:
+            emit("FB-FHIR-035", f"{what} ({CLASSIFICATION_TITLES[field]}): {problem}", f"{path}.{at}", value,
+                 "a value the ISNCSCI classification allows", None)
+
+    def _exam_cells(self, resource: Node, path: str, emit: Emit) -> None:
+        for code, (i, component) in self._components(resource, path, self.isncsci).items():
+            pattern = self._cell_patterns.get(code)
+            if pattern is None:
+                continue
+            concept = component.get("valueCodeableConcept")
+            values = [c for s, c in _codings(concept) if s == self.isncsci_value]
+            value = values[0] if values else concept.get("text") if isinstance(concept, dict) else None
+            if value is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+                emit("FB-FHIR-035", f"{code}: {value!r} is not a value this cell allows",
+                     f"{path}.component[{i}].valueCodeableConcept", value, pattern.pattern, None)
+
+    def _scim_items(self, resource: Node, path: str, emit: Emit) -> None:
+        found = self._components(resource, path, self.scim)
+        for key, item in ITEMS.items():
+            i, component = found.get(f"item-{key}", (None, None))
+            score = component.get("valueInteger") if component is not None else None
+            if score is not None and score not in item.allowed:
+                emit("FB-FHIR-035", f"SCIM-III item {key} ({item.title}) scored {score!r}",
+                     f"{path}.component[{i}].valueInteger", score, f"one of {', '.join(map(str, item.allowed))}",
+                     None)
+
+    def _score_range(self, resource: Node, path: str, emit: Emit, code: str) -> None:
+        at, score = _observed(resource)
+        if score is None:
+            return
+        if not (isinstance(score, str) and score.isdecimal() and 0 <= int(score) <= self._scores[code]):
+            emit("FB-FHIR-035", f"SCIM-III {code} score {score!r} is outside 0-{self._scores[code]}", f"{path}.{at}",
+                 score, f"an integer from 0 to {self._scores[code]}", None)
 
     # --- profiles --------------------------------------------------------------------------------------
     def _require_code(self, resource: Node, path: str, emit: Emit, system: str, codes: set[str] | frozenset[str],
@@ -103,14 +176,6 @@ class OwnProfiles:
             emit("FB-FHIR-032", f"ISNCSCI exam lacks {len(missing)} of its {len(self._exam_components)} required "
                  f"components: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}", f"{path}.component",
                  len(found), "one component per worksheet cell, VAC and DAP", None)
-        for code, (i, component) in found.items():
-            pattern = self._cell_patterns.get(code)
-            if pattern is None:
-                continue
-            values = [c for s, c in _codings(component.get("valueCodeableConcept")) if s == self.isncsci_value]
-            if values and not (isinstance(values[0], str) and pattern.fullmatch(values[0])):
-                emit("FB-FHIR-033", f"{code}: {values[0]!r} is not a value this cell allows",
-                     f"{path}.component[{i}].valueCodeableConcept", values[0], pattern.pattern, None)
 
     def _isncsci_value(self, resource: Node, path: str, emit: Emit) -> None:
         self._require_code(resource, path, emit, self.isncsci, self._classification_codes,
@@ -126,27 +191,40 @@ class OwnProfiles:
         if missing:
             emit("FB-FHIR-032", f"SCIM-III panel lacks the item(s) {', '.join(missing)}", f"{path}.component",
                  len(found), "one component per SCIM-III item (19)", None)
-        for key, item in ITEMS.items():
+        for key in ITEMS:
             i, component = found.get(f"item-{key}", (None, None))
             if component is None:
                 continue
-            score = component.get("valueInteger")
-            if score is not None and score not in item.allowed:
-                emit("FB-FHIR-033", f"SCIM-III item {key} ({item.title}) scored {score!r}",
-                     f"{path}.component[{i}].valueInteger", score,
-                     f"one of {', '.join(map(str, item.allowed))}", None)
-            elif score is None and "dataAbsentReason" not in component:
+            if component.get("valueInteger") is None and "dataAbsentReason" not in component:
                 emit("FB-FHIR-032", f"SCIM-III item {key} has neither a score nor a reason for its absence",
                      f"{path}.component[{i}]", None, "valueInteger or dataAbsentReason", None)
 
     def _scim_score(self, resource: Node, path: str, emit: Emit) -> None:
-        code = self._require_code(resource, path, emit, self.scim, frozenset(self._scores), "SCIM-III score")
-        score = resource.get("valueInteger")
-        if code is None:
-            return
-        if not isinstance(score, int) or not 0 <= score <= self._scores[code]:
-            emit("FB-FHIR-033", f"SCIM-III {code} score {score!r} is outside 0-{self._scores[code]}",
-                 f"{path}.valueInteger", score, f"an integer from 0 to {self._scores[code]}", None)
+        self._require_code(resource, path, emit, self.scim, frozenset(self._scores), "SCIM-III score")
+        if "valueInteger" not in resource:
+            emit("FB-FHIR-033", "a SCIM-III score of fhirbridge's profile is a whole number", f"{path}.value[x]",
+                 next((k for k in resource if k.startswith("value")), None), "valueInteger", None)
+
+
+def _observed(resource: Node) -> tuple[str, str | None]:
+    """(element, text) of an Observation's value as the ISNCSCI notation writes it: a number, a string, or the text
+    (else the first code) of a CodeableConcept."""
+    for key in ("valueInteger", "valueString", "valueQuantity", "valueCodeableConcept"):
+        value = resource.get(key)
+        if value is None:
+            continue
+        if key == "valueQuantity":
+            value = value.get("value") if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            text = value.get("text")
+            codes = [code for _, code in _codings(value)]
+            value = text if isinstance(text, str) else codes[0] if codes else None
+        if isinstance(value, bool) or value is None:
+            return key, None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return key, str(value)
+    return "value[x]", None
 
 
 @cache

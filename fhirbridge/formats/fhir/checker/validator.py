@@ -22,7 +22,7 @@ from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
 from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Walker, WalkOptions
-from fhirbridge.formats.fhir.entries import load_document
+from fhirbridge.formats.fhir.entries import PACKAGE_MANIFESTS, load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
@@ -36,7 +36,7 @@ _ENTRY_RESOURCE = re.compile(r"Bundle\.entry\[\d+\]\.resource")
 #: What each layer checks, for the report's account of the rules that ran.
 STRUCTURE_RULES = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "FB-FHIR-014", "FB-FHIR-015",
                    "FB-FHIR-016", "FB-FHIR-017", "FB-FHIR-018", "FB-FHIR-019", "FB-FHIR-023", "FB-FHIR-030",
-                   "FB-FHIR-031", "FB-FHIR-032", "FB-FHIR-033", "FB-FHIR-034")
+                   "FB-FHIR-031", "FB-FHIR-032", "FB-FHIR-033", "FB-FHIR-034", "FB-FHIR-035")
 BUNDLE_RULES = ("FB-FHIR-002", "FB-FHIR-020", "FB-FHIR-021", "FB-FHIR-022", "FB-FHIR-040")
 
 
@@ -46,7 +46,8 @@ def fhir_files(inputs: list[Path | Source]) -> list[Path | Source]:
     for path in inputs:
         if isinstance(path, Path) and path.is_dir():
             found.extend([Source(p) for p in sorted(path.rglob("*"))
-                          if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES] or [path])
+                          if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES
+                          and p.name not in PACKAGE_MANIFESTS] or [path])
         else:
             found.append(Source(path) if isinstance(path, Path) else path)
     return found
