@@ -261,9 +261,9 @@ async def conditional_update(request: Request, rtype: str = Path(pattern=TYPE)) 
     if not condition:
         raise ServiceError(400, Issue.of("FB-SRV-011", "a conditional update needs at least one search parameter"))
     precise, warnings = await _body(request, rtype, None)
-    rid = precise.get("id") if isinstance(precise.get("id"), str) else str(uuid.uuid4())
-    return await _store_write(request, PlannedWrite(0, "PUT", rtype, rid, {**precise, "id": rid}), warnings,
-                              condition=condition)
+    # without an id in the body, a new resource gets one of the server's; a match keeps its own
+    rid = precise["id"] if isinstance(precise.get("id"), str) else str(uuid.uuid4())
+    return await _store_write(request, PlannedWrite(0, "PUT", rtype, rid, precise), warnings, condition=condition)
 
 
 @router.delete("/{rtype}/{rid}", dependencies=[Depends(require_api_key)], status_code=204,
