@@ -45,16 +45,14 @@ def stored(rest: InProcess, rtype: str | None = None) -> list[dict[str, Any]]:
     return [r for r in resources if rtype is None or r["resourceType"] == rtype]
 
 
-def snapshot(rest: InProcess) -> list[str]:
-    """Everything stored, every version included, to show that a refused request changed nothing."""
-    contents = list(rest.store.export())
-    versions = [v.content for c in contents for v in rest.store.history(*_key(c))]
-    return sorted(contents + versions)
+def snapshot(rest: InProcess) -> list[tuple[Any, ...]]:
+    """Everything stored, every version and deletion included, to show that a refused request changed nothing."""
+    from sqlalchemy import select
 
+    from fhirbridge.store.schema import resource_version
 
-def _key(content: str) -> tuple[str, str]:
-    resource = orjson.loads(content)
-    return resource["resourceType"], resource["id"]
+    with rest.store.engine.connect() as conn:
+        return sorted(tuple(row) for row in conn.execute(select(resource_version)))
 
 
 def valid(document: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +76,7 @@ def codes(concepts: Any) -> set[tuple[str | None, str]]:
     return {(c.get("system"), c["code"]) for concept in concepts for c in (concept or {}).get("coding", [])}
 
 
-def refused(rest: InProcess, response: Any, status: int, code: str, before: list[str]) -> None:
+def refused(rest: InProcess, response: Any, status: int, code: str, before: list[tuple[Any, ...]]) -> None:
     """A 4xx answered with an OperationOutcome carrying ``code``, after which the store holds what it held."""
     assert response.status_code == status, response.text
     outcome = valid(response.json())

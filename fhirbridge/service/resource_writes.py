@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import XML_TYPES, media_type, parse_fhir
 from fhirbridge.service.responses import ServiceError
-from fhirbridge.service.validation import has_errors, validate_fhir
+from fhirbridge.service.validation import REQUEST_BODY, has_errors
 from fhirbridge.store import decimals
 
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
@@ -39,10 +41,17 @@ def release_issues(resource: dict[str, Any], where: str | None = None) -> list[I
 
 
 def checked(resource: dict[str, Any]) -> list[Issue]:
-    """Refuse (422, every issue) a resource that is not valid R4; the warnings otherwise."""
+    """Refuse (422, every issue) a resource that is not valid R4; the warnings otherwise.
+
+    One resource goes through the FHIR checker alone (structure, values, bindings, invariants, fhirbridge's
+    profiles); the clinical checks across a subject's records run where a bundle brings them together."""
     issues = release_issues(resource, resource.get("resourceType"))
     if not issues:
-        issues = validate_fhir(resource).issues
+        report = Report()
+        validator = FhirValidator(report)
+        validator.file = REQUEST_BODY
+        validator.document(resource)
+        issues = report.issues
     if has_errors(issues):
         raise ServiceError(422, *issues)
     return [i for i in issues if i.severity >= Severity.WARNING]
