@@ -217,6 +217,8 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any], dict[str, Any]], bool]]] =
     ("Patient", "birthdate:missing=true", lambda r, _: "birthDate" not in r),
     ("Patient", "identifier={identifier}", lambda r, p: r["id"] == p["id"]),
     ("Patient", "_id={patient}", lambda r, p: r["id"] == p["id"]),
+    ("Patient", "_lastUpdated=gt2000-01-01&gender=male", lambda r, _: r.get("gender") == "male"),
+    ("Patient", "_lastUpdated=lt2000-01-01", lambda r, _: False),
     ("ResearchSubject", "study=ResearchStudy/{study}", lambda r, s: True),
     ("ResearchSubject", "status=on-study", lambda r, _: r.get("status") == "on-study"),
     ("ResearchStudy", "title=INTRAVENOUS", lambda r, _: r["title"].lower().startswith("intravenous")),

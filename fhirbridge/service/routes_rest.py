@@ -21,6 +21,7 @@ from fhirbridge.service.search import SearchRequest, parse_search, query_pairs, 
 from fhirbridge.service.stored import embeddable, respond
 from fhirbridge.store import decimals
 from fhirbridge.store.repository import (
+    Criterion,
     Found,
     IdMismatch,
     IngestRejected,
@@ -209,29 +210,31 @@ async def _store_write(request: Request, planned: PlannedWrite, warnings: list[I
 
 async def _body(request: Request, rtype: str, rid: str | None) -> tuple[dict[str, Any], list[Issue]]:
     """The resource sent, as the store will keep it, after every check (400, 415, 422 otherwise)."""
+    requested_format(request)
+    supported_type(rtype)
     parsed, precise = read_resource(await request.body(), request.headers.get("content-type"))
     matches_url(parsed, rtype, rid)
     warnings = await run_in_threadpool(checked, parsed)
     return precise, warnings
 
 
-def _condition(request: Request, rtype: str, query: str) -> Any:
+def _condition(request: Request, rtype: str, pairs: list[tuple[str, str]]) -> list[Criterion]:
     """The criteria of ``If-None-Exist`` or of a conditional update's query: a search of ``rtype``."""
-    pairs = query_pairs(query.encode("ascii", "replace"), request.app.state.settings.search)
-    asked = _search_request(request, rtype, pairs)
-    if not asked.criteria:
+    criteria = _search_request(request, rtype, [(k, v) for k, v in pairs if k != "_format"]).criteria
+    if not criteria:
         raise ServiceError(400, Issue.of("FB-SRV-011", "a conditional write needs at least one search parameter"))
-    return asked.criteria
+    return criteria
 
 
 @router.post("/{rtype}", dependencies=[Depends(require_api_key)],
              summary="Create a resource (conditionally, with If-None-Exist: a search that must find nothing)",
              openapi_extra={**FHIR_BODY, **_WRITE_RESULT})
 async def create(request: Request, rtype: str = Path(pattern=TYPE)) -> Response:
-    requested_format(request)
-    supported_type(rtype)
-    condition_query = request.headers.get("if-none-exist")
-    condition = _condition(request, rtype, condition_query.removeprefix(f"{rtype}?")) if condition_query else None
+    header = request.headers.get("if-none-exist")
+    limits = request.app.state.settings.search
+    condition = None
+    if header is not None:
+        condition = _condition(request, rtype, query_pairs(header.removeprefix(f"{rtype}?").encode(), limits))
     resource, warnings = await _body(request, rtype, None)
     rid = str(uuid.uuid4())  # the server gives a created resource its id
     planned = PlannedWrite(0, "POST", rtype, rid, {**resource, "id": rid})
@@ -242,8 +245,6 @@ async def create(request: Request, rtype: str = Path(pattern=TYPE)) -> Response:
             summary="Update (or create) a resource; If-Match makes it a version-checked update",
             openapi_extra={**FHIR_BODY, **_WRITE_RESULT})
 async def update(request: Request, rtype: str = Path(pattern=TYPE), rid: str = Path(pattern=ID)) -> Response:
-    requested_format(request)
-    supported_type(rtype)
     version = if_match(request.headers.get("if-match"))
     resource, warnings = await _body(request, rtype, rid)
     return await _store_write(request, PlannedWrite(0, "PUT", rtype, rid, resource), warnings, version=version)
@@ -253,13 +254,8 @@ async def update(request: Request, rtype: str = Path(pattern=TYPE), rid: str = P
             summary="Conditional update: the search in the query finds the resource to update (none: create)",
             openapi_extra={**FHIR_BODY, **_WRITE_RESULT})
 async def conditional_update(request: Request, rtype: str = Path(pattern=TYPE)) -> Response:
-    requested_format(request)
-    supported_type(rtype)
-    pairs = [(k, v) for k, v in query_pairs(request.scope.get("query_string", b""), request.app.state.settings.search)
-             if k != "_format"]
-    condition = _search_request(request, rtype, pairs).criteria
-    if not condition:
-        raise ServiceError(400, Issue.of("FB-SRV-011", "a conditional update needs at least one search parameter"))
+    condition = _condition(request, rtype, query_pairs(request.scope.get("query_string", b""),
+                                                       request.app.state.settings.search))
     precise, warnings = await _body(request, rtype, None)
     # without an id in the body, a new resource gets one of the server's; a match keeps its own
     rid = precise["id"] if isinstance(precise.get("id"), str) else str(uuid.uuid4())
