@@ -321,13 +321,16 @@ class Store:
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(resource).where(*where)).scalar_one() \
                 if with_total else None
-            rows = conn.execute(select(resource.c.id, resource.c.content, key.label("key")).where(*paged)
+            # the page's ids first, its contents then: sorting carries keys, not whole resources
+            rows = conn.execute(select(resource.c.id, key.label("key")).where(*paged)
                                 .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
             page = rows[:count]
             ids = [r.id for r in page]
+            contents = dict(conn.execute(select(resource.c.id, resource.c.content).where(
+                resource.c.resource_type == rtype, resource.c.id.in_(ids))).all()) if ids else {}
             included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
-        return SearchPage([(rtype, r.id, r.content) for r in page],
+        return SearchPage([(rtype, i, contents[i]) for i in ids if i in contents],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
 
     @staticmethod

@@ -60,7 +60,8 @@ search_value = Table(
     Column("value", String()),
     Column("low", String(40)),
     Column("high", String(40)),
-    Index("ix_fb_search_value_resource", "resource_type", "resource_id"),
+    # a resource's values of one parameter (sort keys, deletes); replaced ix_fb_search_value_resource
+    Index("ix_fb_search_value_resource_param", "resource_type", "resource_id", "param"),
     Index("ix_fb_search_value_token", "resource_type", "param", "value"),
     Index("ix_fb_search_value_date", "resource_type", "param", "low", "high"),
 )

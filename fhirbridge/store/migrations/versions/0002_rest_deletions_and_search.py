@@ -1,4 +1,5 @@
-"""Deletions kept in the history, and the search index rebuilt for the parameters added with the FHIR REST API.
+"""Deletions kept in the history; the search index rebuilt for the parameters added with the FHIR REST API, and
+indexed by (type, resource, parameter) so that sorting by a parameter looks up each resource's value directly.
 
 Revision ID: 0002_rest
 Revises: 0001
@@ -21,6 +22,8 @@ BATCH = 1000
 
 def upgrade() -> None:
     op.add_column("fb_resource_version", sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.drop_index("ix_fb_search_value_resource", "fb_search_value")
+    op.create_index("ix_fb_search_value_resource_param", "fb_search_value", ["resource_type", "resource_id", "param"])
     _reindex()
 
 
@@ -48,5 +51,7 @@ def _reindex() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_fb_search_value_resource_param", "fb_search_value")
+    op.create_index("ix_fb_search_value_resource", "fb_search_value", ["resource_type", "resource_id"])
     with op.batch_alter_table("fb_resource_version") as batch:
         batch.drop_column("deleted")
