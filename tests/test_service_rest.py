@@ -156,6 +156,9 @@ def test_conditional_create_and_update(rest: InProcess) -> None:
     ("POST", "/Patient?_format=bogus", new_patient("x"), {}, 400, "FB-SRV-011"),
     ("POST", "/?_format=bogus", {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": new_patient("x"), "request": {"method": "POST", "url": "Patient"}}]}, {}, 400, "FB-SRV-011"),
+    ("POST", "/", {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**new_patient("r5"), "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/Patient|5.0.0"]}},
+         "request": {"method": "POST", "url": "Patient"}}]}, {}, 422, "FB-REST-004"),
 ])
 def test_refused_writes_answer_an_outcome_and_store_nothing(rest: InProcess, method: str, url: str, body: Any,
                                                             headers: dict[str, str], status: int, code: str) -> None:

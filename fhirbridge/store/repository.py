@@ -24,8 +24,8 @@ from fhirbridge.store.search_params import PARAMS, index_values
 from fhirbridge.store.search_query import Criterion, Sort, after, clause, sort_key
 from fhirbridge.store.transaction import PlannedWrite, content_hash
 
-__all__ = ["Criterion", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store", "StoredVersion",
-           "WriteResult"]
+__all__ = ["Criterion", "Found", "IdMismatch", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store",
+           "StoredVersion", "WriteResult"]
 T = TypeVar("T")
 #: A resource found: its type, id and content (JSON text as served).
 Found = tuple[str, str, str]

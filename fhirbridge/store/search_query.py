@@ -64,14 +64,14 @@ def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
         having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param)
         return or_(*(resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
                      for missing in set(criterion.values)))
+    if criterion.modifier == "not":
+        return resource.c.id.not_in(matching_ids(rtype, Criterion(criterion.param, criterion.values)))
     if criterion.chain is not None:
         target, param = criterion.chain
         matches = [and_(sv.system == target, sv.value.in_(matching_ids(target, Criterion(param, criterion.values))))]
     else:
         kind = kind_of(rtype, criterion.param)
         matches = [_match(kind, v, criterion.modifier) for v in criterion.values]
-    if criterion.modifier == "not":
-        return resource.c.id.not_in(matching_ids(rtype, Criterion(criterion.param, criterion.values)))
     found = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param, or_(*matches))
     return resource.c.id.in_(found)
 
