@@ -180,6 +180,9 @@ def test_decimals_and_extreme_dates_are_kept_as_written(rest: InProcess) -> None
     assert created.status_code == 201, created.text
     assert b'"value":1.50' in created.content
     assert b'"value":1.50' in rest.get(created.headers["location"]).content
+    subsetted = f"/Observation?_id={created.json()['id']}&_elements=valueQuantity"
+    assert b'"value":1.50' in rest.get(subsetted).content
+    assert rest.get(f"{subsetted}&_format=xml").status_code == 200
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:6f1f7c3c-8d2a-4c55-9a51-0d0f3a6f9e01",
          "request": {"method": "POST", "url": "Observation"},

@@ -18,8 +18,7 @@ from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
 from fhirbridge.service.resource_writes import checked, if_match, matches_url, read_resource
 from fhirbridge.service.responses import ServiceError, fhir_response, outcome_of, requested_format
 from fhirbridge.service.search import SearchRequest, parse_search, query_pairs, searchset, subset, supported_type
-from fhirbridge.service.stored import embeddable, respond
-from fhirbridge.store import decimals
+from fhirbridge.service.stored import embeddable, parsed, respond
 from fhirbridge.store.repository import (
     Criterion,
     Found,
@@ -173,7 +172,7 @@ async def search(request: Request, rtype: str = Path(pattern=TYPE)) -> Response:
     def shown(found: list[Found]) -> list[tuple[str, Any]]:
         if asked.elements is None:
             return [(f"{t}/{i}", embeddable(c, fmt)) for t, i, c in found]
-        return [(f"{t}/{i}", subset(decimals.loads(c), asked.elements)) for t, i, c in found]
+        return [(f"{t}/{i}", subset(parsed(c, fmt), asked.elements)) for t, i, c in found]
 
     bundle = searchset(_base(request), rtype, asked, page.total, shown(page.matches), shown(page.included),
                        page.next_cursor)

@@ -18,6 +18,11 @@ def embeddable(content: str, fmt: str) -> Any:
     return orjson.Fragment(content) if fmt == "json" else orjson.loads(content)
 
 
+def parsed(content: str, fmt: str) -> dict[str, Any]:
+    """A stored resource to work on: decimals as written for JSON, plain numbers for the XML writer."""
+    return decimals.loads(content) if fmt == "json" else orjson.loads(content)
+
+
 def respond(request: Request, document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A document holding stored resources (or one stored resource's text), as JSON or XML as the request asks."""
     if requested_format(request) == "xml":
