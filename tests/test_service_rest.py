@@ -138,6 +138,25 @@ def test_conditional_create_and_update(rest: InProcess) -> None:
     refused(rest, wrong_id, 400, "FB-REST-007", before)
 
 
+def test_concurrent_conditional_creates_store_one_resource(rest: InProcess) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fhirbridge.store.search_query import Criterion
+    from fhirbridge.store.transaction import PlannedWrite
+
+    condition = [Criterion("identifier", ((TEST_SYSTEM, "race"),))]
+
+    def create(n: int) -> Any:
+        planned = PlannedWrite(0, "POST", "Patient", f"race-{n}", {**new_patient("race"), "id": f"race-{n}"})
+        return rest.store.write(planned, condition=condition)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(create, range(4)))
+    assert sorted(r.status for r in results) == ["200 OK"] * 3 + ["201 Created"]
+    assert len({r.id for r in results}) == 1
+    assert len(search(rest, f"/Patient?identifier={TEST_SYSTEM}|race")["entry"]) == 1
+
+
 @pytest.mark.parametrize(("method", "url", "body", "headers", "status", "code"), [
     ("POST", "/Patient", {"resourceType": "Patient", "gender": "bogus"}, {}, 422, "FB-FHIR-017"),
     ("POST", "/Patient", {"resourceType": "Patient", "meta": {
