@@ -193,7 +193,7 @@ def _written(request: Request, result: WriteResult, content: str | None, warning
 
 
 async def _store_write(request: Request, planned: PlannedWrite, warnings: list[Issue], *,
-                       version: int | None = None, condition: Any = None) -> Response:
+                       version: int | None = None, condition: list[Criterion] | None = None) -> Response:
     store = store_of(request)
     try:
         result = await run_in_threadpool(store.write, planned, if_match=version, condition=condition)
@@ -203,17 +203,18 @@ async def _store_write(request: Request, planned: PlannedWrite, warnings: list[I
         raise ServiceError(412, Issue.of("FB-REST-002", str(exc))) from None
     except IngestRejected as exc:
         raise ServiceError(422, *exc.issues) from None
-    stored = await run_in_threadpool(store.read, result.resource_type, result.id)
-    return _written(request, result, stored.content if stored else None, warnings + result.issues)
+    # the version written (or found), even when another write followed it at once
+    stored = await run_in_threadpool(store.history, result.resource_type, result.id, result.version_id)
+    return _written(request, result, stored[0].content if stored else None, warnings + result.issues)
 
 
 async def _body(request: Request, rtype: str, rid: str | None) -> tuple[dict[str, Any], list[Issue]]:
     """The resource sent, as the store will keep it, after every check (400, 415, 422 otherwise)."""
     requested_format(request)
     supported_type(rtype)
-    parsed, precise = read_resource(await request.body(), request.headers.get("content-type"))
-    matches_url(parsed, rtype, rid)
-    warnings = await run_in_threadpool(checked, parsed)
+    as_read, precise = read_resource(await request.body(), request.headers.get("content-type"))
+    matches_url(as_read, rtype, rid)
+    warnings = await run_in_threadpool(checked, as_read)
     return precise, warnings
 
 
