@@ -21,7 +21,7 @@ from fhirbridge.store.database import WRITE, connect_engine, migrate
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS, index_values
-from fhirbridge.store.search_query import Criterion, Sort, after, clause, sort_key
+from fhirbridge.store.search_query import Criterion, Sort, after, clause, count_matches, sort_key
 from fhirbridge.store.transaction import PlannedWrite, content_hash
 
 __all__ = ["Criterion", "Found", "IdMismatch", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store",
@@ -314,13 +314,13 @@ class Store:
         ``offset``. ``include`` (param, target type) and ``revinclude`` (type, param) add referenced and
         referring resources of the page, at most ``max_included``."""
         sort = sort or Sort()
+        criteria = list(criteria)
         where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
         key = sort_key(rtype, sort)
         order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
         paged = [*where, after(key, sort, cursor)] if cursor else where
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(resource).where(*where)).scalar_one() \
-                if with_total else None
+            total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
             # the page's ids first, its contents then: sorting carries keys, not whole resources
             rows = conn.execute(select(resource.c.id, key.label("key")).where(*paged)
                                 .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
