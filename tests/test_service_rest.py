@@ -341,6 +341,7 @@ def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     ("/Observation?date=2019-02-30", "FB-SRV-011"),
     ("/Observation?subject=Patient/a b", "FB-SRV-011"),
     ("/Observation?_id=", "FB-SRV-011"),
+    ("/Observation?code=|", "FB-SRV-011"),
     ("/Observation?_cursor=not-a-cursor", "FB-SRV-011"),
     ("/Observation?_total=maybe", "FB-SRV-011"),
     ("/Observation?subject:Device.identifier=x", "FB-REST-001"),

@@ -178,6 +178,8 @@ def _value(kind: str, text: str, target: str | None = None) -> Any:
         return rtype, rid
     if "|" in text:  # token: system|code, |code (no system) or system| (any code of the system)
         system, _, code = text.partition("|")
+        if not system and not code:
+            raise BadSearchValue("a token needs a code, a system or both: code, system|code, |code or system|")
         return (system if system else None), (code or None)
     return None, text
 

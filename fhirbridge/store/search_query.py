@@ -113,13 +113,13 @@ def _match(kind: str, value: Any, modifier: str | None) -> ColumnElement[bool]:
             return sv.system == value
         pattern = _like_escaped(normalise(value))
         return sv.value.like(f"%{pattern}%" if modifier == "contains" else f"{pattern}%", escape="\\")
-    system, code = value
+    system, code = value  # one of them at least (the request parser sees to it)
     conditions = []
     if system is not None:
         conditions.append(sv.system == system)
     if code is not None:
         conditions.append(sv.value == code)
-    return and_(literal(True), *conditions)
+    return and_(*conditions)
 
 
 def _date_match(value: Any, low: Any, high: Any) -> ColumnElement[bool]:
