@@ -17,7 +17,8 @@ from fhirbridge.service.ingest import ingest
 from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
 from fhirbridge.service.resource_writes import checked, if_match, matches_url, read_resource
 from fhirbridge.service.responses import ServiceError, fhir_response, outcome_of, requested_format
-from fhirbridge.service.search import SearchRequest, parse_search, query_pairs, searchset, subset, supported_type
+from fhirbridge.service.search import SearchRequest, parse_search, query_pairs, supported_type
+from fhirbridge.service.searchset import searchset, subset
 from fhirbridge.service.stored import embeddable, parsed, respond
 from fhirbridge.store.repository import (
     Criterion,

@@ -1,5 +1,5 @@
-"""Search requests: the query string → a checked ``SearchRequest`` (every limit and syntax rule before any query
-runs), and a page of results → a searchset Bundle with keyset ``next`` links.
+"""Search requests: the query string → a checked ``SearchRequest``, every limit and syntax rule applied before
+any query runs.
 
 FHIR rules: repeated parameters are AND-ed, comma-separated values OR-ed (``\\,`` is a literal comma). A
 parameter, modifier or result parameter the service does not support is refused (400, not-supported), or
@@ -13,12 +13,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import orjson
 
 from fhirbridge.issues.issue import Issue
-from fhirbridge.service.responses import ServiceError, outcome_of
+from fhirbridge.service.responses import ServiceError
 from fhirbridge.service.search_limits import SearchLimits
 from fhirbridge.store.search_params import DATE_PREFIXES, PARAMS, BadSearchValue, date_range
 from fhirbridge.store.search_query import ID, LAST_UPDATED, Criterion, Sort, kind_of
@@ -33,11 +33,12 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ELEMENT = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")
 _COMMA = re.compile(r"(?<!\\),")
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 
 @dataclass
 class SearchRequest:
+    """A search as checked: what selects resources, and how the result is to be shaped."""
+
     criteria: list[Criterion] = field(default_factory=list)
     count: int = 50
     offset: int = 0
@@ -264,39 +265,3 @@ def _cursor(raw: str) -> tuple[str, str]:
     if not isinstance(key, str) or not isinstance(rid, str) or not _ID.match(rid):
         raise bad("_cursor", "not a cursor this service gave", raw)
     return key, rid
-
-
-def searchset(base: str, rtype: str, request: SearchRequest, total: int | None, matches: list[Any],
-              included: list[Any], next_cursor: tuple[str, str] | None) -> dict[str, Any]:
-    """The searchset Bundle of one page: ``matches`` and ``included`` are resources (or stored JSON fragments),
-    the ``next`` link continues after the last match (keyset), keeping every other parameter."""
-    kept = [(k, v) for k, v in request.query if k not in ("_count", "_offset", "_cursor")]
-
-    def link(relation: str, extra: list[tuple[str, str]]) -> dict[str, str]:
-        params = urlencode([*kept, ("_count", str(request.count)), *extra])
-        return {"relation": relation, "url": f"{base}/{rtype}?{params}"}
-
-    links = [link("self", [("_cursor", encode_cursor(request.cursor))] if request.cursor else
-                  [("_offset", str(request.offset))] if request.offset else [])]
-    if next_cursor is not None:
-        links.append(link("next", [("_cursor", encode_cursor(next_cursor))]))
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if total is not None:
-        bundle["total"] = total
-    bundle["link"] = links
-    entries = [{"fullUrl": f"{base}/{rid}", "resource": r, "search": {"mode": mode}}
-               for mode, group in (("match", matches), ("include", included)) for rid, r in group]
-    if request.ignored:
-        entries.append({"resource": outcome_of(request.ignored), "search": {"mode": "outcome"}})
-    if entries:
-        bundle["entry"] = entries
-    return bundle
-
-
-def subset(resource: dict[str, Any], elements: list[str]) -> dict[str, Any]:
-    """Only the elements asked for (and id, meta), tagged SUBSETTED as FHIR asks of a partial resource."""
-    kept = {k: v for k, v in resource.items() if k in ("resourceType", "id", "meta", *elements)}
-    meta = dict(kept.get("meta") or {})
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    kept["meta"] = meta
-    return kept
