@@ -186,6 +186,15 @@ def test_refused_writes_answer_an_outcome_and_store_nothing(rest: InProcess, met
     refused(rest, response, status, code, before)
 
 
+def test_a_resource_nested_too_deeply_is_refused_before_it_is_read_further(rest: InProcess) -> None:
+    inner = '{"url":"urn:x","valueString":"v"}'
+    for _ in range(200):
+        inner = f'{{"url":"urn:x","extension":[{inner}]}}'
+    before = snapshot(rest)
+    body = f'{{"resourceType":"Patient","extension":[{inner}]}}'.encode()
+    refused(rest, rest.post("/Patient", content=body, headers=FHIR), 400, "FB-REST-008", before)
+
+
 def test_a_referenced_resource_cannot_be_deleted(rest: InProcess) -> None:
     patient = stored(rest, "Patient")[0]
     before = snapshot(rest)

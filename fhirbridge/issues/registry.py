@@ -266,6 +266,9 @@ RULES: Final[dict[str, Rule]] = {
              "Under Prefer: handling=lenient a parameter the service does not support is ignored, not refused."),
         Rule("FB-REST-007", "error", "schema", "Resource does not match the request",
              "The body's resourceType or id differs from the type and id of the URL; nothing was stored."),
+        Rule("FB-REST-008", "error", "syntax", "Resource nested too deeply",
+             "The objects and arrays of the body nest deeper than any FHIR resource needs; nothing was read further "
+             "or stored."),
     )
 }  # fmt: skip
 
