@@ -279,6 +279,27 @@ RULES: Final[dict[str, Rule]] = {
              "Write endpoints need the API key (Authorization: Bearer KEY or X-API-Key) when one is set."),
         Rule("FB-SRV-013", "fatal", "service", "Internal error",
              "The service failed unexpectedly; nothing was stored. The service log has the details."),
+        # FHIR REST interactions and search
+        Rule("FB-REST-001", "error", "capability", "Not supported",
+             "The service does not support this search parameter, modifier, result parameter or resource type "
+             "(the CapabilityStatement at /metadata lists what it does); nothing was searched or stored."),
+        Rule("FB-REST-002", "error", "conflict", "Precondition failed",
+             "If-Match names another version than the current one, or a conditional write matches more than one "
+             "resource; nothing was stored."),
+        Rule("FB-REST-003", "error", "lifecycle", "Resource deleted",
+             "The resource (or version) was deleted; its earlier versions stay in its history."),
+        Rule("FB-REST-004", "error", "capability", "Resource of another FHIR release",
+             "The store holds R4 resources; a resource that declares or has the shape of another release is "
+             "refused rather than stored unchecked."),
+        Rule("FB-REST-005", "error", "conflict", "Deletion of a referenced resource",
+             "Other stored resources refer to the resource; delete or change them first. Nothing was deleted."),
+        Rule("FB-REST-006", "warning", "capability", "Search parameter ignored",
+             "Under Prefer: handling=lenient a parameter the service does not support is ignored, not refused."),
+        Rule("FB-REST-007", "error", "schema", "Resource does not match the request",
+             "The body's resourceType or id differs from the type and id of the URL; nothing was stored."),
+        Rule("FB-REST-008", "error", "syntax", "Resource nested too deeply",
+             "The objects and arrays of the body nest deeper than any FHIR resource needs; nothing was read further "
+             "or stored."),
     )
 }  # fmt: skip
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.service.resource_writes import release_issues
 from fhirbridge.service.responses import ServiceError, outcome_of
 from fhirbridge.service.validation import has_errors, validate_fhir
 from fhirbridge.store.repository import IngestRejected, Store, WriteResult
@@ -14,10 +15,12 @@ from fhirbridge.store.transaction import plan
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
 
-def ingest(store: Store, bundle: dict[str, Any]) -> dict[str, Any]:
-    """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong."""
-    writes, issues = plan(bundle)
-    if not any(i.code == "FB-SRV-001" for i in issues):
+def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong.
+    ``stored`` is the same bundle with its decimals as written (``bundle`` is what the checker reads)."""
+    writes, issues = plan(bundle if stored is None else stored)
+    issues.extend(i for w in writes for i in release_issues(w.resource, f"Bundle.entry[{w.index}].resource"))
+    if not any(i.code == "FB-SRV-001" for i in issues) and not has_errors(issues):
         issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
     if has_errors(issues):
         raise ServiceError(422, *issues)

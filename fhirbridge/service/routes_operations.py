@@ -31,8 +31,9 @@ from fhirbridge.service.bodies import (
     safe_upload_name,
     zip_members,
 )
-from fhirbridge.service.capability import capability_statement
+from fhirbridge.service.capability import capability_statement, served_routes
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
+from fhirbridge.service.resource_writes import resource_to_validate
 from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
 from fhirbridge.service.validation import REQUEST_BODY
 
@@ -45,7 +46,7 @@ _VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.S
                        description="Format of uploaded files (default: told from their content).")
 
 
-async def _inputs(request: Request) -> tuple[list[Source], bool]:
+async def _inputs(request: Request, unwrap: bool = False) -> tuple[list[Source], bool]:
     """The inputs of a request, in memory, and whether they are a FHIR body: uploaded files (multipart, or one
     zip) named as uploaded (a zip's members by their path in it), or a FHIR JSON or XML body, parsed."""
     kind = media_type(request.headers.get("content-type"))
@@ -65,7 +66,7 @@ async def _inputs(request: Request) -> tuple[list[Source], bool]:
     if kind in ZIP_TYPES:
         return zip_members(await request.body(), limit), False
     resource = parse_fhir(await request.body(), request.headers.get("content-type"))
-    return [Source(resource, name=REQUEST_BODY)], True
+    return [Source(resource_to_validate(resource) if unwrap else resource, name=REQUEST_BODY)], True
 
 
 def _usage_error(exc: FhirbridgeError) -> ServiceError:
@@ -96,14 +97,17 @@ def _exit_header(report: Report) -> dict[str, str]:
 
 @router.get("/metadata", summary="The CapabilityStatement", openapi_extra=fhir_result("CapabilityStatement"))
 async def metadata(request: Request) -> Response:
-    return fhir_response(request, capability_statement([FHIR_JSON, FHIR_XML], request.app.state.started))
+    state = request.app.state
+    if getattr(state, "capability", None) is None:  # the routes do not change while the service runs
+        state.capability = capability_statement([FHIR_JSON, FHIR_XML], state.started, served_routes(request.app))
+    return fhir_response(request, state.capability)
 
 
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
 async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
     _only_known(request, "from", "fail_on")
-    inputs, fhir_body = await _inputs(request)
+    inputs, fhir_body = await _inputs(request, unwrap=True)
     try:
         report = await run_in_threadpool(public.validate, inputs, source="fhir" if fhir_body else source,
                                          fail_on=fail_on)

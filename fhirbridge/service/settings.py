@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fhirbridge.service.search_limits import SearchLimits
+
 API_KEY_VARIABLE = "FHIRBRIDGE_API_KEY"
 #: The embedded default database: a SQLite file in the working directory.
 DEFAULT_DB = "fhirbridge.sqlite"
@@ -26,3 +28,5 @@ class ServiceSettings:
     #: Largest page a search returns, whatever ``_count`` asks for.
     max_count: int = 1000
     default_count: int = 50
+    #: What one search may ask for (parameters, values, offset, included resources).
+    search: SearchLimits = field(default_factory=SearchLimits)

@@ -8,20 +8,27 @@ the database aborts to break a deadlock is retried whole. SQLite takes its singl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-import orjson
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.database import WRITE, connect_engine, migrate
+from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS, index_values
+from fhirbridge.store.search_query import Criterion, Sort, after, clause, count_matches, sort_key
 from fhirbridge.store.transaction import PlannedWrite, content_hash
+
+__all__ = ["Criterion", "Found", "IdMismatch", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store",
+           "StoredVersion", "WriteResult"]
+T = TypeVar("T")
+#: A resource found: its type, id and content (JSON text as served).
+Found = tuple[str, str, str]
 
 #: How often an ingest aborted by the database (deadlock, serialization failure, lock timeout) is retried.
 RETRIES = 5
@@ -36,13 +43,34 @@ class IngestRejected(Exception):
         self.issues = issues
 
 
+class PreconditionFailed(Exception):
+    """A write whose condition does not hold (If-Match names another version, a conditional write matches several
+    resources); nothing was stored."""
+
+
+class IdMismatch(PreconditionFailed):
+    """A conditional update found a resource whose id is not the one the body gives."""
+
+
 @dataclass
 class StoredVersion:
     resource_type: str
     id: str
     version_id: int
     last_updated: str
-    content: str
+    content: str  # JSON text as served; for a deletion, only resourceType, id and meta
+    deleted: bool = False
+
+
+@dataclass
+class SearchPage:
+    """One page of a search: (type, id, content) in order, the (key, id) to continue after (None on the last
+    page), the total (None when not asked for) and the resources that ``_include`` / ``_revinclude`` add."""
+
+    matches: list[Found]
+    next_cursor: tuple[str, str] | None
+    total: int | None
+    included: list[Found] = field(default_factory=list)
 
 
 @dataclass
@@ -56,14 +84,6 @@ class WriteResult:
     version_id: int
     last_updated: str
     issues: list[Issue] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """One search parameter with its OR-ed values; several criteria are AND-ed."""
-
-    param: str
-    values: tuple[Any, ...]
 
 
 class Store:
@@ -84,19 +104,92 @@ class Store:
     # writing ----------------------------------------------------------------------------------------
     def ingest(self, writes: list[PlannedWrite]) -> list[WriteResult]:
         """Store every write in one transaction, or none (``IngestRejected``); results in entry order."""
+        return self._write_transaction(lambda conn: self._ingest(conn, writes))
+
+    def _write_transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction, retried whole when the database aborts it to break a deadlock."""
         for attempt in range(RETRIES):
             try:
                 with self.engine.connect() as conn:
                     conn.execution_options(**{WRITE: True})
                     with conn.begin():
-                        return self._ingest(conn, writes)
+                        return work(conn)
             except DBAPIError as exc:
                 if attempt == RETRIES - 1 or not _retryable(exc):
                     raise
         raise AssertionError("unreachable")
 
+    def write(self, planned: PlannedWrite, *, if_match: int | None = None,
+              condition: list[Criterion] | None = None) -> WriteResult:
+        """One create (POST) or update (PUT), validated beforehand, in a transaction of its own.
+
+        ``if_match``: the version the client last read; another current version (or none) fails the write.
+        ``condition`` makes it conditional: when no stored resource meets it, the write goes ahead; when one
+        does, a create returns that resource untouched and an update replaces it; more than one fails the write.
+        """
+        return self._write_transaction(lambda conn: self._write(conn, planned, if_match, condition))
+
+    def _write(self, conn: Connection, planned: PlannedWrite, if_match: int | None,
+               condition: list[Criterion] | None) -> WriteResult:
+        rtype = planned.resource_type
+        if condition is not None:
+            self._lock_type(conn, rtype)
+            meeting = select(resource.c.id).where(resource.c.resource_type == rtype,
+                                                  *(clause(rtype, c) for c in condition))
+            found = conn.execute(meeting.limit(2)).scalars().all()
+            if len(found) > 1:
+                raise PreconditionFailed(f"the condition matches more than one {rtype}")
+            if found and planned.method == "POST":
+                row = conn.execute(select(resource.c.version_id, resource.c.last_updated).where(
+                    resource.c.resource_type == rtype, resource.c.id == found[0])).one()
+                return WriteResult(0, "200 OK", rtype, found[0], row.version_id, row.last_updated)
+            if found:
+                if planned.resource.get("id", found[0]) != found[0]:
+                    raise IdMismatch(f"the condition matches {rtype}/{found[0]}, not the body's id "
+                                     f"{planned.resource['id']}")
+                planned = replace(planned, id=found[0], resource={**planned.resource, "id": found[0]})
+        if if_match is not None:
+            current = conn.execute(select(resource.c.version_id).where(
+                resource.c.resource_type == rtype, resource.c.id == planned.id).with_for_update()).scalar()
+            if current != if_match:
+                raise PreconditionFailed(f"If-Match names version {if_match} but the current version of "
+                                         f"{rtype}/{planned.id} is {current if current is not None else 'none'}")
+        return self._ingest(conn, [planned])[0]
+
+    def _lock_type(self, conn: Connection, rtype: str) -> None:
+        """Conditional writes of one type wait for each other, so that two cannot both find nothing and create
+        (SQLite's single writer already serialises them)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"fhirbridge:{rtype}"})
+
+    def delete(self, rtype: str, rid: str) -> tuple[int | None, list[str]]:
+        """Delete the current version, keeping the history (a deletion version is added): the version id of the
+        deletion (None when nothing is stored), or the resources whose references forbid it (then nothing is
+        deleted)."""
+        return self._write_transaction(lambda conn: self._delete(conn, rtype, rid))
+
+    def _delete(self, conn: Connection, rtype: str, rid: str) -> tuple[int | None, list[str]]:
+        current = conn.execute(select(resource.c.version_id).where(
+            resource.c.resource_type == rtype, resource.c.id == rid).with_for_update()).scalar()
+        if current is None:
+            return None, []
+        sv = search_value.c
+        holders = conn.execute(select(sv.resource_type, sv.resource_id).where(referring(rtype, [rid]))
+                               .distinct().limit(10)).all()
+        if holders:
+            return None, [f"{t}/{i}" for t, i in holders]
+        now = _now()
+        version = current + 1
+        conn.execute(search_value.delete().where(sv.resource_type == rtype, sv.resource_id == rid))
+        conn.execute(identifier.delete().where(identifier.c.resource_type == rtype, identifier.c.resource_id == rid))
+        conn.execute(resource.delete().where(resource.c.resource_type == rtype, resource.c.id == rid))
+        stub = {"resourceType": rtype, "id": rid}
+        conn.execute(insert(resource_version).values(resource_type=rtype, id=rid, version_id=version, last_updated=now,
+                                                     content=_served(stub, version, now), deleted=True))
+        return version, []
+
     def _ingest(self, conn: Connection, writes: list[PlannedWrite]) -> list[WriteResult]:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = _now()
         ids, matched = self._resolve_conditions(conn, writes)
         targets = {w.full_url: f"{w.resource_type}/{ids[w.index]}" for w in writes if w.full_url}
         final = {w.index: _rewrite(w.resource, targets) | {"id": ids[w.index]} for w in writes}
@@ -165,13 +258,16 @@ class Store:
     def _upsert(self, conn: Connection, index: int, content: dict[str, Any], now: str, position: int) -> WriteResult:
         rtype, rid = content["resourceType"], content["id"]
         digest = content_hash(content)
+        # a resource deleted before comes back with the version after its deletion
+        first = 1 + conn.execute(select(func.coalesce(func.max(resource_version.c.version_id), 0)).where(
+            resource_version.c.resource_type == rtype, resource_version.c.id == rid)).scalar_one()
         created = conn.execute(
-            self._insert(resource).values(resource_type=rtype, id=rid, version_id=1, last_updated=now,
-                                          position=position, content_hash=digest, content=_served(content, 1, now))
+            self._insert(resource).values(resource_type=rtype, id=rid, version_id=first, last_updated=now,
+                                          position=position, content_hash=digest, content=_served(content, first, now))
             .on_conflict_do_nothing().returning(resource.c.id)
         ).first()
         if created is not None:
-            version = 1
+            version = first
         else:
             current = conn.execute(
                 select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash)
@@ -190,7 +286,7 @@ class Store:
                    "value": v.value, "low": v.low, "high": v.high} for v in index_values(content)]
         if values:
             conn.execute(insert(search_value), values)
-        return WriteResult(index, "201 Created" if version == 1 else "200 OK", rtype, rid, version, now)
+        return WriteResult(index, "201 Created" if created is not None else "200 OK", rtype, rid, version, now)
 
     # reading ----------------------------------------------------------------------------------------
     def read(self, rtype: str, rid: str) -> StoredVersion | None:
@@ -207,35 +303,89 @@ class Store:
             query = query.where(resource_version.c.version_id == version_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(resource_version.c.version_id.desc())).all()
-        return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content) for r in rows]
+        return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
-    def search(self, rtype: str, criteria: Iterable[Criterion], count: int, offset: int) -> tuple[int, list[str]]:
-        """The total number of matches and one page of them (contents, ordered by id)."""
-        where = [resource.c.resource_type == rtype, *(self._criterion(rtype, c) for c in criteria)]
+    def search(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
+               cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
+               include: Iterable[tuple[str, str | None]] = (),
+               revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage:
+        """One page of the resources of ``rtype`` meeting every criterion, in ``sort`` order (by id by default),
+        after ``cursor`` (keyset paging: writes between two pages neither repeat nor skip the others) or
+        ``offset``. ``include`` (param, target type) and ``revinclude`` (type, param) add referenced and
+        referring resources of the page, at most ``max_included``."""
+        sort = sort or Sort()
+        criteria = list(criteria)
+        where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
+        key = sort_key(rtype, sort)
+        order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
+        paged = [*where, after(key, sort, cursor)] if cursor else where
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(resource).where(*where)).scalar_one()
-            page = conn.execute(select(resource.c.content).where(*where).order_by(resource.c.id)
-                                .limit(count).offset(offset)).scalars().all()
-        return total, list(page)
+            total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
+            # the page's ids first, its contents then: sorting carries keys, not whole resources
+            rows = conn.execute(select(resource.c.id, key.label("key")).where(*paged)
+                                .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
+            page = rows[:count]
+            ids = [r.id for r in page]
+            contents = dict(conn.execute(select(resource.c.id, resource.c.content).where(
+                resource.c.resource_type == rtype, resource.c.id.in_(ids))).all()) if ids else {}
+            included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
+        more = len(rows) > count
+        return SearchPage([(rtype, i, contents[i]) for i in ids if i in contents],
+                          (str(page[-1].key), page[-1].id) if more else None, total, included)
 
     @staticmethod
-    def _criterion(rtype: str, criterion: Criterion) -> Any:
-        if criterion.param == "_id":
-            return resource.c.id.in_(criterion.values)
-        kind = PARAMS[rtype][criterion.param].kind
+    def _included(conn: Connection, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
+                  revinclude: list[tuple[str, str]], limit: int) -> list[Found]:
         sv = search_value.c
-        matches = []
-        for value in criterion.values:
-            if kind == "date":
-                prefix, (low, high) = value
-                matches.append({"eq": and_(sv.low >= low, sv.high <= high), "ge": sv.high >= low,
-                                "gt": sv.high > high, "le": sv.low <= high, "lt": sv.low < low}[prefix])
-            else:
-                system, code = value
-                matches.append(and_(*([sv.system == system] if system is not None else []),
-                                    *([sv.value == code] if code is not None else [])))
-        return exists().where(sv.resource_type == rtype, sv.resource_id == resource.c.id,
-                              sv.param == criterion.param, or_(*matches))
+        queries = []
+        for param, target in include:
+            targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
+                                                        sv.resource_id.in_(ids),
+                                                        *([sv.system == target] if target else []))
+            queries.append(select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)))
+        for other, param in revinclude:
+            referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
+                                                         sv.system == rtype, sv.value.in_(ids))
+            queries.append(select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)))
+        found: dict[Found, None] = {}
+        for query in queries:
+            for row in conn.execute(query.limit(limit - len(found))):
+                found.setdefault((row.resource_type, row.id, row.content))
+            if len(found) >= limit:
+                break
+        return list(found)
+
+    def everything(self, patient_id: str, limit: int) -> list[Found] | None:
+        """The Patient, every resource that refers to it by an indexed reference parameter, and the resources
+        those refer to by one (the study, the products): ``Patient/{id}/$everything``. None when no such Patient
+        is stored; at most ``limit`` resources."""
+        sv = search_value.c
+        with self.engine.connect() as conn:
+            own = conn.execute(select(resource.c.content).where(resource.c.resource_type == "Patient",
+                                                                resource.c.id == patient_id)).scalar()
+            if own is None:
+                return None
+            members = select(sv.resource_type, sv.resource_id).where(referring("Patient", [patient_id]))
+            rows = conn.execute(select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(members))
+                                .order_by(resource.c.resource_type, resource.c.id).limit(limit)).all()
+            referenced = select(sv.system, sv.value).where(
+                tuple_(sv.resource_type, sv.resource_id).in_(members), sv.param.in_(_REFERENCE_PARAMS),
+                sv.system != "Patient")
+            others = conn.execute(select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id)
+                                                        .in_(referenced))
+                                  .order_by(resource.c.resource_type, resource.c.id).limit(limit)).all()
+        found = [("Patient", patient_id, own), *((r.resource_type, r.id, r.content) for r in [*rows, *others])]
+        return found[:limit]
+
+    def deleted(self, rtype: str, rid: str) -> StoredVersion | None:
+        """The deletion, when the last version of a resource that is no longer stored is one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(resource_version).where(resource_version.c.resource_type == rtype,
+                                                              resource_version.c.id == rid)
+                               .order_by(resource_version.c.version_id.desc()).limit(1)).first()
+        if row is None or not row.deleted:
+            return None
+        return StoredVersion(rtype, rid, row.version_id, row.last_updated, row.content, True)
 
     def export(self, types: Iterable[str] | None = None) -> Iterator[str]:
         """Every current resource (of ``types``), by type and in the order first stored, streamed from the database."""
@@ -251,9 +401,28 @@ class Store:
             return {rtype: n for rtype, n in rows}
 
 
+_FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
+#: Names of every reference parameter, for lookups that must use the search index.
+_REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
+
+
+def referring(rtype: str, ids: list[str]) -> Any:
+    """Index rows of references to the resources ``rtype``/``ids``: one condition per (type, parameter) that can
+    refer to ``rtype``, so that each is a lookup in the token index (its first columns are type and parameter)."""
+    sv = search_value.c
+    pairs = [(t, p.name) for t, params in PARAMS.items() for p in params.values()
+             if p.kind == "reference" and (p.targets is None or rtype in p.targets)]
+    return and_(sv.system == rtype, sv.value.in_(ids),
+                or_(*(and_(sv.resource_type == t, sv.param == name) for t, name in pairs)))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _served(content: dict[str, Any], version: int, now: str) -> str:
     meta = {**(content.get("meta") or {}), "versionId": str(version), "lastUpdated": now}
-    return orjson.dumps({**content, "meta": meta}).decode()
+    return dumps({**content, "meta": meta}).decode()
 
 
 def _identifiers(content: dict[str, Any]) -> Iterator[dict[str, Any]]:

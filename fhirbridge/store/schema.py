@@ -7,7 +7,7 @@ identifier and search tables when a version is written.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -26,7 +26,8 @@ resource = Table(
     Column("content", Text, nullable=False),
 )
 
-#: Every version ever stored, the current one included.
+#: Every version ever stored, the current one included; a deletion is a version too (``deleted``, with only
+#: resourceType, id and meta as content), so that history shows it and a later create continues the numbering.
 resource_version = Table(
     "fb_resource_version",
     metadata,
@@ -35,6 +36,7 @@ resource_version = Table(
     Column("version_id", Integer, primary_key=True),
     Column("last_updated", String(40), nullable=False),
     Column("content", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
 )
 
 #: Business identifiers: which resource holds ``system|value``; the first resource to claim one keeps it.
@@ -58,7 +60,8 @@ search_value = Table(
     Column("value", String()),
     Column("low", String(40)),
     Column("high", String(40)),
-    Index("ix_fb_search_value_resource", "resource_type", "resource_id"),
+    # a resource's values of one parameter (sort keys, deletes); replaced ix_fb_search_value_resource
+    Index("ix_fb_search_value_resource_param", "resource_type", "resource_id", "param"),
     Index("ix_fb_search_value_token", "resource_type", "param", "value"),
     Index("ix_fb_search_value_date", "resource_type", "param", "low", "high"),
 )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["token", "reference", "date"]
+Kind = Literal["token", "reference", "date", "string"]
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,16 @@ class SearchParam:
     name: str
     kind: Kind
     elements: tuple[str, ...]  # top-level elements holding the value; choice types spelled out
+    #: for a reference parameter, the resource types it may point to (None: any), e.g. ``patient`` is
+    #: ``subject`` where the subject is a Patient
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class IndexedValue:
+    """One value of a parameter: a token (system, code), a reference (type, id), a string (as written, and
+    normalised for matching) or a date range."""
+
     param: str
     system: str | None = None
     value: str | None = None
@@ -37,30 +44,53 @@ def _params(*params: SearchParam) -> dict[str, SearchParam]:
     return {p.name: p for p in params}
 
 
-_IDENTIFIER = SearchParam("identifier", "token", ("identifier",))
-_SUBJECT = SearchParam("subject", "reference", ("subject",))
-_CODE = SearchParam("code", "token", ("code",))
+def _token(name: str, *elements: str) -> SearchParam:
+    return SearchParam(name, "token", elements or (name,))
 
-#: Search parameters per resource type (``_id`` is supported for every type and needs no index).
+
+def _reference(name: str, *elements: str, targets: tuple[str, ...] | None = None) -> SearchParam:
+    return SearchParam(name, "reference", elements or (name,), targets)
+
+
+_IDENTIFIER = _token("identifier")
+_SUBJECT = _reference("subject")
+_PATIENT = _reference("patient", "subject", targets=("Patient",))
+_CODE = _token("code")
+_STATUS = _token("status")
+
+#: Search parameters per resource type, named and defined as in the FHIR R4 specification (``_id`` and
+#: ``_lastUpdated`` are supported for every type and are read from the resource table, not this index).
 PARAMS: dict[str, dict[str, SearchParam]] = {
-    "Patient": _params(_IDENTIFIER),
-    "ResearchStudy": _params(_IDENTIFIER),
-    "ResearchSubject": _params(_IDENTIFIER, SearchParam("patient", "reference", ("individual",)),
-                               SearchParam("study", "reference", ("study",))),
-    "Condition": _params(_SUBJECT, _CODE, SearchParam("onset-date", "date", ("onsetDateTime", "onsetPeriod"))),
-    "Observation": _params(_IDENTIFIER, _SUBJECT, _CODE,
+    "Patient": _params(_IDENTIFIER, _token("gender"), SearchParam("birthdate", "date", ("birthDate",)),
+                       SearchParam("name", "string", ("name",)), _token("active")),
+    "ResearchStudy": _params(_IDENTIFIER, _STATUS, SearchParam("title", "string", ("title",)),
+                             _token("location"), SearchParam("date", "date", ("period",))),
+    "ResearchSubject": _params(_IDENTIFIER, _STATUS, _reference("patient", "individual", targets=("Patient",)),
+                               _reference("individual", targets=("Patient",)),
+                               _reference("study", targets=("ResearchStudy",)),
+                               SearchParam("date", "date", ("period",))),
+    "Condition": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _token("category"),
+                         _token("clinical-status", "clinicalStatus"),
+                         _token("verification-status", "verificationStatus"), _token("body-site", "bodySite"),
+                         SearchParam("onset-date", "date", ("onsetDateTime", "onsetPeriod"))),
+    "Observation": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _STATUS, _token("category"),
+                           _token("method"), _token("value-concept", "valueCodeableConcept"),
+                           _reference("performer"), _reference("has-member", "hasMember"),
+                           _reference("derived-from", "derivedFrom"),
                            SearchParam("date", "date", ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))),
-    "Procedure": _params(_IDENTIFIER, _SUBJECT, _CODE,
+    "Procedure": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _STATUS, _token("category"),
+                         _reference("reason-reference", "reasonReference"),
                          SearchParam("date", "date", ("performedDateTime", "performedPeriod"))),
-    "AdverseEvent": _params(_IDENTIFIER, _SUBJECT, SearchParam("event", "token", ("event",)),
+    "AdverseEvent": _params(_IDENTIFIER, _SUBJECT, _token("event"), _token("actuality"), _token("category"),
+                            _token("seriousness"), _token("severity"),
+                            _reference("study", targets=("ResearchStudy",)),
                             SearchParam("date", "date", ("date",))),
     "BiologicallyDerivedProduct": _params(_IDENTIFIER),
-    "Provenance": _params(SearchParam("target", "reference", ("target",))),
+    "Provenance": _params(_reference("target"), SearchParam("recorded", "date", ("recorded",))),
 }
 
-DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+DATE_PREFIXES = ("eq", "ne", "ge", "gt", "le", "lt", "sa", "eb")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
-_STAMP = "%Y-%m-%dT%H:%M:%S"
 LOWEST = "0001-01-01T00:00:00"
 HIGHEST = "9999-12-31T23:59:59"
 
@@ -95,8 +125,17 @@ def date_range(text: str) -> tuple[str, str]:
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])) * sign
-        low, high = low - offset, high - offset
-    return low.strftime(_STAMP), high.strftime(_STAMP)
+        return _shifted(low, offset), _shifted(high, offset)
+    return low.isoformat(timespec="seconds"), high.isoformat(timespec="seconds")
+
+
+def _shifted(instant: dt.datetime, offset: dt.timedelta) -> str:
+    """The instant in UTC; one that falls outside the years 1-9999 (0001-01-01T00:00+01:00 is in year 0) is the
+    first or last instant the store can hold."""
+    try:
+        return (instant - offset).isoformat(timespec="seconds")
+    except OverflowError:
+        return LOWEST if offset > dt.timedelta(0) else HIGHEST
 
 
 def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
@@ -112,6 +151,8 @@ def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
             yield value.get("system"), value["value"]
     elif isinstance(value, str):  # code
         yield None, value
+    elif isinstance(value, bool):  # boolean
+        yield None, "true" if value else "false"
 
 
 def _references(value: Any) -> Iterator[tuple[str, str]]:
@@ -122,6 +163,23 @@ def _references(value: Any) -> Iterator[tuple[str, str]]:
         rtype, _, rid = value["reference"].rpartition("/")
         if rtype and rid:
             yield rtype.rpartition("/")[2], rid
+
+
+def normalise(text: str) -> str:
+    """A string as FHIR string search compares it: case and accents ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):  # HumanName, Address: every string part
+        for part in ("text", "family", "given", "prefix", "suffix"):
+            yield from _strings(value.get(part))
 
 
 def _dates(value: Any) -> Iterator[tuple[str, str]]:
@@ -150,7 +208,10 @@ def index_values(resource: dict[str, Any]) -> list[IndexedValue]:
             if param.kind == "token":
                 found.extend(IndexedValue(param.name, system=s, value=v) for s, v in _tokens(value))
             elif param.kind == "reference":
-                found.extend(IndexedValue(param.name, system=t, value=i) for t, i in _references(value))
+                found.extend(IndexedValue(param.name, system=t, value=i) for t, i in _references(value)
+                             if param.targets is None or t in param.targets)
+            elif param.kind == "string":
+                found.extend(IndexedValue(param.name, system=text, value=normalise(text)) for text in _strings(value))
             else:
                 found.extend(IndexedValue(param.name, low=lo, high=hi) for lo, hi in _dates(value))
     return found

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from fhirbridge.issues.issue import Issue
+from fhirbridge.store.decimals import dumps
 
 BUNDLE_TYPES = ("transaction", "batch")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -44,7 +45,7 @@ def canonical_json(resource: dict[str, Any]) -> bytes:
     body = {k: v for k, v in resource.items() if k != "meta"}
     if meta:
         body["meta"] = meta
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
 def content_hash(resource: dict[str, Any]) -> str:

@@ -27,6 +27,9 @@ ISSUE_TYPE_OF_LAYER = {
     "clinical": "business-rule",
     "security": "security",
     "service": "exception",
+    "capability": "not-supported",
+    "conflict": "conflict",
+    "lifecycle": "deleted",
 }
 
 

@@ -1,0 +1,154 @@
+"""Search criteria as SQL: every parameter becomes ``id IN (SELECT resource_id FROM fb_search_value WHERE ...)``.
+
+A correlated ``EXISTS`` per resource made the database walk every resource of the type and probe the index for
+each (29-56 s for one code with 260 subjects stored); the uncorrelated subquery lets it read the few matching
+index entries first and then fetch those resources by primary key, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
+
+from fhirbridge.store.schema import resource, search_value
+from fhirbridge.store.search_params import PARAMS, normalise
+
+#: Parameters every type has, read from the resource table itself.
+ID, LAST_UPDATED = "_id", "_lastUpdated"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One search parameter with its OR-ed values; several criteria are AND-ed.
+
+    Values by kind: token ``(system | None, code | None)``, reference ``(type | None, id)``, date
+    ``(prefix, (low, high))``, string the text, ``_id`` the id; with the ``missing`` modifier ``True`` or ``False``.
+    ``chain`` is the (type, parameter) of a chained search such as ``subject:Patient.identifier``: the values
+    are then those of the chained parameter.
+    """
+
+    param: str
+    values: tuple[Any, ...]
+    modifier: str | None = None
+    chain: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    """Order of results: one parameter (or ``_id``, ``_lastUpdated``), ascending unless ``descending``; ties are
+    broken by id, so that (key, id) is a total order that keyset paging can continue from."""
+
+    param: str = ID
+    descending: bool = False
+
+
+def kind_of(rtype: str, param: str) -> str:
+    if param == ID:
+        return "id"
+    if param == LAST_UPDATED:
+        return "date"
+    return PARAMS[rtype][param].kind
+
+
+def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
+    """The condition on ``fb_resource`` rows of ``rtype`` that one criterion makes."""
+    if criterion.param == ID:
+        return resource.c.id.in_(criterion.values)
+    if criterion.param == LAST_UPDATED:
+        stamp = func.substr(resource.c.last_updated, 1, 19)
+        return or_(*(_date_match(v, stamp, stamp) for v in criterion.values))
+    sv = search_value.c
+    if criterion.modifier == "missing":
+        having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param)
+        return or_(*(resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
+                     for missing in set(criterion.values)))
+    if criterion.modifier == "not":
+        return resource.c.id.not_in(matching_ids(rtype, Criterion(criterion.param, criterion.values)))
+    return resource.c.id.in_(index_ids(rtype, criterion))
+
+
+def index_ids(rtype: str, criterion: Criterion) -> Select[Any] | None:
+    """The ids of the resources meeting a criterion, read from the search index alone; None for a criterion the
+    index cannot answer by itself (``_id``, ``_lastUpdated``, ``:missing``, ``:not``)."""
+    if criterion.param in (ID, LAST_UPDATED) or criterion.modifier in ("missing", "not"):
+        return None
+    sv = search_value.c
+    if criterion.chain is not None:
+        target, param = criterion.chain
+        matches = [and_(sv.system == target, sv.value.in_(matching_ids(target, Criterion(param, criterion.values))))]
+    else:
+        kind = kind_of(rtype, criterion.param)
+        matches = [_match(kind, v, criterion.modifier) for v in criterion.values]
+    return select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param, or_(*matches))
+
+
+def matching_ids(rtype: str, criterion: Criterion) -> Select[Any]:
+    """The ids of ``rtype`` resources that meet one criterion."""
+    found = index_ids(rtype, criterion)
+    return found if found is not None else \
+        select(resource.c.id).where(resource.c.resource_type == rtype, clause(rtype, criterion))
+
+
+def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
+    """The number of matches. The index holds values of current resources only, so when it answers every
+    criterion the count needs no look-up of the resources themselves (5 times faster for a code on PostgreSQL)."""
+    found = [index_ids(rtype, c) for c in criteria]
+    if not found or any(f is None for f in found):
+        return select(func.count()).select_from(resource).where(resource.c.resource_type == rtype,
+                                                                *(clause(rtype, c) for c in criteria))
+    if len(found) == 1:  # count(DISTINCT): a DISTINCT subquery makes SQLite walk another index in id order
+        ids = found[0].subquery()
+        return select(func.count(ids.c.resource_id.distinct()))
+    return select(func.count()).select_from(intersect(*found).subquery())  # type: ignore[arg-type]
+
+
+def _match(kind: str, value: Any, modifier: str | None) -> ColumnElement[bool]:
+    sv = search_value.c
+    if kind == "date":
+        return _date_match(value, sv.low, sv.high)
+    if kind == "string":
+        if modifier == "exact":
+            return sv.system == value
+        pattern = _like_escaped(normalise(value))
+        return sv.value.like(f"%{pattern}%" if modifier == "contains" else f"{pattern}%", escape="\\")
+    system, code = value  # one of them at least (the request parser sees to it)
+    conditions = []
+    if system is not None:
+        conditions.append(sv.system == system)
+    if code is not None:
+        conditions.append(sv.value == code)
+    return and_(*conditions)
+
+
+def _date_match(value: Any, low: Any, high: Any) -> ColumnElement[bool]:
+    """FHIR date prefixes compare the range a stored date stands for with the range of the value asked for."""
+    prefix, (start, end) = value
+    return {"eq": and_(low >= start, high <= end), "ne": not_(and_(low >= start, high <= end)),
+            "ge": high >= start, "gt": high > end, "le": low <= end, "lt": low < start,
+            "sa": low > end, "eb": high < start}[prefix]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def sort_key(rtype: str, sort: Sort) -> ColumnElement[Any]:
+    """The value a resource is sorted by: its id, its lastUpdated, or the lowest (highest, descending) value it
+    has for a parameter, '' when it has none (so that keyset comparisons never meet NULL)."""
+    if sort.param == ID:
+        return resource.c.id
+    if sort.param == LAST_UPDATED:
+        return resource.c.last_updated
+    sv = search_value.c
+    column = (sv.high if sort.descending else sv.low) if kind_of(rtype, sort.param) == "date" else sv.value
+    chosen = func.max(column) if sort.descending else func.min(column)
+    return func.coalesce(select(chosen).where(sv.resource_type == rtype, sv.resource_id == resource.c.id,
+                                              sv.param == sort.param).scalar_subquery(), "")
+
+
+def after(key: ColumnElement[Any], sort: Sort, cursor: tuple[str, str]) -> ColumnElement[bool]:
+    """Rows that come after ``cursor`` (the key and id of the last row of the previous page)."""
+    pair, last = tuple_(key, resource.c.id), tuple_(literal(cursor[0]), literal(cursor[1]))
+    return pair < last if sort.descending else pair > last
