@@ -23,10 +23,9 @@ from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification
 
 if TYPE_CHECKING:
-    from fhirbridge.records import StudyData
+    from fhirbridge.records import IsncsciClassification, StudyData
 
 _Result = TypeVar("_Result")
 
