@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic_core import ValidationError  # pydantic's, without loading its model machinery
 
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json, totals_flat, totals_from_classification
