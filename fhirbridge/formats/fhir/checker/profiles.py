@@ -21,6 +21,8 @@ from fhirbridge.mapping.fhir_mapping import FhirMapping, load_fhir_mapping
 Node = dict[str, Any]
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 ProfileCheck = Callable[[Node, str, Emit], None]
+#: at most this many (cell, value) pairs known to match are kept (the worksheet allows a few hundred)
+_ALLOWED_KEPT = 10_000
 
 
 def _codings(concept: Any) -> list[tuple[Any, Any]]:
@@ -28,6 +30,23 @@ def _codings(concept: Any) -> list[tuple[Any, Any]]:
         return []
     return [(c.get("system"), c.get("code")) for c in concept["coding"]
             if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
+
+
+def _first_code(concept: Any, system: str, every: bool) -> list[str]:
+    """The codes (``every``) or the first code of ``system`` in a CodeableConcept, as ``_codings`` reads them,
+    without building the pairs of the other systems (an exam has some 150 components to look through)."""
+    coding = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(coding, list):
+        return []
+    found = []
+    for c in coding:
+        if isinstance(c, dict) and c.get("system") == system:
+            code = c.get("code")
+            if isinstance(code, str):
+                found.append(code)
+                if not every:
+                    break
+    return found
 
 
 class OwnProfiles:
@@ -50,6 +69,7 @@ class OwnProfiles:
         }
         self.known = frozenset(p.values())
         self._cell_patterns = {cell_code(*c): value_pattern(c[1]) for c in cells()}
+        self._allowed: set[tuple[str, str]] = set()  # (cell code, value) pairs that matched the cell's pattern
         optional = {code for code in EXAM_EXTRAS if "LowestNonKeyMuscle" in code}  # only when one was found
         self._exam_components = (*self._cell_patterns, *(code for code in EXAM_EXTRAS if code not in optional))
         self._classification_codes = frozenset(to_camel(f) for f in CLASSIFICATION_TITLES)
@@ -87,12 +107,14 @@ class OwnProfiles:
         return check
 
     def _components(self, resource: Node, path: str, system: str) -> dict[str, tuple[int, Node]]:
+        """The first component holding each code of ``system`` (a code given as text), with its index."""
         found: dict[str, tuple[int, Node]] = {}
         components = resource.get("component")
         for i, component in enumerate(components if isinstance(components, list) else []):
-            for sys, code in _codings(component.get("code") if isinstance(component, dict) else None):
-                if sys == system and isinstance(code, str):
-                    found.setdefault(code, (i, component))
+            code = _first_code(component.get("code") if isinstance(component, dict) else None, system, every=True)
+            for value in code:
+                if value not in found:
+                    found[value] = (i, component)
         return found
 
     def _isncsci_exam(self, resource: Node, path: str, emit: Emit) -> None:
@@ -103,14 +125,20 @@ class OwnProfiles:
             emit("FB-FHIR-032", f"ISNCSCI exam lacks {len(missing)} of its {len(self._exam_components)} required "
                  f"components: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}", f"{path}.component",
                  len(found), "one component per worksheet cell, VAC and DAP", None)
+        patterns, allowed = self._cell_patterns, self._allowed
         for code, (i, component) in found.items():
-            pattern = self._cell_patterns.get(code)
+            pattern = patterns.get(code)
             if pattern is None:
                 continue
-            values = [c for s, c in _codings(component.get("valueCodeableConcept")) if s == self.isncsci_value]
-            if values and not (isinstance(values[0], str) and pattern.fullmatch(values[0])):
-                emit("FB-FHIR-033", f"{code}: {values[0]!r} is not a value this cell allows",
-                     f"{path}.component[{i}].valueCodeableConcept", values[0], pattern.pattern, None)
+            values = _first_code(component.get("valueCodeableConcept"), self.isncsci_value, every=False)
+            if not values or (code, values[0]) in allowed:
+                continue
+            if pattern.fullmatch(values[0]):
+                if len(allowed) < _ALLOWED_KEPT:
+                    allowed.add((code, values[0]))  # a cell's values are few: each is matched once
+                continue
+            emit("FB-FHIR-033", f"{code}: {values[0]!r} is not a value this cell allows",
+                 f"{path}.component[{i}].valueCodeableConcept", values[0], pattern.pattern, None)
 
     def _isncsci_value(self, resource: Node, path: str, emit: Emit) -> None:
         self._require_code(resource, path, emit, self.isncsci, self._classification_codes,
