@@ -234,8 +234,9 @@ class FhirValidator:
                 start = len(self.walker.references)
                 self.walker.entry(entry, path, shell, shell)
                 index.add(entry)
-                # settled or located now, so that no resource is held for a reference shown only if it does not
-                # resolve; the text of a reference is shared by all that point at the same resource
+                # a reference that resolves keeps no path; the others are located in their resource, at once or
+                # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
+                # held for a path shown only if one does not resolve
                 references.extend(index.settle(self.walker.references[start:], f"{path}.resource"))
                 del self.walker.references[start:]
                 if i == 0 or isinstance(entry, dict):
