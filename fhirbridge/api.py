@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic_core import ValidationError  # pydantic's, without loading its model machinery
 
 from fhirbridge.domains.isncsci.classification import classify as classify_exam
 from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json, totals_flat, totals_from_classification
-from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.formats.registry import READERS, WRITERS, read_chunks, reader, writer
 from fhirbridge.guards import check_codes, no_records, unwritable
 from fhirbridge.inputs import Source, detect_format, missing
@@ -24,14 +24,13 @@ from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.loader import MappingError
-from fhirbridge.records import IsncsciClassification
 
 if TYPE_CHECKING:
-    from fhirbridge.records import StudyData
+    from fhirbridge.records import IsncsciClassification, StudyData
 
 _Result = TypeVar("_Result")
 #: What ``validate`` hands each checked chunk of records to: the records and the classifications computed for them.
-OnRecords = Callable[["StudyData", dict[tuple[str, ...], IsncsciClassification]], None]
+OnRecords = Callable[["StudyData", Derived], None]
 
 # The FHIR layers (the validator, the conformance resources, chunked table writing) and the checks on whole studies
 # are imported by the functions that use them, so that a command needing neither, such as classifying a file of exams,

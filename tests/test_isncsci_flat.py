@@ -246,7 +246,7 @@ def test_classify_command_starts_without_the_fhir_layers(tmp_path: Path) -> None
         f"    main(['isncsci', 'classify', '--json', {str(path)!r}])\n"
         "finally:\n"
         "    heavy = ('fhir.', 'fhir_core', 'fhirpathpy', 'pandas', 'sqlalchemy', 'fastapi', 'uvicorn', "
-        "'fhirbridge.formats.fhir', 'fhirbridge.service')\n"
+        "'fhirbridge.formats.fhir', 'fhirbridge.service', 'fhirbridge.records', 'lxml')\n"
         "    print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60)
@@ -265,3 +265,13 @@ def test_every_cell_of_a_side_is_read_in_level_order(side: str) -> None:
                 continue
             spoiled = {**flat, cell_key(side, modality, level): "0" if modality == "motor" else "1"}
             _same_as_validated(spoiled, "S1")
+
+
+def test_totals_keys_are_the_aliases_of_the_classification_fields_in_order() -> None:
+    """Totals are printed without importing the model: its keys, written out, are the model's aliases."""
+    from fhirbridge.domains.isncsci import classification
+    from fhirbridge.records.isncsci import IsncsciClassification
+
+    fields = IsncsciClassification.model_fields
+    assert tuple(f.alias or name for name, f in fields.items()) == classification._ALIASES
+    assert classification._empty_model()[1] == tuple(fields)

@@ -14,6 +14,7 @@ from conftest import EXAMPLE
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.bundle_stream import NotStreamable
+from fhirbridge.formats.fhir.checker import bundle as bundle_module
 from fhirbridge.formats.fhir.checker import validator as validator_module
 from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.options import ConvertOptions
@@ -57,6 +58,17 @@ def _document(bundle: dict[str, Any]) -> dict[str, Any]:
     return bundle
 
 
+def _late_targets(bundle: dict[str, Any]) -> dict[str, Any]:
+    """References to entries further on: one of a type its element allows, one of a type it does not."""
+    entries = bundle["entry"]
+    patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
+    observations = [i for i, e in enumerate(entries) if e["resource"]["resourceType"] == "Observation"]
+    first = observations[0]
+    entries[first]["resource"]["subject"] = {"reference": patients[-1]["fullUrl"]}
+    entries[first + 1]["resource"]["subject"] = {"reference": entries[observations[-1]]["fullUrl"]}
+    return bundle
+
+
 def _transaction(bundle: dict[str, Any]) -> dict[str, Any]:
     bundle["type"] = "transaction"
     bundle["entry"][7]["request"] = {"method": "PUT"}
@@ -75,7 +87,7 @@ def _entry_first(bundle: dict[str, Any]) -> dict[str, Any]:
 
 SPOILS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "clean": lambda b: b, "after-entry": _after_entry, "mixed": _mixed, "document": _document,
-    "transaction": _transaction, "empty-entry": _empty, "entry-first": _entry_first,
+    "transaction": _transaction, "late-targets": _late_targets, "empty-entry": _empty, "entry-first": _entry_first,
 }
 
 
@@ -167,3 +179,13 @@ def test_bytes_that_are_not_utf8_are_reported_without_a_traceback(where: str, ex
     report = api.validate([path], source="fhir")
     assert [i.code for i in report.issues] == ["FB-IO-006"]
     assert report.exit_code == 2
+
+
+def test_references_waiting_for_their_target_are_located_when_too_many_resources_wait(
+        example: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "late-targets.json"
+    path.write_text(json.dumps(_late_targets(copy.deepcopy(example))), encoding="utf-8")
+    monkeypatch.setattr(bundle_module, "_HELD_RESOURCES", 1)
+    issues = _same(path, monkeypatch)
+    assert [(code, target) for code, target, *_ in issues] == [("FB-FHIR-022", issues[0][1])]
+    assert issues[0][1].endswith(".resource.subject.reference")

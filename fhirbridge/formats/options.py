@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from fhirbridge.errors import FhirbridgeError
-from fhirbridge.records import IsncsciClassification
+
+if TYPE_CHECKING:  # the records are not needed to hold options (start-up time of commands that build none)
+    from fhirbridge.records import IsncsciClassification
 
 Progress = Callable[[str], None]
 
@@ -20,7 +22,7 @@ class Stages(Protocol):
     def advance(self, stage: str, count: int = 1) -> None: ...
 
 #: Classifications computed for exams whose export carried only the raw exam, by exam key.
-Derived = dict[tuple[str, ...], IsncsciClassification]
+Derived = dict[tuple[str, ...], "IsncsciClassification"]
 
 
 class UnsupportedOption(FhirbridgeError, ValueError):

@@ -11,7 +11,6 @@ import click
 import orjson
 
 from fhirbridge.issues.issue import Issue, Severity
-from fhirbridge.issues.render_junit import render_junit
 from fhirbridge.issues.render_sarif import render_sarif
 from fhirbridge.issues.report import Report
 
@@ -99,6 +98,8 @@ def render(report: Report, fmt: str, colour: bool = False) -> str:
 
         return render_validation(report)
     if fmt == "junit":
+        from fhirbridge.issues.render_junit import render_junit  # lxml, loaded only for this format
+
         return render_junit(report)
     if fmt == "sarif":
         return render_sarif(report)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fhirbridge.errors import FhirbridgeError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic's models are loaded by the mapping models, when a spec is read
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 class MappingError(FhirbridgeError):
@@ -52,6 +53,8 @@ def _text_keys_loader() -> type:
 
 def load_model(path: Path, model: type[M], kind: str, keys_as_written: bool = False) -> M:
     """Read a YAML file into a pydantic model; any schema error becomes a MappingError naming its key."""
+    from pydantic import ValidationError
+
     data = read_yaml(path, keys_as_written)
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a {kind} must be a YAML mapping at the top level")

@@ -33,10 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import getitem, itemgetter
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, LEVELS, MOTOR_VALUES, MYOTOMES, SENSORY_VALUES
-from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
+
+if TYPE_CHECKING:  # the records are imported where a model is built: printing totals needs none (start-up time)
+    from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
 
 __all__ = ["AisDecision", "SideCells", "classify", "classify_cells", "decide_ais", "explain_ais", "totals_of_cells"]
 
@@ -890,7 +892,7 @@ def _classify(ex: _Exam) -> tuple[str, ...]:
     r_prick, l_prick = _sensory_score(right.joined_pp) - 2, _sensory_score(left.joined_pp) - 2
 
     total = _TOTAL_TEXT.get
-    # In the order of IsncsciClassification's fields (_FIELDS, _ALIASES).
+    # In the order of IsncsciClassification's fields (_empty_model, _ALIASES).
     return (
         ais, injury_complete, nli, sensory_right, sensory_left, motor_right, motor_left,
         _sensory_zpp(right, ex.dap), _sensory_zpp(left, ex.dap),
@@ -906,13 +908,28 @@ def _classify(ex: _Exam) -> tuple[str, ...]:
 def _model(values: tuple[str, ...]) -> IsncsciClassification:
     # A copy of an empty classification updated with trusted values: every value is a string of the reference's
     # grammar, and this is several times cheaper than validating or model_construct.
-    return _EMPTY.model_copy(update=dict(zip(_FIELDS, values, strict=True)))
+    empty, fields = _empty_model()
+    return empty.model_copy(update=dict(zip(fields, values, strict=True)))
 
 
-_EMPTY: Final = IsncsciClassification()
-_FIELDS: Final[tuple[str, ...]] = tuple(IsncsciClassification.model_fields)
-#: The reference's ``totals`` keys, in field order: what ``model_dump(by_alias=True)`` of a classification gives.
-_ALIASES: Final[tuple[str, ...]] = tuple(f.alias or name for name, f in IsncsciClassification.model_fields.items())
+@lru_cache(maxsize=1)
+def _empty_model() -> tuple[IsncsciClassification, tuple[str, ...]]:
+    """An empty classification and the names of its fields (the model is imported on first use)."""
+    from fhirbridge.records.isncsci import IsncsciClassification
+
+    return IsncsciClassification(), tuple(IsncsciClassification.model_fields)
+
+
+#: The reference's ``totals`` keys, in the order of :class:`IsncsciClassification`'s fields (whose camelCase
+#: aliases they are; ``tests/test_isncsci_praxis.py`` holds them to the model): what ``model_dump(by_alias=True)``
+#: of a classification gives, written out so that printing totals does not import the model.
+_ALIASES: Final[tuple[str, ...]] = (
+    "asiaImpairmentScale", "injuryComplete", "neurologicalLevelOfInjury", "rightSensory", "leftSensory",
+    "rightMotor", "leftMotor", "rightSensoryZpp", "leftSensoryZpp", "rightMotorZpp", "leftMotorZpp",
+    "rightUpperMotorTotal", "leftUpperMotorTotal", "rightLowerMotorTotal", "leftLowerMotorTotal",
+    "rightMotorTotal", "leftMotorTotal", "upperMotorTotal", "lowerMotorTotal", "rightTouchTotal",
+    "leftTouchTotal", "touchTotal", "rightPrickTotal", "leftPrickTotal", "prickTotal",
+)
 
 
 @dataclass(frozen=True, slots=True)

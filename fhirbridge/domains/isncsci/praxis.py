@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from operator import itemgetter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -30,7 +30,9 @@ from fhirbridge.domains.isncsci.structure import (
     Side,
     cell_code,
 )
-from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
+
+if TYPE_CHECKING:  # imported where a record is built (exams whose cells are as the worksheet allows need none)
+    from fhirbridge.records.isncsci import IsncsciClassification, IsncsciExam, IsncsciSide
 
 __all__ = [
     "DAP_KEY",
@@ -74,6 +76,8 @@ def _text(value: Any) -> str:
 
 
 def _side(d: Mapping[str, Any], side: Side) -> IsncsciSide:
+    from fhirbridge.records.isncsci import IsncsciSide
+
     keys = _KEYS[side]
     non_key = d.get(non_key_muscle_key(side))
     non_key_level = _text(non_key) if non_key is not None else ""
@@ -100,6 +104,8 @@ def exam_from_flat(
     """
     if subject_id is None:
         subject_id = f"case-{d['id']}" if d.get("id") not in (None, "") else "unknown"
+    from fhirbridge.records.isncsci import IsncsciExam
+
     totals = d.get("totals") if include_totals else None
     return IsncsciExam(
         study_id=study_id,
@@ -223,6 +229,8 @@ def flat_from_exam(exam: IsncsciExam) -> dict[str, str]:
 
 def classification_from_totals(totals: Mapping[str, Any]) -> IsncsciClassification:
     """A reference ``totals`` object as a classification (unknown keys, such as ``…ContainsNt``, are dropped)."""
+    from fhirbridge.records.isncsci import IsncsciClassification
+
     fields = IsncsciClassification.model_fields
     known = {f.alias for f in fields.values()} | set(fields)
     return IsncsciClassification.model_validate({k: _text(v) for k, v in totals.items() if k in known})

@@ -47,6 +47,9 @@ class FhirContext:
     def __init__(self, mapping: FhirMapping, release: Release = "R4") -> None:
         self.mapping = mapping
         self.release = release
+        #: parts that are the same in every resource holding them (an exam cell's component for one value),
+        #: built once and shared by those resources; a part is never changed once built
+        self.constants: dict[tuple[str, ...], Any] = {}
 
     @property
     def r5(self) -> bool:

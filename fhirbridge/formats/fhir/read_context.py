@@ -66,7 +66,13 @@ def codings(concept: Any) -> list[dict[str, Any]]:
 
 
 def code_in(concept: Any, system: str) -> str | None:
-    return next((c.get("code") for c in codings(concept) if c.get("system") == system), None)
+    """The code of the first coding of ``system`` (asked some 150 times per ISNCSCI exam read: a plain loop)."""
+    coding = concept.get("coding") if isinstance(concept, dict) else None
+    if isinstance(coding, list):
+        for c in coding:
+            if isinstance(c, dict) and c.get("system") == system:
+                return c.get("code")
+    return None
 
 
 def reference(value: Any) -> str | None:

@@ -81,6 +81,7 @@ class FhirReader:
         self.spill: BinaryIO | None = None  # Bundle entries as JSON, one after another
         self.bundle_files: set[int] = set()  # files whose entries are in ``spill``
         self.provenance_files: set[str] = set()
+        self.file_names: dict[str, str] = {}  # file → its name, as the release evidence tells where it is
         self.parent: list[int] = []  # union-find over groups: a Patient's id and fullUrl may name two
 
     # pass 1 ------------------------------------------------------------------------------------------------
@@ -183,7 +184,10 @@ class FhirReader:
         """Note what the resource says about the release, and file it under its Patient (``line``: where it is in
         its file, when not its NDJSON line: the index of a Bundle entry)."""
         resource = entry.resource
-        self.evidence.add(resource, f"{Path(entry.file).name} {entry.path}")
+        name = self.file_names.get(entry.file)
+        if name is None:
+            name = self.file_names[entry.file] = Path(entry.file).name
+        self.evidence.add(resource, f"{name} {entry.path}")
         kind = entry.type
         if kind == "ResearchStudy":
             self.studies.append(entry)  # small, and every subject needs its study: kept whole

@@ -45,7 +45,7 @@ def shape(resource: dict[str, Any]) -> dict[Release, list[str]]:
         return {}
     found: dict[Release, list[str]] = {}
     for release, names in only.items():
-        if any(key in names for key in resource):
+        if not names.isdisjoint(resource):  # asked of every resource read: the common answer without a loop
             found[release] = sorted({key.removeprefix("_") for key in resource if key in names})
     return found
 

@@ -53,13 +53,9 @@ def exam_resources(
 
 
 def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
-    components = [
-        _component(ctx, cell_code(side, modality, level), cell_title(side, modality, level),
-                   _raw(ctx, exam.cell(side, modality, level)))
-        for side, modality, level in cells()
-    ]
-    components.append(_component(ctx, "analContraction", EXAM_EXTRAS["analContraction"], _raw(ctx, exam.vac)))
-    components.append(_component(ctx, "analSensation", EXAM_EXTRAS["analSensation"], _raw(ctx, exam.dap)))
+    components = [_cell_component(ctx, code, title, exam.cell(*cell)) for code, title, cell in _CELLS]
+    components.append(_cell_component(ctx, "analContraction", EXAM_EXTRAS["analContraction"], exam.vac))
+    components.append(_cell_component(ctx, "analSensation", EXAM_EXTRAS["analSensation"], exam.dap))
     for side in ("right", "left"):
         level = getattr(exam, side).lowest_non_key_muscle
         if level is not None:
@@ -77,6 +73,20 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
     if exam.examiner:
         resource["performer"] = [{"display": exam.examiner}]
     return resource
+
+
+#: every worksheet cell, in order, with its code and title
+_CELLS = [(cell_code(*cell), cell_title(*cell), cell) for cell in cells()]
+
+
+def _cell_component(ctx: FhirContext, code: str, title: str, value: str) -> dict[str, Any]:
+    """The component of a worksheet cell holding ``value``: the same in every exam with that value there, so
+    built once (a panel has some 130 of them) and shared (``FhirContext.constants``)."""
+    key = ("isncsci-cell", code, value)
+    component = ctx.constants.get(key)
+    if component is None:
+        component = ctx.constants[key] = _component(ctx, code, title, _raw(ctx, value))
+    return component
 
 
 def _raw(ctx: FhirContext, value: str) -> dict[str, Any]:

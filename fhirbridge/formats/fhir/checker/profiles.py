@@ -25,6 +25,8 @@ from fhirbridge.records.isncsci import classification_problem
 Node = dict[str, Any]
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
 ProfileCheck = Callable[[Node, str, Emit], None]
+#: at most this many (cell, value) pairs known to match are kept (the worksheet allows a few hundred)
+_ALLOWED_KEPT = 10_000
 
 
 def _codings(concept: Any) -> list[tuple[Any, Any]]:
@@ -32,6 +34,23 @@ def _codings(concept: Any) -> list[tuple[Any, Any]]:
         return []
     return [(c.get("system"), c.get("code")) for c in concept["coding"]
             if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
+
+
+def _first_code(concept: Any, system: str, every: bool) -> list[str]:
+    """The codes (``every``) or the first code of ``system`` in a CodeableConcept, as ``_codings`` reads them,
+    without building the pairs of the other systems (an exam has some 150 components to look through)."""
+    coding = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(coding, list):
+        return []
+    found = []
+    for c in coding:
+        if isinstance(c, dict) and c.get("system") == system:
+            code = c.get("code")
+            if isinstance(code, str):
+                found.append(code)
+                if not every:
+                    break
+    return found
 
 
 class OwnProfiles:
@@ -54,6 +73,7 @@ class OwnProfiles:
         }
         self.known = frozenset(p.values())
         self._cell_patterns = {cell_code(*c): value_pattern(c[1]) for c in cells()}
+        self._allowed: set[tuple[str, str]] = set()  # (cell code, value) pairs that matched the cell's pattern
         optional = {code for code in EXAM_EXTRAS if "LowestNonKeyMuscle" in code}  # only when one was found
         self._exam_components = (*self._cell_patterns, *(code for code in EXAM_EXTRAS if code not in optional))
         self._classification_fields = {to_camel(f): f for f in CLASSIFICATION_TITLES}
@@ -117,9 +137,14 @@ class OwnProfiles:
             concept = component.get("valueCodeableConcept")
             values = [c for s, c in _codings(concept) if s == self.isncsci_value]
             value = values[0] if values else concept.get("text") if isinstance(concept, dict) else None
-            if value is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
-                emit("FB-FHIR-035", f"{code}: {value!r} is not a value this cell allows",
-                     f"{path}.component[{i}].valueCodeableConcept", value, pattern.pattern, None)
+            if value is None:
+                continue
+            if isinstance(value, str) and ((code, value) in self._allowed or pattern.fullmatch(value)):
+                if len(self._allowed) < _ALLOWED_KEPT:
+                    self._allowed.add((code, value))  # a cell's values are few: each is matched once
+                continue
+            emit("FB-FHIR-035", f"{code}: {value!r} is not a value this cell allows",
+                 f"{path}.component[{i}].valueCodeableConcept", value, pattern.pattern, None)
 
     def _scim_items(self, resource: Node, path: str, emit: Emit) -> None:
         found = self._components(resource, path, self.scim)
@@ -160,12 +185,14 @@ class OwnProfiles:
         return check
 
     def _components(self, resource: Node, path: str, system: str) -> dict[str, tuple[int, Node]]:
+        """The first component holding each code of ``system`` (a code given as text), with its index."""
         found: dict[str, tuple[int, Node]] = {}
         components = resource.get("component")
         for i, component in enumerate(components if isinstance(components, list) else []):
-            for sys, code in _codings(component.get("code") if isinstance(component, dict) else None):
-                if sys == system and isinstance(code, str):
-                    found.setdefault(code, (i, component))
+            code = _first_code(component.get("code") if isinstance(component, dict) else None, system, every=True)
+            for value in code:
+                if value not in found:
+                    found[value] = (i, component)
         return found
 
     def _isncsci_exam(self, resource: Node, path: str, emit: Emit) -> None:

@@ -185,8 +185,20 @@ class _Builder:
 
 
 def _apply(rules: list[Rule]) -> Callable[[Node], Node]:
+    """One validator function for a node's rules (called for every node of its kind: a node with one rule,
+    such as every Coding, gets it without a loop)."""
+    if len(rules) == 1:
+        rule = rules[0]
+
+        def check_one(node: Node) -> Node:
+            if rule(node):
+                return node
+            raise _REJECT
+        return check_one
+    kept = tuple(rules)
+
     def check(node: Node) -> Node:
-        for rule in rules:
+        for rule in kept:
             if not rule(node):
                 raise _REJECT
         return node

@@ -50,19 +50,33 @@ class Reference:
 
 
 def _find(node: Any, reference: str, path: str) -> str | None:
+    return locate_all(node, {reference}, path).get(reference)
+
+
+def locate_all(node: Any, references: set[str], path: str) -> dict[str, str]:
+    """The FHIRPath of the first element (depth first) holding each of ``references`` in ``node`` at ``path``:
+    one walk for all of them, which stops when every one is found."""
+    found: dict[str, str] = {}
+    _locate(node, references, path, found)
+    return found
+
+
+def _locate(node: Any, wanted: set[str], path: str, found: dict[str, str]) -> bool:
+    """Walks ``node``; True when every reference of ``wanted`` has been found."""
     if isinstance(node, dict):
-        if node.get("reference") == reference:
-            return f"{path}.reference"
-        children = node.items()
+        reference = node.get("reference")
+        if isinstance(reference, str) and reference in wanted and reference not in found:
+            found[reference] = f"{path}.reference"
+            if len(found) == len(wanted):
+                return True
+        for key, value in node.items():
+            if isinstance(value, (dict, list)) and _locate(value, wanted, f"{path}.{key}", found):
+                return True
     elif isinstance(node, list):
-        children = ((f"[{i}]", v) for i, v in enumerate(node))  # type: ignore[assignment]
-    else:
-        return None
-    for key, value in children:
-        found = _find(value, reference, f"{path}{key}" if key.startswith("[") else f"{path}.{key}")
-        if found:
-            return found
-    return None
+        for i, value in enumerate(node):
+            if isinstance(value, (dict, list)) and _locate(value, wanted, f"{path}[{i}]", found):
+                return True
+    return False
 
 
 class EntriesRead(list[Node]):

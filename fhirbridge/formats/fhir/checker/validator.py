@@ -9,7 +9,6 @@ bundle, integrity (fullUrl, request, references) and the identity of subjects ac
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,12 +234,12 @@ class FhirValidator:
                 path = f"Bundle.entry[{i}]"
                 start = len(self.walker.references)
                 self.walker.entry(entry, path, shell, shell)
-                # located now, so that no resource is held for a reference shown only if it does not resolve; the
-                # text of a reference is shared by all that point at the same resource
-                references.extend(Reference(r.located(), sys.intern(r.reference), r.targets)
-                                  for r in self.walker.references[start:])
-                del self.walker.references[start:]
                 index.add(entry)
+                # a reference that resolves keeps no path; the others are located in their resource, at once or
+                # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
+                # held for a path shown only if one does not resolve
+                references.extend(index.settle(self.walker.references[start:], f"{path}.resource"))
+                del self.walker.references[start:]
                 if i == 0 or isinstance(entry, dict):
                     kind = (i == 0, *(isinstance(entry, dict) and k in entry for k in ("search", "response")))
                     stubs.setdefault(kind, _stub(entry, first=i == 0))
