@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE
 from hypothesis import HealthCheck, given, settings
 from strategies import study_data
 
@@ -108,3 +109,13 @@ def test_bad_layout_is_rejected_naming_file_and_key(tmp_path, text, key):
         load_csv_layout(path)
     assert str(path) in str(caught.value)
     assert key in str(caught.value)
+
+
+def test_the_isncsci_file_starts_with_its_identifiers(tmp_path):
+    """Identifiers and the reported classification come before the 132 worksheet cells."""
+    report = Report()
+    data = read_csv([EXAMPLE], load_csv_layout(), report)
+    write_csv(data, load_csv_layout(), tmp_path)
+    header = (tmp_path / "isncsci.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:3] == ["study_id", "subject_id", "visit"]
+    assert header.index("ais") < header.index("r_c5_motor")

@@ -182,7 +182,9 @@ def _dataset(name: str, label: str, variables: dict[str, VariableSpec], rows: li
 
 
 def _numeric(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
+    """The number of a whole-number result; ``isdecimal`` because ``isdigit`` also accepts ``²``, which ``int``
+    refuses."""
+    return int(text) if text is not None and text.isdecimal() else None
 
 
 def unmapped_fields(mapping: SdtmMapping, record: Record) -> list[str]:
