@@ -18,6 +18,8 @@ from fhirbridge.mapping.csv_layout import load_csv_layout
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLE = REPO / "examples" / "honmou2021" / "csv"
+#: The example study's SDTM mapping: the default one, with its time zone and design (phase, criteria).
+EXAMPLE_SDTM_MAPPING = REPO / "examples" / "honmou2021" / "sdtm-mapping.yaml"
 
 # Property tests: the default ``ci`` profile is derandomized (the same examples on every run, so a landing never
 # depends on luck); ``HYPOTHESIS_PROFILE=explore`` draws new random examples each run to look for new failures,

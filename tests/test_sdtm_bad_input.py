@@ -55,7 +55,10 @@ def _located(issues: list[dict], code: str) -> list[tuple]:
 def test_the_valid_study_validates(sdtm_dir):
     code, issues = _validate(sdtm_dir())
     assert code == 0
-    assert {i["code"] for i in issues} == {"FB-ISN-002"}  # the classifications computed from the raw exams
+    # the classifications computed from the raw exams; the events coded to MedDRA preferred terms only; and what
+    # the default mapping leaves to a study's own mapping: its phase, planned size and criteria (TI)
+    assert {i["code"] for i in issues} == {"FB-ISN-002", "FB-SDTM-021", "FB-SDTM-023"}
+    assert {i["value"] for i in issues if i["code"] == "FB-SDTM-023"} == {"TPHASE", "PLANSUB", "TI"}
 
 
 def test_unknown_domain_is_reported_and_not_converted(sdtm_dir):
@@ -153,8 +156,8 @@ def test_convert_from_sdtm_to_csv_with_bad_input_writes_the_good_records(sdtm_di
 
 def test_bad_mapping_spec_names_file_and_key(tmp_path):
     text = (Path(load_sdtm_mapping().path or "").read_text(encoding="utf-8")
-            .replace("AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: AESEV}",
-                     "AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: NOPE}"))
+            .replace("AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: AESEV,",
+                     "AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: NOPE,"))
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(MappingError) as caught:

@@ -26,7 +26,9 @@ def read_adverse_event(item: Item, subject: Subject) -> AdverseEvent | None:
     meddra = next((c for c in concept.get("coding", []) if c.get("system") == ctx.system("meddra")), {})
     values["term"] = concept.get("text") or meddra.get("display")
     values["meddra_code"], values["meddra_term"] = meddra.get("code"), meddra.get("display")
-    columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding")
+    values["meddra_version"] = meddra.get("version")
+    columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding",
+                   meddra_version=f"{code_at}.coding")
     if ctx.r5:
         item.get("status")  # derived from the resolution and the outcome
         if (onset := item.get("occurrenceDateTime")) is not None:

@@ -4,7 +4,7 @@
 |---|---|---|
 | ae_id | identifier (record system: ``ae/<study>/<subject>/<id>``) | identifier (a list) |
 | term (AETERM) | event.text | code.text |
-| meddra_code, meddra_term | event.coding (MedDRA; a term without a code is a coding without code) | code.coding |
+| meddra_code, meddra_term, meddra_version | event.coding (MedDRA; a term without code: no code) | code.coding |
 | onset (AESTDTC) | date | occurrenceDateTime, or occurrencePeriod.start with a resolution |
 | resolution (AEENDTC) | R5 cross-version extension ``AdverseEvent.occurrence`` (.end) | occurrencePeriod.end |
 | serious (AESER) | seriousness (Serious / Non-serious) | same |
@@ -40,6 +40,8 @@ def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspect: tuple
             coding["code"] = event.meddra_code
         if event.meddra_term:
             coding["display"] = event.meddra_term
+        if event.meddra_version:
+            coding["version"] = event.meddra_version
         event_code["coding"] = [coding]
     extensions: list[dict[str, Any]] = []
     for criterion in event.serious_criteria:
