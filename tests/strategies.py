@@ -67,7 +67,7 @@ classifications = st.fixed_dictionaries({}, optional={
 meddra_code = st.from_regex(r"100[0-9]{5}", fullmatch=True)
 
 
-def _meddra_hierarchy(draw: st.DrawFn, version: str) -> dict:
+def _meddra_hierarchy(draw: st.DrawFn, version: str | None) -> dict:
     """The MedDRA levels an export may give besides the preferred term (each one or not), and its version."""
     levels = {"meddra_version": version}
     for level in ("llt", "hlt", "hlgt", "soc"):
@@ -84,7 +84,7 @@ def study_data(study_id: str = "STUDY-1", meddra_hierarchy: bool = False) -> st.
     @st.composite
     def build(draw: st.DrawFn) -> StudyData:
         data = StudyData()
-        version = draw(st.sampled_from(["26.1", "27.0"]))
+        version = draw(st.sampled_from(["26.1", "27.0"])) if meddra_hierarchy else None
         data.studies.append(Study(study_id=study_id, title=draw(optional(text)), registry_id=draw(optional(ident)),
                                   country=draw(optional(st.sampled_from(["JPN", "DEU", "USA"]))),
                                   arm_code=draw(optional(ident)), arm=draw(optional(text))))

@@ -5,6 +5,7 @@ findings domains (QS, NV, RS: one entry per test code)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,12 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 @dataclass(frozen=True)
 class Define:
-    """What the reader takes from a define.xml beside the datasets: the IG version and external dictionaries."""
+    """What the reader takes from a define.xml beside the datasets: the IG version, external dictionaries and the
+    UTC offset of the study's clock (when fhirbridge wrote it)."""
 
     standard: str | None
     dictionaries: dict[str, str]
+    timezone: str | None = None
 
 
 def write(datasets: list[tuple[Dataset, str, dict[str, None]]], path: Path, mapping: SdtmMapping, study_id: str,
@@ -48,7 +51,7 @@ def write(datasets: list[tuple[Dataset, str, dict[str, None]]], path: Path, mapp
     etree.SubElement(variables, f"{_ODM}ProtocolName").text = study_id
     version = etree.SubElement(study, f"{_ODM}MetaDataVersion", attrib={
         "OID": odm.METADATA_VERSION, "Name": f"fhirbridge SDTM mapping {mapping.name} {mapping.version}",
-        f"{_DEF}DefineVersion": "2.1.0"})
+        "Description": f"{_CLOCK} {mapping.timezone}", f"{_DEF}DefineVersion": "2.1.0"})
     ct = mapping.ct()
     standards = etree.SubElement(version, f"{_DEF}Standards")
     etree.SubElement(standards, f"{_DEF}Standard", OID=_IG, Name=mapping.standard.name, Type="IG",
@@ -79,6 +82,8 @@ def write(datasets: list[tuple[Dataset, str, dict[str, None]]], path: Path, mapp
 
 
 _IG, _CT = "STD.1", "STD.CT"
+#: How define.xml states the rule for times (see ``times``), which reading takes back.
+_CLOCK = "Date-times (--DTC) are the study's local clock time, without offset; the clock's UTC offset:"
 
 
 def _findings(mapping: SdtmMapping, name: str) -> DomainSpec | None:
@@ -272,4 +277,7 @@ def read_define(inputs: list[Path | Source]) -> Define | None:
     ig = next((s.get("Version") for s in document.iterfind(".//def:Standard", ns) if s.get("Type") == "IG"), None)
     dictionaries = {e.get("Dictionary", ""): e.get("Version", "") for e in
                     document.iterfind(".//odm:ExternalCodeList", ns) if e.get("Version")}
-    return Define(ig, {("MedDRA" if k.upper() == "MEDDRA" else k): v for k, v in dictionaries.items()})
+    described = next((m.get("Description", "") for m in document.iterfind(".//odm:MetaDataVersion", ns)), "")
+    clock = described.removeprefix(_CLOCK).strip() if described.startswith(_CLOCK) else None
+    return Define(ig, {("MedDRA" if k.upper() == "MEDDRA" else k): v for k, v in dictionaries.items()},
+                  clock if clock and re.fullmatch(r"Z|[+-]\d{2}:\d{2}", clock) else None)

@@ -24,6 +24,9 @@ def read(inputs: list[Path | Source], report: Report, options: ConvertOptions) -
     report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
     datasets = read_datasets(inputs, options.sdtm_format, mapping, report.issues, options.progress)
     define = read_define(inputs)
+    if define is not None and define.timezone and define.timezone != mapping.timezone:
+        # the datasets' --DTC are the clock time define.xml names: read them at that offset
+        mapping = mapping.model_copy(update={"timezone": define.timezone})
     conformance = check_datasets(datasets, mapping, define)
     report.extend(conformance)
     reported = {(i.file, i.row, i.column) for i in conformance if i.severity >= Severity.ERROR}

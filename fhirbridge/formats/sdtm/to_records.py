@@ -59,7 +59,10 @@ class _Reader:
         # findings rows by (dataset, USUBJID, --SEQ): the record and field a result flag (SUPP--) belongs to;
         # None for rows that are not read (derived)
         self.by_row: dict[tuple[str, str, str], tuple[_Partial, str] | None] = {}
-        self.design_parameters = derived_parameters(mapping)
+        tsparmcd = mapping.ct().codelists.get("TSPARMCD")
+        read_back = {t.testcd for spec in mapping.domains.values() if spec.design_parameters
+                     for t in spec.all_tests().values()}
+        self.design_parameters = (derived_parameters(mapping) | set(tsparmcd.terms if tsparmcd else ())) - read_back
         self.subject_ids: dict[str, str] = {}
 
     def read(self, datasets: list[Dataset]) -> StudyData:
@@ -116,6 +119,7 @@ class _Reader:
         testcd = spec.variable_with("testcd")
         if (derived_flag and row.get(derived_flag) == "Y") or (
                 spec.design_parameters and testcd and row.get(testcd) in self.design_parameters):
+            # derived rows, and the design's TS parameters (CDISC ones; the mapping writes them again)
             self.by_row[row_key] = None
             return
         key = tuple(as_text(row.get(v)) for v in spec.record_key)
