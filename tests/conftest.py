@@ -105,3 +105,18 @@ def study_dir(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+@pytest.fixture
+def sdtm_dir(study_dir: Callable[..., Path], tmp_path: Path) -> Callable[..., Path]:
+    """The small test study written as SDTM in a given file format."""
+    from fhirbridge import api
+    from fhirbridge.formats.options import ConvertOptions
+
+    def make(fmt: str = "csv") -> Path:
+        out = tmp_path / f"sdtm-{fmt}"
+        report = api.convert([study_dir()], out, target="sdtm", options=ConvertOptions(sdtm_format=fmt))  # type: ignore[arg-type]
+        assert report.exit_code == 0, report.issues
+        return out
+
+    return make

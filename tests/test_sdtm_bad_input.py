@@ -11,24 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fhirbridge import api
 from fhirbridge.cli import main
-from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
-
-
-@pytest.fixture
-def sdtm_dir(study_dir, tmp_path) -> Callable[..., Path]:
-    """The small test study written as SDTM in a given file format."""
-
-    def make(fmt: str = "csv") -> Path:
-        out = tmp_path / f"sdtm-{fmt}"
-        report = api.convert([study_dir()], out, target="sdtm", options=ConvertOptions(sdtm_format=fmt))  # type: ignore[arg-type]
-        assert report.exit_code == 0, report.issues
-        return out
-
-    return make
 
 
 def _edit(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
