@@ -205,6 +205,11 @@ def test_define_xml_has_ct_meddra_value_level_metadata_and_origins():
     assert (origins["IT.AE.AETERM"], origins["IT.TA.ETCD"], origins["IT.DM.RFSTDTC"]) == (
         "Collected", "Protocol", "Derived")
     assert define.find(".//odm:ExternalCodeList", ns).get("Version") == "27.0"
+    # test codes that are not CDISC terms are declared sponsor-defined
+    nvtestcd = define.find(".//odm:CodeList[@OID='CL.SPONSOR.NVTESTCD']", ns)
+    assert nvtestcd.get(f"{{{odm.DEF_NS}}}IsNonStandard") == "Yes"
+    assert {i.get("CodedValue") for i in nvtestcd.iterfind("odm:EnumeratedItem", ns)} == {
+        r["NVTESTCD"] for r in _rows(SDTM_EXAMPLE / "nv.csv")}
 
 
 def test_the_shipped_codelists_name_their_origin_and_version():

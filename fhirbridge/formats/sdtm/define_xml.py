@@ -66,18 +66,25 @@ def write(datasets: list[tuple[Dataset, str, dict[str, None]]], path: Path, mapp
         _where_clauses(version, dataset, tests)
     for dataset, file_name, _ in datasets:
         _item_group(version, dataset, file_name, mapping)
+    test_codes: dict[str, list[str]] = {}  # sponsor codelists of the findings' --TESTCD and --TEST
     for dataset, _, tests in datasets:
         specs = mapping.dataset_variables(dataset.name) or {}
-        vlm = _findings(mapping, dataset.name) is not None and bool(tests)
+        findings = _findings(mapping, dataset.name)
+        vlm = findings is not None and bool(tests)
         for column in dataset.columns:
             spec = specs.get(column.name)
-            _item_def(version, dataset, column.name, spec, _codelist_of(spec),
-                      vlm and column.name == f"{dataset.name}ORRES")
-            codelists.update(dict.fromkeys(filter(None, [_codelist_of(spec)])))
+            codelist = _codelist_of(spec)
+            if findings is not None and spec is not None and spec.derive in ("testcd", "test") and tests:
+                names = {t.testcd: t.test for t in findings.all_tests().values()}
+                codelist = f"SPONSOR.{column.name}"
+                test_codes[codelist] = list(tests) if spec.derive == "testcd" else \
+                    list(dict.fromkeys(names.get(t, t) for t in tests))
+            _item_def(version, dataset, column.name, spec, codelist, vlm and column.name == f"{dataset.name}ORRES")
+            codelists.update(dict.fromkeys(filter(None, [codelist])))
         if vlm:
             codelists.update(dict.fromkeys(_vlm_items(version, dataset, tests, mapping)))
     for name in codelists:
-        _codelist(version, name, mapping, dictionaries or {})
+        _codelist(version, name, mapping, dictionaries or {}, test_codes.get(name))
     etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -193,14 +200,21 @@ def _item_def(version: etree._Element, dataset: Dataset, name: str, spec: Variab
         etree.SubElement(item, f"{_DEF}ValueListRef", ValueListOID=f"VL.{dataset.name}.{name}")
 
 
-def _codelist(version: etree._Element, name: str, mapping: SdtmMapping, dictionaries: dict[str, str | None]) -> None:
+def _codelist(version: etree._Element, name: str, mapping: SdtmMapping, dictionaries: dict[str, str | None],
+              sponsor_terms: list[str] | None = None) -> None:
     """A CDISC codelist (with its NCI codes and the CT version's standard), an external dictionary, or a
-    sponsor codelist (its submission values)."""
+    sponsor codelist (its submission values; the findings' test codes and names, declared non-standard)."""
     ct = mapping.ct().codelists.get(name)
     attrib = {"OID": f"CL.{name}", "Name": ct.name if ct else name.removeprefix("SPONSOR."), "DataType": "text"}
     if ct is not None:
         attrib[f"{_DEF}StandardOID"] = _CT
+    elif sponsor_terms is not None:
+        attrib[f"{_DEF}IsNonStandard"] = "Yes"
     codelist = etree.SubElement(version, f"{_ODM}CodeList", attrib=attrib)
+    if sponsor_terms is not None:
+        for value in sponsor_terms:
+            etree.SubElement(codelist, f"{_ODM}EnumeratedItem", CodedValue=value)
+        return
     if name in ("MedDRA",):
         external = {"Dictionary": "MedDRA"}
         if dictionaries.get(name):
