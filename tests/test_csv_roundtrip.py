@@ -18,6 +18,7 @@ from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.csv_layout import load_csv_layout
 from fhirbridge.mapping.loader import MappingError
+from fhirbridge.records import AdverseEvent
 
 SITE_LAYOUT = Path(__file__).parent / "data" / "site-layout.yaml"
 
@@ -33,9 +34,13 @@ def _round_trip(data, layout):
 
 @pytest.mark.parametrize("layout_path", [None, SITE_LAYOUT], ids=["default", "site"])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=study_data())
+@given(data=study_data(meddra_hierarchy=True))
 def test_records_csv_records_is_identity(layout_path, data):
     layout = load_csv_layout(layout_path)
+    if layout_path is not None:  # the site's layout has no MedDRA hierarchy columns (the writer says so)
+        blank = {f: None for f in AdverseEvent.model_fields if f.startswith("meddra_") and f not in (
+            "meddra_code", "meddra_term")}
+        data.adverse_events = [e.model_copy(update=blank) for e in data.adverse_events]
     back = _round_trip(data, layout)
     assert back.count() == data.count()
     for kind in data.count():

@@ -95,7 +95,7 @@ def _strings(value: object) -> list[str]:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=study_data())
+@given(data=study_data(meddra_hierarchy=True))
 # a title of digits that str.isdigit accepts and int() refuses
 @example(data=StudyData(studies=[Study(study_id="STUDY-1", title="²")]))
 def test_records_sdtm_records_is_identity(fmt, data):

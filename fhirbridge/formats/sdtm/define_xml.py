@@ -106,7 +106,7 @@ def _codelist_of(spec: VariableSpec | FindingTest | None) -> str | None:
     if spec.ct is not None:
         return spec.ct
     if isinstance(spec, VariableSpec) and spec.dictionary is not None:
-        return spec.dictionary
+        return spec.dictionary if spec.type == "Char" else None  # a code (Num) is not the dictionary's text
     return f"SPONSOR.{spec.codelist}" if spec.codelist is not None else None
 
 
