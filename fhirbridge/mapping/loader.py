@@ -39,7 +39,11 @@ def read_yaml(path: Path) -> Any:
 
 def load_model(path: Path, model: type[M], kind: str) -> M:
     """Read a YAML file into a pydantic model; any schema error becomes a MappingError naming its key."""
-    data = read_yaml(path)
+    return validate_model(read_yaml(path), path, model, kind)
+
+
+def validate_model(data: Any, path: Path, model: type[M], kind: str) -> M:
+    """The model of a spec read from ``path``; any schema error becomes a MappingError naming its key."""
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a {kind} must be a YAML mapping at the top level")
     try:

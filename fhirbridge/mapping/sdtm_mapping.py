@@ -6,11 +6,11 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from fhirbridge.domains.isncsci.structure import DERMATOMES, MYOTOMES, SIDES
 from fhirbridge.mapping.csv_layout import RECORD_TYPES, _field_problem
-from fhirbridge.mapping.loader import MappingError, bundled, load_model, read_yaml
+from fhirbridge.mapping.loader import MappingError, bundled, load_model, read_yaml, validate_model
 
 Core = Literal["Req", "Exp", "Perm"]
 Derivation = Literal[
@@ -364,15 +364,7 @@ def load_sdtm_mapping(path: Path | None = None) -> SdtmMapping:
 @functools.lru_cache(maxsize=8)
 def _load_sdtm_mapping(path: Path, mtime: int) -> SdtmMapping:
     """A mapping spec read once per file version: every conversion uses it read-only."""
-    data = _with_base(path)
-    try:
-        mapping = SdtmMapping.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{path}: invalid SDTM mapping spec:"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
-        raise MappingError("\n".join(lines)) from None
+    mapping = validate_model(_with_base(path), path, SdtmMapping, "SDTM mapping spec")
     mapping.path = path
     return mapping
 
