@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 API_KEY_VARIABLE = "FHIRBRIDGE_API_KEY"
+#: The SDTM mapping ``$export-sdtm`` writes with (a study's own, with its design and clock; default: the bundled one).
+SDTM_MAPPING_VARIABLE = "FHIRBRIDGE_SDTM_MAPPING"
 #: The embedded default database: a SQLite file in the working directory.
 DEFAULT_DB = "fhirbridge.sqlite"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -14,6 +16,11 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 def _api_key() -> str | None:
     return os.environ.get(API_KEY_VARIABLE) or None
+
+
+def _sdtm_mapping() -> Path | None:
+    found = os.environ.get(SDTM_MAPPING_VARIABLE)
+    return Path(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -26,3 +33,5 @@ class ServiceSettings:
     #: Largest page a search returns, whatever ``_count`` asks for.
     max_count: int = 1000
     default_count: int = 50
+    #: The SDTM mapping of ``$export-sdtm``: the server's study, set by its operator (never by a request).
+    sdtm_mapping: Path | None = field(default_factory=_sdtm_mapping)
