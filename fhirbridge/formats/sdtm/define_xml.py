@@ -61,7 +61,7 @@ def write(datasets: list[tuple[Dataset, str, dict[str, None]]], path: Path, mapp
     codelists: dict[str, None] = {}
     value_lists = [(d, tests) for d, _, tests in datasets if tests and _findings(mapping, d.name)]
     for dataset, tests in value_lists:
-        _value_list(version, dataset, tests, mapping)
+        _value_list(version, dataset, tests)
     for dataset, tests in value_lists:
         _where_clauses(version, dataset, tests)
     for dataset, file_name, _ in datasets:
@@ -110,7 +110,7 @@ def _codelist_of(spec: VariableSpec | FindingTest | None) -> str | None:
     return f"SPONSOR.{spec.codelist}" if spec.codelist is not None else None
 
 
-def _value_list(version: etree._Element, dataset: Dataset, tests: dict[str, None], mapping: SdtmMapping) -> None:
+def _value_list(version: etree._Element, dataset: Dataset, tests: dict[str, None]) -> None:
     orres = f"{dataset.name}ORRES"
     value_list = etree.SubElement(version, f"{_DEF}ValueListDef", OID=f"VL.{dataset.name}.{orres}")
     for order, testcd in enumerate(tests, start=1):

@@ -24,8 +24,6 @@ from fhirbridge.records.paths import value_at
 
 #: Derivations filled after the record's own values (they read them: the group of a row reads its VISIT).
 _LATE = ("seq", "group", "visitnum", "visitdy", "epoch")
-#: The result variables a findings row takes from ``results.split`` (besides testcd, test, loc, lat).
-_RESULT = ("orres", "stresc", "stresn", "stat", "reasnd")
 
 
 class _Writer:
