@@ -52,6 +52,10 @@ STUDY_ID = "HONMOU2021"
 SITE_ID = "01"
 TZ = "+09:00"  # the site's UTC offset (Japan), written into every date-time
 VISITS = ("BASELINE", "DAY1", "MONTH6")
+# MedDRA is licensed: the example is coded to preferred terms only, as many exports are, and ships no other level
+MEDDRA_VERSION = "27.0"
+MEDDRA_COLUMNS = ("meddra_version", "meddra_llt_code", "meddra_llt", "meddra_pt_code", "meddra_pt",
+                  "meddra_hlt_code", "meddra_hlt", "meddra_hlgt_code", "meddra_hlgt", "meddra_soc_code", "meddra_soc")
 
 STUDY = {
     "study_id": STUDY_ID,
@@ -220,10 +224,10 @@ FILES: dict[str, tuple[str, list[str]]] = {
     "scim": ("scim.csv", ["study_id", "subject_id", "visit", "assessment_date", *SCIM_COLUMNS.values(),
                           *SCIM_SUBSCALE_COLUMNS.values(), "scim_total", *(f"scim_{k}" for k in SUBSCORES),
                           "instrument"]),
-    "adverse_events": ("adverse_events.csv", ["study_id", "subject_id", "ae_id", "term", "meddra_pt_code",
-                                              "meddra_pt", "onset_date", "resolution_date", "severity", "serious",
-                                              "serious_criteria", "relationship", "outcome", "action_taken",
-                                              "related_procedure"]),
+    "adverse_events": ("adverse_events.csv", ["study_id", "subject_id", "ae_id", "term", *MEDDRA_COLUMNS,
+                                              "onset_date", "resolution_date", "severity", "serious",
+                                              "serious_criteria", "relationship", "related_procedure", "outcome",
+                                              "action_taken"]),
 }
 
 
@@ -488,6 +492,7 @@ def build_study() -> Rows:
         onset = infusion_ends[subject_id] + dt.timedelta(hours=after_hours, minutes=rng.choice((0, 10, 20, 40)))
         rows["adverse_events"].append({
             "study_id": STUDY_ID, "subject_id": subject_id, "ae_id": str(numbers[subject_id]), "term": term,
+            **dict.fromkeys(MEDDRA_COLUMNS, ""), "meddra_version": MEDDRA_VERSION,
             "meddra_pt_code": code, "meddra_pt": pt, "onset_date": _datetime(onset),
             "resolution_date": _datetime(onset + dt.timedelta(hours=hours)), "severity": severity, "serious": "N",
             "serious_criteria": "", "relationship": relationship, "outcome": "RECOVERED/RESOLVED",

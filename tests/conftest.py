@@ -18,6 +18,8 @@ from fhirbridge.mapping.csv_layout import load_csv_layout
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLE = REPO / "examples" / "honmou2021" / "csv"
+#: The example study's SDTM mapping: the default one, with its time zone and design (phase, criteria).
+EXAMPLE_SDTM_MAPPING = REPO / "examples" / "honmou2021" / "sdtm-mapping.yaml"
 
 # Property tests: the default ``ci`` profile is derandomized (the same examples on every run, so a landing never
 # depends on luck); ``HYPOTHESIS_PROFILE=explore`` draws new random examples each run to look for new failures,
@@ -103,5 +105,20 @@ def study_dir(tmp_path: Path) -> Callable[..., Path]:
         for name, rows in tables.items():
             write_rows(folder / name, rows)
         return folder
+
+    return make
+
+
+@pytest.fixture
+def sdtm_dir(study_dir: Callable[..., Path], tmp_path: Path) -> Callable[..., Path]:
+    """The small test study written as SDTM in a given file format."""
+    from fhirbridge import api
+    from fhirbridge.formats.options import ConvertOptions
+
+    def make(fmt: str = "csv") -> Path:
+        out = tmp_path / f"sdtm-{fmt}"
+        report = api.convert([study_dir()], out, target="sdtm", options=ConvertOptions(sdtm_format=fmt))  # type: ignore[arg-type]
+        assert report.exit_code == 0, report.issues
+        return out
 
     return make

@@ -71,12 +71,27 @@ classifications = st.fixed_dictionaries({}, optional={
 })
 
 
-def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
-    """A StudyData of one study with 1-3 subjects and some records of every kind for each."""
+meddra_code = st.from_regex(r"100[0-9]{5}", fullmatch=True)
+
+
+def _meddra_hierarchy(draw: st.DrawFn, version: str | None) -> dict:
+    """The MedDRA levels an export may give besides the preferred term (each one or not), and its version."""
+    levels = {"meddra_version": version}
+    for level in ("llt", "hlt", "hlgt", "soc"):
+        if draw(st.booleans()):
+            levels[f"meddra_{level}_code"], levels[f"meddra_{level}"] = draw(meddra_code), draw(text)
+    return levels
+
+
+def study_data(study_id: str = "STUDY-1", meddra_hierarchy: bool = False) -> st.SearchStrategy[StudyData]:
+    """A StudyData of one study with 1-3 subjects and some records of every kind for each; with
+    ``meddra_hierarchy``, coded adverse events also carry MedDRA levels besides the preferred term and the
+    study's MedDRA version (one per study, as define.xml names one)."""
 
     @st.composite
     def build(draw: st.DrawFn) -> StudyData:
         data = StudyData()
+        version = draw(st.sampled_from(["26.1", "27.0"])) if meddra_hierarchy else None
         data.studies.append(Study(study_id=study_id, title=draw(optional(text)), registry_id=draw(optional(ident)),
                                   country=draw(optional(st.sampled_from(["JPN", "DEU", "USA"]))),
                                   arm_code=draw(optional(ident)), arm=draw(optional(text))))
@@ -126,10 +141,11 @@ def study_data(study_id: str = "STUDY-1") -> st.SearchStrategy[StudyData]:
                 resolution = draw(optional(full_date))
                 if resolution is not None and resolution < onset[:10]:
                     resolution = onset[:10]  # an event ends after it starts (FHIR's per-1 on the period)
+                pt_code, pt = draw(optional(meddra_code)), draw(optional(text))
+                hierarchy = _meddra_hierarchy(draw, version) if meddra_hierarchy and (pt_code or pt) else {}
                 data.adverse_events.append(AdverseEvent(
-                    **base, ae_id=str(n + 1), term=draw(text),
-                    meddra_code=draw(optional(st.from_regex(r"100[0-9]{5}", fullmatch=True))),
-                    meddra_term=draw(optional(text)), onset=onset, resolution=resolution,
+                    **base, ae_id=str(n + 1), term=draw(text), meddra_code=pt_code, meddra_term=pt, **hierarchy,
+                    onset=onset, resolution=resolution,
                     severity=draw(optional(st.sampled_from(get_args(Severity)))),
                     serious=serious,
                     serious_criteria=draw(st.lists(st.sampled_from(get_args(SeriousCriterion)), unique=True,

@@ -11,26 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fhirbridge import api
 from fhirbridge.cli import main
-from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.formats.sdtm import dataset_json
 from fhirbridge.inputs import Source
 from fhirbridge.mapping.loader import MappingError
 from fhirbridge.mapping.sdtm_mapping import load_sdtm_mapping
-
-
-@pytest.fixture
-def sdtm_dir(study_dir, tmp_path) -> Callable[..., Path]:
-    """The small test study written as SDTM in a given file format."""
-
-    def make(fmt: str = "csv") -> Path:
-        out = tmp_path / f"sdtm-{fmt}"
-        report = api.convert([study_dir()], out, target="sdtm", options=ConvertOptions(sdtm_format=fmt))  # type: ignore[arg-type]
-        assert report.exit_code == 0, report.issues
-        return out
-
-    return make
 
 
 def _edit(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
@@ -57,8 +42,11 @@ def _located(issues: list[dict], code: str) -> list[tuple]:
 def test_the_valid_study_validates(sdtm_dir):
     code, issues = _validate(sdtm_dir())
     assert code == 0
-    # the classifications computed from the raw exams, and AIS E (all normal) at each subject's first exam
-    assert {i["code"] for i in issues} == {"FB-ISN-002", "FB-ISN-006"}
+    # the classifications computed from the raw exams, and AIS E (all normal) at each subject's first exam; the
+    # events coded to MedDRA preferred terms only; and what the default mapping leaves to a study's own mapping: its
+    # phase, planned size and criteria (TI)
+    assert {i["code"] for i in issues} == {"FB-ISN-002", "FB-ISN-006", "FB-SDTM-021", "FB-SDTM-023"}
+    assert {i["value"] for i in issues if i["code"] == "FB-SDTM-023"} == {"TPHASE", "PLANSUB", "TI"}
 
 
 def test_unknown_domain_is_reported_and_not_converted(sdtm_dir):
@@ -156,8 +144,8 @@ def test_convert_from_sdtm_to_csv_with_bad_input_writes_the_good_records(sdtm_di
 
 def test_bad_mapping_spec_names_file_and_key(tmp_path):
     text = (Path(load_sdtm_mapping().path or "").read_text(encoding="utf-8")
-            .replace("AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: AESEV}",
-                     "AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: NOPE}"))
+            .replace("AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: AESEV,",
+                     "AESEV: {label: Severity/Intensity, core: Perm, field: severity, codelist: NOPE,"))
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(MappingError) as caught:
@@ -187,7 +175,7 @@ def test_a_short_or_null_dataset_json_row_is_reported_and_the_others_kept(sdtm_d
     path.write_text(json.dumps(document), encoding="utf-8")
     code, issues = _validate(folder)
     assert code == 1
-    assert _located(issues, "FB-SDTM-021") == [("qs.json", 2, None, None, None), ("qs.json", 3, None, None, None)]
+    assert _located(issues, "FB-SDTM-031") == [("qs.json", 2, None, None, None), ("qs.json", 3, None, None, None)]
     assert not [i for i in issues if i["severity"] == "fatal"]
     kept: list = []
     dataset = dataset_json.read(Source(path), kept)

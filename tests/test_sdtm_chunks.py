@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, EXAMPLE_SDTM_MAPPING
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -79,15 +79,19 @@ def test_chunks_give_the_files_of_one_pass(example, fmt, case, tmp_path, monkeyp
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
     chunks = _by_subject(example, 3) if case.startswith("example") else _copies(example, 2)
     whole = _merged(chunks)
-    options = ConvertOptions(sdtm_format=fmt)  # type: ignore[arg-type]
+    options = ConvertOptions(sdtm_format=fmt, sdtm_mapping=EXAMPLE_SDTM_MAPPING)  # type: ignore[arg-type]
     one = Report()
     spoke.write(whole, tmp_path / "one", one, options, check(whole, Report()))
     many = Report()
     spoke.write_chunks(chunks, tmp_path / "many", many, options, check)
     expected = _files(tmp_path / "one")
-    assert len(expected) == 14  # 8 datasets (TS included), 5 SUPP-- (DM, EX, PR, AE, NV) and define.xml
+    assert len(expected) == 20  # 18 datasets (with the trial design, SE and SV), SUPPAE and define.xml
     assert _files(tmp_path / "many") == expected
-    assert many.issues == one.issues == []
+    # TS counts and dates the subjects of every chunk, not of the first
+    assert f"ACTSUB,Actual Number of Subjects,{len(whole.subjects)}," in expected.get("ts.csv", b"").decode() or \
+        fmt != "csv"
+    assert many.issues == one.issues
+    assert [i.code for i in one.issues] == ["FB-SDTM-021"]  # the example is coded to MedDRA preferred terms only
     assert many.stats["records"]["subjects"] == len(whole.subjects)
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left behind
 
@@ -112,9 +116,10 @@ def _pyreadstat_copy(path: Path, out: Path) -> bytes:
 def test_xpt_is_what_pyreadstat_writes(example, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
     chunks = _by_subject(example, 5)
-    spoke.write_chunks(chunks, tmp_path / "xpt", Report(), ConvertOptions(sdtm_format="xpt"), check)
+    spoke.write_chunks(chunks, tmp_path / "xpt", Report(),
+                       ConvertOptions(sdtm_format="xpt", sdtm_mapping=EXAMPLE_SDTM_MAPPING), check)
     written = sorted((tmp_path / "xpt").glob("*.xpt"))
-    assert len(written) == 13  # every dataset of the example, SUPPAE included
+    assert len(written) == 19  # every dataset of the example, SUPPAE included
     for path in written:
         assert b"01JAN25:00:00:00" in path.read_bytes()[:560]  # SOURCE_DATE_EPOCH
         assert _masked(path.read_bytes()) == _masked(_pyreadstat_copy(path, tmp_path / path.name)), path.name

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, SHARED
+from conftest import EXAMPLE, EXAMPLE_SDTM_MAPPING, REPO, SHARED
 from lxml import etree
 
 from fhirbridge import api
@@ -30,8 +30,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         patch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
         for fmt in ("csv", "xpt", "dataset-json", "dataset-xml"):
             folder = tmp_path_factory.mktemp(fmt)
-            report = api.convert([EXAMPLE], folder, target="sdtm",
-                                 options=ConvertOptions(sdtm_format=fmt))  # type: ignore[arg-type]
+            report = api.convert([EXAMPLE], folder, target="sdtm", options=ConvertOptions(
+                sdtm_format=fmt, sdtm_mapping=EXAMPLE_SDTM_MAPPING))  # type: ignore[arg-type]
             assert report.exit_code == 0, report.issues
             out[fmt] = folder
     return out
@@ -49,8 +49,9 @@ def test_every_format_reads_back_as_the_records_of_the_csv_export(written):
     expected = api.read([EXAMPLE], Report())
     for fmt, folder in written.items():
         report = Report()
-        back = api.read([folder], report, source="sdtm")
-        assert report.issues == [], fmt
+        back = api.read([folder], report, source="sdtm", options=ConvertOptions(sdtm_mapping=EXAMPLE_SDTM_MAPPING))
+        # the example is coded to MedDRA preferred terms only: one information issue says so
+        assert [i.code for i in report.issues] == ["FB-SDTM-021"], fmt
         for kind in expected.count():
             assert getattr(back, kind) == getattr(expected, kind), (fmt, kind)
 
@@ -65,7 +66,8 @@ def _strip_volatile(bundle: dict) -> dict:
 def test_csv_to_sdtm_to_fhir_gives_the_fhir_of_csv_to_fhir(written, tmp_path):
     """One file format suffices here: every format reads back as the same records (test above)."""
     direct = api.convert([EXAMPLE], tmp_path / "direct")
-    via_sdtm = api.convert([written["csv"]], tmp_path / "via", source="sdtm")
+    via_sdtm = api.convert([written["csv"]], tmp_path / "via", source="sdtm",
+                           options=ConvertOptions(sdtm_mapping=EXAMPLE_SDTM_MAPPING))
     assert direct.exit_code == via_sdtm.exit_code == 0
     a = json.loads((tmp_path / "direct" / "bundle.json").read_text())
     b = json.loads((tmp_path / "via" / "bundle.json").read_text())
@@ -75,7 +77,7 @@ def test_csv_to_sdtm_to_fhir_gives_the_fhir_of_csv_to_fhir(written, tmp_path):
 
 def test_xpt_reads_back_with_names_labels_and_types(written):
     pyreadstat = pytest.importorskip("pyreadstat")
-    mapping = load_sdtm_mapping()
+    mapping = load_sdtm_mapping(EXAMPLE_SDTM_MAPPING)
     for path in sorted(written["xpt"].glob("*.xpt")):
         _, meta = pyreadstat.read_xport(str(path), output_format="dict")
         variables = mapping.dataset_variables(meta.table_name)
@@ -118,7 +120,7 @@ def test_define_xml_is_valid_define_2_1_and_lists_everything_written(written, fm
     hrefs = {g.find("def:leaf", ns).get(f"{{{odm.XLINK_NS}}}href") for g in groups.values()}
     assert hrefs == files
     items = {i.get("OID"): i.get("Name") for i in document.iterfind(".//odm:ItemDef", ns)}
-    mapping = load_sdtm_mapping()
+    mapping = load_sdtm_mapping(EXAMPLE_SDTM_MAPPING)
     for name, group in groups.items():
         refs = [items[r.get("ItemOID")] for r in group.iterfind("odm:ItemRef", ns)]
         assert refs == list(mapping.dataset_variables(name) or {}), name
@@ -144,8 +146,22 @@ def test_dataset_xml_uses_the_items_of_define_xml(written):
         assert used <= oids, path.name
 
 
-def test_mapping_labels_and_core_follow_sdtmig_3_2():
-    """Variables the mapping shares with the SDTMIG 3.2 metadata carry its label and core."""
+#: Where SDTMIG 3.4 differs from 3.2 for a variable the mapping writes (3.3 made the arm variables Exp, with
+#: ARMNRS saying why they are empty): (3.2 label and core) → (3.4 label and core).
+CHANGED_SINCE_3_2 = {
+    ("DM", "ARMCD"): (("Planned Arm Code", "Req"), ("Planned Arm Code", "Exp")),
+    ("DM", "ARM"): (("Description of Planned Arm", "Req"), ("Description of Planned Arm", "Exp")),
+    ("DM", "ACTARMCD"): (("Actual Arm Code", "Req"), ("Actual Arm Code", "Exp")),
+    ("DM", "ACTARM"): (("Description of Actual Arm", "Req"), ("Description of Actual Arm", "Exp")),
+}
+
+
+def test_mapping_labels_and_core_follow_sdtmig_3_4():
+    """One IG version throughout: the mapping, define.xml and TS name SDTMIG 3.4, and every variable the mapping
+    shares with the SDTMIG 3.2 metadata (the machine-readable IG at hand) carries its label and core, except
+    where 3.4 changed them (listed above)."""
+    mapping = load_sdtm_mapping()
+    assert (mapping.standard.name, mapping.standard.version, mapping.standard.model) == ("SDTMIG", "3.4", "2.0")
     path = REFERENCE / "fhir-cdisc-mapping" / "SDTMIGv3-2.xml"
     if not path.exists():
         pytest.skip(f"SDTMIG metadata not found at {path} (../shared/reference is absent)")
@@ -154,11 +170,21 @@ def test_mapping_labels_and_core_follow_sdtmig_3_2():
         for variable in dataset.iter("datasetVariable"):
             metadata[(dataset.findtext("name"), variable.findtext("name"))] = (
                 variable.findtext("label"), variable.findtext("core"))
-    mapping = load_sdtm_mapping()
     compared = 0
     for domain, spec in mapping.domains.items():
         for name, v in spec.variables.items():
             if (domain, name) in metadata:
-                assert (v.label, v.core) == metadata[(domain, name)], f"{domain}.{name}"
+                before, now = CHANGED_SINCE_3_2.get((domain, name), (metadata[(domain, name)],) * 2)
+                assert metadata[(domain, name)] == before, f"{domain}.{name}"
+                assert (v.label, v.core) == now, f"{domain}.{name}"
                 compared += 1
-    assert compared >= 40
+    assert compared >= 60
+
+
+def test_define_xml_and_ts_name_the_same_ig_version(written):
+    ns = {"def": odm.DEF_NS}
+    document = etree.parse(str(written["csv"] / "define.xml"))
+    standards = {s.get("Type"): (s.get("Name"), s.get("Version")) for s in document.iterfind(".//def:Standard", ns)}
+    assert standards == {"IG": ("SDTMIG", "3.4"), "CT": ("CDISC/NCI", "2025-03-28")}
+    ts = (written["csv"] / "ts.csv").read_text(encoding="utf-8")
+    assert "SDTIGVER,SDTM IG Version,3.4," in ts and "SDTMVER,SDTM Version,2.0," in ts

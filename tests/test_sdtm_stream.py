@@ -6,7 +6,7 @@ import filecmp
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, EXAMPLE_SDTM_MAPPING
 from test_sdtm_output import EXAMPLE_EPOCH
 
 from fhirbridge import api
@@ -36,7 +36,8 @@ def test_streamed_sdtm_equals_the_example(ndjson, tmp_path, monkeypatch, chunk_b
             yield chunk
 
     monkeypatch.setattr(fhir_reader.FhirReader, "chunks", counted)
-    report = api.convert([ndjson], tmp_path / "sdtm", source="fhir", target="sdtm")
+    report = api.convert([ndjson], tmp_path / "sdtm", source="fhir", target="sdtm",
+                         options=ConvertOptions(sdtm_mapping=EXAMPLE_SDTM_MAPPING))
     assert report.exit_code == 0, report.to_dict()["issues"]
     if chunk_bytes < 1 << 20:
         assert len(chunks) > 3  # the subjects really came in several chunks

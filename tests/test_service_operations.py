@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from conftest import EXAMPLE_SDTM_MAPPING
 from test_service_support import EXAMPLE, REPO, Service, example_transaction_bytes, exported, running
 
 import fhirbridge
@@ -28,7 +29,8 @@ SDTM_EXAMPLE = REPO / "examples" / "honmou2021" / "sdtm"
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A server holding the whole example study."""
     tmp = tmp_path_factory.mktemp("operations")
-    with running(str(tmp / "db.sqlite"), tmp) as svc:
+    # the example's SDTM mapping (its clock and design), as the server's operator sets it
+    with running(str(tmp / "db.sqlite"), tmp, {"FHIRBRIDGE_SDTM_MAPPING": str(EXAMPLE_SDTM_MAPPING)}) as svc:
         with svc.client() as client:
             svc.ingested = client.post("/", content=example_transaction_bytes(), headers=FHIR)  # type: ignore[attr-defined]
         yield svc

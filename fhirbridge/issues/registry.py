@@ -163,22 +163,23 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-SDTM-002", "error", "schema", "Unknown SDTM dataset",
              "The dataset is not a domain (or SUPP-- dataset) of the SDTM mapping; none of its rows is converted."),
         Rule("FB-SDTM-003", "error", "schema", "Required SDTM variable missing",
-             "A variable whose SDTMIG core is Req is absent from the dataset."),
+             "A variable whose SDTMIG core is Req is absent from the dataset (Pinnacle 21 SD0056, CDISC CG0014)."),
         Rule("FB-SDTM-004", "warning", "schema", "Expected SDTM variable missing",
-             "A variable whose SDTMIG core is Exp is absent from the dataset."),
+             "A variable whose SDTMIG core is Exp is absent from the dataset (Pinnacle 21 SD0057, CDISC CG0016)."),
         Rule("FB-SDTM-005", "error", "schema", "Required SDTM value empty",
-             "A Req variable has no value on a row."),
+             "A Req variable has no value on a row (Pinnacle 21 SD0002, CDISC CG0014)."),
         Rule("FB-SDTM-006", "error", "terminology", "Value not in controlled terminology",
-             "A value is not a submission value of the variable's CDISC (or sponsor) codelist; the record is not "
-             "converted."),
+             "A value is not a term of the variable's non-extensible CDISC codelist (Pinnacle 21 CT2001, FDA FDAB017) "
+             "or of its sponsor codelist (SD0037); the record is not converted."),
         Rule("FB-SDTM-007", "error", "schema", "Invalid ISO 8601 date",
-             "A --DTC value is not an ISO 8601 date or date-time (partial dates allowed)."),
+             "A --DTC value is not an ISO 8601 date or date-time (partial dates allowed; Pinnacle 21 SD0003)."),
         Rule("FB-SDTM-008", "error", "references", "Duplicate --SEQ",
-             "The sequence number is used twice for the same USUBJID in one dataset."),
+             "The sequence number is used twice for the same USUBJID in one dataset (Pinnacle 21 SD0005, CDISC "
+             "CG0028)."),
         Rule("FB-SDTM-009", "error", "references", "USUBJID not in DM",
-             "A dataset names a subject that the DM dataset does not hold."),
+             "A dataset names a subject that the DM dataset does not hold (Pinnacle 21 SD0064, CDISC CG0029)."),
         Rule("FB-SDTM-010", "error", "clinical", "Start after end",
-             "The --ENDTC of a row is before its --STDTC."),
+             "The --ENDTC of a row is before its --STDTC (Pinnacle 21 SD0013, FDA FDAB034)."),
         Rule("FB-SDTM-011", "warning", "schema", "Beyond SAS XPORT v5 limits",
              "A variable name is over 8 characters, a label over 40, or a text value over 200 bytes; when writing "
              "XPT the value is cut (an error)."),
@@ -204,7 +205,38 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-SDTM-020", "warning", "syntax", "File not read as SDTM",
              "A file is not an SDTM dataset file, or is in another file format than the datasets read; it is "
              "not read."),
-        Rule("FB-SDTM-021", "error", "syntax", "Unreadable SDTM row",
+        Rule("FB-SDTM-021", "information", "terminology", "MedDRA hierarchy not in the export",
+             "Adverse events are coded to a MedDRA preferred term but the export gives no other level of the "
+             "hierarchy (LLT, HLT, HLGT, SOC); those variables are left empty: MedDRA is licensed and fhirbridge "
+             "does not look terms up."),
+        Rule("FB-SDTM-022", "error", "schema", "TS without the study start date",
+             "TS has no SSTDTC parameter: the FDA rejects a submission without it (eCTD technical rejection "
+             "criterion 1734)."),
+        Rule("FB-SDTM-023", "warning", "schema", "Trial summary parameter missing",
+             "TS lacks a parameter the FDA expects (Study Data Technical Conformance Guide, TS: SENDTC, TITLE, "
+             "STYPE, TPHASE, TBLIND, TCNTRL, INTTYPE, ACTSUB, PLANSUB, REGID, SDTIGVER, SDTMVER), or a trial design "
+             "dataset (TA, TE, TV, TI, SE, SV) is absent."),
+        Rule("FB-SDTM-024", "error", "schema", "Inconsistent SDTMIG version",
+             "The SDTMIG version in TS (SDTIGVER) or define.xml is not the one the datasets follow."),
+        Rule("FB-SDTM-025", "information", "terminology", "Sponsor term in an extensible codelist",
+             "A value is not a term of the variable's extensible CDISC codelist nor a sponsor term the mapping "
+             "declares; extensible codelists accept it (Pinnacle 21 CT2002). Reported once per variable and value."),
+        Rule("FB-SDTM-026", "warning", "clinical", "Time not at the study's UTC offset",
+             "SDTM --DTC holds the study's local clock time without an offset; a time at another offset is written "
+             "converted to the study's clock, and reads back at the study's offset."),
+        Rule("FB-SDTM-027", "error", "clinical", "Result and completion status disagree",
+             "A findings row has a result and --STAT NOT DONE, neither a result nor --STAT (Pinnacle 21 SD0047, "
+             "CDISC CG0348), or a --REASND without --STAT NOT DONE (SD0023, CG0094)."),
+        Rule("FB-SDTM-028", "warning", "references", "Not in the trial design",
+             "An EPOCH, ARMCD or element is not in the trial arms and elements (TA, TE) (Pinnacle 21 SD1015, "
+             "SD0066, SD0067; CDISC CG0009)."),
+        Rule("FB-SDTM-029", "warning", "references", "Visit not in the trial or subject visits",
+             "A VISITNUM / VISIT is not a planned visit of TV (Pinnacle 21 SD1017, SD1023; CDISC CG0213), or a "
+             "subject's visit has no SV record (SD0065, CG0034)."),
+        Rule("FB-SDTM-030", "error", "references", "Inconsistent supplemental qualifier",
+             "Two SUPP-- rows qualify the same record with the same QNAM (Pinnacle 21 SD0086, CDISC CG0411), or one "
+             "QNAM has two labels (SD0046)."),
+        Rule("FB-SDTM-031", "error", "syntax", "Unreadable SDTM row",
              "A row of a Dataset-JSON dataset is not an array of one value per column; that row is not read, the "
              "others are."),
         # clinical consistency

@@ -96,6 +96,8 @@ class FileSpec(Strict):
     ``{visit}`` placeholder (visit name → the text put in its place)."""
 
     file: str = Field(min_length=1, description="glob matched against the input file name")
+    name: str | None = Field(default=None, min_length=1, description="the file name written (default: the glob "
+                             "without its *)")
     record: Literal[
         "study", "subject", "harvest", "infusion", "isncsci_exam", "scim_assessment", "adverse_event"
     ]
@@ -135,9 +137,10 @@ class FileSpec(Strict):
         if self.isncsci_cells is not None:
             if self.record != "isncsci_exam":
                 raise ValueError("isncsci_cells is only meaningful for isncsci_exam files")
+            # identifiers and the other named columns first, then the 132 worksheet cells
             self.columns = {
-                **{path: ColumnSpec(column=col) for path, col in self.isncsci_cells.columns().items()},
                 **self.columns,
+                **{path: ColumnSpec(column=col) for path, col in self.isncsci_cells.columns().items()},
             }
         self._check_visits()
         seen: dict[str, str] = {}

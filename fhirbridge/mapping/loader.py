@@ -28,9 +28,10 @@ def read_yaml(path: Path, keys_as_written: bool = False) -> Any:
     ``no`` stay "1" and "no": codes of an export are text, not YAML numbers or booleans)."""
     import yaml  # on first use: commands that read no mapping spec start without it
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the CT file is 3,000 lines
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_text_keys_loader() if keys_as_written else yaml.SafeLoader)
+            return yaml.load(handle, Loader=_text_keys_loader() if keys_as_written else loader)
     except OSError as exc:
         raise MappingError(f"{path}: cannot read mapping spec: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
@@ -53,9 +54,13 @@ def _text_keys_loader() -> type:
 
 def load_model(path: Path, model: type[M], kind: str, keys_as_written: bool = False) -> M:
     """Read a YAML file into a pydantic model; any schema error becomes a MappingError naming its key."""
+    return validate_model(read_yaml(path, keys_as_written), path, model, kind)
+
+
+def validate_model(data: Any, path: Path, model: type[M], kind: str) -> M:
+    """The model of a spec read from ``path``; any schema error becomes a MappingError naming its key."""
     from pydantic import ValidationError
 
-    data = read_yaml(path, keys_as_written)
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a {kind} must be a YAML mapping at the top level")
     try:

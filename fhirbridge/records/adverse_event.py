@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from fhirbridge.records.base import SubjectRecord
 from fhirbridge.records.dates import IsoDateTime
@@ -20,18 +20,34 @@ SeriousCriterion = Literal[
 ]
 
 
+#: A MedDRA code: eight digits, whatever the level.
+MeddraCode = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
+
+
 class AdverseEvent(SubjectRecord):
     """``ae_id`` is the site's identifier of the event within the subject (its sequence number).
 
     ``meddra_code`` and ``meddra_term`` are the MedDRA preferred term the verbatim ``term`` was coded to
-    (SDTM AEPTCD and AEDECOD). ``related_procedure`` names what the ``relationship`` was judged against, when
-    the export says so (None: the export does not name it, and no procedure is guessed).
+    (SDTM AEPTCD and AEDECOD). The other levels of the hierarchy (lowest level term, high level term, high
+    level group term, primary system organ class) and the MedDRA version are kept when the export has them:
+    MedDRA is licensed, so fhirbridge never looks them up, and a level the export lacks stays empty.
+    ``related_procedure`` names what the ``relationship`` was judged against, when the export says so (None: the
+    export does not name it, and no procedure is guessed).
     """
 
     ae_id: str = Field(min_length=1)
     term: str = Field(min_length=1)
-    meddra_code: str | None = Field(default=None, pattern=r"^\d{8}$")
+    meddra_version: str | None = Field(default=None, pattern=r"^\d{1,2}\.\d$")
+    meddra_llt_code: MeddraCode | None = None
+    meddra_llt: str | None = None
+    meddra_code: MeddraCode | None = None
     meddra_term: str | None = None
+    meddra_hlt_code: MeddraCode | None = None
+    meddra_hlt: str | None = None
+    meddra_hlgt_code: MeddraCode | None = None
+    meddra_hlgt: str | None = None
+    meddra_soc_code: MeddraCode | None = None
+    meddra_soc: str | None = None
     onset: IsoDateTime
     resolution: IsoDateTime | None = None
     severity: Severity | None = None

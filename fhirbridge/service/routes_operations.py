@@ -191,7 +191,8 @@ async def export_sdtm(request: Request,
     with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
         outdir = Path(scratch)
         report = await run_in_threadpool(public.convert, inputs, outdir, source="fhir", target="sdtm",
-                                          sdtm_format=sdtm_format)
+                                          sdtm_format=sdtm_format,
+                                          sdtm_mapping=request.app.state.settings.sdtm_mapping)
         _relative_to(report, outdir)
         written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
         archive = _zip(outdir, written, report)

@@ -74,8 +74,9 @@ def tables(data: StudyData, layout: CsvLayout, kinds: tuple[type[Record], ...] |
 
 
 def file_name(spec: FileSpec) -> str:
-    """A concrete file name matching the spec's glob (``subjects*.csv`` → ``subjects.csv``)."""
-    return spec.file.replace("*", "")
+    """The name the spec gives its file, else a concrete name matching its glob (``subjects*.csv`` →
+    ``subjects.csv``)."""
+    return spec.name or spec.file.replace("*", "")
 
 
 def _table(name: str, records: list[Record], spec: FileSpec, layout: CsvLayout) -> Table:
@@ -138,7 +139,9 @@ def _code(value: Any, spec: ColumnSpec, layout: CsvLayout) -> str:
 def format_date(iso: str, layout: CsvLayout) -> str:
     """ISO 8601 text in a layout format that keeps its precision and its UTC offset.
 
-    A time is written without offset when it is at the layout's own offset, else with a ``%z`` format.
+    A time is written without offset when it is at the layout's own offset, else with a ``%z`` format, whose
+    offset is written as the record holds it (ISO 8601 extended, ``+09:00`` or ``Z``: ``strftime`` would write
+    ``+0900``).
     """
     if "T" in iso:
         stamp = dt.datetime.fromisoformat(iso)
@@ -148,7 +151,7 @@ def format_date(iso: str, layout: CsvLayout) -> str:
         whole_minute = stamp.second == 0 and stamp.microsecond == 0
         full = [f for f in layout.datetime_formats if "%S" in f or ("%M" in f and whole_minute)]
         for fmt in [f for f in full if "%z" not in f and offset == local] + [f for f in full if "%z" in f]:
-            return stamp.strftime(fmt)
+            return stamp.strftime(fmt.replace("%z", offset))
         raise NotRepresentable(f"no date-time format of layout {layout.name!r} can write {iso}")
     precision = ("%Y", "%m", "%d")[iso.count("-")]
     day = dt.datetime.strptime(iso, ("%Y", "%Y-%m", "%Y-%m-%d")[iso.count("-")])

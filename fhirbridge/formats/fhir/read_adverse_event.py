@@ -42,13 +42,15 @@ def read_adverse_event(item: Item, subject: Subject, resolve: Resolve) -> Advers
     elsewhere: dict[str, str] = {}
     if concept is None:
         concept, where = _resulting_term(item, resolve)
-        elsewhere.update(term=where, meddra_code=where, meddra_term=where)
+        elsewhere.update(term=where, meddra_code=where, meddra_term=where, meddra_version=where)
     else:
-        columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding")
+        columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding",
+                       meddra_version=f"{code_at}.coding")
     concept = concept or {}
     meddra = next((c for c in concept.get("coding", []) if c.get("system") == ctx.system("meddra")), {})
     values["term"] = concept.get("text") or meddra.get("display")
     values["meddra_code"], values["meddra_term"] = meddra.get("code"), meddra.get("display")
+    values["meddra_version"] = meddra.get("version")
     if ctx.r5:
         item.get("status")  # derived from the resolution and the outcome
         if (onset := item.get("occurrenceDateTime")) is not None:

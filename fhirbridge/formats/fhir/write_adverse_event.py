@@ -4,7 +4,7 @@
 |---|---|---|
 | ae_id | identifier (record system: ``ae/<study>/<subject>/<id>``) | identifier (a list) |
 | term (AETERM) | event.text | code.text |
-| meddra_code, meddra_term | event.coding (MedDRA; a term without a code is a coding without code) | code.coding |
+| meddra_code, meddra_term, meddra_version | event.coding (MedDRA; a term without code: no code) | code.coding |
 | related_procedure | which Procedure(s) suspectEntity.instance names | suspectEntity.instanceReference |
 | onset (AESTDTC) | date | occurrenceDateTime, or occurrencePeriod.start with a resolution |
 | resolution (AEENDTC) | R5 cross-version extension ``AdverseEvent.occurrence`` (.end) | occurrencePeriod.end |
@@ -52,6 +52,8 @@ def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspects: list
             coding["code"] = event.meddra_code
         if event.meddra_term:
             coding["display"] = event.meddra_term
+        if event.meddra_version:
+            coding["version"] = event.meddra_version
         event_code["coding"] = [coding]
     extensions: list[dict[str, Any]] = []
     hl7_criteria = ctx.mapping.value_maps["ae_serious_criterion"]

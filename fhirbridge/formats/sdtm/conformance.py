@@ -1,8 +1,11 @@
 """SDTM conformance: the checks a reviewer runs on submitted datasets, whatever file format they came in.
 
-Required variables present and filled, expected variables present, controlled terminology, ISO 8601
---DTC, --SEQ unique per subject, every USUBJID in DM, --STDTC not after --ENDTC, and the SAS XPORT v5
-limits. Every issue names the dataset file, row, variable, USUBJID and --SEQ.
+Required variables present and filled, expected variables present, controlled terminology (the CDISC CT the
+mapping names, sponsor codelists, declared sponsor terms), ISO 8601 --DTC, --SEQ unique per subject, every
+USUBJID in DM, --STDTC not after --ENDTC, the SAS XPORT v5 limits, and across datasets (``design_checks``):
+the trial summary parameters, one SDTMIG version, results against --STAT, EPOCH and visits against the trial
+design, SUPP-- duplicates and the MedDRA hierarchy. Every issue names the dataset file, row, variable,
+USUBJID and --SEQ; the registry names the Pinnacle 21 / CDISC / FDA rule each check matches.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import re
 from collections.abc import Iterator
 
 from fhirbridge.formats.sdtm.dataset import Dataset, Row, as_text
+from fhirbridge.formats.sdtm.define_xml import Define
+from fhirbridge.formats.sdtm.design_checks import design_checks
+from fhirbridge.formats.sdtm.located import at
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.sdtm_mapping import SdtmMapping, VariableSpec
 
@@ -22,8 +28,9 @@ DTC = re.compile(
 XPT_NAME, XPT_LABEL, XPT_CHAR = 8, 40, 200
 
 
-def check_datasets(datasets: list[Dataset], mapping: SdtmMapping) -> list[Issue]:
-    """Every conformance issue of the datasets the mapping knows (unknown datasets are reported by the reader)."""
+def check_datasets(datasets: list[Dataset], mapping: SdtmMapping, define: Define | None = None) -> list[Issue]:
+    """Every conformance issue of the datasets the mapping knows (unknown datasets are reported by the reader);
+    ``define`` is the define.xml read beside them, if any."""
     issues: list[Issue] = []
     dm = next((d for d in datasets if d.name == "DM"), None)
     subjects = {as_text(r.get("USUBJID")) for r in dm.rows} if dm is not None and dm.has("USUBJID") else None
@@ -37,6 +44,7 @@ def check_datasets(datasets: list[Dataset], mapping: SdtmMapping) -> list[Issue]
         issues.extend(_periods(dataset))
         if subjects is not None and dataset.name != "DM":
             issues.extend(_known_subjects(dataset, subjects))
+    issues.extend(design_checks(datasets, mapping, define))
     return issues
 
 
@@ -62,7 +70,7 @@ def xpt_value_limits(dataset: Dataset) -> Iterator[Issue]:
     for index, row in enumerate(dataset.rows):
         for name, value in row.items():
             if isinstance(value, str) and len(value.encode("utf-8")) > XPT_CHAR:
-                yield _at(dataset, index, row, name, "FB-SDTM-011",
+                yield at(dataset, index, row, name, "FB-SDTM-011",
                           f"{name} is {len(value.encode('utf-8'))} bytes long; XPT v5 holds at most {XPT_CHAR}",
                           value=value[:40] + "…")
 
@@ -87,21 +95,60 @@ def _columns(dataset: Dataset, variables: dict[str, VariableSpec]) -> Iterator[I
 
 def _cells(dataset: Dataset, variables: dict[str, VariableSpec], mapping: SdtmMapping) -> Iterator[Issue]:
     checked = [(name, v) for name, v in variables.items() if dataset.has(name)]
+    terms = Terms(mapping)
+    result_ct = _result_codelists(dataset, mapping)
     for index, row in enumerate(dataset.rows):
         for name, v in checked:
             value = row.get(name)
             if value is None:
                 if v.core == "Req":
-                    yield _at(dataset, index, row, name, "FB-SDTM-005", f"required variable {name} is empty")
+                    yield at(dataset, index, row, name, "FB-SDTM-005", f"required variable {name} is empty")
                 continue
             text = as_text(value)
-            if v.codelist is not None and text not in mapping.codelists[v.codelist].values.values():
-                yield _at(dataset, index, row, name, "FB-SDTM-006",
-                          f"{name} {text!r} is not in codelist {v.codelist}", value=text,
+            ct = v.ct or (result_ct.get(as_text(row.get(f"{dataset.name}TESTCD"))) if name in (
+                f"{dataset.name}ORRES", f"{dataset.name}STRESC") else None)
+            if ct is not None:
+                yield from terms.check(dataset, index, row, name, ct, text)
+            elif v.codelist is not None and text not in mapping.codelists[v.codelist].values.values():
+                yield at(dataset, index, row, name, "FB-SDTM-006",
+                          f"{name} {text!r} is not in sponsor codelist {v.codelist}", value=text,
                           expected=", ".join(mapping.codelists[v.codelist].values.values()))
             if name.endswith("DTC") and not DTC.fullmatch(text):
-                yield _at(dataset, index, row, name, "FB-SDTM-007", f"{name} {text!r} is not an ISO 8601 date",
+                yield at(dataset, index, row, name, "FB-SDTM-007", f"{name} {text!r} is not an ISO 8601 date",
                           value=text, expected="YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss")
+
+
+def _result_codelists(dataset: Dataset, mapping: SdtmMapping) -> dict[str, str]:
+    """--TESTCD → the CDISC codelist of its result (value-level metadata), for a findings domain."""
+    spec = mapping.domains.get(dataset.name)
+    return {t.testcd: t.ct for t in spec.all_tests().values() if t.ct} if spec is not None else {}
+
+
+class Terms:
+    """Values against the CDISC codelists the mapping names: a term, a declared sponsor term, a sponsor term of
+    an extensible codelist (information, once per variable and value) or an error."""
+
+    def __init__(self, mapping: SdtmMapping) -> None:
+        self.ct = mapping.ct()
+        self.extensions = {name: set(values) for name, values in mapping.ct_extensions.items()}
+        self.seen: set[tuple[str, str, str]] = set()
+
+    def check(self, dataset: Dataset, index: int, row: Row, name: str, codelist: str, text: str) -> Iterator[Issue]:
+        terms = self.ct.codelists[codelist]
+        if text in terms.terms or text in self.extensions.get(codelist, ()):
+            return
+        where = f"{codelist} ({terms.code}, CDISC CT {self.ct.version})"
+        if terms.extensible or terms.subset:
+            if (dataset.name, name, text) not in self.seen:
+                self.seen.add((dataset.name, name, text))
+                yield at(dataset, index, row, name, "FB-SDTM-025",
+                          f"{dataset.name}.{name} {text!r} is not a term of {where}; "
+                          + ("the codelist is extensible" if terms.extensible else "fhirbridge lists only part of "
+                             "this codelist") + " (reported once for this value)", value=text)
+            return
+        yield at(dataset, index, row, name, "FB-SDTM-006",
+                  f"{dataset.name}.{name} {text!r} is not a term of the non-extensible codelist {where}",
+                  value=text, expected=", ".join(list(terms.terms)[:20]))
 
 
 def _sequence(dataset: Dataset) -> Iterator[Issue]:
@@ -114,7 +161,7 @@ def _sequence(dataset: Dataset) -> Iterator[Issue]:
             continue
         key = (as_text(row.get("USUBJID") or row.get("STUDYID")), as_text(row.get(seq)))
         if key in seen:
-            yield _at(dataset, index, row, seq, "FB-SDTM-008",
+            yield at(dataset, index, row, seq, "FB-SDTM-008",
                       f"{seq} {key[1]} is used twice for {key[0]} (first at row {seen[key]})", value=row.get(seq))
         else:
             seen[key] = dataset.row_number(index)
@@ -126,7 +173,7 @@ def _known_subjects(dataset: Dataset, subjects: set[str]) -> Iterator[Issue]:
         usubjid = as_text(row.get("USUBJID"))
         if usubjid and usubjid not in subjects and usubjid not in reported:
             reported.add(usubjid)
-            yield _at(dataset, index, row, "USUBJID", "FB-SDTM-009", f"USUBJID {usubjid} is not in DM",
+            yield at(dataset, index, row, "USUBJID", "FB-SDTM-009", f"USUBJID {usubjid} is not in DM",
                       value=usubjid)
 
 
@@ -142,11 +189,5 @@ def _periods(dataset: Dataset) -> Iterator[Issue]:
                 continue
             common = min(len(first[:19]), len(last[:19]))  # compare to the shared precision, without offsets
             if first[:common] > last[:common]:
-                yield _at(dataset, index, row, end, "FB-SDTM-010", f"{end} {last} is before {start} {first}",
+                yield at(dataset, index, row, end, "FB-SDTM-010", f"{end} {last} is before {start} {first}",
                           value=last, expected=f"on or after {first}")
-
-
-def _at(dataset: Dataset, index: int, row: Row, name: str, code: str, message: str, **extra: object) -> Issue:
-    seq = f"{dataset.name}SEQ"
-    return Issue.of(code, message, file=dataset.file, row=dataset.row_number(index), column=name,
-                    subject=as_text(row.get("USUBJID")) or None, record=as_text(row.get(seq)) or None, **extra)

@@ -94,7 +94,7 @@ class DatasetJsonWriter:
 
 
 def read(path: Source, issues: list[Issue]) -> Dataset:
-    """The dataset; a row that is not an array of one value per column is reported (FB-SDTM-021) and left out,
+    """The dataset; a row that is not an array of one value per column is reported (FB-SDTM-031) and left out,
     the others are read."""
     try:
         document = path.json()
@@ -113,7 +113,7 @@ def read(path: Source, issues: list[Issue]) -> Dataset:
     for index, values in enumerate(document.get("rows") or []):
         if not isinstance(values, list) or len(values) != len(columns):
             what = "null" if values is None else f"{len(values)} values" if isinstance(values, list) else "not an array"
-            issues.append(Issue.of("FB-SDTM-021", f"rows[{index}] is {what}, not one value per column "
+            issues.append(Issue.of("FB-SDTM-031", f"rows[{index}] is {what}, not one value per column "
                                    f"({len(columns)}); the row is not read", file=str(path), row=index + 1,
                                    target=f"rows[{index}]", expected=f"{len(columns)} values"))
             continue

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.formats.sdtm.conformance import check_datasets
+from fhirbridge.formats.sdtm.define_xml import read_define
 from fhirbridge.formats.sdtm.files import read_datasets
 from fhirbridge.formats.sdtm.stream import Check, write_in_chunks
 from fhirbridge.formats.sdtm.to_records import to_records
@@ -22,10 +23,14 @@ def read(inputs: list[Path | Source], report: Report, options: ConvertOptions) -
     mapping = load_sdtm_mapping(options.sdtm_mapping)
     report.header["sdtm_mapping"] = f"{mapping.name} {mapping.version}"
     datasets = read_datasets(inputs, options.sdtm_format, mapping, report.issues, options.progress)
-    conformance = check_datasets(datasets, mapping)
+    define = read_define(inputs)
+    if define is not None and define.timezone and define.timezone != mapping.timezone:
+        # the datasets' --DTC are the clock time define.xml names: read them at that offset
+        mapping = mapping.model_copy(update={"timezone": define.timezone})
+    conformance = check_datasets(datasets, mapping, define)
     report.extend(conformance)
     reported = {(i.file, i.row, i.column) for i in conformance if i.severity >= Severity.ERROR}
-    return to_records(datasets, mapping, report.issues, reported)
+    return to_records(datasets, mapping, report.issues, reported, define.dictionaries if define else None)
 
 
 def write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions, derived: Derived) -> list[Path]:

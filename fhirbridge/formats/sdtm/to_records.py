@@ -10,11 +10,14 @@ fhirbridge computes them again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import ValidationError
 
 from fhirbridge.formats.sdtm.dataset import Dataset, Row, as_text
+from fhirbridge.formats.sdtm.design import derived_parameters
+from fhirbridge.formats.sdtm.results import join
+from fhirbridge.formats.sdtm.times import from_local
 from fhirbridge.issues.issue import Issue
 from fhirbridge.mapping.csv_layout import RECORD_TYPES
 from fhirbridge.mapping.sdtm_mapping import DomainSpec, FindingTest, SdtmMapping
@@ -53,6 +56,13 @@ class _Reader:
         self.reported = reported
         self.partials: dict[tuple[Any, ...], _Partial] = {}
         self.by_idvar: dict[tuple[str, str, str], _Partial] = {}
+        # findings rows by (dataset, USUBJID, --SEQ): the record and field a result flag (SUPP--) belongs to;
+        # None for rows that are not read (derived)
+        self.by_row: dict[tuple[str, str, str], tuple[_Partial, str] | None] = {}
+        tsparmcd = mapping.ct().codelists.get("TSPARMCD")
+        read_back = {t.testcd for spec in mapping.domains.values() if spec.design_parameters
+                     for t in spec.all_tests().values()}
+        self.design_parameters = (derived_parameters(mapping) | set(tsparmcd.terms if tsparmcd else ())) - read_back
         self.subject_ids: dict[str, str] = {}
 
     def read(self, datasets: list[Dataset]) -> StudyData:
@@ -62,7 +72,7 @@ class _Reader:
                 if row.get("USUBJID") and row.get("SUBJID"):
                     self.subject_ids[str(row["USUBJID"])] = str(row["SUBJID"])
         for name, spec in self.mapping.domains.items():
-            if name in main:
+            if name in main and not spec.derived():
                 self._domain(main[name], spec)
         for dataset in datasets:
             parent = self.mapping.domain_of_supp(dataset.name)
@@ -104,7 +114,13 @@ class _Reader:
 
     def _finding(self, dataset: Dataset, spec: DomainSpec, row: Row, number: int) -> None:
         derived_flag = spec.variable_with("derived_flag")
-        if derived_flag and row.get(derived_flag) == "Y":
+        seq = spec.seq_variable()
+        row_key = (dataset.name, as_text(row.get("USUBJID")), as_text(row.get(seq)) if seq else "")
+        testcd = spec.variable_with("testcd")
+        if (derived_flag and row.get(derived_flag) == "Y") or (
+                spec.design_parameters and testcd and row.get(testcd) in self.design_parameters):
+            # derived rows, and the design's TS parameters (CDISC ones; the mapping writes them again)
+            self.by_row[row_key] = None
             return
         key = tuple(as_text(row.get(v)) for v in spec.record_key)
         partial = self.partials.get((spec.record, *key)) or self._new((spec.record, *key), spec, dataset, row, number)
@@ -116,6 +132,7 @@ class _Reader:
         if found is not None:
             path, test = found
             self._result(partial, dataset, spec, row, number, path, test)
+            self.by_row[row_key] = (partial, path)
         if spec.supp_idvar and row.get("USUBJID") is not None:
             self.by_idvar[(dataset.name, str(row["USUBJID"]), as_text(row.get(spec.supp_idvar)))] = partial
 
@@ -139,11 +156,16 @@ class _Reader:
     def _result(self, partial: _Partial, dataset: Dataset, spec: DomainSpec, row: Row, number: int, path: str,
                 test: FindingTest) -> None:
         orres, stat = spec.variable_with("orres") or "", spec.variable_with("stat")
-        stresc = spec.variable_with("stresc")
+        stresc, reasnd = spec.variable_with("stresc"), spec.variable_with("reasnd")
         text = row.get(orres)
         if text is None and stresc:
             text = row.get(stresc)
-        if text is None or (stat and row.get(stat) == "NOT DONE"):
+        status = row.get(stat) if stat else None
+        if status == "NOT DONE":
+            value = join(None, "NOT DONE", as_text(row.get(reasnd)) if reasnd else None, None, spec.not_done_values)
+            partial.put(path, value, orres, number)
+            return
+        if text is None:
             partial.put(path, None, orres, number)
             return
         value: Any = as_text(text)
@@ -174,6 +196,8 @@ class _Reader:
             if value is None:
                 partial.broken = True
                 return
+        if var.endswith("DTC") and isinstance(value, str):
+            value = from_local(value, self.mapping.timezone)
         partial.put(path, _typed(RECORD_TYPES[spec.record], path, value), var, number)
 
     def _decode(self, text: str, codelist: str, dataset: Dataset, var: str, row: Row, number: int) -> Any:
@@ -224,6 +248,9 @@ class _Reader:
         for index, row in enumerate(dataset.rows):
             number = dataset.row_number(index)
             qnam = row.get("QNAM")
+            if spec.result_flag is not None and qnam == spec.result_flag.qnam:
+                self._result_flag(dataset, parent, row, number)
+                continue
             target = self.by_idvar.get((parent, as_text(row.get("USUBJID")), as_text(row.get("IDVARVAL"))))
             if parent == "DM" and target is None:
                 target = self._dm_row(as_text(row.get("USUBJID")))
@@ -245,6 +272,27 @@ class _Reader:
                     target.broken = True
                     continue
             target.put(path, value, f"{dataset.name}.QVAL", number)
+
+    def _result_flag(self, dataset: Dataset, parent: str, row: Row, number: int) -> None:
+        """A * / ** flag of a findings result, appended to the result it qualifies (IDVAR --SEQ)."""
+        key = (parent, as_text(row.get("USUBJID")), as_text(row.get("IDVARVAL")))
+        if key in self.by_row and self.by_row[key] is None:
+            return  # the flag of a row that is not read back (derived)
+        found = self.by_row.get(key)
+        flag = as_text(row.get("QVAL"))
+        if found is None or flag not in ("*", "**"):
+            why = f"no {parent} row of {key[1]} has {row.get('IDVAR')} {key[2]!r}" if found is None else \
+                f"QVAL {flag!r} is not * or **"
+            self._issue("FB-SDTM-017", f"{why}; the flag {row.get('QNAM')} is not converted", dataset, number,
+                        "IDVARVAL" if found is None else "QVAL", row, value=key[2] if found is None else flag)
+            return
+        partial, path = found
+        *parents, leaf = path.split(".")
+        target = partial.values
+        for part in parents:
+            target = target.get(part, {})
+        if target.get(leaf) is not None:
+            target[leaf] = f"{target[leaf]}{flag}"
 
     def _dm_row(self, usubjid: str) -> _Partial | None:
         return next((p for p in self.partials.values() if p.kind == "subject" and p.subject == usubjid), None)
@@ -290,10 +338,31 @@ def _typed(model: type, path: str, value: Any) -> Any:
     if "." in path or not isinstance(value, int | float) or isinstance(value, bool):
         return value
     annotation = model.model_fields[path].annotation
-    options = get_args(annotation) or (annotation,)
+    options = tuple(get_args(o)[0] if get_origin(o) is Annotated else o for o in get_args(annotation) or (annotation,))
     return as_text(value) if str in options and not ({int, float} & set(options)) else value
 
 
-def to_records(datasets: list[Dataset], mapping: SdtmMapping, issues: list[Issue], reported: Reported) -> StudyData:
-    """Hub records from the datasets the mapping knows; problems are appended to ``issues``."""
-    return _Reader(mapping, issues, reported).read(datasets)
+def to_records(datasets: list[Dataset], mapping: SdtmMapping, issues: list[Issue], reported: Reported,
+               dictionaries: dict[str, str] | None = None) -> StudyData:
+    """Hub records from the datasets the mapping knows; problems are appended to ``issues``.
+
+    ``dictionaries`` are the external dictionaries define.xml names (``{"MedDRA": "27.0"}``): their versions go
+    back to the records coded with them (the datasets themselves do not carry a version).
+    """
+    data = _Reader(mapping, issues, reported).read(datasets)
+    for name, version in (dictionaries or {}).items():
+        for spec in mapping.domains.values():
+            path = spec.dictionary_versions.get(name)
+            if path is None:
+                continue
+            coded = [v.field for v in spec.variables.values() if v.dictionary == name and v.field]
+            for record in getattr(data, _KIND_LISTS[spec.record]):
+                if any(getattr(record, field) for field in coded):
+                    setattr(record, path, version)
+    return data
+
+
+#: The StudyData list of each record kind.
+_KIND_LISTS = {"study": "studies", "subject": "subjects", "harvest": "harvests", "infusion": "infusions",
+               "isncsci_exam": "isncsci_exams", "scim_assessment": "scim_assessments",
+               "adverse_event": "adverse_events"}
