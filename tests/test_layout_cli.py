@@ -112,9 +112,11 @@ def test_from_redcap_refuses_a_file_that_is_no_dictionary() -> None:
 def test_check_shows_the_columns_each_field_reads(tmp_path: Path) -> None:
     result = run("layout", "check", str(EXAMPLES / "wide" / "layout.yaml"), str(EXAMPLES / "wide"))
     assert result.exit_code == 0, result.output
-    assert "  isncsci: isncsci_exam from wide*.csv, 156 fields, visits BASELINE (v1), DAY1 (v2), MONTH6 (v3)" in \
+    # subject_id, the 24 other exam columns of the default layout and the 132 cells; the wide file holds them for
+    # 3 exams, with 8 subject, 5 harvest, 12 infusion and 2 x 27 SCIM-III columns
+    assert "  isncsci: isncsci_exam from wide*.csv, 157 fields, visits BASELINE (v1), DAY1 (v2), MONTH6 (v3)" in \
         result.output
-    assert "wide.csv: 536 columns, read by subjects, harvests, infusions, isncsci, scim" in result.output
+    assert "wide.csv: 547 columns, read by subjects, harvests, infusions, isncsci, scim" in result.output
     assert "  isncsci (isncsci_exam of visit DAY1):\n    subject_id <- subject_id\n    exam_date <- exam_date_v2" in \
         result.output
     assert "    132 ISNCSCI cells <- r_c5_motor_v3 … l_s45_pp_v3" in result.output
