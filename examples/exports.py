@@ -104,6 +104,7 @@ class Default:
         self.files: dict[str, dict[str, Any]] = layout["files"]
         self.value_maps: dict[str, dict[Any, Any]] = layout["value_maps"]
         self.list_separator: str = layout["list_separator"]
+        self.comments = _column_comments(self.text)
 
     def columns(self, name: str) -> dict[str, Spec]:
         """Field path → its column's spec, in file spec ``name`` (a bare column name made a spec)."""
@@ -117,6 +118,27 @@ class Default:
         """The ``value_maps:`` block as the default layout writes it (comments and quoting kept)."""
         block = self.text.split("\nvalue_maps:\n", 1)[1].split("\nfiles:\n", 1)[0]
         return "value_maps:\n" + block.rstrip("\n")
+
+
+_SPEC_LINE = re.compile(r"^  ([A-Za-z_][A-Za-z0-9_]*):\s*$")
+_COLUMN_LINE = re.compile(r"^      ([^\s#:][^:]*):")
+
+
+def _column_comments(layout: str) -> dict[tuple[str, str], tuple[list[str], str]]:
+    """(file spec, field path) → the comment lines above the field's line in the default layout, and the comment
+    after it (the site layouts keep them)."""
+    comments: dict[tuple[str, str], tuple[list[str], str]] = {}
+    spec, above = "", []
+    for line in layout.split("\nfiles:\n", 1)[1].splitlines():
+        if match := _SPEC_LINE.match(line):
+            spec, above = match.group(1), []
+        elif line.startswith("      # "):
+            above.append(line.strip())
+        elif match := _COLUMN_LINE.match(line):
+            _, _, after = line.partition("  # ")
+            comments[(spec, match.group(1))] = (above, f"  # {after}" if after else "")
+            above = []
+    return comments
 
 
 class Source:
@@ -286,8 +308,10 @@ def layout(shape: Shape, source: Source) -> str:
             if named is None:
                 continue
             cells = {"column": named} | {k: v for k, v in column.items() if k != "column"}
-            out.append(f"      {path}: {q(named)}" if len(cells) == 1 else
-                       f"      {path}: {{{', '.join(f'{k}: {q(v)}' for k, v in cells.items())}}}")
+            above, after = source.layout.comments.get((name, path), ([], ""))
+            out += [f"      {line}" for line in above]
+            out.append((f"      {path}: {q(named)}" if len(cells) == 1 else
+                        f"      {path}: {{{', '.join(f'{k}: {q(v)}' for k, v in cells.items())}}}") + after)
         if "isncsci_cells" in spec:
             cells = dict(spec["isncsci_cells"])
             if shared:
@@ -430,6 +454,8 @@ def fields_of(source: Source) -> dict[str, list[Field]]:
     forms = {}
     for form, (name, named) in FORMS.items():
         specs = source.layout.by_column(name)
+        gone = [f[1] for f in named if f[1] and f[1] not in source.headers[name]]
+        assert not gone, f"form {form}: {source.names[name]} has no column {gone}; rename its fields in FORMS"
         taken = {f[1] for f in named} | NOT_IN_FORMS
         forms[form] = named + [field_of(form, c, specs.get(c), source.layout) for c in source.headers[name]
                                if c not in taken]

@@ -165,6 +165,36 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
     assert "# date formats: both day-first and month-first fields; only Y-M-D dates are read" in text
 
 
+def test_from_redcap_matches_the_clinical_fields_under_their_other_names(tmp_path: Path) -> None:
+    """The procedure an adverse event relates to, the cells' processing and source harvest, the SCIM version:
+    matched by the other names of mappings/column-names.yaml, the choices by their labels."""
+    dictionary = tmp_path / "dictionary.csv"
+    dictionary.write_text(
+        "Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\","
+        "Text Validation Type OR Show Slider Number\n"
+        "record_id,infusion,text,Record ID,,\n"
+        "inf_start,infusion,text,Start,,datetime_ymd\n"
+        "inf_product,infusion,text,Product,,\n"
+        "inf_processing_method,infusion,text,How the cells were processed,,\n"
+        "source_harvest,infusion,text,Harvest,,\n"
+        "ae_term,ae,text,Adverse event,,\n"
+        "ae_onset,ae,text,Onset,,date_ymd\n"
+        "ae_relationship_to_procedure,ae,radio,Related to,\"1, Infusion | 2, Harvest | 3, Both\",\n"
+        "scim_date,scim,text,Date,,date_ymd\n"
+        "scim_version,scim,text,SCIM version,,\n"
+        "scim_01_feeding,scim,text,Feeding,,integer\n", encoding="utf-8")
+    result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "      processing: {column: inf_processing_method, optional: true}\n" in text
+    assert "      harvest_id: {column: source_harvest, optional: true}\n" in text
+    assert "      related_procedure: {column: ae_relationship_to_procedure, optional: true, values: " \
+           "ae_relationship_to_procedure}\n" in text
+    assert '    "1": infusion\n    Infusion: infusion\n    "2": harvest\n' in text
+    assert "      instrument: {column: scim_version, optional: true}\n" in text
+    assert "not matched to a field" not in text
+
+
 def test_init_says_when_day_first_and_month_first_both_read_the_dates(tmp_path: Path) -> None:
     export = tmp_path / "ae.csv"
     export.write_text("study_id,subject_id,ae_id,term,onset_date,serious\nS,1,1,Fever,03/04/2020 10:00,N\n"
