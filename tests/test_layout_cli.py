@@ -140,17 +140,22 @@ def test_check_refuses_a_bad_spec_with_what_to_write(tmp_path: Path) -> None:
     assert "did you mean %d/%m/%Y?" in result.output
 
 
-def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -> None:
+def _dictionary(tmp_path: Path, rows: str) -> Path:
+    """A REDCap data dictionary of these rows (name, form, type, label, choices, validation)."""
     dictionary = tmp_path / "dictionary.csv"
-    dictionary.write_text(
-        "Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\","
-        "Text Validation Type OR Show Slider Number\n"
+    dictionary.write_text("Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider "
+                          "Labels\",Text Validation Type OR Show Slider Number\n" + rows, encoding="utf-8")
+    return dictionary
+
+
+def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -> None:
+    dictionary = _dictionary(tmp_path, (
         "study_no,enrolment,text,Study number,,\n"
         "gender,enrolment,radio,Gender,\"1, Male | 2, Female | 3, Intersex\",\n"
         "dob,enrolment,text,Date of birth,,date_mdy\n"
 
         "injury_date,enrolment,text,Date of injury,,date_dmy\n"
-        "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n", encoding="utf-8")
+        "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n"))
     result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
     assert result.exit_code == 0, result.output
     text = result.output
@@ -168,10 +173,7 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
 def test_from_redcap_matches_the_clinical_fields_under_their_other_names(tmp_path: Path) -> None:
     """The procedure an adverse event relates to, the cells' processing and source harvest, the SCIM version:
     matched by the other names of mappings/column-names.yaml, the choices by their labels."""
-    dictionary = tmp_path / "dictionary.csv"
-    dictionary.write_text(
-        "Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\","
-        "Text Validation Type OR Show Slider Number\n"
+    dictionary = _dictionary(tmp_path, (
         "record_id,infusion,text,Record ID,,\n"
         "inf_start,infusion,text,Start,,datetime_ymd\n"
         "inf_product,infusion,text,Product,,\n"
@@ -182,7 +184,7 @@ def test_from_redcap_matches_the_clinical_fields_under_their_other_names(tmp_pat
         "ae_relationship_to_procedure,ae,radio,Related to,\"1, Infusion | 2, Harvest | 3, Both\",\n"
         "scim_date,scim,text,Date,,date_ymd\n"
         "scim_version,scim,text,SCIM version,,\n"
-        "scim_01_feeding,scim,text,Feeding,,integer\n", encoding="utf-8")
+        "scim_01_feeding,scim,text,Feeding,,integer\n"))
     result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
     assert result.exit_code == 0, result.output
     text = result.output
