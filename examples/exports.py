@@ -128,7 +128,7 @@ def _column_comments(layout: str) -> dict[tuple[str, str], tuple[list[str], str]
     """(file spec, field path) → the comment lines above the field's line in the default layout, and the comment
     after it (the site layouts keep them)."""
     comments: dict[tuple[str, str], tuple[list[str], str]] = {}
-    spec, above = "", []
+    spec, above = "", list[str]()
     for line in layout.split("\nfiles:\n", 1)[1].splitlines():
         if match := _SPEC_LINE.match(line):
             spec, above = match.group(1), []
