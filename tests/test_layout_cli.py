@@ -112,9 +112,11 @@ def test_from_redcap_refuses_a_file_that_is_no_dictionary() -> None:
 def test_check_shows_the_columns_each_field_reads(tmp_path: Path) -> None:
     result = run("layout", "check", str(EXAMPLES / "wide" / "layout.yaml"), str(EXAMPLES / "wide"))
     assert result.exit_code == 0, result.output
-    assert "  isncsci: isncsci_exam from wide*.csv, 156 fields, visits BASELINE (v1), DAY1 (v2), MONTH6 (v3)" in \
+    # subject_id, the 24 other exam columns of the default layout and the 132 cells; the wide file holds them for
+    # 3 exams, with 8 subject, 5 harvest, 12 infusion and 2 x 27 SCIM-III columns
+    assert "  isncsci: isncsci_exam from wide*.csv, 157 fields, visits BASELINE (v1), DAY1 (v2), MONTH6 (v3)" in \
         result.output
-    assert "wide.csv: 536 columns, read by subjects, harvests, infusions, isncsci, scim" in result.output
+    assert "wide.csv: 547 columns, read by subjects, harvests, infusions, isncsci, scim" in result.output
     assert "  isncsci (isncsci_exam of visit DAY1):\n    subject_id <- subject_id\n    exam_date <- exam_date_v2" in \
         result.output
     assert "    132 ISNCSCI cells <- r_c5_motor_v3 … l_s45_pp_v3" in result.output
@@ -138,17 +140,22 @@ def test_check_refuses_a_bad_spec_with_what_to_write(tmp_path: Path) -> None:
     assert "did you mean %d/%m/%Y?" in result.output
 
 
-def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -> None:
+def _dictionary(tmp_path: Path, rows: str) -> Path:
+    """A REDCap data dictionary of these rows (name, form, type, label, choices, validation)."""
     dictionary = tmp_path / "dictionary.csv"
-    dictionary.write_text(
-        "Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\","
-        "Text Validation Type OR Show Slider Number\n"
+    dictionary.write_text("Variable / Field Name,Form Name,Field Type,Field Label,\"Choices, Calculations, OR Slider "
+                          "Labels\",Text Validation Type OR Show Slider Number\n" + rows, encoding="utf-8")
+    return dictionary
+
+
+def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -> None:
+    dictionary = _dictionary(tmp_path, (
         "study_no,enrolment,text,Study number,,\n"
         "gender,enrolment,radio,Gender,\"1, Male | 2, Female | 3, Intersex\",\n"
         "dob,enrolment,text,Date of birth,,date_mdy\n"
 
         "injury_date,enrolment,text,Date of injury,,date_dmy\n"
-        "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n", encoding="utf-8")
+        "q1,quality_of_life,radio,How do you feel?,\"1, Well | 2, Not well\",\n"))
     result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
     assert result.exit_code == 0, result.output
     text = result.output
@@ -161,6 +168,33 @@ def test_from_redcap_leaves_what_it_cannot_match_to_the_person(tmp_path: Path) -
     assert "write site_id: redcap_data_access_group" in text
     assert 'date_formats: ["%Y-%m-%d"]' in text  # day-first and month-first fields: only Y-M-D is read
     assert "# date formats: both day-first and month-first fields; only Y-M-D dates are read" in text
+
+
+def test_from_redcap_matches_the_clinical_fields_under_their_other_names(tmp_path: Path) -> None:
+    """The procedure an adverse event relates to, the cells' processing and source harvest, the SCIM version:
+    matched by the other names of mappings/column-names.yaml, the choices by their labels."""
+    dictionary = _dictionary(tmp_path, (
+        "record_id,infusion,text,Record ID,,\n"
+        "inf_start,infusion,text,Start,,datetime_ymd\n"
+        "inf_product,infusion,text,Product,,\n"
+        "inf_processing_method,infusion,text,How the cells were processed,,\n"
+        "source_harvest,infusion,text,Harvest,,\n"
+        "ae_term,ae,text,Adverse event,,\n"
+        "ae_onset,ae,text,Onset,,date_ymd\n"
+        "ae_relationship_to_procedure,ae,radio,Related to,\"1, Infusion | 2, Harvest | 3, Both\",\n"
+        "scim_date,scim,text,Date,,date_ymd\n"
+        "scim_version,scim,text,SCIM version,,\n"
+        "scim_01_feeding,scim,text,Feeding,,integer\n"))
+    result = run("layout", "from-redcap", str(dictionary), "--study-id", "S1")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "      processing: {column: inf_processing_method, optional: true}\n" in text
+    assert "      harvest_id: {column: source_harvest, optional: true}\n" in text
+    assert "      related_procedure: {column: ae_relationship_to_procedure, optional: true, values: " \
+           "ae_relationship_to_procedure}\n" in text
+    assert '    "1": infusion\n    Infusion: infusion\n    "2": harvest\n' in text
+    assert "      instrument: {column: scim_version, optional: true}\n" in text
+    assert "not matched to a field" not in text
 
 
 def test_init_says_when_day_first_and_month_first_both_read_the_dates(tmp_path: Path) -> None:

@@ -71,10 +71,20 @@ def resources(folder: Path) -> dict[str, list[dict]]:
 
 def test_the_generator_reproduces_the_checked_in_exports(tmp_path: Path) -> None:
     written = _exports().generate(tmp_path)
-    assert len(written) == 14
+    assert len(written) == 16  # wide: 3 CSV files and the layout, long: 5 and the layout, REDCap: 6
     for path in written:
         checked_in = EXAMPLES / path.relative_to(tmp_path)
         assert path.read_bytes() == checked_in.read_bytes(), f"{checked_in} is not what exports.py writes"
+
+
+def test_the_generator_prints_its_help_instead_of_writing_a_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        _exports().main(["--help"])
+    assert exited.value.code == 0
+    assert "usage: examples/exports.py" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("shape", ["wide", "long"])
@@ -142,3 +152,49 @@ def test_a_redcap_export_converts_to_the_default_fhir(export: str, jobs: int, de
         jobs=jobs, fhir_format="ndjson", csv_mapping=REDCAP / "layout.yaml"))
     assert [(i.code, i.message) for i in report.issues] == [UNUSED_WEIGHT]
     assert resources(tmp_path) == default_fhir
+
+
+# -- a column the default layout gains -------------------------------------------------------------------------
+
+
+def test_a_new_default_column_flows_into_every_shape(tmp_path: Path, default: StudyData) -> None:
+    """A column added to the default layout and its files (here the infusion's processing under a name no list
+    knows, standing in for the next one) reaches the wide and long exports and their layouts with no change to
+    exports.py; the REDCap project gets a field of that name, which the draft, knowing no such column, lists for
+    the person to map instead of guessing."""
+    from fhirbridge.layouts.draft import render
+    from fhirbridge.layouts.redcap import draft_from_redcap
+    from fhirbridge.mapping.loader import bundled
+
+    spec = bundled("csv-default.yaml").read_text(encoding="utf-8")
+    assert "      processing: {column: processing, optional: true}\n" in spec
+    (tmp_path / "csv-default.yaml").write_text(spec.replace("{column: processing,", "{column: cell_processing_note,"),
+                                               encoding="utf-8")
+    csv_folder = tmp_path / "csv"
+    csv_folder.mkdir()
+    for path in EXAMPLE.glob("*.csv"):
+        content = path.read_text(encoding="utf-8")
+        if path.name == "infusion.csv":
+            header, rest = content.split("\n", 1)
+            assert header.endswith(",processing")
+            content = f"{header.removesuffix('processing')}cell_processing_note\n{rest}"
+        (csv_folder / path.name).write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    _exports().generate(out, csv_folder, tmp_path / "csv-default.yaml")
+
+    assert "infusion_cell_processing_note" in (out / "wide" / "wide.csv").read_text(encoding="utf-8").split("\n")[0]
+    for shape in ("wide", "long"):
+        report = Report()
+        data = read_csv([out / shape], load_csv_layout(out / shape / "layout.yaml"), report)
+        assert not report.issues, shape
+        assert data.infusions == default.infusions and data.infusions[0].processing, shape
+
+    project = out / "redcap" / "project"
+    assert "\ncell_processing_note,msc_infusion,,text,Cell processing note," in \
+        (project / "data_dictionary.csv").read_text(encoding="utf-8")
+    draft = render(draft_from_redcap(project / "data_dictionary.csv", project / "events.csv", study_id="HONMOU2021",
+                                     timezone="+09:00"))
+    infusion = draft.split("\n  msc_infusion:\n")[1].split("\n\n")[0]
+    assert "      # FILL IN: not matched to a field" in infusion
+    assert "      #   cell_processing_note  (text: Cell processing note)" in infusion
+    assert "processing:" not in infusion

@@ -137,7 +137,8 @@ def _file(spec: DraftFile) -> list[str]:
         else:
             out.append(f"      {path}: {{{', '.join(f'{k}: {q(v)}' for k, v in column.items())}}}")
     if spec.unmatched:
-        out.append("      # not matched to a field (write `FIELD: COLUMN` to read one, or list it in ignore_columns):")
+        out.append("      # FILL IN: not matched to a field (write `FIELD: COLUMN` to read one, or list it in "
+                   "ignore_columns):")
         out += [f"      #   {column}{f'  ({about})' if about else ''}" for column, about in spec.unmatched]
     if spec.cells is not None:
         block = spec.cells.block()
