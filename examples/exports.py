@@ -293,11 +293,13 @@ def layout(shape: Shape, source: Source) -> str:
            f"datetime_formats: [{q(time)}]", f"timezone: {q(TIMEZONE)}", source.layout.value_maps_text(), "",
            "files:"]
     for name, spec in source.layout.files.items():
-        unknown = set(spec) - {"file", "record", "columns", "isncsci_cells"}
+        unknown = set(spec) - {"file", "name", "record", "columns", "isncsci_cells"}
         assert not unknown, f"file spec {name}: exports.py does not write {sorted(unknown)} into a site layout"
         shared = shape.shared.get(name)
         pattern = shape.shared_file.replace(".csv", "*.csv") if shared else spec["file"]
         out += [f"  {name}:", f"    file: {q(pattern)}", f"    record: {spec['record']}"]
+        if "name" in spec and not shared:  # the file name written, where it differs from the glob
+            out.append(f"    name: {q(spec['name'])}")
         if shared:
             out.append(f"    constants: {{study_id: {q(source.study_id)}}}")
         if shared and shared.visits:
