@@ -25,7 +25,9 @@ MESSY = REPO / "examples" / "messy"
 PUBLISHED_SIX_MONTHS = {("A", "B"): 3, ("A", "C"): 2, ("A", "A"): 1, ("B", "C"): 1, ("B", "D"): 1, ("C", "D"): 5}
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running while it is open, which would stop every later
+# in-process service test on the same worker ("Cannot run the event loop while another loop is running")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     chromium = shutil.which("chromium")
     if chromium is None:
