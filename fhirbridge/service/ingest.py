@@ -9,16 +9,14 @@ from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.service.responses import ServiceError, outcome_of
 from fhirbridge.service.validation import has_errors, validate_fhir
 from fhirbridge.store.repository import IngestRejected, Store, WriteResult
-from fhirbridge.store.transaction import plan
+from fhirbridge.store.transaction import PlannedWrite, plan
 
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
 
 def ingest(store: Store, bundle: dict[str, Any]) -> dict[str, Any]:
     """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong."""
-    writes, issues = plan(bundle)
-    if not any(i.code == "FB-SRV-001" for i in issues):
-        issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
+    writes, issues = checked_writes(bundle)
     if has_errors(issues):
         raise ServiceError(422, *issues)
     try:
@@ -26,6 +24,14 @@ def ingest(store: Store, bundle: dict[str, Any]) -> dict[str, Any]:
     except IngestRejected as exc:
         raise ServiceError(422, *issues, *exc.issues) from None
     return _response_bundle(bundle["type"], results, [i for i in issues if i.severity >= Severity.WARNING])
+
+
+def checked_writes(bundle: dict[str, Any]) -> tuple[list[PlannedWrite], list[Issue]]:
+    """The writes a bundle asks for and every issue found planning and validating it (nothing is stored)."""
+    writes, issues = plan(bundle)
+    if not any(i.code == "FB-SRV-001" for i in issues):
+        issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
+    return writes, issues
 
 
 def _resolved_by_store(issue: Issue) -> bool:

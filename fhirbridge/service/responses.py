@@ -17,6 +17,7 @@ from fhirbridge.formats.fhir.operation_outcome import operation_outcome
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import JSON_TYPES, XML_TYPES, BodyError
+from fhirbridge.service.limits import REQUEST_ID
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
@@ -94,9 +95,17 @@ async def on_http_error(_request: Request, exc: Exception) -> Response:
     return outcome_response(exc.status_code, [issue], dict(exc.headers or {}))
 
 
+async def on_disconnect(request: Request, _exc: Exception) -> Response:
+    """A client that left before sending its whole body is not a failure of the service: noted, not an error."""
+    log.info("client disconnected during %s %s (request %s)", request.method,
+             getattr(request.scope.get("route"), "path", "?"), request.scope.get(REQUEST_ID, "-"))
+    return outcome_response(400, [Issue.of("FB-SRV-030", "the client disconnected before sending the whole body")])
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     """Log what failed and where, but not the exception's message: it may quote patient data."""
     route = getattr(request.scope.get("route"), "path", "?")
     frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("internal error in %s %s: %s\n%s", request.method, route, type(exc).__name__, frames)
+    log.error("internal error in %s %s (request %s): %s\n%s", request.method, route,
+              request.scope.get(REQUEST_ID, "-"), type(exc).__name__, frames)
     return outcome_response(500, [Issue.of("FB-SRV-013", "internal error; nothing was stored")])

@@ -1,17 +1,16 @@
-"""The operations: $validate and $convert (the CLI's validate and convert over HTTP), $export and metadata."""
+"""The operations: $validate and $convert (the CLI's validate and convert over HTTP), and metadata."""
 
 from __future__ import annotations
 
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from fhirbridge import api, public
@@ -23,7 +22,6 @@ from fhirbridge.issues.render import render_json
 from fhirbridge.issues.report import Report
 from fhirbridge.service.bodies import (
     MULTIPART,
-    ZIP_EXPANSION,
     ZIP_TYPES,
     media_type,
     parse_fhir,
@@ -32,13 +30,12 @@ from fhirbridge.service.bodies import (
 )
 from fhirbridge.service.capability import capability_statement
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
-from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
+from fhirbridge.service.responses import FHIR_JSON, FHIR_XML, ServiceError, fhir_response
 from fhirbridge.service.validation import REQUEST_BODY
 
 router = APIRouter()
 #: Most files one multipart upload may carry.
 MAX_FILES = 100
-_TYPE_NAME = r"[A-Z][A-Za-z]{1,63}"
 _FAIL_ON = Query("error", pattern="^(error|warning)$", description="Lowest severity that makes the input invalid.")
 _VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.SOURCE_FORMATS)},
                        description="Format of uploaded files (default: told from their content).")
@@ -48,7 +45,7 @@ async def _inputs(request: Request) -> tuple[list[Source], bool]:
     """The inputs of a request, in memory, and whether they are a FHIR body: uploaded files (multipart, or one
     zip) named as uploaded (a zip's members by their path in it), or a FHIR JSON or XML body, parsed."""
     kind = media_type(request.headers.get("content-type"))
-    limit = request.app.state.settings.max_body * ZIP_EXPANSION
+    budget = request.app.state.settings.max_unzipped  # what all archives of the request may expand to
     if kind == MULTIPART:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
         files: list[Source] = []
@@ -57,12 +54,17 @@ async def _inputs(request: Request) -> tuple[list[Source], bool]:
                 raise ServiceError(400, Issue.of("FB-SRV-011", f"form field {field!r} is not a file", target=field))
             data = await value.read()
             name = safe_upload_name(value.filename, f"upload-{n}")
-            files.extend(zip_members(data, limit) if name.lower().endswith(".zip") else [Source(data, name=name)])
+            if name.lower().endswith(".zip"):
+                unpacked, size = zip_members(data, budget)
+                budget -= size
+                files.extend(unpacked)
+            else:
+                files.append(Source(data, name=name))
         if not form.multi_items():
             raise ServiceError(400, Issue.of("FB-SRV-011", "the upload holds no file", target="file"))
         return files, False
     if kind in ZIP_TYPES:
-        return zip_members(await request.body(), limit), False
+        return zip_members(await request.body(), budget)[0], False
     resource = parse_fhir(await request.body(), request.headers.get("content-type"))
     return [Source(resource, name=REQUEST_BODY)], True
 
@@ -143,40 +145,6 @@ def _zip(outdir: Path, files: list[Path], report: Report) -> bytes:
         archive.writestr("report.json", render_json(report))
         archive.writestr("OperationOutcome.json", orjson.dumps(report_outcome(report), option=orjson.OPT_INDENT_2))
     return buffer.getvalue()
-
-
-@router.get("/$export", summary="Every stored resource as NDJSON (optionally only some types)",
-            openapi_extra=fhir_result("NDJSON, one resource per line", media=FHIR_NDJSON))
-async def export(request: Request, types: str | None = Query(None, alias="_type",
-                                                             pattern=f"^{_TYPE_NAME}(,{_TYPE_NAME})*$")) -> Response:
-    chosen = types.split(",") if types else None
-    lines = (line.encode() + b"\n" for line in request.app.state.store.export(chosen))
-    return StreamingResponse(lines, media_type=FHIR_NDJSON)
-
-
-@router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
-            openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report", media="application/zip"))
-async def export_sdtm(request: Request,
-                      sdtm_format: str = Query("csv", alias="format",
-                                               pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
-    inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
-    with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
-        outdir = Path(scratch)
-        report = await run_in_threadpool(public.convert, inputs, outdir, source="fhir", target="sdtm",
-                                          sdtm_format=sdtm_format)
-        _relative_to(report, outdir)
-        written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
-        archive = _zip(outdir, written, report)
-    return Response(archive, media_type="application/zip", headers={
-        **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
-
-
-def _bulk_export(contents: Iterator[str]) -> list[Source]:
-    """The stored resources as NDJSON in memory, one ``Type.ndjson`` per resource type as a bulk export has them."""
-    by_type: dict[str, list[bytes]] = {}
-    for content in contents:
-        by_type.setdefault(orjson.loads(content)["resourceType"], []).append(content.encode() + b"\n")
-    return [Source(b"".join(lines), name=f"{kind}.ndjson") for kind, lines in by_type.items()]
 
 
 def _relative_to(report: Report, outdir: Path) -> None:

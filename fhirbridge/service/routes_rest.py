@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any
 
 import orjson
@@ -12,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from fhirbridge.issues.issue import Issue
+from fhirbridge.service.auth import require_api_key
 from fhirbridge.service.bodies import parse_fhir
 from fhirbridge.service.ingest import ingest
 from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
@@ -22,23 +21,10 @@ from fhirbridge.store.repository import Store, StoredVersion
 router = APIRouter()
 TYPE = r"^[A-Z][A-Za-z]{1,63}$"
 ID = r"^[A-Za-z0-9\-.]{1,64}$"
-_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 
 
 def store_of(request: Request) -> Store:
     return request.app.state.store
-
-
-def require_api_key(request: Request) -> None:
-    """Write endpoints need the configured key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``)."""
-    expected = request.app.state.settings.api_key
-    if expected is None:
-        return
-    bearer = _BEARER.match(request.headers.get("authorization", ""))
-    given = bearer.group(1) if bearer else request.headers.get("x-api-key", "")
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise ServiceError(401, Issue.of("FB-SRV-012", "missing or wrong API key"),
-                           headers={"WWW-Authenticate": "Bearer"})
 
 
 @router.post("/", dependencies=[Depends(require_api_key)], summary="Ingest a transaction or batch Bundle",

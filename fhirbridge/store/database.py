@@ -42,6 +42,22 @@ def connect_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}; use a SQLite path or postgresql://")
 
 
+def set_statement_timeout(engine: Engine, seconds: float) -> None:
+    """Cancel any statement of this engine's connections that runs longer than ``seconds`` (PostgreSQL; SQLite
+    has no such setting: its queries are bounded by the service's limits instead). Connections already pooled
+    are closed so that every connection gets the setting."""
+    if engine.dialect.name != "postgresql" or seconds <= 0:
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+        dbapi_connection.commit()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is always DEFERRED).
     dbapi_connection.isolation_level = None
