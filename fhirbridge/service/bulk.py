@@ -67,10 +67,10 @@ def _since(value: str | None) -> str | None:
 def _types(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    names = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
-    unknown = [t for t in names if not is_resource_type("R4", t)]
-    if unknown or not names:
-        raise _bad("_type", f"_type names no FHIR R4 resource type: {', '.join(unknown)[:200] or '(empty)'}")
+    names = tuple(dict.fromkeys(t.strip() for t in value.split(",")))
+    unknown = [t or "(empty)" for t in names if not is_resource_type("R4", t)]
+    if unknown:
+        raise _bad("_type", f"_type names no FHIR R4 resource type: {', '.join(unknown)[:200]}")
     return names
 
 
