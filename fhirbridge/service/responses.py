@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from fhirbridge.formats.fhir import xml as fhir_xml
+from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.operation_outcome import operation_outcome
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -52,11 +53,12 @@ def requested_format(request: Request) -> str:
 
 
 def fhir_response(request: Request, resource: dict[str, Any], status: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
-    """The resource as FHIR JSON, or as FHIR XML (written by the FHIR spoke) when the request asks for XML."""
+                  headers: dict[str, str] | None = None, release: Release = "R4") -> Response:
+    """The resource as FHIR JSON, or as FHIR XML (written by the FHIR spoke, for ``release``) when the request asks
+    for XML."""
     if requested_format(request) == "xml":
-        return Response(fhir_xml.to_bytes(fhir_xml.to_xml(resource, "R4")), status_code=status, media_type=FHIR_XML,
-                        headers=headers)
+        return Response(fhir_xml.to_bytes(fhir_xml.to_xml(resource, release)), status_code=status,
+                        media_type=FHIR_XML, headers=headers)
     return Response(orjson.dumps(resource), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 

@@ -130,7 +130,7 @@ async def convert(request: Request,
                 {"name": "return", "resource": orjson.loads(written[0].read_bytes())},
                 {"name": "outcome", "resource": report_outcome(report)},
             ]}
-            return fhir_response(request, parameters, headers=_exit_header(report))
+            return fhir_response(request, parameters, headers=_exit_header(report), release=fhir_version or "R4")
         archive = _zip(outdir, written, report)
     return Response(archive, media_type="application/zip", headers={
         **_exit_header(report), "Content-Disposition": f'attachment; filename="fhirbridge-{target}.zip"'})
