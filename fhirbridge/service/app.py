@@ -74,16 +74,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_unexpected)
-    # Middleware added last runs first: Guard (request id, headers, early refusals), then the access log,
-    # authentication and the body limit.
+    # Middleware added last runs first: the access log (which sees every answer), Guard (request id, headers,
+    # early refusals, body timeout), authentication and the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body, refuse=_too_large(settings.max_body),
                        unlimited=("/$import",))
     app.add_middleware(Authentication, settings=settings, refuse=_refuse_error,
                        audit_engine=lambda: app.state.store.engine)
-    app.add_middleware(AccessLog)
     limits = Limits(max_entries=settings.max_entries, max_depth=settings.max_depth, max_name=settings.max_name,
                     max_unzipped=settings.max_unzipped)
     app.add_middleware(Guard, limits=limits, body_timeout=settings.body_timeout, refuse=_refuse_issue)
+    app.add_middleware(AccessLog)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
