@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_service_support import Service, database, example_transaction_bytes, running, subject_bundles
+from test_service_support import Service, database, running, subject_bundles
 
 from fhirbridge.store import Store
 from fhirbridge.store.jobs import Jobs
@@ -42,7 +42,8 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("processes")
     with running(str(tmp / "db.sqlite"), tmp, None, "--body-timeout", "1", "--files-dir", str(tmp / "files")) as svc:
         with svc.client() as client:
-            assert client.post("/", content=example_transaction_bytes(), headers=FHIR).status_code == 200
+            bundle = next(iter(subject_bundles().values()))
+            assert client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code == 200
         yield svc
 
 
@@ -94,25 +95,6 @@ def test_clients_that_do_not_read_their_exports_hold_no_database_connection(serv
             sock.close()
 
 
-def test_a_job_accepted_before_a_restart_is_done_after_it(tmp_path: Path) -> None:
-    db, files = str(tmp_path / "db.sqlite"), str(tmp_path / "files")
-    with running(db, tmp_path, None, "--job-threads", "0", "--files-dir", files) as first:  # accepts, runs nothing
-        with first.client() as client:
-            bundle = next(iter(subject_bundles().values()))
-            assert client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code == 200
-            status_url = client.get("/$export", headers=ASYNC).headers["Content-Location"]
-            assert client.get(status_url).status_code == 202
-        assert first.stop() in (0, -15)
-    with running(db, tmp_path, None, "--files-dir", files) as second, second.client() as client:
-        path = status_url.split("/", 3)[3]
-        deadline = time.monotonic() + 30
-        while (status := client.get(f"/{path}")).status_code == 202 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert status.status_code == 200
-        counts = {o["type"]: o["count"] for o in status.json()["output"]}
-        assert counts["Patient"] == 1 and sum(counts.values()) == len(bundle["entry"])
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_jobs_are_claimed_once_and_taken_up_when_a_lease_runs_out(kind: str, tmp_path: Path) -> None:
     with database(kind, tmp_path) as url:
@@ -142,23 +124,34 @@ def test_jobs_are_claimed_once_and_taken_up_when_a_lease_runs_out(kind: str, tmp
             store.close()
 
 
-def test_several_worker_processes_share_one_postgresql_database(tmp_path: Path) -> None:
+def test_worker_processes_share_postgresql_and_jobs_survive_a_restart(tmp_path: Path) -> None:
+    """Two processes that run no jobs ingest the same subjects at once and accept an export; a single process
+    started afterwards on the same database runs the export."""
+    files = str(tmp_path / "files")
     with database("postgresql", tmp_path) as url:
-        with running(url, tmp_path, None, "--workers", "2", "--files-dir", str(tmp_path / "files")) as service:
-            bundles = list(subject_bundles().values())[:4]
+        with running(url, tmp_path, None, "--workers", "2", "--job-threads", "0", "--files-dir", files) as first:
+            bundles = list(subject_bundles().values())[:2]
 
             def send(bundle: dict) -> int:
-                with service.client() as client:
+                with first.client() as client:
                     return client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code
 
             with ThreadPoolExecutor(4) as pool:
-                assert list(pool.map(send, bundles * 2)) == [200] * 8
-            with service.client() as client:
-                status_url = client.get("/$export?_type=Patient", headers=ASYNC).headers["Content-Location"]
-                deadline = time.monotonic() + 30
-                while (status := client.get(status_url)).status_code == 202 and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                assert status.status_code == 200 and status.json()["output"][0]["count"] == 4
-        pids = {line.split("[")[1].split("]")[0] for line in service.log.read_text().splitlines()
+                assert list(pool.map(send, bundles * 2)) == [200] * 4  # the same subjects at once: no duplicates
+            with first.client() as client:
+                status_url = client.get("/$export", headers=ASYNC).headers["Content-Location"]
+                assert client.get(status_url).status_code == 202
+            assert first.stop() in (0, -15)
+        pids = {line.split("[")[1].split("]")[0] for line in first.log.read_text().splitlines()
                 if "Started server process" in line}
         assert len(pids) == 2
+        with running(url, tmp_path, None, "--files-dir", files) as second, second.client() as client:
+            path = status_url.split("/", 3)[3]
+            deadline = time.monotonic() + 30
+            while (status := client.get(f"/{path}")).status_code == 202 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert status.status_code == 200
+            counts = {o["type"]: o["count"] for o in status.json()["output"]}
+            assert counts["Patient"] == 2
+            expected = {(e["resource"]["resourceType"], e["resource"]["id"]) for b in bundles for e in b["entry"]}
+            assert sum(counts.values()) == len(expected)
