@@ -262,12 +262,14 @@ def rules(fmt: str) -> None:
               help="Most resources of an export answered at once (larger ones need Prefer: respond-async).")
 @click.option("--statement-timeout", default=30.0, show_default=True, type=click.FloatRange(0),
               envvar="FHIRBRIDGE_STATEMENT_TIMEOUT", help="Seconds a database statement may run (PostgreSQL).")
+@click.option("--job-hours", default=24.0, show_default=True, type=click.FloatRange(0.01),
+              envvar="FHIRBRIDGE_JOB_HOURS", help="Hours finished bulk jobs and their files are kept.")
 @click.option("--job-threads", default=1, show_default=True, type=click.IntRange(0),
               envvar="FHIRBRIDGE_JOB_THREADS", help="Bulk job worker threads in each process.")
 def serve(db: str | None, host: str, port: int, max_body: int, workers: int, public_read: bool,
           jwt_issuer: str | None, jwt_jwks: str | None, jwt_audience: str | None, files_dir: str,
           body_timeout: float, max_entries: int, max_depth: int, max_unzipped: int, max_sync_export: int,
-          statement_timeout: float, job_threads: int) -> None:
+          statement_timeout: float, job_hours: float, job_threads: int) -> None:
     """Run the HTTP service: FHIR $validate and $convert, ingest of transaction bundles into a registry, and Bulk
     Data export and import.
 
@@ -282,5 +284,5 @@ def serve(db: str | None, host: str, port: int, max_body: int, workers: int, pub
                                jwt_issuer=jwt_issuer, jwt_jwks=jwt_jwks, jwt_audience=jwt_audience,
                                files_dir=files_dir, body_timeout=body_timeout, max_entries=max_entries,
                                max_depth=max_depth, max_unzipped=max_unzipped * mib, max_sync_export=max_sync_export,
-                               statement_timeout=statement_timeout, job_threads=job_threads)
+                               statement_timeout=statement_timeout, job_hours=job_hours, job_threads=job_threads)
     run_service(settings, host, port, workers)

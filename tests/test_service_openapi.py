@@ -43,3 +43,19 @@ def test_generated_requests_never_cause_a_server_error(service: Service) -> None
             case.call_and_validate(checks=[not_a_server_error], timeout=60)
 
         no_server_error()
+
+
+def test_generated_requests_pass_every_check(service: Service) -> None:
+    """Every check schemathesis has (status codes, content types, headers and bodies conforming to the document,
+    negative data rejected, ...) on a few derandomized examples per operation."""
+    schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  derandomize=True)
+        def every_check(case: schemathesis.Case) -> None:
+            case.call_and_validate(timeout=60)
+
+        every_check()
