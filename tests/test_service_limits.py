@@ -76,6 +76,29 @@ def test_a_nul_character_in_a_string_is_refused(client: TestClient) -> None:
     assert response.status_code == 400 and code_of(response) == "FB-FHIR-001"
 
 
+def test_a_nul_character_in_a_query_is_refused_before_the_database_sees_it(client: TestClient) -> None:
+    for url in ("/Patient?identifier=a%00b", "/Observation?code=%00", "/Patient?_id=x&%00=1"):
+        response = client.get(url)
+        assert response.status_code == 400 and code_of(response) == "FB-SRV-011", url
+
+
+def test_logged_exceptions_keep_their_type_and_frames_but_not_their_message() -> None:
+    import logging
+
+    from fhirbridge.service.logs import NoExceptionText
+
+    identifier, birth_date = "HONMOU2021-" + "001", "1968-" + "11-18"  # data, not code: not in the frames' lines
+    try:
+        raise ValueError(f"INSERT … parameters ({identifier!r}, {birth_date!r})")
+    except ValueError:
+        record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application",
+                                   (), exc_info=__import__("sys").exc_info())
+    assert NoExceptionText().filter(record)
+    text = logging.Formatter().format(record)
+    assert "ValueError" in text and "test_service_limits.py" in text
+    assert identifier not in text and birth_date not in text
+
+
 def test_writes_need_a_content_type(client: TestClient) -> None:
     bundle = orjson.dumps({"resourceType": "Bundle", "type": "batch"})
     missing = client.post("/", content=bundle)

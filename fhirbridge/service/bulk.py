@@ -15,6 +15,7 @@ import re
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -43,8 +44,15 @@ _ID = r"^[A-Za-z0-9\-.]{1,64}$"
 _JOB = r"^[0-9a-f\-]{36}$"
 _FILE = re.compile(r"^([A-Z][A-Za-z]{1,63}\.ndjson|fhirbridge-sdtm\.zip)$")
 _ASYNC = "respond-async"
-_KICK_OFF = fhir_result("202 Accepted with Content-Location (Prefer: respond-async), or the NDJSON itself",
-                        401, 403, 413, media=FHIR_NDJSON)
+
+
+def _accepting(extra: dict[str, Any], what: str = "Accepted: the status URL is in Content-Location") -> dict[str, Any]:
+    """An operation's OpenAPI answers with 202 added (a job accepted, or still running)."""
+    return {**extra, "responses": {**extra["responses"], "202": {"description": what}}}
+
+
+_KICK_OFF = _accepting(fhir_result("the NDJSON itself, without Prefer: respond-async", 401, 403, 413,
+                                   media=FHIR_NDJSON))
 
 
 def _bad(param: str, message: str) -> ServiceError:
@@ -174,14 +182,15 @@ async def export_patients(request: Request) -> Response:
 
 
 @router.get("/Group/{group_id}/$export", summary="Bulk export of the members of a Group (a study: its id)",
-            openapi_extra=fhir_result("202 Accepted, or the NDJSON itself", 401, 403, 404, 413, media=FHIR_NDJSON))
+            openapi_extra=_accepting(fhir_result("the NDJSON itself, without Prefer: respond-async", 401, 403, 404,
+                                                 413, media=FHIR_NDJSON)))
 async def export_group(request: Request, group_id: str = PathParam(pattern=_ID)) -> Response:
     return await _kick_off(request, "group", group_id)
 
 
 @router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
-            openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report (or 202 Accepted with "
-                                      "Prefer: respond-async)", 413, media="application/zip"))
+            openapi_extra=_accepting(fhir_result("a zip of SDTM datasets, define.xml and the report", 413,
+                                                 media="application/zip")))
 async def export_sdtm(request: Request,
                       sdtm_format: str = Query("csv", alias="format",
                                                pattern="^(csv|xpt|dataset-json|dataset-xml)$")) -> Response:
@@ -218,7 +227,8 @@ async def _own_job(request: Request, job_id: str) -> Job:
 
 
 @router.get("/$bulk-status/{job_id}", summary="Status of a bulk job: 202 while it runs, then its manifest",
-            openapi_extra=fhir_result("the manifest (application/json)", 404, media="application/json"))
+            openapi_extra=_accepting(fhir_result("the manifest (application/json)", 404, media="application/json"),
+                                     "the job is still running: X-Progress says how far it got"))
 async def job_status(request: Request, job_id: str = PathParam(pattern=_JOB)) -> Response:
     job = await _own_job(request, job_id)
     if job.state == DONE:
@@ -237,7 +247,8 @@ def _expiry(job: Job, request: Request) -> str:
 
 
 @router.delete("/$bulk-status/{job_id}", summary="Cancel a bulk job and delete its files", status_code=202,
-               openapi_extra=fhir_result("Accepted", 404))
+               openapi_extra=_accepting(fhir_result("not used: a cancelled job answers 202", 404),
+                                        "the job is cancelled and its files deleted"))
 async def cancel_job(request: Request, job_id: str = PathParam(pattern=_JOB)) -> Response:
     job = await _own_job(request, job_id)
     await run_in_threadpool(_jobs(request).cancel, job.id)
@@ -262,7 +273,7 @@ async def job_file(request: Request, job_id: str = PathParam(pattern=_JOB), name
                                  "stores it a subject at a time",
              openapi_extra={"requestBody": {"required": True, "content": {
                  FHIR_NDJSON: {"schema": {"type": "string"}}}},
-                 **fhir_result("202 Accepted with Content-Location", 401, 403, 413, 415)})
+                 **_accepting(fhir_result("not used: an import is always accepted (202)", 401, 403, 413, 415))})
 async def bulk_import(request: Request) -> Response:
     kind = media_type(request.headers.get("content-type"))
     if kind not in NDJSON_TYPES:

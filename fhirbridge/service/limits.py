@@ -152,6 +152,8 @@ class Guard:
         if len(pairs) > MAX_PARAMETERS:
             return 400, Issue.of("FB-SRV-031", f"more than {MAX_PARAMETERS} query parameters")
         for name, value in pairs:
+            if "\x00" in name or "\x00" in value:
+                return 400, Issue.of("FB-SRV-011", "a query parameter holds a NUL character", target=name[:40])
             if name == "_format" and value.strip().lower() not in KNOWN_FORMATS:
                 return 400, Issue.of("FB-SRV-011", f"unknown _format {value[:40]!r}", target="_format",
                                      expected="json or xml")
