@@ -155,3 +155,27 @@ def test_worker_processes_share_postgresql_and_jobs_survive_a_restart(tmp_path: 
             assert counts["Patient"] == 2
             expected = {(e["resource"]["resourceType"], e["resource"]["id"]) for b in bundles for e in b["entry"]}
             assert sum(counts.values()) == len(expected)
+
+
+def test_a_statement_past_the_timeout_is_cancelled_and_answers_503(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from fhirbridge.service.app import create_app
+    from fhirbridge.service.settings import ServiceSettings
+
+    with database("postgresql", tmp_path) as url:
+        app = create_app(ServiceSettings(db=url, files_dir=str(tmp_path / "files"), api_key=None,
+                                         statement_timeout=0.2, job_threads=0))
+
+        @app.get("/test/only/a/slow/query")  # deeper than every FHIR route
+        def slow() -> None:  # a stand-in for a search the database cannot answer in time
+            with app.state.store.engine.connect() as conn:
+                conn.execute(text("SELECT pg_sleep(2)"))
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            start = time.monotonic()
+            response = client.get("/test/only/a/slow/query")
+            assert response.status_code == 503 and response.json()["issue"][0]["details"]["coding"][0][
+                "code"] == "FB-SRV-036"
+            assert time.monotonic() - start < 1.5

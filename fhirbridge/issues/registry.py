@@ -263,6 +263,9 @@ RULES: Final[dict[str, Rule]] = {
              "system/*.write for writes), or the job belongs to another client."),
         Rule("FB-SRV-034", "error", "service", "Bulk job failed or not ready",
              "A bulk export or import job failed, was cancelled, or its files are not (or no longer) there."),
+        Rule("FB-SRV-036", "error", "service", "Statement timeout",
+             "A database statement ran longer than the service's statement timeout and was cancelled; nothing was "
+             "stored. Try again later, or ask for less."),
         Rule("FB-SRV-035", "error", "schema", "Subject refused by bulk import",
              "Every resource of this subject was left out of the import because one of them failed validation or "
              "could not be stored; the other subjects were imported."),

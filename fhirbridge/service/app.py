@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,7 @@ from fhirbridge.service.openapi import fhir_errors_only
 from fhirbridge.service.responses import (
     ServiceError,
     on_body_error,
+    on_database_error,
     on_disconnect,
     on_http_error,
     on_service_error,
@@ -76,6 +78,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
     # Middleware added last runs first: the access log (which sees every answer), Guard (request id, headers,
     # early refusals, body timeout), authentication and the body limit.

@@ -104,6 +104,21 @@ async def on_disconnect(request: Request, _exc: Exception) -> Response:
     return outcome_response(400, [Issue.of("FB-SRV-030", "the client disconnected before sending the whole body")])
 
 
+#: PostgreSQL's code for a statement cancelled by ``statement_timeout``.
+QUERY_CANCELED = "57014"
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    """A statement that ran past the statement timeout: 503 (try later, or ask for less); nothing was stored.
+    Any other database error is unexpected."""
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED:
+        log.warning("statement timeout in %s %s (request %s)", request.method,
+                    getattr(request.scope.get("route"), "path", "?"), request.scope.get(REQUEST_ID, "-"))
+        return outcome_response(503, [Issue.of("FB-SRV-036", "the database did not answer within the statement "
+                                               "timeout; nothing was stored")], {"Retry-After": "5"})
+    return await on_unexpected(request, exc)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     """Log what failed and where, but not the exception's message: it may quote patient data."""
     route = getattr(request.scope.get("route"), "path", "?")
