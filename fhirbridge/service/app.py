@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fhirbridge import __version__
 from fhirbridge.issues.issue import Issue
@@ -23,7 +23,7 @@ from fhirbridge.service import bulk, routes_operations, routes_rest
 from fhirbridge.service.auth import Authentication
 from fhirbridge.service.bodies import BodyError, BodyLimit
 from fhirbridge.service.docs import add_offline_docs
-from fhirbridge.service.limits import REQUEST_ID, Guard, Limits
+from fhirbridge.service.limits import REQUEST_ID, Guard, Limits, RecordingSend
 from fhirbridge.service.openapi import fhir_errors_only
 from fhirbridge.service.responses import (
     ServiceError,
@@ -140,17 +140,10 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recording_send = RecordingSend(send)
         try:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "(no route)")
-            access_log.info("%s %s %s %.1fms %s", scope["method"], route, status,
+            access_log.info("%s %s %s %.1fms %s", scope["method"], route, recording_send.status or 500,
                             (time.perf_counter() - start) * 1000, scope.get(REQUEST_ID, "-"))

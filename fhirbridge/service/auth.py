@@ -23,10 +23,10 @@ from typing import Any
 import jwt
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fhirbridge.issues.issue import Issue
-from fhirbridge.service.limits import REQUEST_ID
+from fhirbridge.service.limits import REQUEST_ID, RecordingSend
 from fhirbridge.service.responses import ServiceError
 from fhirbridge.service.settings import ServiceSettings
 from fhirbridge.store.jobs import record_audit
@@ -156,19 +156,12 @@ class Authentication:
             return
         scope[PRINCIPAL] = principal
         audited = right == WRITE or _EXPORTS.search(path) is not None
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recording_send = RecordingSend(send)
         try:
             await self.app(scope, receive, recording_send if audited else send)
         finally:
             if audited:
-                await self._audit(scope, principal, right, status)
+                await self._audit(scope, principal, right, recording_send.status or 500)
 
     def _principal(self, scope: Scope, path: str, right: str) -> Principal:
         if not self.settings.authenticating:

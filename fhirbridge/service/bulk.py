@@ -134,12 +134,13 @@ async def _kick_off(request: Request, level: str, group: str | None) -> Response
     return await _sync_export(request, wanted)
 
 
-async def _sync_export(request: Request, wanted: ExportRequest) -> Response:
-    """A small export at once: written to a temporary file (no database connection while the client reads)."""
-    folder = Path(tempfile.mkdtemp(prefix="fhirbridge-export-"))
+async def _bounded(request: Request, prefix: str, work: Any, *args: Any) -> tuple[Path, Any]:
+    """Run ``work(store, *args, folder, renew, limit)`` in a thread into a new temporary folder, at most
+    ``max_sync_export`` resources (else 413: ask asynchronously); the folder is removed if anything fails."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     limit = request.app.state.settings.max_sync_export
     try:
-        counts = await run_in_threadpool(write_export, request.app.state.store, wanted, folder, _no_renew, limit)
+        return folder, await run_in_threadpool(work, request.app.state.store, *args, folder, _no_renew, limit)
     except TooLarge:
         remove_files(folder)
         raise ServiceError(413, Issue.of("FB-SRV-031", f"the export holds more than {limit} resources; ask for it "
@@ -147,6 +148,11 @@ async def _sync_export(request: Request, wanted: ExportRequest) -> Response:
     except BaseException:
         remove_files(folder)
         raise
+
+
+async def _sync_export(request: Request, wanted: ExportRequest) -> Response:
+    """A small export at once: written to a temporary file (no database connection while the client reads)."""
+    folder, counts = await _bounded(request, "fhirbridge-export-", write_export, wanted)
     joined = folder / "export.ndjson"
     await run_in_threadpool(_concatenate, [folder / f"{t}.ndjson" for t in sorted(counts)], joined)
     return FileResponse(joined, media_type=FHIR_NDJSON, background=BackgroundTask(remove_files, folder))
@@ -198,18 +204,7 @@ async def export_sdtm(request: Request,
         job = await run_in_threadpool(_jobs(request).submit, "export-sdtm", str(request.url),
                                       {"format": sdtm_format, "base": _base(request)}, _owner(request))
         return _accepted(request, job)
-    folder = Path(tempfile.mkdtemp(prefix="fhirbridge-sdtm-"))
-    limit = request.app.state.settings.max_sync_export
-    try:
-        archive, exit_code = await run_in_threadpool(write_sdtm, request.app.state.store, folder, sdtm_format,
-                                                     _no_renew, limit)
-    except TooLarge:
-        remove_files(folder)
-        raise ServiceError(413, Issue.of("FB-SRV-031", f"the store holds more than {limit} resources; ask for the "
-                                         "SDTM export with Prefer: respond-async")) from None
-    except BaseException:
-        remove_files(folder)
-        raise
+    folder, (archive, exit_code) = await _bounded(request, "fhirbridge-sdtm-", write_sdtm, sdtm_format)
     return FileResponse(archive, media_type="application/zip", filename="fhirbridge-sdtm.zip",
                         headers={"X-Fhirbridge-Exit-Code": str(exit_code)},
                         background=BackgroundTask(remove_files, folder))

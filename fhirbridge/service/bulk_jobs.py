@@ -123,7 +123,7 @@ def export_manifest(job_request: str, transaction_time: str, base: str, job_id: 
     }
 
 
-def write_sdtm(store: Store, outdir: Path, sdtm_format: str, renew: Renew,
+def write_sdtm(store: Store, sdtm_format: str, outdir: Path, renew: Renew,
                limit: int | None = None) -> tuple[Path, int]:
     """The stored resources as SDTM tables, with define.xml and the report, in ``outdir/fhirbridge-sdtm.zip``;
     returns the archive and the exit code the CLI would give."""

@@ -85,6 +85,19 @@ class _BodyTimeout(Exception):
     pass
 
 
+class RecordingSend:
+    """An ASGI ``send`` that passes messages on and remembers the status of the answer (None until it starts)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class Guard:
     """ASGI middleware in front of everything: see the module docstring."""
 
@@ -116,24 +129,18 @@ class Guard:
         if problem is not None:
             await self.refuse(*problem, scope, receive, guarded_send)
             return
-        started = False
-
         async def timed_receive() -> Message:
             try:
                 return await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
                 raise _BodyTimeout from None
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await guarded_send(message)
-
+        tracking_send = RecordingSend(guarded_send)
         token = current_limits.set(self.limits)
         try:
             await self.app(scope, timed_receive, tracking_send)
         except _BodyTimeout:
-            if not started:
+            if tracking_send.status is None:
                 issue = Issue.of("FB-SRV-030", f"the request body did not arrive within {self.body_timeout:g} s")
                 await self.refuse(408, issue, scope, receive, guarded_send, close=True)
         finally:

@@ -110,7 +110,7 @@ class Worker(threading.Thread):
             return export_manifest(job.request, job.transaction_time or now(), params["base"], job.id, counts,
                                    self.settings.authenticating)
         if job.kind == "export-sdtm":
-            archive, _exit_code = write_sdtm(self.store, folder, params["format"], renew)
+            archive, _exit_code = write_sdtm(self.store, params["format"], folder, renew)
             return {"transactionTime": job.transaction_time, "request": job.request,
                     "requiresAccessToken": self.settings.authenticating,
                     "output": [{"type": "sdtm", "url": f"{params['base']}/$bulk-files/{job.id}/{archive.name}"}],
