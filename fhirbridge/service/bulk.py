@@ -34,7 +34,7 @@ from fhirbridge.service.groups import sync_study_groups
 from fhirbridge.service.openapi import fhir_result
 from fhirbridge.service.responses import FHIR_NDJSON, ServiceError, outcome_of
 from fhirbridge.service.search import criteria
-from fhirbridge.service.worker import job_folder
+from fhirbridge.service.worker import job_folder, upload_folder
 from fhirbridge.store.jobs import DONE, FAILED, Job, Jobs
 
 router = APIRouter()
@@ -248,6 +248,8 @@ async def cancel_job(request: Request, job_id: str = PathParam(pattern=_JOB)) ->
     job = await _own_job(request, job_id)
     await run_in_threadpool(_jobs(request).cancel, job.id)
     await run_in_threadpool(remove_files, job_folder(request.app.state.settings, job.id))
+    if job.kind == "import":  # an import cancelled before it ran leaves its upload behind
+        (upload_folder(request.app.state.settings) / job.params["upload"]).unlink(missing_ok=True)
     return Response(status_code=202)
 
 
@@ -275,7 +277,7 @@ async def bulk_import(request: Request) -> Response:
         raise ServiceError(415, Issue.of("FB-SRV-008", f"$import reads NDJSON ({FHIR_NDJSON}), not {kind[:60]}",
                                          target="Content-Type"))
     settings = request.app.state.settings
-    uploads = Path(settings.files_dir) / "uploads"
+    uploads = upload_folder(settings)
     uploads.mkdir(parents=True, exist_ok=True)
     name = f"{uuid.uuid4()}.ndjson"
     target = uploads / name

@@ -43,6 +43,11 @@ def job_folder(settings: ServiceSettings, job_id: str) -> Path:
     return Path(settings.files_dir) / job_id
 
 
+def upload_folder(settings: ServiceSettings) -> Path:
+    """Where ``$import`` spools request bodies until a worker has read them."""
+    return Path(settings.files_dir) / "uploads"
+
+
 class Worker(threading.Thread):
     def __init__(self, store: Store, settings: ServiceSettings) -> None:
         super().__init__(name="fhirbridge-worker", daemon=True)
@@ -116,7 +121,7 @@ class Worker(threading.Thread):
                     "output": [{"type": "sdtm", "url": f"{params['base']}/$bulk-files/{job.id}/{archive.name}"}],
                     "error": []}
         if job.kind == "import":
-            upload = Path(self.settings.files_dir) / "uploads" / params["upload"]
+            upload = upload_folder(self.settings) / params["upload"]
             try:
                 return {"transactionTime": job.transaction_time, "request": job.request,
                         **import_ndjson(self.store, upload, renew, self.settings.import_chunk)}
