@@ -201,3 +201,18 @@ def test_generated_limits_reach_the_cli(tmp_path: Path) -> None:
     for option in ("--max-entries", "--max-depth", "--max-unzipped", "--body-timeout", "--statement-timeout",
                    "--max-sync-export", "--workers", "--public-read", "--jwt-jwks"):
         assert option in help_text
+
+
+def test_refusals_come_as_xml_when_xml_is_asked_for(client: TestClient) -> None:
+    xml = {"Accept": "application/fhir+xml"}
+    refusals = [client.get("/Patient/nope", headers=xml), client.get("/Patient/nope?_format=xml"),
+                client.post("/?_format=xml", content=b"{", headers=FHIR),
+                client.post("/", content=b'{"resourceType":"Bundle","entry":[' + b"{}," * 2000 + b"{}]}",
+                            headers={**FHIR, **xml}),
+                client.get("/Patient?identifier=%00", headers=xml)]
+    for response in refusals:
+        assert 400 <= response.status_code < 500 and response.headers["content-type"] == "application/fhir+xml"
+        outcome, problems = fhir_xml.from_xml(fhir_xml.parse(response.content), "R4")
+        assert problems == [] and outcome["resourceType"] == "OperationOutcome"
+    bogus = client.get("/Patient/nope?_format=bogus", headers=xml)  # the format asked for is what is wrong
+    assert bogus.status_code == 400 and bogus.headers["content-type"] == "application/fhir+json"

@@ -112,20 +112,20 @@ def warm_up() -> None:
 def _too_large(limit: int) -> Any:
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
         response = outcome_response(413, [Issue.of("FB-SRV-007", f"the request body exceeds {limit} bytes")],
-                                    headers={"Connection": "close"})
+                                    headers={"Connection": "close"}, scope=scope)
         await response(scope, receive, send)
 
     return refuse
 
 
 async def _refuse_error(error: ServiceError, scope: Scope, receive: Receive, send: Send) -> None:
-    await outcome_response(error.status, error.issues, error.headers)(scope, receive, send)
+    await outcome_response(error.status, error.issues, error.headers, scope)(scope, receive, send)
 
 
 async def _refuse_issue(status: int, issue: Issue, scope: Scope, receive: Receive, send: Send,
                         close: bool = False) -> None:
     headers = {"Connection": "close"} if close else None
-    await outcome_response(status, [issue], headers)(scope, receive, send)
+    await outcome_response(status, [issue], headers, scope)(scope, receive, send)
 
 
 class AccessLog:
