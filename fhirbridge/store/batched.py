@@ -3,8 +3,8 @@
 References are checked with one query per referenced type, identifiers claimed and new resources inserted with
 one multi-row statement each (``INSERT … ON CONFLICT DO NOTHING RETURNING``, so that a resource another
 transaction inserted meanwhile is simply not returned and is updated instead), versions and search values with
-one multi-row insert each. Only resources that already exist are read and updated one by one (after a row lock),
-as their content must be compared.
+one multi-row insert each (COPY on PostgreSQL). Resources that already exist are read (and locked) with one query
+per type, and only those whose content changed are updated, one by one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
@@ -82,6 +82,8 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
     for batch in _batches(rows):
         created.update((t, i) for t, i in conn.execute(
             insert_of(resource).on_conflict_do_nothing().returning(resource.c.resource_type, resource.c.id), batch))
+    stored = _current(conn, [(r["resource_type"], r["id"]) for r in rows
+                             if (r["resource_type"], r["id"]) not in created])
     results: dict[tuple[str, str], Written] = {}
     versions, indexed, replaced = [], [], []
     for (content, _), row in zip(contents, rows, strict=True):
@@ -89,9 +91,7 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
         if key in created:
             version = 1
         else:
-            current = conn.execute(
-                select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash)
-                .where(resource.c.resource_type == key[0], resource.c.id == key[1]).with_for_update()).one()
+            current = stored[key]
             if current.content_hash == row["content_hash"]:
                 results[key] = Written(current.version_id, current.last_updated, False)
                 continue
@@ -108,8 +108,38 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
     for rtype, rid in replaced:
         conn.execute(search_value.delete().where(search_value.c.resource_type == rtype,
                                                  search_value.c.resource_id == rid))
-    for batch in _batches(versions):
-        conn.execute(insert(resource_version), batch)
-    for batch in _batches(indexed):
-        conn.execute(insert(search_value), batch)
+    append_rows(conn, resource_version, versions)
+    append_rows(conn, search_value, indexed)
     return results
+
+
+def _current(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Version, time and content hash of stored resources, locked until the transaction ends."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for rtype, rid in keys:
+        by_type[rtype].append(rid)
+    found = {}
+    for rtype, rids in sorted(by_type.items()):
+        for ids in _batches(sorted(rids)):
+            for row in conn.execute(select(resource.c.id, resource.c.version_id, resource.c.last_updated,
+                                           resource.c.content_hash)
+                                    .where(resource.c.resource_type == rtype, resource.c.id.in_(ids))
+                                    .with_for_update()):
+                found[(rtype, row.id)] = row
+    return found
+
+
+def append_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that conflict with nothing: COPY on PostgreSQL (in the same transaction), else multi-row
+    INSERTs."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = list(rows[0])
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        return
+    for batch in _batches(rows):
+        conn.execute(insert(table), batch)
