@@ -179,3 +179,22 @@ def test_a_statement_past_the_timeout_is_cancelled_and_answers_503(tmp_path: Pat
             assert response.status_code == 503 and response.json()["issue"][0]["details"]["coding"][0][
                 "code"] == "FB-SRV-036"
             assert time.monotonic() - start < 1.5
+
+
+def test_processes_starting_together_migrate_one_after_the_other(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        failures: list[str] = []
+
+        def open_store() -> None:
+            try:
+                Store.open(url).close()
+            except Exception as exc:  # any failure is what the test looks for
+                failures.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=open_store, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "migrations wait for each other forever"
+        assert failures == []

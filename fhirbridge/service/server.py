@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from fhirbridge.service.app import create_app
 from fhirbridge.service.protocol import FhirH11Protocol
 from fhirbridge.service.settings import SETTINGS_VARIABLE, ServiceSettings
+from fhirbridge.store import Store
 from fhirbridge.store.database import normalise_url
 
 #: Seconds in-flight requests get to finish after SIGTERM before connections are closed.
@@ -50,6 +51,7 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
     if workers > 1:
         if make_url(normalise_url(settings.db)).get_backend_name() == "sqlite":
             log.warning("%d workers on SQLite: writes wait for each other (one writer); use PostgreSQL", workers)
+        Store.open(settings.db).close()  # migrate once here, not in every worker as it starts
         os.environ[SETTINGS_VARIABLE] = settings.to_environment()
         log.info("database: %s, %d workers", _redacted(settings.db), workers)
         uvicorn.run("fhirbridge.service.server:app_from_environment", factory=True, workers=workers, **options)
