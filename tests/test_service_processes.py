@@ -120,6 +120,9 @@ def test_jobs_are_claimed_once_and_taken_up_when_a_lease_runs_out(kind: str, tmp
             assert taken is not None and taken.id == late.id
             assert not jobs.renew(late.id, "dying", 60, "still here?")  # the first worker has lost it
             assert jobs.renew(late.id, "rescuer", 60, "working")
+            jobs.release(late.id, "rescuer")  # its service stops: the next worker takes it at once
+            again = jobs.claim("next", 60)
+            assert again is not None and again.id == late.id
         finally:
             store.close()
 

@@ -37,6 +37,10 @@ class Cancelled(Exception):
     """The job was cancelled (deleted) while it ran."""
 
 
+class GroupMissing(Exception):
+    """The Group of a Group-level export is not stored (any more)."""
+
+
 class TooLarge(Exception):
     """A synchronous export would write more resources than allowed."""
 
@@ -85,7 +89,7 @@ def write_export(store: Store, request: ExportRequest, outdir: Path, renew: Rene
     if request.level == "group":
         patients = group_patients(store, request.group or "")
         if patients is None:
-            raise KeyError(request.group)
+            raise GroupMissing(request.group)
     scope = Scope(request.types, request.since, patients, compartment=request.level != "system")
     filters = _filtered_ids(store, request.type_filters)
     counts: dict[str, int] = {}

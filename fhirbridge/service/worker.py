@@ -20,6 +20,7 @@ from fhirbridge.service.bulk_import import import_ndjson
 from fhirbridge.service.bulk_jobs import (
     Cancelled,
     ExportRequest,
+    GroupMissing,
     Renew,
     export_manifest,
     remove_files,
@@ -85,25 +86,38 @@ class Worker(threading.Thread):
         folder = job_folder(self.settings, job.id)
         remove_files(folder)  # a job taken up again starts afresh
         folder.mkdir(parents=True, exist_ok=True)
-        renew = self._renewer(job)
         try:
-            result = self._work(job, folder, renew)
+            result = self._work(job, folder, self._renewer(job))
         except Cancelled:
-            if not self.stopping.is_set():
-                remove_files(folder)
+            if self.stopping.is_set():  # the service stops: the job goes back to the queue, its upload kept
+                self.jobs.release(job.id, self.name_in_db)
+            else:  # deleted by its client
+                self._forget(job, folder)
             return
-        except KeyError as exc:
-            result = {"error": outcome_of([Issue.of("FB-SRV-010", f"Group/{exc.args[0]} is not stored")])}
-            self.jobs.finish(job.id, self.name_in_db, FAILED, result)
+        except GroupMissing as exc:
+            self._fail(job, folder, Issue.of("FB-SRV-010", f"Group/{exc.args[0]} is not stored"))
             return
         except Exception as exc:
             log.error("job %s (%s) failed: %s", job.id, job.kind, type(exc).__name__)
-            result = {"error": outcome_of([Issue.of("FB-SRV-034", f"the {job.kind} job failed "
-                                                    f"({type(exc).__name__}); see the service log")])}
-            self.jobs.finish(job.id, self.name_in_db, FAILED, result)
+            self._fail(job, folder, Issue.of("FB-SRV-034", f"the {job.kind} job failed ({type(exc).__name__}); "
+                                             "see the service log"))
             return
+        if job.kind == "import":
+            self._upload(job).unlink(missing_ok=True)
         if not self.jobs.finish(job.id, self.name_in_db, DONE, result):
-            remove_files(folder)  # cancelled at the last moment
+            self._forget(job, folder)  # cancelled at the last moment
+
+    def _upload(self, job: Job) -> Path:
+        return upload_folder(self.settings) / job.params.get("upload", "none")
+
+    def _forget(self, job: Job, folder: Path) -> None:
+        remove_files(folder)
+        if job.kind == "import":
+            self._upload(job).unlink(missing_ok=True)
+
+    def _fail(self, job: Job, folder: Path, issue: Issue) -> None:
+        self._forget(job, folder)
+        self.jobs.finish(job.id, self.name_in_db, FAILED, {"error": outcome_of([issue])})
 
     def _work(self, job: Job, folder: Path, renew: Renew) -> dict[str, Any]:
         params = job.params
@@ -121,12 +135,8 @@ class Worker(threading.Thread):
                     "output": [{"type": "sdtm", "url": f"{params['base']}/$bulk-files/{job.id}/{archive.name}"}],
                     "error": []}
         if job.kind == "import":
-            upload = upload_folder(self.settings) / params["upload"]
-            try:
-                return {"transactionTime": job.transaction_time, "request": job.request,
-                        **import_ndjson(self.store, upload, renew, self.settings.import_chunk)}
-            finally:
-                upload.unlink(missing_ok=True)
+            return {"transactionTime": job.transaction_time, "request": job.request,
+                    **import_ndjson(self.store, self._upload(job), renew, self.settings.import_chunk)}
         raise ValueError(f"unknown job kind {job.kind}")
 
     def _housekeeping(self) -> None:

@@ -94,6 +94,12 @@ class Jobs:
                                    .values(lease_until=now(lease_seconds), progress=progress[:200])).rowcount
         return changed == 1
 
+    def release(self, job_id: str, worker: str) -> None:
+        """Give a running job back (its worker is stopping): the next worker to look takes it at once."""
+        with self.engine.begin() as conn:
+            conn.execute(update(job).where(job.c.id == job_id, job.c.worker == worker, job.c.state == RUNNING)
+                         .values(state=QUEUED, worker=None, lease_until=None))
+
     def finish(self, job_id: str, worker: str, state: str, result: dict[str, Any]) -> bool:
         with self.engine.begin() as conn:
             changed = conn.execute(update(job).where(job.c.id == job_id, job.c.worker == worker,
