@@ -1,9 +1,9 @@
 """Reading request bodies safely: a size limit on every request, FHIR JSON or XML, uploaded files.
 
 XML goes through the FHIR spoke's hardened parser (no DTDs, entities or network access; a document that
-declares a DOCTYPE is refused). Uploaded zips are read in memory, member by member, only up to a multiple of the
-expansion limit, counted as they are unpacked (zip bombs, lying sizes), and no member may name a path outside the
-archive.
+declares a DOCTYPE is refused). Uploaded zips are read in memory, member by member and a block at a time, up to
+the expansion limit counted as they are unpacked (zip bombs, lying sizes); no member may name a path outside the
+archive. JSON bodies are checked for their limits (entries, nesting, NUL characters) as soon as they are parsed.
 """
 
 from __future__ import annotations
