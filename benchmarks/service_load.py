@@ -1,12 +1,17 @@
-"""Load on the HTTP service over loopback: ingested resources per second and p50/p99 request latency.
+"""Load on the HTTP service over loopback, on PostgreSQL: validated ingest with 1, 2 and 4 worker processes.
 
-Starts `fhirbridge serve` on a fresh SQLite file (or --db), converts the example study to a transaction Bundle,
-cuts it into one bundle per subject and makes --copies re-keyed copies of each (new ids and identifiers, so that
-every bundle really writes), then sends them from --clients threads. Two baselines are measured in the same run:
-`GET /metadata` latency (the cost of an HTTP round trip) and ingest through the storage layer directly (no HTTP,
-no validation) into another fresh database; the ratios put the service's figures against them.
+Converts the example study to a transaction Bundle, cuts it into one bundle per subject and makes --copies re-keyed
+copies of each (new ids and identifiers, so that every bundle really writes). For each worker count, starts
+`fhirbridge serve --workers N` on a fresh PostgreSQL schema and sends the bundles from --clients threads:
+resources/s (wall clock), p50/p99 latency per bundle, and the CPU seconds the service used (the process tree of
+the server, read from /proc, during the ingest only).
 
-    python benchmarks/service_load.py [--copies 3] [--clients 4] [--db postgresql://postgres@127.0.0.1/test]
+Baselines of the same run: COPY of the same resources' JSON into a bare table (the floor of what the database can
+take: no HTTP, no validation, no index), and `GET /metadata` (an HTTP round trip). The README's search queries
+are timed against GET /metadata by ``search_latency`` (a store with data in it is the search benchmark's task).
+
+    python benchmarks/service_load.py [--copies 3] [--clients 8] [--workers 1,2,4]
+        [--db postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import argparse
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,8 +34,6 @@ import orjson
 
 from fhirbridge import api
 from fhirbridge.formats.options import ConvertOptions
-from fhirbridge.store import Store
-from fhirbridge.store.transaction import plan
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
 
@@ -91,11 +93,127 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+README_QUERIES = ("/Observation?code=http://loinc.org|97843-7&_count=5", "/$export?_type=Patient")
+
+
+def start_server(db: str, workers: int, files: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", "from fhirbridge.cli import main; main()", "serve", "--db", db,
+                               "--port", str(port), "--workers", str(workers), "--files-dir", str(files),
+                               "--max-body", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/metadata").status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the service did not start")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=120)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the process ``pid`` and its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(p, 0.0) for p in tree)
+
+
+def timed_gets(base: str, path: str, n: int) -> list[float]:
+    """Latencies of ``n`` sequential GETs of ``path``."""
+    latencies = []
+    with httpx.Client(base_url=base, timeout=300) as client:
+        for _ in range(n):
+            start = time.perf_counter()
+            assert client.get(path).status_code == 200
+            latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def search_latency(base: str, n: int = 50) -> dict[str, float]:
+    """p50 of each README query over p50 of GET /metadata, on whatever the store holds."""
+    metadata = percentile(timed_gets(base, "/metadata", n), .5)
+    return {query: percentile(timed_gets(base, query, n), .5) / metadata for query in README_QUERIES}
+
+
+def ingest(base: str, payloads: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """Send every payload from ``clients`` threads; the wall time and each request's latency."""
+    def send(payload: bytes) -> float:
+        with httpx.Client(base_url=base, timeout=600) as client:
+            start = time.perf_counter()
+            response = client.post("/", content=payload, headers={"Content-Type": "application/fhir+json"})
+            assert response.status_code == 200, response.text[:500]
+            return time.perf_counter() - start
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        latencies = list(pool.map(send, payloads))
+    return time.perf_counter() - start, latencies
+
+
+def copy_baseline(admin: str, payloads: list[bytes]) -> float:
+    """Seconds to COPY every resource's JSON (one row each) into a bare table, best of three."""
+    import psycopg
+
+    rows = [orjson.dumps(e["resource"]).decode() for p in payloads for e in orjson.loads(p)["entry"]]
+    best = float("inf")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute("DROP TABLE IF EXISTS fb_bench_copy")
+            conn.execute("CREATE TABLE fb_bench_copy (content text NOT NULL)")
+            start = time.perf_counter()
+            with conn.cursor() as cursor, cursor.copy("COPY fb_bench_copy (content) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((row,))
+            best = min(best, time.perf_counter() - start)
+        conn.execute("DROP TABLE fb_bench_copy")
+    return best
+
+
+def fresh_schema(admin: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.execute(f"CREATE SCHEMA {name}")
+    return f"{admin}?options=-csearch_path%3D{name}"
+
+
+def drop_schema(admin: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3, help="re-keyed copies of each subject's bundle")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
-    parser.add_argument("--db", default=None, help="database URL for the service (default: a fresh SQLite file)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts to measure")
+    parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL database")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-load-"))
@@ -104,58 +222,35 @@ def main(argv: list[str] | None = None) -> None:
     subjects = per_subject(orjson.loads((work / "bundle" / "bundle.json").read_bytes()))
     payloads = [rekeyed(b, c) for c in range(args.copies) for b in subjects]
     resources = sum(len(orjson.loads(p)["entry"]) for p in payloads)
-
-    port = free_port()
-    db = args.db or str(work / "service.sqlite")
-    server = subprocess.Popen([sys.executable, "-c", "from fhirbridge.cli import main; main()", "serve", "--db", db,
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/metadata").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=300) as client:
-            metadata = []
-            for _ in range(200):
-                start = time.perf_counter()
-                assert client.get("/metadata").status_code == 200
-                metadata.append(time.perf_counter() - start)
-
-        def send(payload: bytes) -> float:
-            with httpx.Client(base_url=base, timeout=300) as client:
-                start = time.perf_counter()
-                response = client.post("/", content=payload, headers={"Content-Type": "application/fhir+json"})
-                assert response.status_code == 200, response.text[:500]
-                return time.perf_counter() - start
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
-            latencies = list(pool.map(send, payloads))
-        http_seconds = time.perf_counter() - start
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-
-    store = Store.open(str(work / "direct.sqlite"))
-    start = time.perf_counter()
-    for payload in payloads:
-        store.ingest(plan(orjson.loads(payload))[0])
-    direct_seconds = time.perf_counter() - start
-    store.close()
-
-    http_rate, direct_rate = resources / http_seconds, resources / direct_seconds
+    cpu_start = time.process_time()
+    copy_seconds = copy_baseline(args.db, payloads)
+    copy_cpu = (time.process_time() - cpu_start) / 3
+    copy_rate = resources / copy_seconds
     print(f"bundles: {len(payloads)} ({resources} resources), clients: {args.clients}, cpus: {os.cpu_count()}")
-    print(f"baseline GET /metadata latency: p50 {percentile(metadata, .5) * 1000:.1f} ms, "
-          f"p99 {percentile(metadata, .99) * 1000:.1f} ms")
-    print(f"baseline direct store ingest (no HTTP, no validation): {direct_rate:.0f} resources/s")
-    print(f"service ingest over HTTP (validated): {http_rate:.0f} resources/s, "
-          f"latency p50 {percentile(latencies, .5) * 1000:.0f} ms, p99 {percentile(latencies, .99) * 1000:.0f} ms, "
-          f"mean {statistics.mean(latencies) * 1000:.0f} ms per bundle")
-    print(f"ratio service/direct throughput: {http_rate / direct_rate:.2f}; "
-          f"ratio ingest p50 / metadata p50 latency: {percentile(latencies, .5) / percentile(metadata, .5):.0f}")
+    print(f"baseline COPY of the resources' JSON into a bare table: {copy_rate:.0f} resources/s")
+
+    for workers in (int(w) for w in args.workers.split(",")):
+        schema = f"fb_bench_w{workers}"
+        url = fresh_schema(args.db, schema)
+        server, base = start_server(url, workers, work / f"files-{workers}")
+        try:
+            metadata = timed_gets(base, "/metadata", 100)
+            cpu_before = tree_cpu(server.pid)
+            seconds, latencies = ingest(base, payloads, args.clients)
+            cpu = tree_cpu(server.pid) - cpu_before
+            ratios = search_latency(base, 20)
+        finally:
+            stop_server(server)
+            drop_schema(args.db, schema)
+        rate = resources / seconds
+        print(f"workers {workers}: ingest {rate:.0f} resources/s = {rate / copy_rate:.3f}x COPY; "
+              f"latency per bundle p50 {percentile(latencies, .5) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, .99) * 1000:.0f} ms "
+              f"(GET /metadata p50 {percentile(metadata, .5) * 1000:.1f} ms); "
+              f"service CPU during ingest {cpu / resources * 1000:.2f} s per 1000 resources "
+              f"(COPY: {copy_cpu / resources * 1000:.3f} s of this process)")
+        print("   README queries, p50 over GET /metadata p50: "
+              + ", ".join(f"{q} {r:.1f}x" for q, r in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -311,16 +311,56 @@ def rules(fmt: str, codes: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--max-body", default=64, show_default=True, type=click.IntRange(1), metavar="MIB",
-              help="Largest request body accepted, in MiB.")
-def serve(db: str | None, host: str, port: int, max_body: int) -> None:
-    """Run the HTTP service: FHIR $validate and $convert, and ingest of transaction bundles into a registry.
+              envvar="FHIRBRIDGE_MAX_BODY", help="Largest request body accepted, in MiB ($import streams to disk).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), metavar="N",
+              envvar="FHIRBRIDGE_WORKERS", help="Service processes (state is only in the database; use PostgreSQL "
+                                                "for more than one: SQLite has a single writer).")
+@click.option("--public-read", is_flag=True, default=False, envvar="FHIRBRIDGE_PUBLIC_READ",
+              help="Open reads (GET, $validate, $convert, $export) to anyone when authentication is configured.")
+@click.option("--jwt-issuer", default=None, envvar="FHIRBRIDGE_JWT_ISSUER", metavar="URL",
+              help="Accept OAuth2 bearer tokens (JWT) from this issuer (iss).")
+@click.option("--jwt-jwks", default=None, envvar="FHIRBRIDGE_JWT_JWKS", metavar="URL|FILE",
+              help="The issuer's key set (JWKS): an https URL or a file.")
+@click.option("--jwt-audience", default=None, envvar="FHIRBRIDGE_JWT_AUDIENCE", help="Required token audience.")
+@click.option("--files-dir", default="fhirbridge-files", show_default=True, envvar="FHIRBRIDGE_FILES_DIR",
+              help="Folder for bulk export files and import uploads (shared by all processes).")
+@click.option("--body-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              envvar="FHIRBRIDGE_BODY_TIMEOUT", help="Seconds to wait for each part of a request body.")
+@click.option("--max-entries", default=50_000, show_default=True, type=click.IntRange(1),
+              envvar="FHIRBRIDGE_MAX_ENTRIES", help="Most entries in one Bundle.")
+@click.option("--max-depth", default=64, show_default=True, type=click.IntRange(8, 512),
+              envvar="FHIRBRIDGE_MAX_DEPTH", help="Deepest JSON nesting of a FHIR body.")
+@click.option("--max-unzipped", default=64, show_default=True, type=click.IntRange(1), metavar="MIB",
+              envvar="FHIRBRIDGE_MAX_UNZIPPED", help="Most MiB uploaded archives may expand to.")
+@click.option("--max-sync-export", default=50_000, show_default=True, type=click.IntRange(0),
+              envvar="FHIRBRIDGE_MAX_SYNC_EXPORT",
+              help="Most resources of an export answered at once (larger ones need Prefer: respond-async).")
+@click.option("--statement-timeout", default=30.0, show_default=True, type=click.FloatRange(0),
+              envvar="FHIRBRIDGE_STATEMENT_TIMEOUT", help="Seconds a database statement may run (PostgreSQL).")
+@click.option("--job-hours", default=24.0, show_default=True, type=click.FloatRange(0.01),
+              envvar="FHIRBRIDGE_JOB_HOURS", help="Hours finished bulk jobs and their files are kept.")
+@click.option("--job-threads", default=1, show_default=True, type=click.IntRange(0),
+              envvar="FHIRBRIDGE_JOB_THREADS", help="Bulk job worker threads in each process.")
+def serve(db: str | None, host: str, port: int, max_body: int, workers: int, public_read: bool,
+          jwt_issuer: str | None, jwt_jwks: str | None, jwt_audience: str | None, files_dir: str,
+          body_timeout: float, max_entries: int, max_depth: int, max_unzipped: int, max_sync_export: int,
+          statement_timeout: float, job_hours: float, job_threads: int) -> None:
+    """Run the HTTP service: FHIR $validate and $convert, ingest of transaction bundles into a registry, and Bulk
+    Data export and import.
 
-    Write endpoints need an API key when FHIRBRIDGE_API_KEY is set. SIGTERM finishes requests in flight.
+    Every endpoint but /metadata needs credentials when FHIRBRIDGE_API_KEY or --jwt-jwks is set
+    (docs/service-security.md). SIGTERM finishes requests in flight.
     """
     from fhirbridge.service.server import serve as run_service
     from fhirbridge.service.settings import DEFAULT_DB, ServiceSettings
 
-    run_service(ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * 1024 * 1024), host, port)
+    mib = 1024 * 1024
+    settings = ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * mib, public_read=public_read,
+                               jwt_issuer=jwt_issuer, jwt_jwks=jwt_jwks, jwt_audience=jwt_audience,
+                               files_dir=files_dir, body_timeout=body_timeout, max_entries=max_entries,
+                               max_depth=max_depth, max_unzipped=max_unzipped * mib, max_sync_export=max_sync_export,
+                               statement_timeout=statement_timeout, job_hours=job_hours, job_threads=job_threads)
+    run_service(settings, host, port, workers)
 
 
 from fhirbridge.cli_layout import layout  # noqa: E402  (its own module: the layout commands)

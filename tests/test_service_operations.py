@@ -107,7 +107,7 @@ def test_zip_members_may_not_leave_the_upload_folder(client: httpx.Client) -> No
         archive.writestr("../../escape.csv", "a,b\n")
     response = client.post("/$validate", content=buffer.getvalue(), headers={"Content-Type": "application/zip"})
     assert response.status_code == 400
-    assert _codes(response.json()) == {"FB-SRV-008"}
+    assert _codes(response.json()) == {"FB-SRV-032"}
 
 
 def test_convert_to_fhir_gives_the_cli_bundle_and_its_outcome(client: httpx.Client, tmp_path: Path) -> None:

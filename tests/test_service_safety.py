@@ -1,5 +1,5 @@
-"""Safety of the running service: API key on writes, body size limit, hardened XML, no patient data in the log,
-and a graceful shutdown that finishes the requests in flight."""
+"""Safety of the running service: API key on every endpoint but /metadata, body size limit, hardened XML, no
+patient data in the log, and a graceful shutdown that finishes the requests in flight."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _code(response: httpx.Response) -> str:
     return response.json()["issue"][0]["details"]["coding"][0]["code"]
 
 
-def test_write_endpoints_need_the_api_key_when_one_is_set(service: Service) -> None:
+def test_every_endpoint_but_metadata_needs_the_api_key_when_one_is_set(service: Service) -> None:
     bundle = {"resourceType": "Bundle", "type": "batch"}
     with service.client() as client:
         refused = client.post("/", json=bundle, headers=FHIR)
@@ -46,7 +46,10 @@ def test_write_endpoints_need_the_api_key_when_one_is_set(service: Service) -> N
         assert wrong.status_code == 401
         assert client.post("/", json=bundle, headers=AUTHORISED).status_code == 200
         assert client.post("/", json=bundle, headers={**FHIR, "X-API-Key": KEY}).status_code == 200
-        assert client.get("/metadata").status_code == 200  # reads need no key
+        assert client.get("/metadata").status_code == 200  # the CapabilityStatement needs no key
+        for read in ("/Patient", "/$export", "/$export-sdtm"):  # reads need it, exports included
+            assert client.get(read).status_code == 401, read
+        assert client.get("/Patient", headers={"X-API-Key": KEY}).status_code == 200
 
 
 def test_bodies_over_the_limit_are_refused_unread(service: Service) -> None:
@@ -59,7 +62,7 @@ def test_bodies_over_the_limit_are_refused_unread(service: Service) -> None:
             for start in range(0, len(big), 65536):
                 yield big[start:start + 65536]
 
-        streamed = client.post("/$validate", content=chunks(), headers=FHIR)
+        streamed = client.post("/$validate", content=chunks(), headers=AUTHORISED)
         assert streamed.status_code == 413 and _code(streamed) == "FB-SRV-007"
         assert client.get("/metadata").status_code == 200
 
@@ -75,7 +78,7 @@ def test_xml_with_entities_is_refused(service: Service) -> None:
                 response = client.post(url, content=body, headers={**XML, "Authorization": f"Bearer {KEY}"})
                 assert response.status_code == 400 and _code(response) == "FB-FHIR-051"
                 assert "root:" not in response.text
-        broken = client.post("/$validate", content=b"<Patient", headers=XML)
+        broken = client.post("/$validate", content=b"<Patient", headers={**XML, "Authorization": f"Bearer {KEY}"})
         assert broken.status_code == 400 and _code(broken) == "FB-FHIR-050"
 
 
@@ -85,9 +88,9 @@ def test_the_log_holds_no_patient_data(service: Service) -> None:
     secrets = {patient["id"], patient["identifier"][0]["value"], patient["birthDate"]}
     with service.client() as client:
         assert client.post("/", json=bundle, headers=AUTHORISED).status_code == 200
-        assert client.get(f"/Patient/{patient['id']}").status_code == 200
-        assert client.get(f"/Observation?subject=Patient/{patient['id']}&date=ge{patient['birthDate']}"
-                          ).status_code == 200
+        assert client.get(f"/Patient/{patient['id']}", headers=AUTHORISED).status_code == 200
+        assert client.get(f"/Observation?subject=Patient/{patient['id']}&date=ge{patient['birthDate']}",
+                          headers=AUTHORISED).status_code == 200
         bad = client.post("/", json={"resourceType": "Bundle", "type": "batch", "entry": [
             {"resource": {**patient, "birthDate": "not a date"}, "request": {"method": "PUT",
                                                                           "url": f"Patient/{patient['id']}"}}]},

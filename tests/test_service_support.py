@@ -37,7 +37,8 @@ def free_port() -> int:
 
 
 class Service:
-    """A `fhirbridge serve` subprocess; its standard error (the service log) goes to ``log``."""
+    """A `fhirbridge serve` subprocess; its standard error (the service log) goes to ``log``, and it runs in the
+    log's folder (where its default bulk files folder goes)."""
 
     def __init__(self, db: str, log: Path, env: dict[str, str] | None = None, *args: str) -> None:
         self.port = free_port()
@@ -47,7 +48,7 @@ class Service:
                    "--port", str(self.port), *args]
         with log.open("ab") as stderr:
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
-                                            env={**os.environ, **(env or {})})
+                                            env={**os.environ, **(env or {})}, cwd=log.parent)
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:

@@ -308,7 +308,8 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-SRV-011", "error", "schema", "Invalid request parameter",
              "A search or operation parameter is unknown for this endpoint or its value has the wrong syntax."),
         Rule("FB-SRV-012", "error", "security", "Not authorised",
-             "Write endpoints need the API key (Authorization: Bearer KEY or X-API-Key) when one is set."),
+             "Every endpoint but /metadata needs credentials when authentication is configured: the API key "
+             "(Authorization: Bearer KEY or X-API-Key) or an OAuth2 bearer token of the configured issuer."),
         Rule("FB-SRV-013", "fatal", "service", "Internal error",
              "The service failed unexpectedly; nothing was stored. The service log has the details."),
         # FHIR REST interactions and search
@@ -330,8 +331,28 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-REST-007", "error", "schema", "Resource does not match the request",
              "The body's resourceType or id differs from the type and id of the URL; nothing was stored."),
         Rule("FB-REST-008", "error", "syntax", "Resource nested too deeply",
-             "The objects and arrays of the body nest deeper than any FHIR resource needs; nothing was read further "
-             "or stored."),
+             "The objects and arrays of the body nest deeper than the service's limit (--max-depth; deeper than any "
+             "FHIR resource needs); nothing was read further or stored."),
+        Rule("FB-SRV-030", "fatal", "syntax", "Request not received in time",
+             "The client sent the request body more slowly than the service's body timeout allows, or less of it "
+             "than its Content-Length announced; nothing was stored."),
+        Rule("FB-SRV-031", "fatal", "syntax", "Request over a limit",
+             "The request exceeds one of the service's limits (bundle entries, repeated parameters, "
+             "name length, expanded upload size); nothing was read further or stored."),
+        Rule("FB-SRV-032", "fatal", "syntax", "Unreadable upload",
+             "An uploaded archive is corrupt, encrypted, uses an unsupported compression, declares wrong sizes or "
+             "holds a file and a folder of the same name; nothing was read from it."),
+        Rule("FB-SRV-033", "error", "security", "Forbidden",
+             "The credentials are valid but lack the scope this request needs (system/*.read for reads, "
+             "system/*.write for writes), or the job belongs to another client."),
+        Rule("FB-SRV-034", "error", "service", "Bulk job failed or not ready",
+             "A bulk export or import job failed, was cancelled, or its files are not (or no longer) there."),
+        Rule("FB-SRV-036", "error", "service", "Statement timeout",
+             "A database statement ran longer than the service's statement timeout and was cancelled; nothing was "
+             "stored. Try again later, or ask for less."),
+        Rule("FB-SRV-035", "error", "schema", "Subject refused by bulk import",
+             "Every resource of this subject was left out of the import because one of them failed validation or "
+             "could not be stored; the other subjects were imported."),
     )
 }  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,17 +12,24 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fhirbridge import __version__
 from fhirbridge.issues.issue import Issue
-from fhirbridge.service import routes_operations, routes_rest
+from fhirbridge.service import bulk, routes_operations, routes_rest
+from fhirbridge.service.auth import Authentication
 from fhirbridge.service.bodies import BodyError, BodyLimit
+from fhirbridge.service.docs import add_offline_docs
+from fhirbridge.service.limits import REQUEST_ID, Guard, Limits, RecordingSend
 from fhirbridge.service.openapi import fhir_errors_only
 from fhirbridge.service.responses import (
     ServiceError,
     on_body_error,
+    on_database_error,
+    on_disconnect,
     on_http_error,
     on_service_error,
     on_unexpected,
@@ -29,7 +37,10 @@ from fhirbridge.service.responses import (
     outcome_response,
 )
 from fhirbridge.service.settings import ServiceSettings
+from fhirbridge.service.validation import validate_fhir
+from fhirbridge.service.worker import Worker
 from fhirbridge.store import Store
+from fhirbridge.store.database import set_statement_timeout
 
 access_log = logging.getLogger("fhirbridge.access")
 
@@ -41,24 +52,43 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = Store.open(settings.db)
+        set_statement_timeout(app.state.store.engine, settings.statement_timeout)
+        warm_up()
         app.state.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        workers = [Worker(app.state.store, settings) for _ in range(settings.job_threads)]
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
+            for worker in workers:
+                worker.stop()
             app.state.store.close()
 
-    app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan, redoc_url=None,
+    app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan, redoc_url=None, docs_url=None,
                   description="Validate and convert spinal-cord-injury trial data (CSV, SDTM, FHIR) and ingest "
                               "FHIR transaction bundles into a registry.")
     app.state.settings = settings
+    add_offline_docs(app)
     app.include_router(routes_operations.router)
+    app.include_router(bulk.router)  # before the REST routes: /Patient/$export is not a read of Patient "$export"
     app.include_router(routes_rest.router)
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(BodyError, on_body_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body, refuse=_too_large(settings.max_body))
+    # Middleware added last runs first: the access log (which sees every answer), Guard (request id, headers,
+    # early refusals, body timeout), authentication and the body limit.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body, refuse=_too_large(settings.max_body),
+                       unlimited=("/$import",))
+    app.add_middleware(Authentication, settings=settings, refuse=_refuse_error,
+                       audit_engine=lambda: app.state.store.engine)
+    limits = Limits(max_entries=settings.max_entries, max_depth=settings.max_depth, max_name=settings.max_name,
+                    max_unzipped=settings.max_unzipped)
+    app.add_middleware(Guard, limits=limits, body_timeout=settings.body_timeout, refuse=_refuse_issue)
     app.add_middleware(AccessLog)
 
     def openapi() -> dict[str, Any]:
@@ -70,13 +100,32 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
+def warm_up() -> None:
+    """Load what validation needs (definitions, models, mapping specs) once, then move every object alive to the
+    garbage collector's permanent generation: validation runs a full collection when it ends, which would
+    otherwise walk the whole heap of the service after every request (several times the cost of the request)."""
+    validate_fhir({"resourceType": "Patient", "id": "warm-up", "gender": "unknown"})
+    gc.collect()
+    gc.freeze()
+
+
 def _too_large(limit: int) -> Any:
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
         response = outcome_response(413, [Issue.of("FB-SRV-007", f"the request body exceeds {limit} bytes")],
-                                    headers={"Connection": "close"})
+                                    headers={"Connection": "close"}, scope=scope)
         await response(scope, receive, send)
 
     return refuse
+
+
+async def _refuse_error(error: ServiceError, scope: Scope, receive: Receive, send: Send) -> None:
+    await outcome_response(error.status, error.issues, error.headers, scope)(scope, receive, send)
+
+
+async def _refuse_issue(status: int, issue: Issue, scope: Scope, receive: Receive, send: Send,
+                        close: bool = False) -> None:
+    headers = {"Connection": "close"} if close else None
+    await outcome_response(status, [issue], headers, scope)(scope, receive, send)
 
 
 class AccessLog:
@@ -91,16 +140,10 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recording_send = RecordingSend(send)
         try:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "(no route)")
-            access_log.info("%s %s %s %.1fms", scope["method"], route, status, (time.perf_counter() - start) * 1000)
+            access_log.info("%s %s %s %.1fms %s", scope["method"], route, recording_send.status or 500,
+                            (time.perf_counter() - start) * 1000, scope.get(REQUEST_ID, "-"))

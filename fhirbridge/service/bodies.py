@@ -1,13 +1,16 @@
 """Reading request bodies safely: a size limit on every request, FHIR JSON or XML, uploaded files.
 
 XML goes through the FHIR spoke's hardened parser (no DTDs, entities or network access; a document that
-declares a DOCTYPE is refused). Uploaded zips are read in memory, member by member, only up to a multiple of the
-body limit (zip bombs), and no member may name a path outside the archive.
+declares a DOCTYPE is refused). Uploaded zips are read in memory, member by member and a block at a time, up to
+the expansion limit counted as they are unpacked (zip bombs, lying sizes); no member may name a path outside the
+archive. JSON bodies are checked for their limits (entries, nesting, NUL characters) as soon as they are parsed.
 """
 
 from __future__ import annotations
 
+import lzma
 import zipfile
+import zlib
 from io import BytesIO
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,13 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fhirbridge.formats.fhir import xml as fhir_xml
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
+from fhirbridge.service.limits import LimitExceeded, check_parsed, current_limits
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"}
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed"}
 MULTIPART = "multipart/form-data"
-#: An uploaded zip may expand to at most this many times the body limit.
-ZIP_EXPANSION = 8
+#: Bytes unpacked from an archive member at a time.
+_BLOCK = 1024 * 1024
 
 
 class BodyError(Exception):
@@ -52,6 +56,10 @@ def parse_fhir(body: bytes, content_type: str | None) -> dict[str, Any]:
         resource = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyError(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file="request body"), 400) from None
+    try:
+        check_parsed(resource)
+    except LimitExceeded as exc:
+        raise BodyError(exc.issue, exc.status) from None
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise BodyError(Issue.of("FB-FHIR-001", "the body is not a FHIR resource: it has no resourceType",
                                  file="request body", target="resourceType"), 400)
@@ -69,41 +77,85 @@ def parse_fhir_xml(body: bytes) -> dict[str, Any]:
               for where, message in problems]
     if issues:
         raise BodyError(issues[0], 400, *issues[1:])
+    try:
+        check_parsed(resource)
+    except LimitExceeded as exc:
+        raise BodyError(exc.issue, exc.status) from None
     return resource
 
 
-def zip_members(data: bytes, limit: int) -> list[Source]:
-    """The files of a zip, each named by its path in the archive; no path may leave the archive and the total
-    may not exceed ``limit`` bytes."""
+def zip_members(data: bytes, limit: int | None = None) -> tuple[list[Source], int]:
+    """The files of a zip, each named by its path in the archive, unpacked a block at a time: the expanded total
+    may not exceed ``limit`` bytes (the sizes the archive declares are not trusted), no path may leave the
+    archive, be too long, or be both a file and a folder; encrypted members, unknown compression and corrupt
+    data refuse the upload. Returns the members and the bytes they expanded to."""
+    limits = current_limits.get()
+    limit = limits.max_unzipped if limit is None else limit
     try:
         archive = zipfile.ZipFile(BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise BodyError(Issue.of("FB-SRV-008", f"not a zip file: {exc}", file="request body"), 400) from None
-    members, total = [], 0
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise BodyError(Issue.of("FB-SRV-032", f"not a readable zip file: {exc}", file="request body"), 400) from None
     with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            name = PurePosixPath(info.filename)
-            if name.is_absolute() or ".." in name.parts or not name.parts:
-                raise BodyError(Issue.of("FB-SRV-008", f"zip member {info.filename!r} points outside the archive",
-                                         file="request body"), 400)
-            total += info.file_size
-            if total > limit:
-                raise BodyError(Issue.of("FB-SRV-007", f"the zip expands to more than {limit} bytes",
-                                         file="request body"), 413)
-            with archive.open(info) as member:
-                content = member.read(limit + 1)
-            if len(content) != info.file_size:
-                raise BodyError(Issue.of("FB-SRV-008", f"zip member {info.filename!r} is corrupt",
-                                         file="request body"), 400)
-            members.append(Source(content, name=name.as_posix()))
-    return members
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        _check_member_names(archive, infos, limits.max_name)
+        members, total = [], 0
+        for info in infos:
+            content, total = _expand(archive, info, total, limit)
+            members.append(Source(content, name=PurePosixPath(info.filename).as_posix()))
+    return members, total
+
+
+def _check_member_names(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_name: int) -> None:
+    folders = {parent.as_posix() for info in archive.infolist()
+               for parent in PurePosixPath(info.filename).parents if parent.parts}
+    for info in infos:
+        name = PurePosixPath(info.filename)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise _unreadable(f"zip member {info.filename[:80]!r} points outside the archive")
+        if len(info.filename) > max_name:
+            raise BodyError(Issue.of("FB-SRV-031", f"a zip member's name is longer than {max_name} characters",
+                                     file="request body"), 400)
+        if name.as_posix() in folders:
+            raise _unreadable(f"zip member {info.filename[:80]!r} is both a file and a folder")
+        if info.flag_bits & 0x1:
+            raise _unreadable(f"zip member {info.filename[:80]!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+            raise _unreadable(f"zip member {info.filename[:80]!r} uses an unsupported compression "
+                              f"({info.compress_type})")
+
+
+def _expand(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, limit: int) -> tuple[bytes, int]:
+    """One member's bytes, read a block at a time; the running total of the archive is capped at ``limit``."""
+    chunks: list[bytes] = []
+    try:
+        with archive.open(info) as member:
+            while block := member.read(_BLOCK):
+                total += len(block)
+                if total > limit:
+                    raise BodyError(Issue.of("FB-SRV-031", f"the upload expands to more than {limit} bytes",
+                                             file="request body"), 413)
+                chunks.append(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, ValueError,
+            lzma.LZMAError) as exc:
+        raise _unreadable(f"zip member {info.filename[:80]!r} is corrupt: {type(exc).__name__}") from None
+    content = b"".join(chunks)
+    if len(content) != info.file_size:
+        raise _unreadable(f"zip member {info.filename[:80]!r} is not the size its header declares")
+    return content, total
+
+
+def _unreadable(message: str) -> BodyError:
+    return BodyError(Issue.of("FB-SRV-032", message, file="request body"), 400)
 
 
 def safe_upload_name(name: str | None, fallback: str) -> str:
-    """The last component of an uploaded file's name, or ``fallback`` when there is no usable one."""
+    """The last component of an uploaded file's name, or ``fallback`` when there is no usable one; names longer
+    than the limit are refused (a file system could not hold them)."""
     base = PurePosixPath((name or "").replace("\\", "/")).name
+    max_name = current_limits.get().max_name
+    if len(base) > max_name:
+        raise BodyError(Issue.of("FB-SRV-031", f"an uploaded file's name is longer than {max_name} characters",
+                                 target="filename"), 400)
     return base if base and base not in (".", "..") else fallback
 
 
@@ -112,15 +164,17 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware refusing bodies over ``max_bytes``: by Content-Length at once, else while streaming."""
+    """ASGI middleware refusing bodies over ``max_bytes``: by Content-Length at once, else while streaming
+    (except on ``unlimited`` paths, which write their body to disk as it arrives)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Any) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Any, unlimited: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.refuse = refuse  # (scope, receive, send) coroutine that answers 413
+        self.unlimited = unlimited  # paths that stream their body to disk (bulk import)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.unlimited:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

@@ -10,7 +10,7 @@ from fhirbridge.service.resource_writes import release_issues
 from fhirbridge.service.responses import ServiceError, outcome_of
 from fhirbridge.service.validation import has_errors, validate_fhir
 from fhirbridge.store.repository import IngestRejected, Store, WriteResult
-from fhirbridge.store.transaction import plan
+from fhirbridge.store.transaction import PlannedWrite, plan
 
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
@@ -18,10 +18,7 @@ _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
     """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong.
     ``stored`` is the same bundle with its decimals as written (``bundle`` is what the checker reads)."""
-    writes, issues = plan(bundle if stored is None else stored)
-    issues.extend(i for w in writes for i in release_issues(w.resource, f"Bundle.entry[{w.index}].resource"))
-    if not any(i.code == "FB-SRV-001" for i in issues) and not has_errors(issues):
-        issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
+    writes, issues = checked_writes(bundle, stored)
     if has_errors(issues):
         raise ServiceError(422, *issues)
     try:
@@ -29,6 +26,17 @@ def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None =
     except IngestRejected as exc:
         raise ServiceError(422, *issues, *exc.issues) from None
     return _response_bundle(bundle["type"], results, [i for i in issues if i.severity >= Severity.WARNING])
+
+
+def checked_writes(bundle: dict[str, Any], stored: dict[str, Any] | None = None,
+                   ) -> tuple[list[PlannedWrite], list[Issue]]:
+    """The writes a bundle asks for and every issue found planning and validating it (nothing is stored).
+    ``stored`` is the same bundle with its decimals as written; the writes carry those."""
+    writes, issues = plan(bundle if stored is None else stored)
+    issues.extend(i for w in writes for i in release_issues(w.resource, f"Bundle.entry[{w.index}].resource"))
+    if not any(i.code == "FB-SRV-001" for i in issues) and not has_errors(issues):
+        issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
+    return writes, issues
 
 
 def _resolved_by_store(issue: Issue) -> bool:

@@ -32,11 +32,22 @@ def fhir_result(description: str, *errors: int, media: str = FHIR_JSON) -> dict[
 FHIR_RESULT = fhir_result("the resource", 404)
 
 
+#: Answers any request may get before it reaches its operation (malformed, unauthorised, too slow or too large).
+ANY_REQUEST_ERRORS = ("400", "401", "403", "408", "413")
+#: ... and any request with a body (no or an unsupported Content-Type).
+BODY_ERRORS = ("415",)
+
+
 def fhir_errors_only(document: dict[str, Any]) -> dict[str, Any]:
-    """Replace FastAPI's own 422 "validation error" answers with the 400 OperationOutcome the service sends."""
-    for path in document.get("paths", {}).values():
-        for operation in path.values():
+    """Replace FastAPI's own 422 "validation error" answers with the 400 OperationOutcome the service sends, and
+    list the refusals every request may get (authentication, limits), each an OperationOutcome."""
+    for route, path in document.get("paths", {}).items():
+        for method, operation in path.items():
             responses = operation.get("responses", {})
+            guarded = () if route == "/metadata" else ANY_REQUEST_ERRORS[1:]
+            body = BODY_ERRORS if method in ("post", "put", "patch") else ()
+            for status in (ANY_REQUEST_ERRORS[0], *guarded, *body, *(("404",) if "{" in route else ())):
+                responses.setdefault(status, _OUTCOME)
             body = responses.get("422", {}).get("content", {}).get("application/json", {})
             if "HTTPValidationError" in str(body.get("schema", {})):
                 del responses["422"]

@@ -16,32 +16,14 @@ from fhirbridge.service.validation import REQUEST_BODY, has_errors
 from fhirbridge.store import decimals
 
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
-#: Deepest nesting of objects and arrays a written resource may have (a Bundle's entries included): FHIR content
-#: stays far below it, and the JSON writer stops at 255 levels.
-MAX_DEPTH = 128
 
 
 def read_resource(body: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The resource as the checker reads it (floats), and as the store keeps it (decimals as written)."""
-    parsed = parse_fhir(body, content_type)
-    if _depth(parsed) > MAX_DEPTH:
-        raise ServiceError(400, Issue.of("FB-REST-008", f"the resource is nested more than {MAX_DEPTH} levels deep",
-                                         file=REQUEST_BODY))
+    parsed = parse_fhir(body, content_type)  # nesting, entries and NUL characters checked (service limits)
     if media_type(content_type) in XML_TYPES:
         return parsed, parsed
     return parsed, decimals.loads(body, parsed)
-
-
-def _depth(node: Any) -> int:
-    """How deeply objects and arrays nest in a parsed document (without recursion: it may be deep)."""
-    deepest, stack = 0, [(node, 1)]
-    while stack:
-        value, level = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is not None:
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
 
 
 def release_issues(resource: dict[str, Any], where: str | None = None) -> list[Issue]:

@@ -1,4 +1,4 @@
-"""The operations: $validate and $convert (the CLI's validate and convert over HTTP), $export and metadata."""
+"""The operations: $validate and $convert (the CLI's validate and convert over HTTP), and metadata."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from fhirbridge import api, public
@@ -24,7 +24,6 @@ from fhirbridge.issues.report import Report
 from fhirbridge.report import build_report
 from fhirbridge.service.bodies import (
     MULTIPART,
-    ZIP_EXPANSION,
     ZIP_TYPES,
     media_type,
     parse_fhir,
@@ -34,13 +33,12 @@ from fhirbridge.service.bodies import (
 from fhirbridge.service.capability import capability_statement, served_routes
 from fhirbridge.service.openapi import FHIR_OR_FILES_BODY, fhir_result
 from fhirbridge.service.resource_writes import resource_to_validate
-from fhirbridge.service.responses import FHIR_JSON, FHIR_NDJSON, FHIR_XML, ServiceError, fhir_response
+from fhirbridge.service.responses import FHIR_JSON, FHIR_XML, ServiceError, fhir_response
 from fhirbridge.service.validation import REQUEST_BODY
 
 router = APIRouter()
 #: Most files one multipart upload may carry.
 MAX_FILES = 100
-_TYPE_NAME = r"[A-Z][A-Za-z]{1,63}"
 _FAIL_ON = Query("error", pattern="^(error|warning)$", description="Lowest severity that makes the input invalid.")
 _VALIDATE_FROM = Query(None, alias="from", json_schema_extra={"enum": list(api.SOURCE_FORMATS)},
                        description="Format of uploaded files (default: told from their content).")
@@ -50,7 +48,7 @@ async def _inputs(request: Request, unwrap: bool = False) -> tuple[list[Source],
     """The inputs of a request, in memory, and whether they are a FHIR body: uploaded files (multipart, or one
     zip) named as uploaded (a zip's members by their path in it), or a FHIR JSON or XML body, parsed."""
     kind = media_type(request.headers.get("content-type"))
-    limit = request.app.state.settings.max_body * ZIP_EXPANSION
+    budget = request.app.state.settings.max_unzipped  # what all archives of the request may expand to
     if kind == MULTIPART:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
         files: list[Source] = []
@@ -59,12 +57,17 @@ async def _inputs(request: Request, unwrap: bool = False) -> tuple[list[Source],
                 raise ServiceError(400, Issue.of("FB-SRV-011", f"form field {field!r} is not a file", target=field))
             data = await value.read()
             name = safe_upload_name(value.filename, f"upload-{n}")
-            files.extend(zip_members(data, limit) if name.lower().endswith(".zip") else [Source(data, name=name)])
+            if name.lower().endswith(".zip"):
+                unpacked, size = zip_members(data, budget)
+                budget -= size
+                files.extend(unpacked)
+            else:
+                files.append(Source(data, name=name))
         if not form.multi_items():
             raise ServiceError(400, Issue.of("FB-SRV-011", "the upload holds no file", target="file"))
         return files, False
     if kind in ZIP_TYPES:
-        return zip_members(await request.body(), limit), False
+        return zip_members(await request.body(), budget)[0], False
     resource = parse_fhir(await request.body(), request.headers.get("content-type"))
     return [Source(resource_to_validate(resource) if unwrap else resource, name=REQUEST_BODY)], True
 
@@ -76,12 +79,12 @@ def _usage_error(exc: FhirbridgeError) -> ServiceError:
 
 
 #: The SDTM file formats, as ``--sdtm-format`` takes them.
-_SDTM_FORMATS = "^(csv|xpt|dataset-json|dataset-xml)$"
+SDTM_FORMATS = "^(csv|xpt|dataset-json|dataset-xml)$"
 #: Parameters FHIR defines for every interaction, which any endpoint takes.
 _GENERAL_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
 
 
-def _only_known(request: Request, *names: str) -> None:
+def only_known(request: Request, *names: str) -> None:
     """400 for a query parameter the operation does not take: a misspelt option (``sdtm-format``, ``format``)
     would otherwise be ignored and the default used without a word."""
     unknown = sorted(set(request.query_params) - set(names) - _GENERAL_PARAMETERS)
@@ -106,7 +109,7 @@ async def metadata(request: Request) -> Response:
 @router.post("/$validate", summary="Validate a FHIR resource or Bundle, or uploaded CSV/SDTM files",
              openapi_extra={**FHIR_OR_FILES_BODY, **fhir_result("OperationOutcome", 413, 415)})
 async def validate(request: Request, source: str | None = _VALIDATE_FROM, fail_on: str = _FAIL_ON) -> Response:
-    _only_known(request, "from", "fail_on")
+    only_known(request, "from", "fail_on")
     inputs, fhir_body = await _inputs(request, unwrap=True)
     try:
         report = await run_in_threadpool(public.validate, inputs, source="fhir" if fhir_body else source,
@@ -126,9 +129,9 @@ async def convert(request: Request,
                   bundle_type: str = Query("collection", pattern="^(collection|transaction)$"),
                   fhir_format: str = Query("json", pattern="^(json|xml|ndjson)$"),
                   fhir_version: str | None = Query(None, pattern="^(R4|R4B|R5)$"),
-                  sdtm_format: str = Query("csv", pattern=_SDTM_FORMATS),
+                  sdtm_format: str = Query("csv", pattern=SDTM_FORMATS),
                   fail_on: str = _FAIL_ON) -> Response:
-    _only_known(request, "from", "to", "bundle_type", "fhir_format", "fhir_version", "sdtm_format", "fail_on")
+    only_known(request, "from", "to", "bundle_type", "fhir_format", "fhir_version", "sdtm_format", "fail_on")
     inputs, fhir_body = await _inputs(request)
     if fhir_body and source != "fhir":
         raise ServiceError(415, Issue.of("FB-SRV-008", "a FHIR body needs from=fhir; upload files for "
@@ -150,7 +153,7 @@ async def convert(request: Request,
                 {"name": "return", "resource": orjson.loads(written[0].read_bytes())},
                 {"name": "outcome", "resource": report_outcome(report)},
             ]}
-            return fhir_response(request, parameters, headers=_exit_header(report))
+            return fhir_response(request, parameters, headers=_exit_header(report), release=fhir_version or "R4")
         archive = _zip(outdir, written, report)
     return Response(archive, media_type="application/zip", headers={
         **_exit_header(report), "Content-Disposition": f'attachment; filename="fhirbridge-{target}.zip"'})
@@ -165,39 +168,6 @@ def _zip(outdir: Path, files: list[Path], report: Report) -> bytes:
         archive.writestr("report.json", render_json(report))
         archive.writestr("OperationOutcome.json", orjson.dumps(report_outcome(report), option=orjson.OPT_INDENT_2))
     return buffer.getvalue()
-
-
-@router.get("/$export", summary="Every stored resource as NDJSON (optionally only some types)",
-            openapi_extra=fhir_result("NDJSON, one resource per line", media=FHIR_NDJSON))
-async def export(request: Request, types: str | None = Query(None, alias="_type",
-                                                             pattern=f"^{_TYPE_NAME}(,{_TYPE_NAME})*$")) -> Response:
-    chosen = types.split(",") if types else None
-    lines = (line.encode() + b"\n" for line in request.app.state.store.export(chosen))
-    return StreamingResponse(lines, media_type=FHIR_NDJSON)
-
-
-@router.get("/$export-sdtm", summary="Every stored resource as SDTM tables (a zip), read back through the FHIR spoke",
-            openapi_extra=fhir_result("a zip of SDTM datasets, define.xml and the report", media="application/zip"))
-async def export_sdtm(request: Request,
-                      sdtm_format: str | None = Query(None, pattern=_SDTM_FORMATS),
-                      named_format: str | None = Query(None, alias="format", pattern=_SDTM_FORMATS, deprecated=True,
-                                                       description="the former name of sdtm_format")) -> Response:
-    _only_known(request, "sdtm_format", "format")
-    if sdtm_format and named_format and sdtm_format != named_format:
-        raise ServiceError(400, Issue.of("FB-SRV-011", "sdtm_format and format (its former name) disagree",
-                                         target="sdtm_format"))
-    sdtm_format = sdtm_format or named_format or "csv"
-    inputs = await run_in_threadpool(_bulk_export, request.app.state.store.export())
-    with tempfile.TemporaryDirectory(prefix="fhirbridge-") as scratch:
-        outdir = Path(scratch)
-        report = await run_in_threadpool(public.convert, inputs, outdir, source="fhir", target="sdtm",
-                                          sdtm_format=sdtm_format,
-                                          sdtm_mapping=request.app.state.settings.sdtm_mapping)
-        _relative_to(report, outdir)
-        written = sorted(p for p in outdir.rglob("*") if p.is_file()) if outdir.exists() else []
-        archive = _zip(outdir, written, report)
-    return Response(archive, media_type="application/zip", headers={
-        **_exit_header(report), "Content-Disposition": 'attachment; filename="fhirbridge-sdtm.zip"'})
 
 
 @router.get("/$report", summary="The HTML report of `fhirbridge report` over every stored resource",

@@ -3,8 +3,6 @@ vread, history; search; ``Patient/{id}/$everything``. Every write is checked as 
 
 from __future__ import annotations
 
-import re
-import secrets
 import uuid
 from typing import Any
 
@@ -13,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from fhirbridge.issues.issue import Issue
+from fhirbridge.service.auth import require_api_key
 from fhirbridge.service.ingest import ingest
 from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
 from fhirbridge.service.resource_writes import checked, if_match, matches_url, read_resource
@@ -35,24 +34,11 @@ from fhirbridge.store.transaction import PlannedWrite
 router = APIRouter()
 TYPE = r"^[A-Z][A-Za-z]{1,63}$"
 ID = r"^[A-Za-z0-9\-.]{1,64}$"
-_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
-_WRITE_RESULT = fhir_result("the resource as stored", 400, 401, 404, 409, 412, 415, 422)
+_WRITE_RESULT = fhir_result("the resource as stored", 400, 401, 403, 404, 409, 412, 415, 422)
 
 
 def store_of(request: Request) -> Store:
     return request.app.state.store
-
-
-def require_api_key(request: Request) -> None:
-    """Write endpoints need the configured key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``)."""
-    expected = request.app.state.settings.api_key
-    if expected is None:
-        return
-    bearer = _BEARER.match(request.headers.get("authorization", ""))
-    given = bearer.group(1) if bearer else request.headers.get("x-api-key", "")
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise ServiceError(401, Issue.of("FB-SRV-012", "missing or wrong API key"),
-                           headers={"WWW-Authenticate": "Bearer"})
 
 
 @router.post("/", dependencies=[Depends(require_api_key)], summary="Ingest a transaction or batch Bundle",

@@ -113,6 +113,16 @@ def parse_search(rtype: str, pairs: list[tuple[str, str]], limits: SearchLimits,
     return request
 
 
+def filter_criteria(rtype: str, query: str, limits: SearchLimits) -> list[Criterion]:
+    """The criteria of a search given as a query string (a bulk export's ``_typeFilter``): selecting parameters
+    only, since the export, not the filter, shapes the result."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    shaping = sorted({name for name, _ in pairs if name in RESULT_PARAMS})
+    if shaping:
+        raise bad("_typeFilter", f"_typeFilter takes search parameters only, not {', '.join(shaping)}")
+    return parse_search(rtype, pairs, limits, 1, 1).criteria
+
+
 def criterion(rtype: str, name: str, parts: list[str]) -> Criterion:
     """One selecting parameter: ``name[:modifier]`` or a chain ``name[:Type].param``."""
     base, _, modifier = name.partition(":")

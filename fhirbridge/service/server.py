@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 import uvicorn
 from sqlalchemy.engine import make_url
 
 from fhirbridge.service.app import create_app
-from fhirbridge.service.settings import ServiceSettings
+from fhirbridge.service.protocol import FhirH11Protocol
+from fhirbridge.service.settings import SETTINGS_VARIABLE, ServiceSettings
+from fhirbridge.store import Store
 from fhirbridge.store.database import normalise_url
 
 #: Seconds in-flight requests get to finish after SIGTERM before connections are closed.
 GRACEFUL_SECONDS = 30
+
+#: Seconds an idle keep-alive connection is kept open.
+KEEP_ALIVE_SECONDS = 5
+#: Largest request line and headers, in bytes.
+MAX_HEADERS = 64 * 1024
 
 #: uvicorn's own access log prints paths and query strings (identifiers, dates); the service logs routes instead.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "filters": {"no_exception_text": {"()": "fhirbridge.service.logs.NoExceptionText"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr",
+                            "filters": ["no_exception_text"]}},
     "loggers": {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"level": "INFO"},
@@ -29,12 +40,29 @@ LOGGING = {
 }
 
 
-def serve(settings: ServiceSettings, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then finish the requests in flight and close the database."""
-    config = uvicorn.Config(create_app(settings), host=host, port=port, access_log=False, log_config=LOGGING,
-                            timeout_graceful_shutdown=GRACEFUL_SECONDS, server_header=False)
-    logging.getLogger("fhirbridge.service").info("database: %s", _redacted(settings.db))
-    uvicorn.Server(config).run()
+def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> None:
+    """Serve until SIGTERM or SIGINT, then finish the requests in flight and close the database. With several
+    workers, uvicorn starts that many processes, each building the app from the settings in the environment."""
+    log = logging.getLogger("fhirbridge.service")
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_config": LOGGING,
+                               "timeout_graceful_shutdown": GRACEFUL_SECONDS, "server_header": False,
+                               "timeout_keep_alive": KEEP_ALIVE_SECONDS, "h11_max_incomplete_event_size": MAX_HEADERS,
+                               "http": FhirH11Protocol}
+    if workers > 1:
+        if make_url(normalise_url(settings.db)).get_backend_name() == "sqlite":
+            log.warning("%d workers on SQLite: writes wait for each other (one writer); use PostgreSQL", workers)
+        Store.open(settings.db).close()  # migrate once here, not in every worker as it starts
+        os.environ[SETTINGS_VARIABLE] = settings.to_environment()
+        log.info("database: %s, %d workers", _redacted(settings.db), workers)
+        uvicorn.run("fhirbridge.service.server:app_from_environment", factory=True, workers=workers, **options)
+        return
+    log.info("database: %s", _redacted(settings.db))
+    uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+
+
+def app_from_environment() -> Any:
+    """The app of one worker process, from the settings its parent put in the environment."""
+    return create_app(ServiceSettings.from_environment())
 
 
 def _redacted(url: str) -> str:

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long a writer waits for SQLite's single write lock before giving up.
 SQLITE_BUSY_MS = 60_000
+#: Key of the PostgreSQL advisory lock held while migrating (any number, the same in every process).
+MIGRATION_LOCK = 726_2010
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN (see ``_sqlite_begin``).
 WRITE = "fhirbridge_write"
 
@@ -42,6 +44,22 @@ def connect_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}; use a SQLite path or postgresql://")
 
 
+def set_statement_timeout(engine: Engine, seconds: float) -> None:
+    """Cancel any statement of this engine's connections that runs longer than ``seconds`` (PostgreSQL; SQLite
+    has no such setting: its queries are bounded by the service's limits instead). Connections already pooled
+    are closed so that every connection gets the setting."""
+    if engine.dialect.name != "postgresql" or seconds <= 0:
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+        dbapi_connection.commit()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is always DEFERRED).
     dbapi_connection.isolation_level = None
@@ -60,10 +78,13 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every Alembic migration not yet applied (a new database gets the whole schema)."""
+    """Apply every Alembic migration not yet applied (a new database gets the whole schema). On PostgreSQL an
+    advisory lock makes processes that start together (``--workers N``, several hosts) migrate one at a time."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":  # processes starting together migrate one after the other
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()

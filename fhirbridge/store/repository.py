@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
+from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
 from fhirbridge.store.database import WRITE, connect_engine, migrate
-from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
-from fhirbridge.store.search_params import PARAMS, index_values
+from fhirbridge.store.search_params import PARAMS
 from fhirbridge.store.search_query import Criterion, Sort, after, clause, count_matches, sort_key
 from fhirbridge.store.transaction import PlannedWrite, content_hash
 
@@ -185,7 +185,7 @@ class Store:
         conn.execute(resource.delete().where(resource.c.resource_type == rtype, resource.c.id == rid))
         stub = {"resourceType": rtype, "id": rid}
         conn.execute(insert(resource_version).values(resource_type=rtype, id=rid, version_id=version, last_updated=now,
-                                                     content=_served(stub, version, now), deleted=True))
+                                                     content=served(stub, version, now), deleted=True))
         return version, []
 
     def _ingest(self, conn: Connection, writes: list[PlannedWrite]) -> list[WriteResult]:
@@ -194,15 +194,24 @@ class Store:
         targets = {w.full_url: f"{w.resource_type}/{ids[w.index]}" for w in writes if w.full_url}
         final = {w.index: _rewrite(w.resource, targets) | {"id": ids[w.index]} for w in writes}
         written = {f"{w.resource_type}/{ids[w.index]}" for w in writes}
-        self._check_references(conn, writes, final, written)
-        self._claim_identifiers(conn, [(w.resource_type, final[w.index]) for w in writes if w.index not in matched])
-        results: dict[int, WriteResult] = {}
+        refs = [pair for w in writes for pair in _references(final[w.index], f"Bundle.entry[{w.index}].resource")]
+        missing = missing_references(conn, refs, written)
+        if missing:
+            raise IngestRejected(missing)
+        claim_identifiers(conn, self._insert, [
+            (w.resource_type, ident.get("system") or "", ident["value"], final[w.index]["id"])
+            for w in writes if w.index not in matched for ident in _identifiers(final[w.index])])
         after = conn.execute(select(func.coalesce(func.max(resource.c.position), 0))).scalar_one()
-        for w in sorted(writes, key=lambda w: (w.resource_type, ids[w.index])):
+        fresh = sorted((w for w in writes if w.index not in matched), key=lambda w: (w.resource_type, ids[w.index]))
+        done = write_resources(conn, self._insert, [(final[w.index], after + 1 + w.index) for w in fresh], now)
+        results: dict[int, WriteResult] = {}
+        for w in writes:
             if w.index in matched:
                 results[w.index] = self._matched(conn, w, ids[w.index], final[w.index])
             else:
-                results[w.index] = self._upsert(conn, w.index, final[w.index], now, after + 1 + w.index)
+                one = done[(w.resource_type, ids[w.index])]
+                results[w.index] = WriteResult(w.index, "201 Created" if one.created else "200 OK", w.resource_type,
+                                               ids[w.index], one.version_id, one.last_updated)
         return [results[w.index] for w in writes]
 
     def _resolve_conditions(self, conn: Connection, writes: list[PlannedWrite]) -> tuple[dict[int, str], set[int]]:
@@ -223,28 +232,6 @@ class Store:
                 matched.add(w.index)
         return ids, matched
 
-    def _claim_identifiers(self, conn: Connection, resources: list[tuple[str, dict[str, Any]]]) -> None:
-        claims = sorted({(rtype, ident.get("system") or "", ident["value"], res["id"])
-                         for rtype, res in resources for ident in _identifiers(res)})
-        for rtype, system, value, rid in claims:
-            conn.execute(self._insert(identifier).values(resource_type=rtype, system=system, value=value,
-                                                         resource_id=rid).on_conflict_do_nothing())
-
-    def _check_references(self, conn: Connection, writes: list[PlannedWrite], final: dict[int, dict[str, Any]],
-                          written: set[str]) -> None:
-        missing: list[Issue] = []
-        for w in writes:
-            for path, ref in _references(final[w.index], f"Bundle.entry[{w.index}].resource"):
-                rtype, _, rid = ref.partition("/")
-                if ref in written or not rid or "/" in rid or ref.startswith(("#", "urn:", "http:", "https:")):
-                    continue
-                if not conn.execute(select(exists().where(resource.c.resource_type == rtype,
-                                                          resource.c.id == rid))).scalar():
-                    missing.append(Issue.of("FB-SRV-005", f"reference {ref} is neither in the bundle nor stored",
-                                            target=path, value=ref))
-        if missing:
-            raise IngestRejected(missing)
-
     def _matched(self, conn: Connection, w: PlannedWrite, rid: str, content: dict[str, Any]) -> WriteResult:
         row = conn.execute(select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash).where(
             resource.c.resource_type == w.resource_type, resource.c.id == rid)).one()
@@ -254,39 +241,6 @@ class Store:
                                    f"{'|'.join(w.condition or ())} with different content; it was kept",
                                    target=f"Bundle.entry[{w.index}]", record=f"{w.resource_type}/{rid}"))
         return WriteResult(w.index, "200 OK", w.resource_type, rid, row.version_id, row.last_updated, issues)
-
-    def _upsert(self, conn: Connection, index: int, content: dict[str, Any], now: str, position: int) -> WriteResult:
-        rtype, rid = content["resourceType"], content["id"]
-        digest = content_hash(content)
-        # a resource deleted before comes back with the version after its deletion
-        first = 1 + conn.execute(select(func.coalesce(func.max(resource_version.c.version_id), 0)).where(
-            resource_version.c.resource_type == rtype, resource_version.c.id == rid)).scalar_one()
-        created = conn.execute(
-            self._insert(resource).values(resource_type=rtype, id=rid, version_id=first, last_updated=now,
-                                          position=position, content_hash=digest, content=_served(content, first, now))
-            .on_conflict_do_nothing().returning(resource.c.id)
-        ).first()
-        if created is not None:
-            version = first
-        else:
-            current = conn.execute(
-                select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash)
-                .where(resource.c.resource_type == rtype, resource.c.id == rid).with_for_update()
-            ).one()
-            if current.content_hash == digest:
-                return WriteResult(index, "200 OK", rtype, rid, current.version_id, current.last_updated)
-            version = current.version_id + 1
-            conn.execute(update(resource).where(resource.c.resource_type == rtype, resource.c.id == rid).values(
-                version_id=version, last_updated=now, content_hash=digest, content=_served(content, version, now)))
-            conn.execute(search_value.delete().where(search_value.c.resource_type == rtype,
-                                                     search_value.c.resource_id == rid))
-        conn.execute(insert(resource_version).values(resource_type=rtype, id=rid, version_id=version, last_updated=now,
-                                                     content=_served(content, version, now)))
-        values = [{"resource_type": rtype, "resource_id": rid, "param": v.param, "system": v.system,
-                   "value": v.value, "low": v.low, "high": v.high} for v in index_values(content)]
-        if values:
-            conn.execute(insert(search_value), values)
-        return WriteResult(index, "201 Created" if created is not None else "200 OK", rtype, rid, version, now)
 
     # reading ----------------------------------------------------------------------------------------
     def read(self, rtype: str, rid: str) -> StoredVersion | None:
@@ -418,11 +372,6 @@ def referring(rtype: str, ids: list[str]) -> Any:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _served(content: dict[str, Any], version: int, now: str) -> str:
-    meta = {**(content.get("meta") or {}), "versionId": str(version), "lastUpdated": now}
-    return dumps({**content, "meta": meta}).decode()
 
 
 def _identifiers(content: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -65,3 +65,38 @@ search_value = Table(
     Index("ix_fb_search_value_token", "resource_type", "param", "value"),
     Index("ix_fb_search_value_date", "resource_type", "param", "low", "high"),
 )
+
+#: Background jobs (bulk exports, SDTM exports, imports): their whole state, so that any service process may run
+#: them and a restarted one takes up what was left. A worker owns a job while ``lease_until`` is in the future.
+job = Table(
+    "fb_job",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # export, export-sdtm, import
+    Column("state", String(16), nullable=False),  # queued, running, done, failed, cancelled
+    Column("request", Text, nullable=False),  # the kick-off URL, as the manifest repeats it
+    Column("params", Text, nullable=False),  # JSON: what to do
+    Column("owner", String(64)),  # who asked (authenticated client), for the audit log and access checks
+    Column("created", String(40), nullable=False),
+    Column("transaction_time", String(40)),
+    Column("lease_until", String(40)),
+    Column("worker", String(64)),
+    Column("progress", String(200)),
+    Column("result", Text),  # JSON: the manifest, or the import's report
+    Index("ix_fb_job_state", "state", "created"),
+)
+
+#: Who did what, when: one row per write and per export (the AuditEvent of a registry).
+audit = Table(
+    "fb_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recorded", String(40), nullable=False),
+    Column("agent", String(200), nullable=False),  # the API key's name or the token's subject, never a secret
+    Column("action", String(8), nullable=False),  # C, R, U, D, E as AuditEvent.action
+    Column("what", String(200), nullable=False),  # route and operation, never identifiers of patients
+    Column("outcome", Integer, nullable=False),  # HTTP status
+    Column("request_id", String(36), nullable=False),
+    Column("detail", Text),  # e.g. the number of resources written or exported
+    Index("ix_fb_audit_recorded", "recorded"),
+)

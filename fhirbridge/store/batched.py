@@ -1,0 +1,168 @@
+"""Batched writes of an ingest: a handful of statements per chunk instead of several per resource.
+
+References are checked with one query per referenced type, identifiers claimed and new resources inserted with
+one multi-row statement each (``INSERT … ON CONFLICT DO NOTHING RETURNING``, so that a resource another
+transaction inserted meanwhile is simply not returned and is updated instead), versions and search values with
+one multi-row insert each (COPY on PostgreSQL). Resources that already exist are read (and locked) with one query
+per type, and only those whose content changed are updated, one by one. Every write of the store goes through here
+(a REST create or update is a batch of one), so versions after a deletion, decimals as written and the search
+index are kept the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, insert, select, update
+
+from fhirbridge.issues.issue import Issue
+from fhirbridge.store.decimals import dumps
+from fhirbridge.store.schema import identifier, resource, resource_version, search_value
+from fhirbridge.store.search_params import index_values
+from fhirbridge.store.transaction import content_hash
+
+#: Most values in one IN list or rows in one multi-row statement.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Written:
+    """What happened to one resource: its version after the write and whether it was created."""
+
+    version_id: int
+    last_updated: str
+    created: bool
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start:start + BATCH]
+
+
+def missing_references(conn: Connection, refs: list[tuple[str, str]], written: set[str]) -> list[Issue]:
+    """Issues for ``(path, reference)`` pairs naming a ``Type/id`` that is neither written nor stored."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    plain = []
+    for path, ref in refs:
+        rtype, _, rid = ref.partition("/")
+        if ref in written or not rid or "/" in rid or ref.startswith(("#", "urn:", "http:", "https:")):
+            continue
+        wanted[rtype].add(rid)
+        plain.append((path, ref))
+    found: set[str] = set()
+    for rtype, rids in wanted.items():
+        for ids in _batches(sorted(rids)):
+            found.update(f"{rtype}/{rid}" for rid in conn.execute(
+                select(resource.c.id).where(resource.c.resource_type == rtype, resource.c.id.in_(ids))).scalars())
+    return [Issue.of("FB-SRV-005", f"reference {ref} is neither in the bundle nor stored", target=path, value=ref)
+            for path, ref in plain if ref not in found]
+
+
+def claim_identifiers(conn: Connection, insert_of: Callable[[Any], Any], claims: list[tuple[str, str, str, str]]) \
+        -> None:
+    """First claim wins: identifiers already held by another resource are kept as they are."""
+    rows = [{"resource_type": t, "system": s, "value": v, "resource_id": r} for t, s, v, r in sorted(set(claims))]
+    for batch in _batches(rows):
+        conn.execute(insert_of(identifier).on_conflict_do_nothing(), batch)
+
+
+def served(content: dict[str, Any], version: int, now: str) -> str:
+    """The resource as stored and served: its meta set, decimals as they were written."""
+    meta = {**(content.get("meta") or {}), "versionId": str(version), "lastUpdated": now}
+    return dumps({**content, "meta": meta}).decode()
+
+
+def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents: list[tuple[dict[str, Any], int]],
+                    now: str) -> dict[tuple[str, str], Written]:
+    """Create or update each ``(content, position)``; unchanged content keeps its version. A resource deleted
+    before comes back with the version after its deletion (its history goes on)."""
+    earlier = _last_versions(conn, [(c["resourceType"], c["id"]) for c, _ in contents])
+    rows = []
+    for c, position in contents:
+        first = earlier.get((c["resourceType"], c["id"]), 0) + 1
+        rows.append({"resource_type": c["resourceType"], "id": c["id"], "version_id": first, "last_updated": now,
+                     "position": position, "content_hash": content_hash(c), "content": served(c, first, now)})
+    created: set[tuple[str, str]] = set()
+    for batch in _batches(rows):
+        created.update((t, i) for t, i in conn.execute(
+            insert_of(resource).on_conflict_do_nothing().returning(resource.c.resource_type, resource.c.id), batch))
+    stored = _current(conn, [(r["resource_type"], r["id"]) for r in rows
+                             if (r["resource_type"], r["id"]) not in created])
+    results: dict[tuple[str, str], Written] = {}
+    versions, indexed, replaced = [], [], []
+    for (content, _), row in zip(contents, rows, strict=True):
+        key = (row["resource_type"], row["id"])
+        if key in created:
+            version = row["version_id"]
+        else:
+            current = stored[key]
+            if current.content_hash == row["content_hash"]:
+                results[key] = Written(current.version_id, current.last_updated, False)
+                continue
+            version = current.version_id + 1
+            conn.execute(update(resource).where(resource.c.resource_type == key[0], resource.c.id == key[1]).values(
+                version_id=version, last_updated=now, content_hash=row["content_hash"],
+                content=served(content, version, now)))
+            replaced.append(key)
+        results[key] = Written(version, now, key in created)
+        versions.append({"resource_type": key[0], "id": key[1], "version_id": version, "last_updated": now,
+                         "content": row["content"] if key in created else served(content, version, now)})
+        indexed.extend({"resource_type": key[0], "resource_id": key[1], "param": v.param, "system": v.system,
+                        "value": v.value, "low": v.low, "high": v.high} for v in index_values(content))
+    for rtype, rid in replaced:
+        conn.execute(search_value.delete().where(search_value.c.resource_type == rtype,
+                                                 search_value.c.resource_id == rid))
+    append_rows(conn, resource_version, versions)
+    append_rows(conn, search_value, indexed)
+    return results
+
+
+def _last_versions(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The last version in the history of each resource that has one (a stored or a deleted resource)."""
+    found: dict[tuple[str, str], int] = {}
+    rv = resource_version.c
+    for rtype, rids in sorted(_by_type(keys).items()):
+        for ids in _batches(sorted(rids)):
+            found.update(((rtype, rid), last) for rid, last in conn.execute(
+                select(rv.id, func.max(rv.version_id)).where(rv.resource_type == rtype, rv.id.in_(ids))
+                .group_by(rv.id)))
+    return found
+
+
+def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for rtype, rid in keys:
+        by_type[rtype].append(rid)
+    return by_type
+
+
+def _current(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Version, time and content hash of stored resources, locked until the transaction ends."""
+    found = {}
+    for rtype, rids in sorted(_by_type(keys).items()):
+        for ids in _batches(sorted(rids)):
+            for row in conn.execute(select(resource.c.id, resource.c.version_id, resource.c.last_updated,
+                                           resource.c.content_hash)
+                                    .where(resource.c.resource_type == rtype, resource.c.id.in_(ids))
+                                    .with_for_update()):
+                found[(rtype, row.id)] = row
+    return found
+
+
+def append_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that conflict with nothing: COPY on PostgreSQL (in the same transaction), else multi-row
+    INSERTs."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = list(rows[0])
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        return
+    for batch in _batches(rows):
+        conn.execute(insert(table), batch)

@@ -1,0 +1,203 @@
+"""What needs a real `fhirbridge serve` process: malformed HTTP answered by the parser, slow and vanishing
+clients, clients that start exports and do not read, jobs that survive a restart, and several worker processes
+on PostgreSQL. The job table's claims and leases are checked on both databases."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+import pytest
+from test_service_support import Service, database, running, subject_bundles
+
+from fhirbridge.store import Store
+from fhirbridge.store.jobs import Jobs
+
+FHIR = {"Content-Type": "application/fhir+json"}
+ASYNC = {"Prefer": "respond-async"}
+
+
+def raw(service: Service, head: bytes, body: bytes = b"", wait: float = 10) -> bytes:
+    """Send bytes on a fresh connection and read the answer until the server closes or ``wait`` passes."""
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        sock.sendall(head + body)
+        sock.settimeout(wait)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and answer.endswith(b"}"):
+                    break
+        except TimeoutError:
+            pass
+    return answer
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("processes")
+    with running(str(tmp / "db.sqlite"), tmp, None, "--body-timeout", "1", "--files-dir", str(tmp / "files")) as svc:
+        with svc.client() as client:
+            bundle = next(iter(subject_bundles().values()))
+            assert client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code == 200
+        yield svc
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc"])
+def test_a_malformed_content_length_answers_an_operation_outcome(service: Service, length: bytes) -> None:
+    answer = raw(service, b"POST /$validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                          b"Content-Length: " + length + b"\r\n\r\n", b"{}")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/fhir+json" in head
+    assert orjson.loads(body)["resourceType"] == "OperationOutcome"
+
+
+def test_a_body_shorter_than_its_length_times_out_quickly(service: Service) -> None:
+    start = time.monotonic()
+    answer = raw(service, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                          b"Content-Length: 1000\r\n\r\n", b'{"resourceType":')
+    assert answer.startswith(b"HTTP/1.1 408") and b"FB-SRV-030" in answer
+    assert time.monotonic() - start < 5
+
+
+def test_a_client_that_leaves_mid_body_is_not_an_error(service: Service) -> None:
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                     b"Content-Length: 100000\r\n\r\n" + b"{" * 1000)
+    with service.client() as client:
+        assert client.get("/metadata").status_code == 200
+    time.sleep(0.5)
+    log = service.log.read_text()
+    assert " 500 " not in log and "ERROR" not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_clients_that_do_not_read_their_exports_hold_no_database_connection(service: Service) -> None:
+    sockets = []
+    try:
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", service.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /$export HTTP/1.1\r\nHost: x\r\n\r\n")
+            sockets.append(sock)
+        time.sleep(1)
+        with service.client() as client:
+            start = time.monotonic()
+            for _ in range(10):
+                assert client.get("/Patient?_count=1").status_code == 200
+            assert client.get("/$export", headers=ASYNC).status_code == 202
+            assert time.monotonic() - start < 10
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_jobs_are_claimed_once_and_taken_up_when_a_lease_runs_out(kind: str, tmp_path: Path) -> None:
+    with database(kind, tmp_path) as url:
+        store = Store.open(url)
+        try:
+            jobs = Jobs(store.engine)
+            submitted = {jobs.submit("export", "/$export", {"n": n}, None).id for n in range(6)}
+            claimed: list[str] = []
+            lock = threading.Lock()
+
+            def claim(worker: str) -> None:
+                while (job := jobs.claim(worker, 60)) is not None:
+                    with lock:
+                        claimed.append(job.id)
+
+            with ThreadPoolExecutor(3) as pool:
+                list(pool.map(claim, ["a", "b", "c"]))
+            assert sorted(claimed) == sorted(submitted)  # each job claimed exactly once
+            late = jobs.submit("export", "/$export", {}, None)
+            assert jobs.claim("dying", 0.01).id == late.id
+            time.sleep(0.05)
+            taken = jobs.claim("rescuer", 60)
+            assert taken is not None and taken.id == late.id
+            assert not jobs.renew(late.id, "dying", 60, "still here?")  # the first worker has lost it
+            assert jobs.renew(late.id, "rescuer", 60, "working")
+            jobs.release(late.id, "rescuer")  # its service stops: the next worker takes it at once
+            again = jobs.claim("next", 60)
+            assert again is not None and again.id == late.id
+        finally:
+            store.close()
+
+
+def test_worker_processes_share_postgresql_and_jobs_survive_a_restart(tmp_path: Path) -> None:
+    """Two processes that run no jobs ingest the same subjects at once and accept an export; a single process
+    started afterwards on the same database runs the export."""
+    files = str(tmp_path / "files")
+    with database("postgresql", tmp_path) as url:
+        with running(url, tmp_path, None, "--workers", "2", "--job-threads", "0", "--files-dir", files) as first:
+            bundles = list(subject_bundles().values())[:2]
+
+            def send(bundle: dict) -> int:
+                with first.client() as client:
+                    return client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code
+
+            with ThreadPoolExecutor(4) as pool:
+                assert list(pool.map(send, bundles * 2)) == [200] * 4  # the same subjects at once: no duplicates
+            with first.client() as client:
+                status_url = client.get("/$export", headers=ASYNC).headers["Content-Location"]
+                assert client.get(status_url).status_code == 202
+            assert first.stop() in (0, -15)
+        pids = {line.split("[")[1].split("]")[0] for line in first.log.read_text().splitlines()
+                if "Started server process" in line}
+        assert len(pids) == 2
+        with running(url, tmp_path, None, "--files-dir", files) as second, second.client() as client:
+            path = status_url.split("/", 3)[3]
+            deadline = time.monotonic() + 30
+            while (status := client.get(f"/{path}")).status_code == 202 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert status.status_code == 200
+            counts = {o["type"]: o["count"] for o in status.json()["output"]}
+            assert counts["Patient"] == 2
+            expected = {(e["resource"]["resourceType"], e["resource"]["id"]) for b in bundles for e in b["entry"]}
+            assert sum(counts.values()) == len(expected)
+
+
+def test_a_statement_past_the_timeout_is_cancelled_and_answers_503(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from fhirbridge.service.app import create_app
+    from fhirbridge.service.settings import ServiceSettings
+
+    with database("postgresql", tmp_path) as url:
+        app = create_app(ServiceSettings(db=url, files_dir=str(tmp_path / "files"), api_key=None,
+                                         statement_timeout=0.2, job_threads=0))
+
+        @app.get("/test/only/a/slow/query")  # deeper than every FHIR route
+        def slow() -> None:  # a stand-in for a search the database cannot answer in time
+            with app.state.store.engine.connect() as conn:
+                conn.execute(text("SELECT pg_sleep(2)"))
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            start = time.monotonic()
+            response = client.get("/test/only/a/slow/query")
+            assert response.status_code == 503 and response.json()["issue"][0]["details"]["coding"][0][
+                "code"] == "FB-SRV-036"
+            assert time.monotonic() - start < 1.5
+
+
+def test_processes_starting_together_migrate_one_after_the_other(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        failures: list[str] = []
+
+        def open_store() -> None:
+            try:
+                Store.open(url).close()
+            except Exception as exc:  # any failure is what the test looks for
+                failures.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=open_store, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "migrations wait for each other forever"
+        assert failures == []
