@@ -136,3 +136,34 @@ def test_public_read_opens_reads_only(settings: ServiceSettings, tmp_path: Path)
         assert client.get("/Patient").status_code == 200
         assert client.get("/$export").status_code == 200
         assert client.post("/", content=b"{}", headers=FHIR).status_code == 401
+        patient = {"resourceType": "Patient", "id": "public", "gender": "male"}
+        assert client.put("/Patient/public", json=patient, headers={**FHIR, "X-API-Key": KEY}).status_code == 201
+        assert client.get("/Patient/public/_history").status_code == 200
+        assert client.get("/Patient/public/$everything").status_code == 200
+        assert client.put("/Patient/public", json=patient, headers=FHIR).status_code == 401
+        assert client.post("/Patient", json=patient, headers=FHIR).status_code == 401
+        assert client.delete("/Patient/public").status_code == 401
+
+
+def test_the_rest_interactions_need_the_right_scope(client: TestClient, signing_key: rsa.RSAPrivateKey) -> None:
+    """Create, update, delete need system/*.write; read, vread, history and $everything need system/*.read; a
+    write without a Content-Type is refused before anything else."""
+    reader = token(signing_key, "system/*.read")
+    writer = token(signing_key, "system/*.write")
+    patient = {"resourceType": "Patient", "id": "auth-rest", "gender": "female"}
+    for method, url in (("POST", "/Patient"), ("PUT", "/Patient/auth-rest"), ("PUT", "/Patient?_id=auth-rest")):
+        assert client.request(method, url, json=patient, headers=FHIR).status_code == 401, url
+        denied = client.request(method, url, json=patient, headers={**FHIR, **reader})
+        assert denied.status_code == 403 and code_of(denied) == "FB-SRV-033", url
+    untyped = client.put("/Patient/auth-rest", content=orjson.dumps(patient), headers=writer)
+    assert untyped.status_code == 415 and code_of(untyped) == "FB-SRV-008"
+    assert client.put("/Patient/auth-rest", json=patient, headers={**FHIR, **writer}).status_code == 201
+    reads = ["/Patient/auth-rest", "/Patient/auth-rest/_history", "/Patient/auth-rest/_history/1",
+             "/Patient/auth-rest/$everything"]
+    for url in reads:
+        assert client.get(url).status_code == 401, url
+        assert client.get(url, headers=writer).status_code == 403, url
+        assert client.get(url, headers=reader).status_code == 200, url
+    assert client.delete("/Patient/auth-rest", headers=reader).status_code == 403
+    assert client.delete("/Patient/auth-rest", headers=writer).status_code == 204
+    assert client.get("/Patient/auth-rest", headers=reader).status_code == 410

@@ -164,3 +164,26 @@ def test_import_stores_good_subjects_and_reports_the_refused_one(client: TestCli
         expected = {(r["resourceType"], r["id"]) for r in spoiled} - about_refused
         assert imported - {k for k in imported if k[0] == "Group"} == expected
         assert manifest["imported"]["resources"] == len(expected)
+
+
+def test_import_writes_like_the_rest_interactions(tmp_path: Path) -> None:
+    """The batched writer of $import keeps what a REST write keeps: a deleted resource comes back with the version
+    after its deletion, decimals keep their digits, the search index sees it, and unchanged content is no write."""
+    patient = {"resourceType": "Patient", "id": "p-import", "gender": "female"}
+    observation = (b'{"resourceType":"Observation","id":"o-import","status":"final","code":{"text":"weight"},'
+                   b'"subject":{"reference":"Patient/p-import"},"valueQuantity":{"value":71.50,"unit":"kg"}}')
+    ndjson = {"Content-Type": "application/fhir+ndjson"}
+    with make_client(tmp_path, "rest-and-import") as target:
+        assert target.put("/Patient/p-import", json=patient, headers=FHIR).status_code == 201
+        assert target.put("/Observation/o-import", content=observation, headers=FHIR).status_code == 201
+        assert target.delete("/Observation/o-import").status_code == 204
+        for _ in range(2):  # the second import changes nothing
+            manifest = finished(target, target.post("/$import", content=observation + b"\n", headers=ndjson))
+            assert manifest["refused"] == [], manifest
+        read = target.get("/Observation/o-import")
+        assert read.status_code == 200 and read.headers["ETag"] == 'W/"3"'
+        assert b'"value":71.50' in read.content
+        history = target.get("/Observation/o-import/_history").json()["entry"]
+        assert [e["request"]["method"] for e in history] == ["PUT", "DELETE", "POST"]
+        found = target.get("/Observation?subject=Patient/p-import").json()
+        assert [e["resource"]["id"] for e in found["entry"]] == ["o-import"]

@@ -410,8 +410,14 @@ def test_capability_statement_is_valid_and_says_what_the_routes_do(rest: InProce
     assert {i["code"] for i in resources["Patient"]["interaction"]} == {
         "read", "vread", "history-instance", "search-type", "create", "update", "delete"}
     assert resources["Patient"]["operation"][0]["name"] == "everything"
+    bulk = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+    assert {o["definition"] for o in resources["Patient"]["operation"]} >= {f"{bulk}patient-export"}
+    assert resources["Group"]["operation"] == [{"name": "export", "definition": f"{bulk}group-export"}]
+    assert {i["code"] for i in resources["Group"]["interaction"]} == {"read", "vread", "history-instance"}
+    assert {o["name"] for o in statement["rest"][0]["operation"]} == {
+        "validate", "convert", "export", "export-sdtm", "import"}
     for rtype, entry in resources.items():
-        for param in entry["searchParam"]:  # every parameter listed is accepted
+        for param in entry.get("searchParam", []):  # every parameter listed is accepted
             value = {"token": "x", "reference": "x", "date": "2020", "string": "x"}[param["type"]]
             response = rest.get(f"/{rtype}?{param['name']}={value}&_summary=count")
             assert response.status_code == 200, (rtype, param, response.text)

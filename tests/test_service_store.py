@@ -35,6 +35,39 @@ def test_migrations_create_exactly_the_tables_of_the_schema(kind: str, tmp_path:
             store.close()
 
 
+def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(tmp_path: Path) -> None:
+    """The jobs-and-audit migration follows the REST one: one head, and a store made at the REST migration gets the
+    job and audit tables on opening, its resources untouched."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    from fhirbridge.store import connect_engine
+    from fhirbridge.store.database import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_heads() == ["0003"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0003", "0002_rest", "0001"]
+    url = str(tmp_path / "rest-release.sqlite")
+    engine = connect_engine(url)
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002_rest")
+        conn.commit()
+        assert not {"fb_job", "fb_audit"} & set(inspect(conn).get_table_names())
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as conn:
+            assert {"fb_job", "fb_audit"} <= set(inspect(conn).get_table_names())
+            assert MigrationContext.configure(conn).get_current_revision() == "0003"
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(("text", "low", "high"), [
     ("2019", "2019-01-01T00:00:00", "2019-12-31T23:59:59"),
     ("2019-02", "2019-02-01T00:00:00", "2019-02-28T23:59:59"),

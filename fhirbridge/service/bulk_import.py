@@ -25,6 +25,7 @@ from fhirbridge.service.groups import sync_study_groups
 from fhirbridge.service.ingest import checked_writes
 from fhirbridge.service.limits import LimitExceeded, check_parsed
 from fhirbridge.service.validation import has_errors
+from fhirbridge.store import decimals
 from fhirbridge.store.repository import IngestRejected, Store
 from fhirbridge.store.transaction import PlannedWrite
 
@@ -97,15 +98,19 @@ def _units(path: Path, report: ImportReport) -> list[Unit]:
     return shared + list(subjects.values())
 
 
-def _bundle(path: Path, unit: Unit) -> dict[str, Any]:
-    entries = []
+def _bundles(path: Path, unit: Unit) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The unit as a transaction Bundle, as the checker reads it and as the store keeps it (decimals as written)."""
+    checked, kept = [], []
     with path.open("rb") as handle:
         for _number, offset in unit.lines:
             handle.seek(offset)
-            resource = orjson.loads(handle.readline())
-            entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource,
-                            "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}})
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+            line = handle.readline()
+            resource = orjson.loads(line)
+            request = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+            for entries, content in ((checked, resource), (kept, decimals.loads(line, resource))):
+                entries.append({"fullUrl": request["url"], "resource": content, "request": request})
+    return ({"resourceType": "Bundle", "type": "transaction", "entry": checked},
+            {"resourceType": "Bundle", "type": "transaction", "entry": kept})
 
 
 def _refuse(report: ImportReport, unit: Unit, issues: list[Issue]) -> None:
@@ -122,7 +127,7 @@ def _chunks(path: Path, units: list[Unit], report: ImportReport,
     chunk: list[tuple[Unit, list[PlannedWrite]]] = []
     count = 0
     for unit in units:
-        writes, issues = checked_writes(_bundle(path, unit))
+        writes, issues = checked_writes(*_bundles(path, unit))
         if has_errors(issues):
             _refuse(report, unit, [i for i in issues if i.severity >= Severity.ERROR])
             continue

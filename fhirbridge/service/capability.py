@@ -32,7 +32,16 @@ _OPERATION_DEFINITIONS = {
 }
 _PATIENT_OPERATIONS = {
     "/Patient/{rid}/$everything": ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+    "/Patient/$export": ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
 }
+#: Groups are written by the service (one per stored study, for ``Group/{id}/$export``), never by clients: they
+#: are read, not searched or written through the REST routes.
+_GROUP_INTERACTIONS = ("read", "vread", "history-instance")
+_GROUP_OPERATIONS = {
+    "/Group/{group_id}/$export": ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"),
+}
+#: Operations fhirbridge defines itself (under its canonical URL).
+_OWN_OPERATIONS = {"/$export-sdtm": "export-sdtm", "/$import": "import"}
 #: Parameters every type supports (read from the resource table, not the search index).
 _COMMON_PARAMS = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}]
 
@@ -68,13 +77,18 @@ def capability_statement(formats: list[str], date: str, served: set[tuple[str, s
             "searchParam": [*_COMMON_PARAMS, *({"name": p.name, "type": p.kind} for p in params.values())],
         }
         if rtype == "Patient":
-            entry["operation"] = [{"name": name, "definition": url}
-                                  for path, (name, url) in _PATIENT_OPERATIONS.items() if ("GET", path) in served]
+            entry["operation"] = _operations(_PATIENT_OPERATIONS, served)
         resources.append({k: v for k, v in entry.items() if v != []})
-    operations = [{"name": name, "definition": url} for path, (name, url) in _OPERATION_DEFINITIONS.items()
-                  if any(p == path for _, p in served)]
-    if any(p == "/$export-sdtm" for _, p in served):
-        operations.append({"name": "export-sdtm", "definition": f"{canonical}/OperationDefinition/export-sdtm"})
+    group_operations = _operations(_GROUP_OPERATIONS, served)
+    if group_operations:
+        group_interactions = [{"code": c} for c in _GROUP_INTERACTIONS if c in interactions]
+        resources.append({"type": "Group", "interaction": group_interactions,
+                          "versioning": "versioned", "readHistory": "vread" in interactions,
+                          "operation": group_operations})
+        resources.sort(key=lambda r: r["type"])
+    operations = _operations(_OPERATION_DEFINITIONS, served)
+    operations += [{"name": name, "definition": f"{canonical}/OperationDefinition/{name}"}
+                   for path, name in _OWN_OPERATIONS.items() if any(p == path for _, p in served)]
     modifiers = ", ".join(f":{m}" for kind in MODIFIERS.values() for m in sorted(kind))
     return {
         "resourceType": "CapabilityStatement",
@@ -98,3 +112,9 @@ def capability_statement(formats: list[str], date: str, served: set[tuple[str, s
             "operation": operations,
         }],
     }
+
+
+def _operations(definitions: dict[str, tuple[str, str]], served: set[tuple[str, str]]) -> list[dict[str, str]]:
+    """The operations of ``definitions`` (path: name and definition) that a route serves."""
+    return [{"name": name, "definition": url} for path, (name, url) in definitions.items()
+            if any(p == path for _, p in served)]
