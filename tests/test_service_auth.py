@@ -157,6 +157,8 @@ def test_the_rest_interactions_need_the_right_scope(client: TestClient, signing_
         assert denied.status_code == 403 and code_of(denied) == "FB-SRV-033", url
     untyped = client.put("/Patient/auth-rest", content=orjson.dumps(patient), headers=writer)
     assert untyped.status_code == 415 and code_of(untyped) == "FB-SRV-008"
+    plain = client.post("/Patient", content=orjson.dumps(patient), headers={"Content-Type": "text/plain", **writer})
+    assert plain.status_code == 415 and code_of(plain) == "FB-SRV-008"
     assert client.put("/Patient/auth-rest", json=patient, headers={**FHIR, **writer}).status_code == 201
     reads = ["/Patient/auth-rest", "/Patient/auth-rest/_history", "/Patient/auth-rest/_history/1",
              "/Patient/auth-rest/$everything"]
