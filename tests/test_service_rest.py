@@ -282,7 +282,7 @@ def test_search_finds_what_the_parameter_means(rest: InProcess, rtype: str, quer
     study, procedure = stored(rest, "ResearchStudy")[0], stored(rest, "Procedure")[0]
     context = {**patient, "procedure_code": next(iter(codes(procedure["code"])))[1]}
     want = {r["id"] for r in stored(rest, rtype) if expected(r, context)}
-    found = search(rest, f"/{rtype}?{_fill(query, patient, study, procedure)}&_count=1000")
+    found = search(rest, f"/{rtype}?{_fill(query, patient, study, procedure)}&_count=1000&_total=accurate")
     assert ids(found) == want and found["total"] == len(want)
     if "{" not in query and rtype == "Observation" and query.startswith("code="):
         assert want, "the case must find something to show that it works"
@@ -318,6 +318,14 @@ def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     counted = search(rest, f"/Observation?subject={patient['id']}&_summary=count")
     assert counted["total"] == len(observations) and "entry" not in counted
     assert "total" not in search(rest, "/Observation?_total=none&_count=1")
+    # counting costs more than a page: without _total the total is left out, and the next link alone says more
+    # matches follow (the page asks for one more row than it shows instead of counting)
+    for asked in ("", "&_total=accurate", "&_total=estimate"):
+        paged = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations) - 1}{asked}")
+        assert paged.get("total") == (len(observations) if asked else None)
+        assert [link["relation"] for link in paged["link"]] == ["self", "next"]
+    whole = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations)}")
+    assert [link["relation"] for link in whole["link"]] == ["self"] and len(whole["entry"]) == len(observations)
     # a SUBSETTED resource lacks required elements by design: the Bundle is not structure-checked
     subsetted = rest.get("/Observation?_elements=status&_count=2").json()["entry"]
     for entry in subsetted:
@@ -427,9 +435,9 @@ def test_the_index_is_used_for_token_reference_and_date_searches(rest: InProcess
 
     engine = rest.store.engine
     patient = stored(rest, "Patient")[0]["id"]
-    for query, index in ((f"code={LOINC_AIS}", "ix_fb_search_value_token"),
-                         (f"subject=Patient/{patient}", "ix_fb_search_value_token"),
-                         ("date=2013-07-30", "ix_fb_search_value_date")):
+    for query, index in ((f"code={LOINC_AIS}", "ix_fb_search_value_token_id"),
+                         (f"subject=Patient/{patient}", "ix_fb_search_value_token_id"),
+                         ("date=2013-07-30", "ix_fb_search_value_date_")):
         statements: list[tuple[str, Any]] = []
 
         def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
@@ -438,7 +446,7 @@ def test_the_index_is_used_for_token_reference_and_date_searches(rest: InProcess
 
         event.listen(engine, "before_cursor_execute", catch)
         try:
-            search(rest, f"/Observation?{query}&_count=5")
+            search(rest, f"/Observation?{query}&_count=5&_total=accurate")
         finally:
             event.remove(engine, "before_cursor_execute", catch)
         assert len(statements) == 2  # the count and the page

@@ -306,7 +306,7 @@ class Store:
         return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
     def search(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
-               cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
+               cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = False,
                include: Iterable[tuple[str, str | None]] = (),
                revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage:
         """One page of the resources of ``rtype`` meeting every criterion, in ``sort`` order (by id by default),
@@ -316,21 +316,21 @@ class Store:
         sort = sort or Sort()
         criteria = list(criteria)
         where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
-        key = sort_key(rtype, sort)
+        # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
+        key = sort_key(rtype, sort).label("key")
         order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
         paged = [*where, after(key, sort, cursor)] if cursor else where
         with self.engine.connect() as conn:
             total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
-            # the page's ids first, its contents then: sorting carries keys, not whole resources
-            rows = conn.execute(select(resource.c.id, key.label("key")).where(*paged)
+            # one statement for the page: its contents come with their keys (count + 1 rows tell whether
+            # there is a next page without counting)
+            rows = conn.execute(select(resource.c.id, key, resource.c.content).where(*paged)
                                 .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
             page = rows[:count]
             ids = [r.id for r in page]
-            contents = dict(conn.execute(select(resource.c.id, resource.c.content).where(
-                resource.c.resource_type == rtype, resource.c.id.in_(ids))).all()) if ids else {}
             included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
-        return SearchPage([(rtype, i, contents[i]) for i in ids if i in contents],
+        return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
 
     @staticmethod

@@ -1,0 +1,39 @@
+"""Search indexes that answer from the index alone: token and reference lookups carry the system and the resource
+id (a code or reference search reads no table row, and with system and value given the ids come in order, so a
+page by id stops early), date lookups carry the resource id and can start from either end of the range, and the
+per-resource index carries the date range so that sorting by a date reads each match's key from the index.
+
+Revision ID: 0003_search_indexes
+Revises: 0002_rest
+"""
+
+from alembic import op
+
+revision = "0003_search_indexes"
+down_revision = "0002_rest"
+branch_labels = None
+depends_on = None
+
+TABLE = "fb_search_value"
+#: name → columns, before and after
+BEFORE = {"ix_fb_search_value_token": ["resource_type", "param", "value"],
+          "ix_fb_search_value_date": ["resource_type", "param", "low", "high"],
+          "ix_fb_search_value_resource_param": ["resource_type", "resource_id", "param"]}
+AFTER = {"ix_fb_search_value_token_id": ["resource_type", "param", "value", "system", "resource_id"],
+         "ix_fb_search_value_date_low": ["resource_type", "param", "low", "high", "resource_id"],
+         "ix_fb_search_value_date_high": ["resource_type", "param", "high", "low", "resource_id"],
+         "ix_fb_search_value_resource_dates": ["resource_type", "resource_id", "param", "low", "high"]}
+
+
+def upgrade() -> None:
+    for name, columns in AFTER.items():
+        op.create_index(name, TABLE, columns)
+    for name in BEFORE:
+        op.drop_index(name, TABLE)
+
+
+def downgrade() -> None:
+    for name, columns in BEFORE.items():
+        op.create_index(name, TABLE, columns)
+    for name in AFTER:
+        op.drop_index(name, TABLE)
