@@ -18,6 +18,7 @@ from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.service.app import create_app
 from fhirbridge.service.search_limits import SearchLimits
 from fhirbridge.service.settings import ServiceSettings
+from fhirbridge.store.search_params import index_values
 
 FHIR = {"Content-Type": "application/fhir+json"}
 LOINC_AIS = "http://loinc.org|97843-7"
@@ -306,6 +307,38 @@ def test_results_page_by_key_and_no_write_between_pages_repeats_or_skips_one(res
     old = [i for i in seen if i in expected]
     assert len(seen) == len(set(seen)) and set(old) == expected
     assert dates == sorted(dates, reverse=True)
+
+
+@pytest.mark.parametrize("order", ["date", "-date"])
+def test_sorting_by_a_date_walks_the_index_in_the_order_every_key_would_give(rest: InProcess, order: str) -> None:
+    """Matches with a date come in key order (latest end descending, earliest start ascending), those without one
+    last (descending) or first, ties by id; paging by cursor and by offset agree."""
+    undated = {"resourceType": "Observation", "status": "final", "code": {"text": "undated"}}
+    for _ in range(2):
+        assert rest.post("/Observation", json=undated, headers=FHIR).status_code == 201
+    descending = order.startswith("-")
+    keyed = []
+    for r in stored(rest, "Observation"):
+        if r.get("status") != "final":
+            continue
+        dates = [v for v in index_values(r) if v.param == "date"]
+        key = (max(v.high for v in dates) if descending else min(v.low for v in dates)) if dates else ""
+        keyed.append((key, r["id"]))
+    want = [i for _, i in sorted(keyed, reverse=descending)]
+    by_cursor: list[str] = []
+    url: str | None = f"/Observation?status=final&_sort={order}&_count=7"
+    while url:
+        page = search(rest, url.removeprefix("http://fhir.test"))
+        by_cursor.extend(e["resource"]["id"] for e in page.get("entry", []))
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    by_offset = [e["resource"]["id"] for offset in range(0, len(want), 7)
+                 for e in search(rest, f"/Observation?status=final&_sort={order}&_count=7&_offset={offset}")["entry"]]
+    assert by_cursor == by_offset == want
+    bounded = "ge2013-08" if descending else "le2013-08"
+    first = search(rest, f"/Observation?status=final&date={bounded}&_sort={order}&_count=5&_total=accurate")
+    inside = [i for k, i in sorted(keyed, reverse=descending) if k and (k >= "2013-08" if descending else
+                                                                        k <= "2013-08-31T23:59:59")]
+    assert [e["resource"]["id"] for e in first["entry"]] == inside[:5] and first["total"] == len(inside)
 
 
 def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:

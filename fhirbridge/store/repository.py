@@ -21,7 +21,17 @@ from fhirbridge.store.database import WRITE, connect_engine, migrate
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS, index_values
-from fhirbridge.store.search_query import Criterion, Sort, after, clause, count_matches, sort_key
+from fhirbridge.store.search_query import (
+    Criterion,
+    Sort,
+    after,
+    clause,
+    count_matches,
+    date_walk,
+    is_date_sort,
+    sort_key,
+    without_value,
+)
 from fhirbridge.store.transaction import PlannedWrite, content_hash
 
 __all__ = ["Criterion", "Found", "IdMismatch", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store",
@@ -324,8 +334,11 @@ class Store:
             total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
             # one statement for the page: its contents come with their keys (count + 1 rows tell whether
             # there is a next page without counting)
-            rows = conn.execute(select(resource.c.id, key, resource.c.content).where(*paged)
-                                .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
+            if count and is_date_sort(rtype, sort) and not offset:
+                rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
+            else:
+                rows = conn.execute(select(resource.c.id, key, resource.c.content).where(*paged)
+                                    .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
             page = rows[:count]
             ids = [r.id for r in page]
             included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
@@ -404,6 +417,37 @@ class Store:
 _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
 #: Names of every reference parameter, for lookups that must use the search index.
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
+
+
+def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
+                 wanted: int) -> list[Any]:
+    """The first ``wanted`` matches after ``cursor`` in the order of a date parameter: those with a value walked
+    along the date index, those without one (key '', first when ascending, last when descending) by id; the
+    same rows, in the same order, as sorting every match by ``sort_key``, without computing every key."""
+    parts = ["valued", "without"] if sort.descending else ["without", "valued"]
+    if cursor is not None:
+        parts = parts[parts.index("without" if cursor[0] == "" else "valued"):]
+    rows: list[Any] = []
+    for i, part in enumerate(parts):
+        at = cursor if i == 0 else None
+        if part == "valued":
+            rows += _unique(conn, lambda limit, at=at: date_walk(rtype, criteria, sort, at, limit), wanted - len(rows))
+        else:
+            rows += conn.execute(without_value(rtype, criteria, sort, at[1] if at else None, wanted - len(rows))).all()
+        if len(rows) >= wanted:
+            break
+    return rows[:wanted]
+
+
+def _unique(conn: Connection, query: Callable[[int], Any], wanted: int) -> list[Any]:
+    """The first ``wanted`` rows of distinct ids of an ordered query that may repeat an id (next to itself)."""
+    limit = wanted
+    while True:
+        rows = conn.execute(query(limit)).all()
+        distinct = list({row.id: row for row in reversed(rows)}.values())[::-1]
+        if len(distinct) >= wanted or len(rows) < limit:
+            return distinct[:wanted]
+        limit *= 2
 
 
 def referring(rtype: str, ids: list[str]) -> Any:

@@ -64,7 +64,7 @@ search_value = Table(
     # dates from either end of their range; a resource's values of one parameter (deletes, sort keys) with the
     # date range, so that sorting by a date needs no table row
     Index("ix_fb_search_value_token_id", "resource_type", "param", "value", "system", "resource_id"),
-    Index("ix_fb_search_value_date_low", "resource_type", "param", "low", "high", "resource_id"),
-    Index("ix_fb_search_value_date_high", "resource_type", "param", "high", "low", "resource_id"),
+    Index("ix_fb_search_value_date_low", "resource_type", "param", "low", "resource_id", "high"),
+    Index("ix_fb_search_value_date_high", "resource_type", "param", "high", "resource_id", "low"),
     Index("ix_fb_search_value_resource_dates", "resource_type", "resource_id", "param", "low", "high"),
 )

@@ -152,3 +152,64 @@ def after(key: ColumnElement[Any], sort: Sort, cursor: tuple[str, str]) -> Colum
     """Rows that come after ``cursor`` (the key and id of the last row of the previous page)."""
     pair, last = tuple_(key, resource.c.id), tuple_(literal(cursor[0]), literal(cursor[1]))
     return pair < last if sort.descending else pair > last
+
+
+def is_date_sort(rtype: str, sort: Sort) -> bool:
+    return sort.param not in (ID, LAST_UPDATED) and kind_of(rtype, sort.param) == "date"
+
+
+def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
+              limit: int) -> Select[Any]:
+    """The matches that have a value of the date ``sort.param``, in (key, id) order, read by walking the date index
+    in that order and stopping after ``limit`` rows, instead of computing the key of every match and sorting them.
+
+    A resource's key is its latest end (descending) or earliest start (ascending), as ``sort_key`` says: the index
+    row that holds it is the one no other row of the resource beats. A resource with two rows holding the same key
+    comes twice (the caller drops the repeat)."""
+    sv, other = search_value.c, search_value.alias("other").c
+    column, rival = (sv.high, other.high) if sort.descending else (sv.low, other.low)
+    beaten = select(literal(1)).where(other.resource_type == rtype, other.resource_id == sv.resource_id,
+                                      other.param == sort.param, rival > column if sort.descending else rival < column)
+    # ``resource_id || ''`` keeps the database from starting at the criteria's matches (and sorting them all)
+    # instead of walking the date index in order; a bound on the sorted parameter itself bounds the walk
+    walked = sv.resource_id.concat("")
+    conditions = [sv.resource_type == rtype, sv.param == sort.param, ~beaten.exists(),
+                  *(_key_bound(column, sort, c) if _bounds_key(sort, c) else walked.in_(matching_ids(rtype, c))
+                    for c in criteria)]
+    if cursor is not None:
+        pair, last = tuple_(column, sv.resource_id), tuple_(literal(cursor[0]), literal(cursor[1]))
+        conditions.append(pair < last if sort.descending else pair > last)
+    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
+    return (select(resource.c.id, column.label("key"), resource.c.content)
+            .join_from(search_value, resource, and_(resource.c.resource_type == sv.resource_type,
+                                                     resource.c.id == sv.resource_id))
+            .where(*conditions).order_by(*order).limit(limit))
+
+
+def without_value(rtype: str, criteria: list[Criterion], sort: Sort, after_id: str | None, limit: int) -> Select[Any]:
+    """The matches that have no value of ``sort.param`` (key ''), by id, after ``after_id`` in the sort's direction."""
+    sv = search_value.c
+    having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param)
+    conditions = [resource.c.resource_type == rtype, resource.c.id.not_in(having),
+                  *(clause(rtype, c) for c in criteria)]
+    if after_id is not None:
+        conditions.append(resource.c.id < after_id if sort.descending else resource.c.id > after_id)
+    order = resource.c.id.desc() if sort.descending else resource.c.id
+    return select(resource.c.id, literal("").label("key"), resource.c.content).where(*conditions) \
+        .order_by(order).limit(limit)
+
+
+#: Date prefixes that a resource meets exactly when its sort key does: some value ends at or after a date when
+#: the latest end does (descending keys), some value starts before a date when the earliest start does.
+_KEY_PREFIXES = {True: ("ge", "gt"), False: ("le", "lt")}
+
+
+def _bounds_key(sort: Sort, criterion: Criterion) -> bool:
+    return criterion.param == sort.param and criterion.modifier is None and criterion.chain is None and \
+        all(prefix in _KEY_PREFIXES[sort.descending] for prefix, _ in criterion.values)
+
+
+def _key_bound(column: Any, sort: Sort, criterion: Criterion) -> ColumnElement[bool]:
+    """The criterion on the walked index row itself (the row holding the key), which bounds the walk: the
+    prefixes allowed here compare only the end (descending, ``high``) or only the start (``low``)."""
+    return or_(*(_date_match(v, column, column) for v in criterion.values))
