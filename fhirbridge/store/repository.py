@@ -28,6 +28,8 @@ from fhirbridge.store.search_query import (
     clause,
     count_matches,
     date_walk,
+    exact_key,
+    id_walk,
     is_date_sort,
     sort_key,
     without_value,
@@ -334,7 +336,10 @@ class Store:
             total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
             # one statement for the page: its contents come with their keys (count + 1 rows tell whether
             # there is a next page without counting)
-            if count and is_date_sort(rtype, sort) and not offset:
+            walk = exact_key(rtype, criteria, sort) if count and not offset else None
+            if walk is not None:
+                rows = _unique(conn, lambda limit: id_walk(rtype, criteria, walk, cursor, limit), count + 1)
+            elif count and is_date_sort(rtype, sort) and not offset:
                 rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
             else:
                 rows = conn.execute(select(resource.c.id, key, resource.c.content).where(*paged)

@@ -19,7 +19,7 @@ TABLE = "fb_search_value"
 BEFORE = {"ix_fb_search_value_token": ["resource_type", "param", "value"],
           "ix_fb_search_value_date": ["resource_type", "param", "low", "high"],
           "ix_fb_search_value_resource_param": ["resource_type", "resource_id", "param"]}
-AFTER = {"ix_fb_search_value_token_id": ["resource_type", "param", "value", "system", "resource_id"],
+AFTER = {"ix_fb_search_value_token_id": ["resource_type", "param", "value", "resource_id", "system"],
          "ix_fb_search_value_date_low": ["resource_type", "param", "low", "resource_id", "high"],
          "ix_fb_search_value_date_high": ["resource_type", "param", "high", "resource_id", "low"],
          "ix_fb_search_value_resource_dates": ["resource_type", "resource_id", "param", "low", "high"]}
