@@ -341,6 +341,26 @@ def test_sorting_by_a_date_walks_the_index_in_the_order_every_key_would_give(res
     assert [e["resource"]["id"] for e in first["entry"]] == inside[:5] and first["total"] == len(inside)
 
 
+def test_a_resource_holding_the_searched_code_twice_comes_once_on_every_page(rest: InProcess) -> None:
+    """A page read along the index entries of a code meets such a resource twice; it is shown once, and the page
+    is still full."""
+    coding = {"system": TEST_SYSTEM, "code": "twice"}
+    made = []
+    for day in ("2020-01-01", "2020-01-02", "2020-01-03"):
+        obs = {"resourceType": "Observation", "status": "final", "code": {"coding": [coding, coding]},
+               "effectiveDateTime": day}
+        made.append(rest.post("/Observation", json=obs, headers=FHIR).json()["id"])
+    for query, want in (("", sorted(made)), ("&_sort=-date", made[::-1])):
+        seen: list[str] = []
+        url: str | None = f"/Observation?code={TEST_SYSTEM}|twice&_count=2{query}"
+        while url:
+            page = search(rest, url.removeprefix("http://fhir.test"))
+            seen.extend(e["resource"]["id"] for e in page.get("entry", []))
+            assert len(page.get("entry", [])) == (2 if len(seen) <= 2 else 1)
+            url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        assert seen == want
+
+
 def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     patient = next(p for p in stored(rest, "Patient") if p["identifier"][0]["system"] == SUBJECT_SYSTEM)
     observations = [r for r in stored(rest, "Observation") if _ref(r, "subject") == f"Patient/{patient['id']}"]

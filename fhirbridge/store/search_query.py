@@ -17,6 +17,8 @@ from fhirbridge.store.search_params import PARAMS, normalise
 
 #: Parameters every type has, read from the resource table itself.
 ID, LAST_UPDATED = "_id", "_lastUpdated"
+#: The search index as walked in order (``id_walk``, ``date_walk``), and as probed for a rival key.
+_WALK, _OTHER = search_value.alias("walk"), search_value.alias("other")
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,17 @@ def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[s
     A resource's key is its latest end (descending) or earliest start (ascending), as ``sort_key`` says: the index
     row that holds it is the one no other row of the resource beats. A resource with two rows holding the same key
     comes twice (the caller drops the repeat)."""
-    walk = search_value.alias("walk")
-    sv, other = walk.c, search_value.alias("other").c
+    walk = _WALK
+    sv, other = walk.c, _OTHER.c
     column, rival = (sv.high, other.high) if sort.descending else (sv.low, other.low)
     beaten = select(literal(1)).where(other.resource_type == rtype, other.resource_id == sv.resource_id,
                                       other.param == sort.param, rival > column if sort.descending else rival < column)
     # a bound on the sorted parameter itself bounds the walk
-    conditions = [sv.resource_type == rtype, sv.param == sort.param, ~beaten.exists(),
+    # the criteria first: most rows of the walk fail them, and only those that pass need the rival probe
+    conditions = [sv.resource_type == rtype, sv.param == sort.param,
                   *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
-                  *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id)]
+                  *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
+                  ~beaten.exists()]
     if cursor is not None:
         pair, last = tuple_(column, sv.resource_id), tuple_(literal(cursor[0]), literal(cursor[1]))
         conditions.append(pair < last if sort.descending else pair > last)
@@ -246,7 +250,7 @@ def id_walk(rtype: str, criteria: list[Criterion], key: Criterion, cursor: tuple
             limit: int) -> Select[Any]:
     """The matches in id order, read along the index entries of ``key`` (see ``exact_key``), the other criteria
     checked on each, stopping after ``limit`` rows; an id held twice by ``key`` comes twice."""
-    walk = search_value.alias("walk")
+    walk = _WALK
     sv = walk.c
     system, value = key.values[0]
     conditions = [sv.resource_type == rtype, sv.param == key.param, sv.value == value,
