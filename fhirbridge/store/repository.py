@@ -327,29 +327,34 @@ class Store:
         referring resources of the page, at most ``max_included``."""
         sort = sort or Sort()
         criteria = list(criteria)
-        where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
-        # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
-        key = sort_key(rtype, sort).label("key")
-        order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
-        paged = [*where, after(key, sort, cursor)] if cursor else where
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
             # one statement for the page: its contents come with their keys (count + 1 rows tell whether
             # there is a next page without counting)
             walk = exact_key(rtype, criteria, sort) if count and not offset else None
-            if walk is not None:
+            if not count:
+                rows = []
+            elif walk is not None:
                 rows = _unique(conn, lambda limit: id_walk(rtype, criteria, walk, cursor, limit), count + 1)
-            elif count and is_date_sort(rtype, sort) and not offset:
+            elif is_date_sort(rtype, sort) and not offset:
                 rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
             else:
-                rows = conn.execute(select(resource.c.id, key, resource.c.content).where(*paged)
-                                    .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
+                rows = conn.execute(_sorted_page(rtype, criteria, sort, cursor).limit(count + 1).offset(offset)).all()
             page = rows[:count]
             ids = [r.id for r in page]
             included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
+
+    def _reading(self) -> Connection:
+        """A connection for reads of several statements. On PostgreSQL it runs in autocommit: under READ COMMITTED
+        each statement takes its own snapshot inside a transaction too, so BEGIN and ROLLBACK would be two round
+        trips for nothing; SQLite keeps its transaction (one snapshot for the page and its includes)."""
+        conn = self.engine.connect()
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     @staticmethod
     def _included(conn: Connection, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
@@ -422,6 +427,17 @@ class Store:
 _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
 #: Names of every reference parameter, for lookups that must use the search index.
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
+
+
+def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None) -> Any:
+    """Every match with its key, in (key, id) order after ``cursor``: the shape for searches no walk serves."""
+    # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
+    key = sort_key(rtype, sort).label("key")
+    order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
+    where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
+    if cursor:
+        where.append(after(key, sort, cursor))
+    return select(resource.c.id, key, resource.c.content).where(*where).order_by(*order)
 
 
 def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
