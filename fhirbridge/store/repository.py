@@ -465,7 +465,7 @@ def _unique(conn: Connection, query: Callable[[int], Any], wanted: int) -> list[
     limit = wanted
     while True:
         rows = conn.execute(query(limit)).all()
-        distinct = list({row.id: row for row in reversed(rows)}.values())[::-1]
+        distinct = list({row.id: row for row in rows}.values())  # in the order ids first come
         if len(distinct) >= wanted or len(rows) < limit:
             return distinct[:wanted]
         limit *= 2
