@@ -377,6 +377,7 @@ def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
         paged = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations) - 1}{asked}")
         assert paged.get("total") == (len(observations) if asked else None)
         assert [link["relation"] for link in paged["link"]] == ["self", "next"]
+    assert search(rest, f"/Observation?subject={patient['id']}&_count=0")["total"] == len(observations)
     whole = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations)}")
     assert [link["relation"] for link in whole["link"]] == ["self"] and len(whole["entry"]) == len(observations)
     # a SUBSETTED resource lacks required elements by design: the Bundle is not structure-checked

@@ -112,6 +112,8 @@ def parse_search(rtype: str, pairs: list[tuple[str, str]], limits: SearchLimits,
             if not (lenient and exc.issues[0].code == "FB-REST-001"):
                 raise
             request.ignored.append(Issue.of("FB-REST-006", f"ignored: {exc.issues[0].message}", target=name))
+    if request.count == 0 and "_total" not in repeats:  # a page of nothing asks for how many there are
+        request.with_total = True
     return request
 
 

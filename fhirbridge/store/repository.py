@@ -318,7 +318,7 @@ class Store:
         return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
     def search(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
-               cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = False,
+               cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
                include: Iterable[tuple[str, str | None]] = (),
                revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage:
         """One page of the resources of ``rtype`` meeting every criterion, in ``sort`` order (by id by default),
