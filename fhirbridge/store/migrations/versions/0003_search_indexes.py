@@ -1,7 +1,8 @@
-"""Search indexes that answer from the index alone: token and reference lookups carry the system and the resource
-id (a code or reference search reads no table row, and with system and value given the ids come in order, so a
-page by id stops early), date lookups carry the resource id and can start from either end of the range, and the
-per-resource index carries the date range so that sorting by a date reads each match's key from the index.
+"""Search indexes that answer from the index alone and in the order a page needs: token and reference entries
+carry the resource id and then the system (a code's or a reference's entries come in id order, so a page by id is
+read along them and stops early; a per-resource probe is an index lookup), date entries carry the resource id
+after the start or the end (a sort by date walks them in key order), and the per-resource index carries the date
+range (whether another date of the same resource beats the one walked is an index lookup).
 
 Revision ID: 0003_search_indexes
 Revises: 0002_rest
