@@ -189,7 +189,7 @@ def test_search_pages_through_every_match_once(client: httpx.Client) -> None:
     expected = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
                 and e["resource"]["subject"]["reference"] == patient["fullUrl"]}
     seen: list[str] = []
-    url: str | None = f"/Observation?subject=Patient/{pid}&_count=7"
+    url: str | None = f"/Observation?subject=Patient/{pid}&_count=7&_total=accurate"
     while url:
         page = client.get(url).json()
         assert page["type"] == "searchset" and page["total"] == len(expected)
@@ -205,16 +205,17 @@ def test_search_by_code_and_date(client: httpx.Client) -> None:
     ais = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
            and any(c.get("code") == "97843-7" for c in e["resource"]["code"].get("coding", []))]
     assert ais
-    found = client.get("/Observation?code=http://loinc.org|97843-7&_count=1000").json()
+    found = client.get("/Observation?code=http://loinc.org|97843-7&_count=1000&_total=accurate").json()
     assert found["total"] == len(ais)
     day = ais[0]["effectiveDateTime"][:10]
     on_day = [r for r in ais if r["effectiveDateTime"][:10] == day]
-    assert client.get(f"/Observation?code=97843-7&date={day}").json()["total"] == len(on_day)
+    assert client.get(f"/Observation?code=97843-7&date={day}&_total=accurate").json()["total"] == len(on_day)
     later = [r for r in ais if r["effectiveDateTime"][:10] > day]
-    assert client.get(f"/Observation?code=97843-7&date=gt{day}").json()["total"] == len(later)
+    assert client.get(f"/Observation?code=97843-7&date=gt{day}&_total=accurate").json()["total"] == len(later)
     month = day[:7]
     in_month = [r for r in ais if r["effectiveDateTime"][:7] == month]
-    assert client.get(f"/Observation?code=97843-7&date=ge{month}&date=le{month}").json()["total"] == len(in_month)
+    within = client.get(f"/Observation?code=97843-7&date=ge{month}&date=le{month}&_total=accurate").json()
+    assert within["total"] == len(in_month)
 
 
 def test_bad_search_and_missing_resources_answer_operation_outcomes(client: httpx.Client) -> None:

@@ -18,6 +18,7 @@ from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.service.app import create_app
 from fhirbridge.service.search_limits import SearchLimits
 from fhirbridge.service.settings import ServiceSettings
+from fhirbridge.store.search_params import index_values
 
 FHIR = {"Content-Type": "application/fhir+json"}
 LOINC_AIS = "http://loinc.org|97843-7"
@@ -282,7 +283,7 @@ def test_search_finds_what_the_parameter_means(rest: InProcess, rtype: str, quer
     study, procedure = stored(rest, "ResearchStudy")[0], stored(rest, "Procedure")[0]
     context = {**patient, "procedure_code": next(iter(codes(procedure["code"])))[1]}
     want = {r["id"] for r in stored(rest, rtype) if expected(r, context)}
-    found = search(rest, f"/{rtype}?{_fill(query, patient, study, procedure)}&_count=1000")
+    found = search(rest, f"/{rtype}?{_fill(query, patient, study, procedure)}&_count=1000&_total=accurate")
     assert ids(found) == want and found["total"] == len(want)
     if "{" not in query and rtype == "Observation" and query.startswith("code="):
         assert want, "the case must find something to show that it works"
@@ -308,6 +309,58 @@ def test_results_page_by_key_and_no_write_between_pages_repeats_or_skips_one(res
     assert dates == sorted(dates, reverse=True)
 
 
+@pytest.mark.parametrize("order", ["date", "-date"])
+def test_sorting_by_a_date_walks_the_index_in_the_order_every_key_would_give(rest: InProcess, order: str) -> None:
+    """Matches with a date come in key order (latest end descending, earliest start ascending), those without one
+    last (descending) or first, ties by id; paging by cursor and by offset agree."""
+    undated = {"resourceType": "Observation", "status": "final", "code": {"text": "undated"}}
+    for _ in range(2):
+        assert rest.post("/Observation", json=undated, headers=FHIR).status_code == 201
+    descending = order.startswith("-")
+    keyed = []
+    for r in stored(rest, "Observation"):
+        if r.get("status") != "final":
+            continue
+        dates = [v for v in index_values(r) if v.param == "date"]
+        key = (max(v.high for v in dates) if descending else min(v.low for v in dates)) if dates else ""
+        keyed.append((key, r["id"]))
+    want = [i for _, i in sorted(keyed, reverse=descending)]
+    by_cursor: list[str] = []
+    url: str | None = f"/Observation?status=final&_sort={order}&_count=7"
+    while url:
+        page = search(rest, url.removeprefix("http://fhir.test"))
+        by_cursor.extend(e["resource"]["id"] for e in page.get("entry", []))
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    by_offset = [e["resource"]["id"] for offset in range(0, len(want), 7)
+                 for e in search(rest, f"/Observation?status=final&_sort={order}&_count=7&_offset={offset}")["entry"]]
+    assert by_cursor == by_offset == want
+    bounded = "ge2013-08" if descending else "le2013-08"
+    first = search(rest, f"/Observation?status=final&date={bounded}&_sort={order}&_count=5&_total=accurate")
+    inside = [i for k, i in sorted(keyed, reverse=descending) if k and (k >= "2013-08" if descending else
+                                                                        k <= "2013-08-31T23:59:59")]
+    assert [e["resource"]["id"] for e in first["entry"]] == inside[:5] and first["total"] == len(inside)
+
+
+def test_a_resource_holding_the_searched_code_twice_comes_once_on_every_page(rest: InProcess) -> None:
+    """A page read along the index entries of a code meets such a resource twice; it is shown once, and the page
+    is still full."""
+    coding = {"system": TEST_SYSTEM, "code": "twice"}
+    made = []
+    for day in ("2020-01-01", "2020-01-02", "2020-01-03"):
+        obs = {"resourceType": "Observation", "status": "final", "code": {"coding": [coding, coding]},
+               "effectiveDateTime": day}
+        made.append(rest.post("/Observation", json=obs, headers=FHIR).json()["id"])
+    for query, want in (("", sorted(made)), ("&_sort=-date", made[::-1])):
+        seen: list[str] = []
+        url: str | None = f"/Observation?code={TEST_SYSTEM}|twice&_count=2{query}"
+        while url:
+            page = search(rest, url.removeprefix("http://fhir.test"))
+            seen.extend(e["resource"]["id"] for e in page.get("entry", []))
+            assert len(page.get("entry", [])) == (2 if len(seen) <= 2 else 1)
+            url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        assert seen == want
+
+
 def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     patient = next(p for p in stored(rest, "Patient") if p["identifier"][0]["system"] == SUBJECT_SYSTEM)
     observations = [r for r in stored(rest, "Observation") if _ref(r, "subject") == f"Patient/{patient['id']}"]
@@ -318,6 +371,15 @@ def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     counted = search(rest, f"/Observation?subject={patient['id']}&_summary=count")
     assert counted["total"] == len(observations) and "entry" not in counted
     assert "total" not in search(rest, "/Observation?_total=none&_count=1")
+    # counting costs more than a page: without _total the total is left out, and the next link alone says more
+    # matches follow (the page asks for one more row than it shows instead of counting)
+    for asked in ("", "&_total=accurate", "&_total=estimate"):
+        paged = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations) - 1}{asked}")
+        assert paged.get("total") == (len(observations) if asked else None)
+        assert [link["relation"] for link in paged["link"]] == ["self", "next"]
+    assert search(rest, f"/Observation?subject={patient['id']}&_count=0")["total"] == len(observations)
+    whole = search(rest, f"/Observation?subject={patient['id']}&_count={len(observations)}")
+    assert [link["relation"] for link in whole["link"]] == ["self"] and len(whole["entry"]) == len(observations)
     # a SUBSETTED resource lacks required elements by design: the Bundle is not structure-checked
     subsetted = rest.get("/Observation?_elements=status&_count=2").json()["entry"]
     for entry in subsetted:
@@ -434,9 +496,9 @@ def test_the_index_is_used_for_token_reference_and_date_searches(rest: InProcess
 
     engine = rest.store.engine
     patient = stored(rest, "Patient")[0]["id"]
-    for query, index in ((f"code={LOINC_AIS}", "ix_fb_search_value_token"),
-                         (f"subject=Patient/{patient}", "ix_fb_search_value_token"),
-                         ("date=2013-07-30", "ix_fb_search_value_date")):
+    for query, index in ((f"code={LOINC_AIS}", "ix_fb_search_value_token_id"),
+                         (f"subject=Patient/{patient}", "ix_fb_search_value_token_id"),
+                         ("date=2013-07-30", "ix_fb_search_value_date_")):
         statements: list[tuple[str, Any]] = []
 
         def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
@@ -445,7 +507,7 @@ def test_the_index_is_used_for_token_reference_and_date_searches(rest: InProcess
 
         event.listen(engine, "before_cursor_execute", catch)
         try:
-            search(rest, f"/Observation?{query}&_count=5")
+            search(rest, f"/Observation?{query}&_count=5&_total=accurate")
         finally:
             event.remove(engine, "before_cursor_execute", catch)
         assert len(statements) == 2  # the count and the page

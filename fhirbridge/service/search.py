@@ -44,7 +44,9 @@ class SearchRequest:
     offset: int = 0
     cursor: tuple[str, str] | None = None
     sort: Sort | None = None
-    with_total: bool = True
+    #: counting every match costs more than finding a page of them, so the total is given only when asked for
+    #: (``_total=accurate`` or ``estimate``, ``_summary=count``); FHIR leaves the default to the server
+    with_total: bool = False
     summary_count: bool = False
     elements: list[str] | None = None
     include: list[tuple[str, str | None]] = field(default_factory=list)
@@ -110,6 +112,8 @@ def parse_search(rtype: str, pairs: list[tuple[str, str]], limits: SearchLimits,
             if not (lenient and exc.issues[0].code == "FB-REST-001"):
                 raise
             request.ignored.append(Issue.of("FB-REST-006", f"ignored: {exc.issues[0].message}", target=name))
+    if request.count == 0 and "_total" not in repeats:  # a page of nothing asks for how many there are
+        request.with_total = True
     return request
 
 

@@ -21,7 +21,19 @@ from fhirbridge.store.batched import claim_identifiers, missing_references, serv
 from fhirbridge.store.database import WRITE, connect_engine, migrate
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS
-from fhirbridge.store.search_query import Criterion, Sort, after, clause, count_matches, sort_key
+from fhirbridge.store.search_query import (
+    Criterion,
+    Sort,
+    after,
+    clause,
+    count_matches,
+    date_walk,
+    exact_key,
+    id_walk,
+    is_date_sort,
+    sort_key,
+    without_value,
+)
 from fhirbridge.store.transaction import PlannedWrite, content_hash
 
 __all__ = ["Criterion", "Found", "IdMismatch", "IngestRejected", "PreconditionFailed", "SearchPage", "Sort", "Store",
@@ -269,23 +281,34 @@ class Store:
         referring resources of the page, at most ``max_included``."""
         sort = sort or Sort()
         criteria = list(criteria)
-        where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
-        key = sort_key(rtype, sort)
-        order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
-        paged = [*where, after(key, sort, cursor)] if cursor else where
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
-            # the page's ids first, its contents then: sorting carries keys, not whole resources
-            rows = conn.execute(select(resource.c.id, key.label("key")).where(*paged)
-                                .order_by(*order).limit(count + 1).offset(offset)).all() if count else []
+            # one statement for the page: its contents come with their keys (count + 1 rows tell whether
+            # there is a next page without counting)
+            walk = exact_key(rtype, criteria, sort) if count and not offset else None
+            if not count:
+                rows = []
+            elif walk is not None:
+                rows = _unique(conn, lambda limit: id_walk(rtype, criteria, walk, cursor, limit), count + 1)
+            elif is_date_sort(rtype, sort) and not offset:
+                rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
+            else:
+                rows = conn.execute(_sorted_page(rtype, criteria, sort, cursor).limit(count + 1).offset(offset)).all()
             page = rows[:count]
             ids = [r.id for r in page]
-            contents = dict(conn.execute(select(resource.c.id, resource.c.content).where(
-                resource.c.resource_type == rtype, resource.c.id.in_(ids))).all()) if ids else {}
             included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
-        return SearchPage([(rtype, i, contents[i]) for i in ids if i in contents],
+        return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
+
+    def _reading(self) -> Connection:
+        """A connection for reads of several statements. On PostgreSQL it runs in autocommit: under READ COMMITTED
+        each statement takes its own snapshot inside a transaction too, so BEGIN and ROLLBACK would be two round
+        trips for nothing; SQLite keeps its transaction (one snapshot for the page and its includes)."""
+        conn = self.engine.connect()
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     @staticmethod
     def _included(conn: Connection, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
@@ -358,6 +381,48 @@ class Store:
 _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
 #: Names of every reference parameter, for lookups that must use the search index.
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
+
+
+def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None) -> Any:
+    """Every match with its key, in (key, id) order after ``cursor``: the shape for searches no walk serves."""
+    # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
+    key = sort_key(rtype, sort).label("key")
+    order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
+    where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
+    if cursor:
+        where.append(after(key, sort, cursor))
+    return select(resource.c.id, key, resource.c.content).where(*where).order_by(*order)
+
+
+def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
+                 wanted: int) -> list[Any]:
+    """The first ``wanted`` matches after ``cursor`` in the order of a date parameter: those with a value walked
+    along the date index, those without one (key '', first when ascending, last when descending) by id; the
+    same rows, in the same order, as sorting every match by ``sort_key``, without computing every key."""
+    parts = ["valued", "without"] if sort.descending else ["without", "valued"]
+    if cursor is not None:
+        parts = parts[parts.index("without" if cursor[0] == "" else "valued"):]
+    rows: list[Any] = []
+    for i, part in enumerate(parts):
+        at = cursor if i == 0 else None
+        if part == "valued":
+            rows += _unique(conn, lambda limit, at=at: date_walk(rtype, criteria, sort, at, limit), wanted - len(rows))
+        else:
+            rows += conn.execute(without_value(rtype, criteria, sort, at[1] if at else None, wanted - len(rows))).all()
+        if len(rows) >= wanted:
+            break
+    return rows[:wanted]
+
+
+def _unique(conn: Connection, query: Callable[[int], Any], wanted: int) -> list[Any]:
+    """The first ``wanted`` rows of distinct ids of an ordered query that may repeat an id (next to itself)."""
+    limit = wanted
+    while True:
+        rows = conn.execute(query(limit)).all()
+        distinct = list({row.id: row for row in rows}.values())  # in the order ids first come
+        if len(distinct) >= wanted or len(rows) < limit:
+            return distinct[:wanted]
+        limit *= 2
 
 
 def referring(rtype: str, ids: list[str]) -> Any:

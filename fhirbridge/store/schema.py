@@ -60,10 +60,13 @@ search_value = Table(
     Column("value", String()),
     Column("low", String(40)),
     Column("high", String(40)),
-    # a resource's values of one parameter (sort keys, deletes); replaced ix_fb_search_value_resource
-    Index("ix_fb_search_value_resource_param", "resource_type", "resource_id", "param"),
-    Index("ix_fb_search_value_token", "resource_type", "param", "value"),
-    Index("ix_fb_search_value_date", "resource_type", "param", "low", "high"),
+    # Each search reads the index alone (migration 0003): tokens and references with system and resource id;
+    # dates from either end of their range; a resource's values of one parameter (deletes, sort keys) with the
+    # date range, so that sorting by a date needs no table row
+    Index("ix_fb_search_value_token_id", "resource_type", "param", "value", "resource_id", "system"),
+    Index("ix_fb_search_value_date_low", "resource_type", "param", "low", "resource_id", "high"),
+    Index("ix_fb_search_value_date_high", "resource_type", "param", "high", "resource_id", "low"),
+    Index("ix_fb_search_value_resource_dates", "resource_type", "resource_id", "param", "low", "high"),
 )
 
 #: Background jobs (bulk exports, SDTM exports, imports): their whole state, so that any service process may run

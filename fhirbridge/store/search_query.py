@@ -17,6 +17,8 @@ from fhirbridge.store.search_params import PARAMS, normalise
 
 #: Parameters every type has, read from the resource table itself.
 ID, LAST_UPDATED = "_id", "_lastUpdated"
+#: The search index as walked in order (``id_walk``, ``date_walk``), and as probed for a rival key.
+_WALK, _OTHER = search_value.alias("walk"), search_value.alias("other")
 
 
 @dataclass(frozen=True)
@@ -152,3 +154,111 @@ def after(key: ColumnElement[Any], sort: Sort, cursor: tuple[str, str]) -> Colum
     """Rows that come after ``cursor`` (the key and id of the last row of the previous page)."""
     pair, last = tuple_(key, resource.c.id), tuple_(literal(cursor[0]), literal(cursor[1]))
     return pair < last if sort.descending else pair > last
+
+
+def is_date_sort(rtype: str, sort: Sort) -> bool:
+    return sort.param not in (ID, LAST_UPDATED) and kind_of(rtype, sort.param) == "date"
+
+
+def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
+              limit: int) -> Select[Any]:
+    """The matches that have a value of the date ``sort.param``, in (key, id) order, read by walking the date index
+    in that order and stopping after ``limit`` rows, instead of computing the key of every match and sorting them.
+
+    A resource's key is its latest end (descending) or earliest start (ascending), as ``sort_key`` says: the index
+    row that holds it is the one no other row of the resource beats. A resource with two rows holding the same key
+    comes twice (the caller drops the repeat)."""
+    walk = _WALK
+    sv, other = walk.c, _OTHER.c
+    column, rival = (sv.high, other.high) if sort.descending else (sv.low, other.low)
+    beaten = select(literal(1)).where(other.resource_type == rtype, other.resource_id == sv.resource_id,
+                                      other.param == sort.param, rival > column if sort.descending else rival < column)
+    # a bound on the sorted parameter itself bounds the walk
+    # the criteria first: most rows of the walk fail them, and only those that pass need the rival probe
+    conditions = [sv.resource_type == rtype, sv.param == sort.param,
+                  *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
+                  *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
+                  ~beaten.exists()]
+    if cursor is not None:
+        pair, last = tuple_(column, sv.resource_id), tuple_(literal(cursor[0]), literal(cursor[1]))
+        conditions.append(pair < last if sort.descending else pair > last)
+    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
+    return (select(resource.c.id, column.label("key"), resource.c.content)
+            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
+                                             resource.c.id == sv.resource_id))
+            .where(*conditions).order_by(*order).limit(limit))
+
+
+def checked_on_the_way(rtype: str, criteria: list[Criterion], walked: Any) -> list[ColumnElement[bool]]:
+    """The criteria as conditions checked on each resource a walk meets (``walked`` is its id), never as a set of
+    matches to start from: a probe of the index per resource (``EXISTS ... OFFSET 0``, which PostgreSQL keeps as a
+    per-row probe instead of hashing every match and sorting them), or a condition on the resource row."""
+    conditions = []
+    for criterion in criteria:
+        found = index_ids(rtype, criterion)
+        if found is None:
+            conditions.append(clause(rtype, criterion))
+        else:
+            conditions.append(found.where(search_value.c.resource_id == walked).offset(0).exists())
+    return conditions
+
+
+def without_value(rtype: str, criteria: list[Criterion], sort: Sort, after_id: str | None, limit: int) -> Select[Any]:
+    """The matches that have no value of ``sort.param`` (key ''), by id, after ``after_id`` in the sort's direction."""
+    sv = search_value.c
+    having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param)
+    conditions = [resource.c.resource_type == rtype, resource.c.id.not_in(having),
+                  *(clause(rtype, c) for c in criteria)]
+    if after_id is not None:
+        conditions.append(resource.c.id < after_id if sort.descending else resource.c.id > after_id)
+    order = resource.c.id.desc() if sort.descending else resource.c.id
+    return select(resource.c.id, literal("").label("key"), resource.c.content).where(*conditions) \
+        .order_by(order).limit(limit)
+
+
+#: Date prefixes that a resource meets exactly when its sort key does: some value ends at or after a date when
+#: the latest end does (descending keys), some value starts before a date when the earliest start does.
+_KEY_PREFIXES = {True: ("ge", "gt"), False: ("le", "lt")}
+
+
+def _bounds_key(sort: Sort, criterion: Criterion) -> bool:
+    return criterion.param == sort.param and criterion.modifier is None and criterion.chain is None and \
+        all(prefix in _KEY_PREFIXES[sort.descending] for prefix, _ in criterion.values)
+
+
+def _key_bound(column: Any, sort: Sort, criterion: Criterion) -> ColumnElement[bool]:
+    """The criterion on the walked index row itself (the row holding the key), which bounds the walk: the
+    prefixes allowed here compare only the end (descending, ``high``) or only the start (``low``)."""
+    return or_(*(_date_match(v, column, column) for v in criterion.values))
+
+
+def exact_key(rtype: str, criteria: list[Criterion], sort: Sort) -> Criterion | None:
+    """A criterion of one token code (or one reference id), with or without its system (type), when the page is
+    by id: its index entries come in id order, so the page can be read from them directly."""
+    if sort != Sort():
+        return None
+    for criterion in criteria:
+        if criterion.param in (ID, LAST_UPDATED) or criterion.modifier or criterion.chain or \
+                len(criterion.values) != 1 or kind_of(rtype, criterion.param) not in ("token", "reference"):
+            continue
+        if criterion.values[0][1] is not None:
+            return criterion
+    return None
+
+
+def id_walk(rtype: str, criteria: list[Criterion], key: Criterion, cursor: tuple[str, str] | None,
+            limit: int) -> Select[Any]:
+    """The matches in id order, read along the index entries of ``key`` (see ``exact_key``), the other criteria
+    checked on each, stopping after ``limit`` rows; an id held twice by ``key`` comes twice."""
+    walk = _WALK
+    sv = walk.c
+    system, value = key.values[0]
+    conditions = [sv.resource_type == rtype, sv.param == key.param, sv.value == value,
+                  *([sv.system == system] if system is not None else []),
+                  *checked_on_the_way(rtype, [c for c in criteria if c is not key], sv.resource_id)]
+    if cursor is not None:
+        conditions.append(sv.resource_id > cursor[1])
+    return (select(resource.c.id, resource.c.id.label("key"), resource.c.content)
+            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
+                                             resource.c.id == sv.resource_id))
+            .where(*conditions).order_by(sv.resource_id).limit(limit))
