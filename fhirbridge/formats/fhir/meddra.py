@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The levels above the preferred term: the record's field (``<field>`` the name, ``<field>_code`` the code), which
-#: is also the key of its extension in the mapping spec.
-UPPER_LEVELS = ("meddra_hlt", "meddra_hlgt", "meddra_soc")
+#: The levels above the preferred term, by the record's field (``<field>`` the name, ``<field>_code`` the code),
+#: which is also the key of its extension in the mapping spec.
+UPPER_LEVELS = {"meddra_hlt": "high level term", "meddra_hlgt": "high level group term",
+                "meddra_soc": "primary system organ class"}
 #: The ``meddra-level`` code of a lowest level term Coding (a MedDRA Coding without it is the preferred term).
 LLT = "LLT"
 

@@ -162,12 +162,9 @@ EXTENSIONS: tuple[ExtensionDefinition, ...] = (
                         "The MedDRA level of a MedDRA Coding of an adverse event's term when it is not the "
                         "preferred term: LLT (lowest level term). Without it, a MedDRA Coding of the term is the "
                         "preferred term."),
-    ExtensionDefinition("meddra_hlt", "Coding", ("AdverseEvent",), "MedDRA high level term",
-                        "The MedDRA high level term of the event's preferred term, as the export gives it."),
-    ExtensionDefinition("meddra_hlgt", "Coding", ("AdverseEvent",), "MedDRA high level group term",
-                        "The MedDRA high level group term of the event's preferred term, as the export gives it."),
-    ExtensionDefinition("meddra_soc", "Coding", ("AdverseEvent",), "MedDRA primary system organ class",
-                        "The primary MedDRA system organ class of the event's preferred term, as the export gives it."),
+    *(ExtensionDefinition(level, "Coding", ("AdverseEvent",), f"MedDRA {name}",
+                          f"The MedDRA {name} of an adverse event's preferred term, as the export gives it (it is "
+                          "never looked up).") for level, name in UPPER_LEVELS.items()),
 )
 
 
