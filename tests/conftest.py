@@ -57,6 +57,18 @@ def _scim_row(subject: str, visit: str, date: str) -> dict[str, str]:
     return row
 
 
+#: A MedDRA hierarchy for tests, SYNTHETIC: invented codes (99xxxxxx, a range MedDRA does not use) and invented
+#: terms. MedDRA is licensed and fhirbridge ships no MedDRA data, so no test carries real MedDRA content beyond the
+#: preferred terms of the example study. Keys are the default CSV layout's columns.
+SYNTHETIC_MEDDRA = {
+    "meddra_version": "27.0",
+    "meddra_llt_code": "99000001", "meddra_llt": "Synthetic LLT: raised temperature",
+    "meddra_hlt_code": "99000003", "meddra_hlt": "Synthetic HLT: temperature findings",
+    "meddra_hlgt_code": "99000004", "meddra_hlgt": "Synthetic HLGT: body temperature",
+    "meddra_soc_code": "99000005", "meddra_soc": "Synthetic SOC: general findings",
+}
+
+
 def small_study() -> dict[str, list[dict[str, str]]]:
     """Two subjects with one of every record kind, all valid, as rows of the default layout's files."""
     return {

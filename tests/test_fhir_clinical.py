@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import SYNTHETIC_MEDDRA
+
 from fhirbridge import api
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.options import ConvertOptions
+from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
@@ -146,6 +149,49 @@ def test_the_joint_mappings_shape_of_the_term_is_read(study_dir, tmp_path):
     assert (read.term, read.meddra_code, read.meddra_term) == ("Fever", "10037660", "Pyrexia")
     assert not [i for i in report.issues if i.code in ("FB-FHIR-055", "FB-FHIR-056", "FB-FHIR-059")], report.issues
     assert read.source is not None
+
+
+def _with_hierarchy(tables: dict) -> None:
+    tables["adverse_events.csv"][0].update(SYNTHETIC_MEDDRA)
+
+
+def test_the_meddra_hierarchy_is_written_and_read_in_r4_and_r5(study_dir, tmp_path):
+    """The SYNTHETIC hierarchy: the LLT a second MedDRA coding of the term, marked as such; HLT, HLGT and SOC
+    fhirbridge's extensions of the AdverseEvent; the version on every coding; all of it read back."""
+    meddra, fields = MAPPING.systems["meddra"], {**SYNTHETIC_MEDDRA}
+    for release, term_at in (("R4", "event"), ("R5", "code")):
+        bundle, report = _convert(study_dir(_with_hierarchy), tmp_path / release, release)
+        assert report.exit_code == 0
+        [event] = _of(bundle, "AdverseEvent")
+        pt, llt = event[term_at]["coding"]
+        assert (pt["code"], pt["display"], "extension" in pt) == ("10037660", "Pyrexia", False)
+        assert llt["extension"] == [{"url": MAPPING.extensions["meddra_level"], "valueCode": "LLT"}]
+        assert (llt["code"], llt["display"]) == (fields["meddra_llt_code"], fields["meddra_llt"])
+        levels = {e["url"].rsplit("/", 1)[1]: e["valueCoding"] for e in event["extension"]
+                  if e["url"].rsplit("/", 1)[1].startswith("meddra-")}
+        assert {name: (c["code"], c["display"]) for name, c in levels.items()} == {
+            f"meddra-{level}": (fields[f"meddra_{level}_code"], fields[f"meddra_{level}"])
+            for level in ("hlt", "hlgt", "soc")}
+        assert {c["system"] for c in (pt, llt, *levels.values())} == {meddra}
+        assert {c["version"] for c in (pt, llt, *levels.values())} == {"27.0"}
+        data, read = _read_back(bundle, tmp_path)
+        assert data.adverse_events[0].model_dump(include=set(fields)) == fields
+        assert not [i for i in read.issues if i.severity >= Severity.WARNING], release
+
+
+def test_meddra_codings_the_record_cannot_hold_are_reported(study_dir, tmp_path):
+    """From other writers: a third MedDRA coding of the term, and an upper level of another MedDRA version."""
+    bundle, _ = _convert(study_dir(_with_hierarchy), tmp_path / "out")
+    [event] = _of(bundle, "AdverseEvent")
+    event["event"]["coding"].append({"system": MAPPING.systems["meddra"], "code": "99000099"})
+    soc = next(e for e in event["extension"] if e["url"] == MAPPING.extensions["meddra_soc"])
+    soc["valueCoding"]["version"] = "26.1"
+    data, report = _read_back(bundle, tmp_path)
+    [read] = data.adverse_events
+    assert (read.meddra_code, read.meddra_version, read.meddra_soc_code) == ("10037660", "27.0", "99000005")
+    messages = [i.message for i in report.issues if i.code == "FB-FHIR-056"]
+    assert any("'99000099' is not converted" in m for m in messages), messages
+    assert any("MedDRA version 26.1 differs from 27.0" in m for m in messages), messages
 
 
 # item 11: the cell product -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import EXAMPLE, SHARED
+from conftest import EXAMPLE, SHARED, SYNTHETIC_MEDDRA
 from lxml import etree
 
 from fhirbridge import api
@@ -33,8 +33,13 @@ def test_r4_output_validates_against_the_official_schema(tmp_path, study_dir):
     assert schema.validate(example), [str(e) for e in list(schema.error_log)[:5]]
     # the resources, and a Provenance for each subject and for the study
     assert len(example.findall(f"{{{xml.FHIR_NS}}}entry")) == 971 + 14
-    transaction = _xml(study_dir(), tmp_path / "transaction", "R4", "transaction")
+    # with the SYNTHETIC MedDRA hierarchy: an extension on a Coding, Codings as extension values
+    transaction = _xml(study_dir(lambda t: t["adverse_events.csv"][0].update(SYNTHETIC_MEDDRA)),
+                       tmp_path / "transaction", "R4", "transaction")
     assert schema.validate(transaction), [str(e) for e in list(schema.error_log)[:5]]
+    ns = f"{{{xml.FHIR_NS}}}"
+    assert len(transaction.findall(f".//{ns}AdverseEvent/{ns}extension/{ns}valueCoding")) == 3  # HLT, HLGT, SOC
+    assert transaction.find(f".//{ns}event/{ns}coding/{ns}extension") is not None  # the LLT's level
     assert transaction.find(f"{{{xml.FHIR_NS}}}entry/{{{xml.FHIR_NS}}}request") is not None
 
 

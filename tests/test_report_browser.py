@@ -98,6 +98,8 @@ def test_the_example_shows_the_published_shifts_and_its_chart(page: Any, tmp_pat
     assert one > 0 and all(abs(height - n * one) < 1 for n, height in drawn.values())  # heights follow the counts
     assert page.locator("#subject-count").inner_text() == "13"
     assert page.locator("#timeline svg circle").count() == 26  # 13 harvests and 13 infusions
+    assert page.locator("#ae-without-soc").inner_text() == "8"  # PT-only: every event is shown without a SOC
+    assert page.locator("#ae-by-soc tbody td").first.inner_text() == "SOC not given in the export"
     shot = _artefacts(tmp_path_factory) / "report-honmou2021.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

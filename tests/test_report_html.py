@@ -61,6 +61,14 @@ def test_the_report_fetches_nothing(example_html: str) -> None:
     assert urls <= {"http://www.w3.org/2000/svg"}, urls  # the SVG namespace names, it is never fetched
 
 
+def test_the_page_says_how_many_events_have_no_soc(example_html: str) -> None:
+    """The example is coded to preferred terms only: all its 8 events are under the SOC-not-given group, and the
+    page says so (no SOC is looked up)."""
+    assert re.search(r'<span id="ae-without-soc">8</span> event\(s\) have none', example_html)
+    soc_table = example_html.split('<table id="ae-by-soc">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<tr><td>([^<]+)</td>", soc_table) == ["SOC not given in the export"]
+
+
 def test_every_chart_is_well_formed_svg(example_html: str) -> None:
     charts = re.findall(r"<svg .*?</svg>", example_html, flags=re.S)
     assert len(charts) == 1 + 5 + 4 + 1  # shifts, five ISNCSCI scores, SCIM-III total and subscales, timeline

@@ -6,14 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, SYNTHETIC_MEDDRA
 
 import fhirbridge
 from fhirbridge import api
-from fhirbridge.mapping.loader import MappingError, load_model
 from fhirbridge.report.build import RecordCollector
-from fhirbridge.report.meddra import UNKNOWN_SOC, SocTable
-from fhirbridge.report.statistics import StudyStatistics, study_statistics
+from fhirbridge.report.statistics import NO_SOC, StudyStatistics, study_statistics
 
 #: The published AIS shifts at six months (Honmou et al. 2021; /work/shared/DESIGN.md §1), as (baseline, grade): n.
 PUBLISHED_SIX_MONTHS = {("A", "B"): 3, ("A", "C"): 2, ("A", "A"): 1, ("B", "C"): 1, ("B", "D"): 1, ("C", "D"): 5}
@@ -72,7 +70,10 @@ def test_safety_counts_events_and_subjects(example: StudyStatistics) -> None:
     assert safety.events == len(data.adverse_events)
     assert safety.subjects_with_event == len({e.subject_id for e in data.adverse_events})
     assert sum(n for *_, n, _ in safety.by_term) == sum(n for _, n, _ in safety.by_soc) == safety.events
-    assert ("General disorders and administration site conditions", "Pyrexia") in {r[:2] for r in safety.by_term}
+    # the example is coded to preferred terms only: no event has a SOC, and none is looked up
+    assert (NO_SOC, "Pyrexia") in {r[:2] for r in safety.by_term}
+    assert safety.by_soc == [(NO_SOC, safety.events, safety.subjects_with_event)]
+    assert safety.without_soc == safety.events
     for tally in (safety.by_severity, safety.by_seriousness, safety.by_relationship):
         assert sum(n for _, n in tally) == safety.events
     kinds = [e.kind for e in safety.timeline]
@@ -100,7 +101,7 @@ def test_visits_are_ordered_by_date_and_gaps_are_shown(study_dir: Callable[..., 
     assert {t.visit: t.counts for t in figures.shifts} == {"Z-FIRST-WEEK": {("E", "E"): 2}, "A-MONTH3": {("E", "E"): 1}}
     uems = figures.neuro[0]
     assert uems.by_subject["002"] == [50, 50, None] and uems.medians == [50, 50, 50] and uems.counts == [2, 2, 1]
-    assert figures.safety.by_soc == [(UNKNOWN_SOC, 1, 1)]
+    assert figures.safety.by_soc == [(NO_SOC, 1, 1)]
 
 
 def test_no_records_give_empty_figures() -> None:
@@ -109,9 +110,23 @@ def test_no_records_give_empty_figures() -> None:
     assert all(s.medians == [] for s in figures.neuro)
 
 
-def test_the_soc_table_refuses_a_term_of_an_unlisted_soc(tmp_path: Path) -> None:
-    spec = tmp_path / "soc.yaml"
-    spec.write_text('socs: {"10018065": General}\npreferred_terms: {"10037660": "10099999"}\n', encoding="utf-8")
-    with pytest.raises(MappingError, match="10037660"):
-        load_model(spec, SocTable, "MedDRA SOC table")
+def test_the_soc_is_the_one_the_export_gives(study_dir: Callable[..., Path]) -> None:
+    """SOCs from the record (SYNTHETIC hierarchy): a code given alone takes the name another event gives it, a code
+    nobody names is shown as such, and an event without a SOC is counted under NO_SOC, never dropped."""
 
+    def code(tables: dict[str, list[dict[str, str]]]) -> None:
+        event = tables["adverse_events.csv"][0]
+        code_only = {**SYNTHETIC_MEDDRA, "meddra_soc": ""}
+        tables["adverse_events.csv"] = [
+            {**event, **SYNTHETIC_MEDDRA},
+            {**event, **code_only, "subject_id": "002"},
+            {**event, **code_only, "ae_id": "2", "meddra_soc_code": "99000009"},
+            {**event, "ae_id": "3"},  # the preferred term only
+        ]
+
+    safety = _figures(study_dir(code)).safety
+    named = SYNTHETIC_MEDDRA["meddra_soc"]
+    assert safety.by_soc == [(named, 2, 2), ("SOC 99000009", 1, 1), (NO_SOC, 1, 1)]
+    # terms by SOC name, the events without a SOC last
+    assert safety.by_term == [("SOC 99000009", "Pyrexia", 1, 1), (named, "Pyrexia", 2, 2), (NO_SOC, "Pyrexia", 1, 1)]
+    assert safety.without_soc == 1

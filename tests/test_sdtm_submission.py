@@ -9,7 +9,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_SDTM_MAPPING, REPO
+from conftest import EXAMPLE_SDTM_MAPPING, REPO, SYNTHETIC_MEDDRA
 from hypothesis import example, given
 from hypothesis import strategies as st
 from lxml import etree
@@ -90,23 +90,29 @@ def test_scim_response_as_collected_and_score(sdtm_dir):
 
 
 def test_meddra_hierarchy_and_version_travel_from_the_export_to_define_xml(study_dir, tmp_path):
-    hierarchy = {"meddra_version": "27.0", "meddra_llt_code": "10016558", "meddra_llt": "Fever",
-                 "meddra_hlt_code": "10016286", "meddra_hlt": "Febrile disorders", "meddra_hlgt_code": "10005908",
-                 "meddra_hlgt": "Body temperature conditions", "meddra_soc_code": "10018065",
-                 "meddra_soc": "General disorders and administration site conditions"}  # invented for the test
-
+    hierarchy = SYNTHETIC_MEDDRA  # invented codes and terms: fhirbridge ships no MedDRA data
+    export = study_dir(lambda t: t["adverse_events.csv"][0].update(hierarchy))
     out = tmp_path / "sdtm"
-    report = api.convert([study_dir(lambda t: t["adverse_events.csv"][0].update(hierarchy))], out, target="sdtm")
+    report = api.convert([export], out, target="sdtm")
     assert report.exit_code == 0 and "FB-SDTM-021" not in {i.code for i in report.issues}
     ae = _rows(out / "ae.csv")[0]
-    assert (ae["AELLT"], ae["AELLTCD"], ae["AEHLT"], ae["AEHLGTCD"]) == ("Fever", "10016558", "Febrile disorders",
-                                                                          "10005908")
+    assert (ae["AELLT"], ae["AELLTCD"], ae["AEHLT"], ae["AEHLGTCD"]) == (
+        hierarchy["meddra_llt"], hierarchy["meddra_llt_code"], hierarchy["meddra_hlt"], hierarchy["meddra_hlgt_code"])
     assert ae["AEBODSYS"] == ae["AESOC"] == hierarchy["meddra_soc"] and ae["AEBDSYCD"] == ae["AESOCCD"]
     define = etree.parse(str(out / "define.xml"))
     external = define.find(f".//{{{odm.ODM_NS}}}ExternalCodeList")
     assert (external.get("Dictionary"), external.get("Version")) == ("MedDRA", "27.0")
     back = api.read([out], Report(), source="sdtm")
     assert back.adverse_events[0].model_dump(include=set(hierarchy)) == hierarchy
+    # the same through FHIR: every level and the version reach SDTM
+    assert api.convert([export], tmp_path / "fhir").exit_code == 0
+    assert api.convert([tmp_path / "fhir"], tmp_path / "via-fhir", source="fhir", target="sdtm").exit_code == 0
+    meddra = ("AELLT", "AELLTCD", "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD", "AEBODSYS",
+              "AEBDSYCD", "AESOC", "AESOCCD")
+    via_fhir = _rows(tmp_path / "via-fhir" / "ae.csv")[0]
+    assert {v: via_fhir[v] for v in meddra} == {v: ae[v] for v in meddra}
+    assert etree.parse(str(tmp_path / "via-fhir" / "define.xml")).find(
+        f".//{{{odm.ODM_NS}}}ExternalCodeList").get("Version") == "27.0"
 
 
 def test_a_pt_only_export_is_reported_once_and_nothing_is_invented(sdtm_dir):

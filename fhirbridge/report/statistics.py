@@ -12,12 +12,12 @@ import statistics as stats
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from fhirbridge.domains.isncsci.classification import classify
 from fhirbridge.domains.scim import SUBSCALES
-from fhirbridge.records import IsncsciClassification, IsncsciExam, ScimAssessment, StudyData
+from fhirbridge.records import AdverseEvent, IsncsciClassification, IsncsciExam, ScimAssessment, StudyData
 from fhirbridge.records.dates import date_part
-from fhirbridge.report.meddra import soc_of
 
 #: The ISNCSCI values followed over time: (key, label, largest possible value).
 NEURO_MEASURES: tuple[tuple[str, str, int], ...] = (
@@ -33,6 +33,9 @@ SCIM_MEASURES: tuple[tuple[str, str, int], ...] = (
     *((s.key, s.title, s.maximum) for s in SUBSCALES.values()),
 )
 AIS_GRADES = ("A", "B", "C", "D", "E")
+#: Where an adverse event goes when the export gives no system organ class for it (fhirbridge ships no MedDRA data
+#: and looks nothing up: MedDRA is licensed).
+NO_SOC = "SOC not given in the export"
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ class Safety:
     subjects_with_event: int = 0
     subjects: int = 0
     by_term: list[tuple[str, str, int, int]] = field(default_factory=list)  # SOC, PT, events, subjects
-    by_soc: list[tuple[str, int, int]] = field(default_factory=list)
+    by_soc: list[tuple[str, int, int]] = field(default_factory=list)  # SOC, events, subjects
+    without_soc: int = 0  # events the export gives no SOC for (counted under ``NO_SOC``)
+    no_soc: ClassVar[str] = NO_SOC
     by_severity: list[tuple[str, int]] = field(default_factory=list)
     by_seriousness: list[tuple[str, int]] = field(default_factory=list)
     by_relationship: list[tuple[str, int]] = field(default_factory=list)
@@ -288,6 +293,14 @@ def _moment(value: str | None) -> dt.datetime | None:
     return None if day is None else dt.datetime(day.year, day.month, day.day)
 
 
+def soc_of(event: AdverseEvent, names: dict[str, str]) -> str:
+    """The primary system organ class as the export gives it: its name (``names``: by code, from the events that
+    give both), else its code, else ``NO_SOC``."""
+    code = event.meddra_soc_code
+    name = event.meddra_soc or (names.get(code) if code else None)
+    return name or (f"SOC {code}" if code else NO_SOC)
+
+
 def _safety(data: StudyData, subjects: int) -> Safety:
     events = data.adverse_events
     safety = Safety(events=len(events), subjects_with_event=len({e.subject_id for e in events}), subjects=subjects)
@@ -295,16 +308,19 @@ def _safety(data: StudyData, subjects: int) -> Safety:
     term_events: Counter[tuple[str, str]] = Counter()
     per_soc: dict[str, set[str]] = defaultdict(set)
     soc_events: Counter[str] = Counter()
+    names = {e.meddra_soc_code: e.meddra_soc for e in events if e.meddra_soc_code and e.meddra_soc}
     for event in events:
         term = event.meddra_term or f"{event.term} (not coded)"
-        soc = soc_of(event.meddra_code)
+        soc = soc_of(event, names)
         per_term[(soc, term)].add(event.subject_id)
         term_events[(soc, term)] += 1
         per_soc[soc].add(event.subject_id)
         soc_events[soc] += 1
     safety.by_term = sorted(((soc, term, n, len(per_term[(soc, term)])) for (soc, term), n in term_events.items()),
-                            key=lambda row: (row[0], -row[2], row[1]))
-    safety.by_soc = sorted(((soc, n, len(per_soc[soc])) for soc, n in soc_events.items()), key=lambda r: (-r[1], r[0]))
+                            key=lambda row: (row[0] == NO_SOC, row[0], -row[2], row[1]))
+    safety.by_soc = sorted(((soc, n, len(per_soc[soc])) for soc, n in soc_events.items()),
+                           key=lambda r: (r[0] == NO_SOC, -r[1], r[0]))
+    safety.without_soc = soc_events[NO_SOC]
     safety.by_severity = _tally(e.severity or "not recorded" for e in events)
     safety.by_seriousness = _tally(
         ("serious: " + ", ".join(e.serious_criteria).replace("_", " ") if e.serious_criteria else "serious")

@@ -21,6 +21,7 @@ from fhirbridge import __version__
 from fhirbridge.domains.isncsci.structure import EXAM_EXTRAS, cells
 from fhirbridge.domains.scim import ITEMS
 from fhirbridge.formats.fhir.context import FhirContext
+from fhirbridge.formats.fhir.meddra import UPPER_LEVELS
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release, elements, model_class
 from fhirbridge.formats.fhir.terminology import code_systems
 from fhirbridge.mapping.fhir_mapping import FhirMapping
@@ -113,9 +114,10 @@ PROFILES: tuple[Profile, ...] = (
             extensions=(Ext("cell_count"), Ext("collection_procedure"), Ext("processing", 0, "1", ("R5",))),
             required=_both("productCategory", "productCode")),
     Profile("AdverseEvent", "AdverseEvent", "Adverse event", "An adverse event as on the AE form: term and MedDRA "
-            "preferred term, onset and resolution, seriousness and its criteria, severity, relationship to the "
-            "infusion, outcome and action taken.",
-            extensions=(Ext("serious_criterion", 0, "*"), Ext("ae_occurrence", 0, "1", ("R4",)),
+            "coding (the preferred term, and the other levels the export gives), onset and resolution, seriousness "
+            "and its criteria, severity, relationship to the infusion, outcome and action taken.",
+            extensions=(Ext("serious_criterion", 0, "*"), *(Ext(level) for level in UPPER_LEVELS),
+                        Ext("ae_occurrence", 0, "1", ("R4",)),
                         Ext("ae_mitigating_action", 0, "1", ("R4",)), Ext("ae_severity_r5", 0, "1", ("R5",))),
             required={"R4": ("identifier", "event", "date", "seriousness"),
                       "R5": ("identifier", "code", "occurrence[x]", "seriousness")}),
@@ -156,6 +158,13 @@ EXTENSIONS: tuple[ExtensionDefinition, ...] = (
     ExtensionDefinition("serious_criterion", "CodeableConcept", ("AdverseEvent",), "Seriousness criterion",
                         "Why an adverse event is serious (death, hospitalisation, ...), with the matching HL7 "
                         "seriousness code."),
+    ExtensionDefinition("meddra_level", "code", ("Coding",), "MedDRA level",
+                        "The MedDRA level of a MedDRA Coding of an adverse event's term when it is not the "
+                        "preferred term: LLT (lowest level term). Without it, a MedDRA Coding of the term is the "
+                        "preferred term."),
+    *(ExtensionDefinition(level, "Coding", ("AdverseEvent",), f"MedDRA {name}",
+                          f"The MedDRA {name} of an adverse event's preferred term, as the export gives it (it is "
+                          "never looked up).") for level, name in UPPER_LEVELS.items()),
 )
 
 

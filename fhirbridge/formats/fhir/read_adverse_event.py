@@ -4,7 +4,8 @@ field is, per release).
 Both published shapes of the event's term are read: ``event`` (R4) / ``code`` (R5), as fhirbridge writes it
 and HL7's Adverse Event Clinical Research IG does, and ``resultingCondition`` (R4) / ``resultingEffect`` (R5)
 pointing at a Condition whose ``code`` holds the term and its MedDRA coding, as the HL7/CDISC joint mapping puts
-AETERM and AEDECOD. The procedures named as suspect entities give ``related_procedure``.
+AETERM and AEDECOD. The rest of the MedDRA hierarchy is read where ``meddra`` puts it. The procedures named
+as suspect entities give ``related_procedure``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fhirbridge.formats.fhir.read_context import Item, code_in, reference
+from fhirbridge.formats.fhir.meddra import LLT, UPPER_LEVELS
+from fhirbridge.formats.fhir.read_context import Item, code_in, codings, reference
 from fhirbridge.formats.fhir.read_procedures import procedure_kind, record_id
 from fhirbridge.records import AdverseEvent, Subject
 
@@ -40,17 +42,29 @@ def read_adverse_event(item: Item, subject: Subject, resolve: Resolve) -> Advers
     code_at = "code" if ctx.r5 else "event"
     concept = item.get(code_at)
     elsewhere: dict[str, str] = {}
+    coded = ("term", "meddra_code", "meddra_term", "meddra_llt_code", "meddra_llt", "meddra_version")
     if concept is None:
         concept, where = _resulting_term(item, resolve)
-        elsewhere.update(term=where, meddra_code=where, meddra_term=where, meddra_version=where)
+        elsewhere.update(dict.fromkeys(coded, where))
     else:
-        columns.update(term=f"{code_at}.text", meddra_code=f"{code_at}.coding", meddra_term=f"{code_at}.coding",
-                       meddra_version=f"{code_at}.coding")
+        where = f"{code_at}.coding"
+        columns.update({**dict.fromkeys(coded, where), "term": f"{code_at}.text"})
     concept = concept or {}
-    meddra = next((c for c in concept.get("coding", []) if c.get("system") == ctx.system("meddra")), {})
-    values["term"] = concept.get("text") or meddra.get("display")
-    values["meddra_code"], values["meddra_term"] = meddra.get("code"), meddra.get("display")
-    values["meddra_version"] = meddra.get("version")
+    pt, llt = _term_codings(item, concept, where)
+    values["term"] = concept.get("text") or pt.get("display")
+    values["meddra_code"], values["meddra_term"] = pt.get("code"), pt.get("display")
+    values["meddra_llt_code"], values["meddra_llt"] = llt.get("code"), llt.get("display")
+    versions = [(where, pt.get("version")), (where, llt.get("version"))]
+    for level in UPPER_LEVELS:
+        at, coding = item.extension_value(level, "valueCoding")
+        if isinstance(coding, dict):
+            values[f"{level}_code"], values[level] = coding.get("code"), coding.get("display")
+            columns[f"{level}_code"] = columns[level] = at
+            versions.append((at, coding.get("version")))
+    values["meddra_version"], at = _meddra_version(item, versions)
+    if at != where:  # named by an extension only: located there
+        elsewhere.pop("meddra_version", None)
+        columns["meddra_version"] = at
     if ctx.r5:
         item.get("status")  # derived from the resolution and the outcome
         if (onset := item.get("occurrenceDateTime")) is not None:
@@ -108,6 +122,38 @@ def read_adverse_event(item: Item, subject: Subject, resolve: Resolve) -> Advers
                            "causality was judged against is not converted", f"suspectEntity[{i}]")
         values["related_procedure"] = "both" if len(kinds) == 2 else next(iter(kinds), None)
     return item.build(AdverseEvent, values, columns, elsewhere)
+
+
+def _term_codings(item: Item, concept: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The preferred term's and the lowest level term's MedDRA Codings of the event's concept (either may be
+    empty); a further MedDRA Coding is reported, not read."""
+    meddra, level_url = item.ctx.system("meddra"), item.ctx.extension_url("meddra_level")
+    found: dict[bool, dict[str, Any]] = {}
+    for coding in codings(concept):
+        if coding.get("system") != meddra:
+            continue
+        is_llt = any(e.get("url") == level_url and e.get("valueCode") == LLT for e in coding.get("extension") or [])
+        if is_llt in found:
+            item.issue("FB-FHIR-056", f"a further MedDRA {'LLT' if is_llt else 'coding'} "
+                       f"{coding.get('code') or coding.get('display')!r} is not converted (one PT and one LLT are)",
+                       where)
+            continue
+        found[is_llt] = coding
+    return found.get(False, {}), found.get(True, {})
+
+
+def _meddra_version(item: Item, versions: list[tuple[str, Any]]) -> tuple[str | None, str]:
+    """(version, where) of the record's one MedDRA version, from the first of its Codings that names one; another
+    version named by a later Coding is reported (the record holds one)."""
+    named = [(at, version) for at, version in versions if version]
+    if not named:
+        return None, versions[0][0]
+    at, kept = named[0]
+    for other_at, version in named[1:]:
+        if version != kept:
+            item.issue("FB-FHIR-056", f"MedDRA version {version} differs from {kept}, which is kept", other_at,
+                       value=version, expected=kept)
+    return kept, at
 
 
 def _resulting_term(item: Item, resolve: Resolve) -> tuple[dict[str, Any] | None, str]:

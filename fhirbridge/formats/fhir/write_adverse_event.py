@@ -5,6 +5,7 @@
 | ae_id | identifier (record system: ``ae/<study>/<subject>/<id>``) | identifier (a list) |
 | term (AETERM) | event.text | code.text |
 | meddra_code, meddra_term, meddra_version | event.coding (MedDRA; a term without code: no code) | code.coding |
+| the other MedDRA levels | a second MedDRA coding (LLT), ``meddra-*`` extensions (module ``meddra``) | same |
 | related_procedure | which Procedure(s) suspectEntity.instance names | suspectEntity.instanceReference |
 | onset (AESTDTC) | date | occurrenceDateTime, or occurrencePeriod.start with a resolution |
 | resolution (AEENDTC) | R5 cross-version extension ``AdverseEvent.occurrence`` (.end) | occurrencePeriod.end |
@@ -33,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.formats.fhir.meddra import LLT, UPPER_LEVELS, meddra_coding
 from fhirbridge.records import AdverseEvent, Harvest, Infusion
 from fhirbridge.records.dates import date_part
 
@@ -46,16 +48,18 @@ Suspect = tuple[str, tuple[str, ...]]
 def adverse_event_resource(ctx: FhirContext, event: AdverseEvent, suspects: list[Suspect]) -> Resource:
     """``suspects`` are the procedures the relationship was judged against (``suspects_of``)."""
     event_code = ctx.concept(text=event.term)
-    if event.meddra_code or event.meddra_term:
-        coding = {"system": ctx.system("meddra")}
-        if event.meddra_code:
-            coding["code"] = event.meddra_code
-        if event.meddra_term:
-            coding["display"] = event.meddra_term
-        if event.meddra_version:
-            coding["version"] = event.meddra_version
-        event_code["coding"] = [coding]
+    meddra = ctx.system("meddra")
+    pt = meddra_coding(meddra, event.meddra_code, event.meddra_term, event.meddra_version)
+    llt = meddra_coding(meddra, event.meddra_llt_code, event.meddra_llt, event.meddra_version)
+    if llt is not None:
+        llt = {"extension": [ctx.extension("meddra_level", valueCode=LLT)], **llt}
+    if pt is not None or llt is not None:
+        event_code["coding"] = [c for c in (pt, llt) if c is not None]
     extensions: list[dict[str, Any]] = []
+    for level in UPPER_LEVELS:
+        coding = meddra_coding(meddra, getattr(event, f"{level}_code"), getattr(event, level), event.meddra_version)
+        if coding is not None:
+            extensions.append(ctx.extension(level, valueCoding=coding))
     hl7_criteria = ctx.mapping.value_maps["ae_serious_criterion"]
     for criterion in event.serious_criteria:
         codings = [ctx.coding("serious_criterion", criterion)]
