@@ -4,11 +4,10 @@ The compiled definitions become one pydantic-core schema per resource type (type
 keys, strict JSON types, the primitive grammars as anchored regular expressions, required code bindings as
 literals, non-empty arrays and objects, the codes of our own CodeSystems as a literal per system); the few rules
 the schema cannot say (a calendar date that exists, one value per choice element, required Coding bindings, the
-invariants) are small Python
-functions called from the schema on the nodes that carry them. The screen says nothing about *where* a
-problem is: a resource it rejects is walked by ``structure.Walker``, which reports every problem with its
-FHIRPath. The screen is stricter than or as strict as the walker, never looser: a resource it lets through
-has no issue the walker would report (``tests/test_fhir_checker_oracle.py``).
+invariants) are small Python functions called from the schema on the nodes that carry them. The screen says
+nothing about *where* a problem is: a resource it rejects is walked by ``structure.Walker``, which reports every
+problem with its FHIRPath. The screen is stricter than or as strict as the walker, never looser: a resource it
+lets through has no issue the walker would report (``tests/test_fhir_checker_oracle.py``).
 """
 
 from __future__ import annotations
