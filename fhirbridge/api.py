@@ -122,13 +122,14 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
     fhir_documents = 0  # FHIR Bundles and resources checked: an empty Bundle is valid FHIR, not "no input"
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
+        from fhirbridge.formats.spill import Spill
 
-        validator = FhirValidator(report)
+        validator = FhirValidator(report, spill=Spill())  # the reader takes the entries the checker parsed
         validator.validate_files(inputs)  # reports missing files itself
         fhir_documents = validator.resources + validator.bundles
         inputs = [p for p in inputs if p not in missing(inputs)]
         # the reader reads what the FHIR layers checked, trusting their verdict on every resource
-        options = replace(options, fhir_rejected=frozenset(validator.rejected))
+        options = replace(options, fhir_rejected=frozenset(validator.rejected), fhir_parsed=validator.spill)
         if validator.other_release:
             report.ran("FB-FHIR-001")  # content of another release is checked by the reader, with its models
         else:

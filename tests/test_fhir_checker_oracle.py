@@ -158,3 +158,27 @@ def test_checker_agrees_with_the_oracle_on_the_fault_corpus():
             assert _screen_passes(resource) == (errors == []), (path.name, errors)
             checked += 1
     assert checked > 30
+
+
+_OWN = "https://fhirbridge.org/fhir/CodeSystem/ais-grade"
+
+
+@settings(max_examples=40, deadline=None)
+@given(system=st.sampled_from([_OWN, _OWN + "x", _OWN[:-1], "http://loinc.org", "", "a b", None]),
+       code=st.sampled_from(["A", "E", "Q", "8302-2", "A ", None]), extra=st.booleans())
+@example(system=_OWN, code="A", extra=False)
+@example(system=_OWN, code="Q", extra=False)
+def test_the_screen_rejects_what_the_walker_reports_of_a_coding_of_our_code_systems(system, code, extra):
+    """Our CodeSystems' codes are checked in the screen's schema (not by a Python rule): a Coding it lets through
+    has no issue from the walker, and a code that is not ours (FB-FHIR-030) is never let through."""
+    coding = {k: v for k, v in (("system", system), ("code", code)) if v is not None}
+    if extra:
+        coding["display"] = "x"
+    resource = {"resourceType": "Observation", "status": "final", "code": {"coding": [coding]}}
+    errors = _checker_errors(resource)
+    if _screen_passes(resource):
+        assert errors == []
+    if system == _OWN and code in ("Q", "8302-2"):
+        assert [i.code for i in errors] == ["FB-FHIR-030"] and not _screen_passes(resource)
+    if system == _OWN and code in ("A", "E"):
+        assert errors == [] and _screen_passes(resource)

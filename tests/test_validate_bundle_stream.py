@@ -13,6 +13,7 @@ import pytest
 from conftest import EXAMPLE
 
 from fhirbridge import api
+from fhirbridge.formats.fhir import reader as reader_module
 from fhirbridge.formats.fhir.bundle_stream import NotStreamable
 from fhirbridge.formats.fhir.checker import bundle as bundle_module
 from fhirbridge.formats.fhir.checker import validator as validator_module
@@ -20,6 +21,7 @@ from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.inputs import Source
 from fhirbridge.issues.report import Report
+from fhirbridge.records import Study
 
 CORPUS = Path(__file__).parent / "data" / "fhir-faults"
 BAD = Path(__file__).parent / "data" / "fhir-bad"
@@ -189,3 +191,34 @@ def test_references_waiting_for_their_target_are_located_when_too_many_resources
     issues = _same(path, monkeypatch)
     assert [(code, target) for code, target, *_ in issues] == [("FB-FHIR-022", issues[0][1])]
     assert issues[0][1].endswith(".resource.subject.reference")
+
+
+@pytest.mark.parametrize("spoil", ["clean", "mixed"])
+def test_validate_parses_a_json_bundle_once_and_reads_the_same_records(spoil: str, example: dict[str, Any],
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader takes the entries the checker parsed (from its spill file) instead of parsing the document
+    again, and reads from them the records it reads on its own."""
+    path = tmp_path / f"{spoil}.json"
+    path.write_text(json.dumps(SPOILS[spoil](copy.deepcopy(example))), encoding="utf-8")
+    alone = Report()
+    expected = [r for r in api.read([path], alone, source="fhir").records()]
+    parses: list[str] = []
+    real = validator_module.json_entries
+
+    def counted(source: Source, top: dict[str, Any]) -> Any:
+        parses.append(str(source))
+        return real(source, top)
+
+    def refused(source: Source, top: dict[str, Any]) -> Any:
+        raise AssertionError("the reader parsed the Bundle again")
+
+    monkeypatch.setattr(validator_module, "json_entries", counted)
+    monkeypatch.setattr(reader_module, "json_entries", refused)
+    chunks: list[Any] = []
+    report = api.validate([path], source="fhir", on_records=lambda chunk, _: chunks.append(chunk))
+    assert parses == [str(path)]
+    read = [r for n, chunk in enumerate(chunks) for r in chunk.records() if n == 0 or not isinstance(r, Study)]
+    assert read == expected and len(expected) > 100
+    reader_issues = {(i.code, i.target) for i in alone.issues if i.code.startswith("FB-FHIR-05")}
+    assert reader_issues <= {(i.code, i.target) for i in report.issues}

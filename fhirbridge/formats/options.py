@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from fhirbridge.errors import FhirbridgeError
+from fhirbridge.formats.spill import Spill
 
 if TYPE_CHECKING:  # the records are not needed to hold options (start-up time of commands that build none)
     from fhirbridge.records import IsncsciClassification
@@ -50,3 +51,5 @@ class ConvertOptions:
     #: FHIR resources that validation's checker has already checked, and of them those it rejected, by (file,
     #: FHIRPath, NDJSON line): the reader then trusts that check rather than checking each resource again
     fhir_rejected: frozenset[tuple[str, str, int | None]] | None = None
+    #: the JSON Bundles that checker has parsed, their entries in a spill file the reader takes them from
+    fhir_parsed: Spill | None = None

@@ -23,7 +23,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import orjson
 
@@ -46,6 +46,7 @@ from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
 from fhirbridge.formats.fhir.read_group import read_group, usable
 from fhirbridge.formats.fhir.read_subject import read_study
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
+from fhirbridge.formats.spill import Spill
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
@@ -63,8 +64,10 @@ _RESIDENT = -1  # the file index of a resource kept in memory (from a Bundle or 
 class FhirReader:
     def __init__(self, mapping: FhirMapping, report: Report, asked: Release | None,
                  progress: Callable[[str], None] | None = None,
-                 rejected: frozenset[tuple[str, str, int | None]] | None = None) -> None:
+                 rejected: frozenset[tuple[str, str, int | None]] | None = None,
+                 parsed: Spill | None = None) -> None:
         self.mapping = mapping
+        self.parsed = parsed
         self.rejected = rejected
         self.report = report
         self.asked = asked
@@ -78,7 +81,8 @@ class FhirReader:
         self.slot_file, self.slot_offset, self.slot_length = array("i"), array("q"), array("q")
         self.slot_line, self.slot_group, self.patient_slots = array("q"), array("i"), array("q")
         self.group_of: dict[str, int] = {}
-        self.spill: BinaryIO | None = None  # Bundle entries as JSON, one after another
+        # Bundle entries as JSON, one after another (the checker's, when it parsed the Bundles already)
+        self.spill: IO[bytes] | None = parsed.file if parsed is not None else None
         self.bundle_files: set[int] = set()  # files whose entries are in ``spill``
         self.provenance_files: set[str] = set()
         self.file_names: dict[str, str] = {}  # file → its name, as the release evidence tells where it is
@@ -143,7 +147,10 @@ class FhirReader:
         problems: list[tuple[str, str]] = []
         spilled = array("q")
         start = self.spill.seek(0, 2)
-        if _is_xml(path):
+        if self.parsed is not None and name in self.parsed.bundles:
+            done = self.parsed.bundles[name]
+            start, spilled, top = done.start, done.lengths, dict(done.top)
+        elif _is_xml(path):
             for item, found in xml_entries(path, self.asked, top):
                 problems.extend(found)
                 spilled.append(self.spill.write(orjson.dumps(item)))

@@ -32,7 +32,8 @@ def read_chunks(inputs: list[Path | Source], report: Report, options: ConvertOpt
     """
     fhir = load_fhir_mapping(options.fhir_mapping)
     report.header["fhir_mapping"] = f"{fhir.spec} {fhir.version}"
-    yield from FhirReader(fhir, report, options.fhir_version, options.progress, options.fhir_rejected).chunks(inputs)
+    yield from FhirReader(fhir, report, options.fhir_version, options.progress, options.fhir_rejected,
+                          options.fhir_parsed).chunks(inputs)
 
 
 def write(data: StudyData, outdir: Path, report: Report, options: ConvertOptions, derived: Derived) -> list[Path]:

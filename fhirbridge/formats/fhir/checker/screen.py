@@ -2,17 +2,18 @@
 
 The compiled definitions become one pydantic-core schema per resource type (typed dicts that forbid unknown
 keys, strict JSON types, the primitive grammars as anchored regular expressions, required code bindings as
-literals, non-empty arrays and objects); the few rules the schema cannot say (a calendar date that exists,
-one value per choice element, required Coding bindings, our own CodeSystems, the invariants) are small Python
-functions called from the schema on the nodes that carry them. The screen says nothing about *where* a
-problem is: a resource it rejects is walked by ``structure.Walker``, which reports every problem with its
-FHIRPath. The screen is stricter than or as strict as the walker, never looser: a resource it lets through
-has no issue the walker would report (``tests/test_fhir_checker_oracle.py``).
+literals, non-empty arrays and objects, the codes of our own CodeSystems as a literal per system); the few rules
+the schema cannot say (a calendar date that exists, one value per choice element, required Coding bindings, the
+invariants) are small Python functions called from the schema on the nodes that carry them. The screen says
+nothing about *where* a problem is: a resource it rejects is walked by ``structure.Walker``, which reports every
+problem with its FHIRPath. The screen is stricter than or as strict as the walker, never looser: a resource it
+lets through has no issue the walker would report (``tests/test_fhir_checker_oracle.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -127,11 +128,28 @@ class _Builder:
             fields["resourceType"] = cs.typed_dict_field(cs.literal_schema([model.name]), required=True)
         rules = self.rules(model)
         schema: cs.CoreSchema = cs.typed_dict_schema(fields, extra_behavior="forbid", strict=True)
+        if model.name == "Coding" and self.own_codes:
+            schema = self.coding(fields)
         if not model.is_resource:
             schema = cs.chain_schema([cs.dict_schema(min_length=1, strict=True), schema])
         if not rules:
             return {**schema, "ref": model.name}  # type: ignore[typeddict-item]
         return cs.no_info_after_validator_function(_apply(rules), schema, ref=model.name)
+
+    def coding(self, fields: dict[str, cs.TypedDictField]) -> cs.CoreSchema:
+        """A Coding of one of our own CodeSystems must hold one of its codes: said in the schema (a Coding of
+        another system, or a literal code per own system), so that no Python rule runs on every Coding."""
+        assert self.defs.primitive_regexes["uri"] == r"\S*"  # the grammar _none_of keeps
+        other = {**fields, "system": cs.typed_dict_field(cs.str_schema(
+            strict=True, max_length=STRING_LIKE_LIMIT, pattern=f"^{_none_of(self.own_codes)}$"), required=False)}
+        own = {system: cs.typed_dict_schema({
+            **fields,
+            "system": cs.typed_dict_field(cs.literal_schema([system]), required=True),
+            "code": cs.typed_dict_field(cs.literal_schema(sorted(codes)), required=True),
+        }, extra_behavior="forbid", strict=True) for system, codes in sorted(self.own_codes.items())}
+        return cs.union_schema([cs.tagged_union_schema(own, discriminator="system"),
+                                cs.typed_dict_schema(other, extra_behavior="forbid", strict=True)],
+                               mode="left_to_right")
 
     def rules(self, model: NodeModel) -> list[Rule]:
         """The Python rules of a node: the ones the schema cannot say."""
@@ -150,8 +168,6 @@ class _Builder:
         for keys in choices.values():
             if len(keys) > 1:
                 rules.append(_at_most_one(frozenset(keys)))
-        if model.name == "Coding":
-            rules.append(_own_code(self.own_codes))
         for constraint in model.constraints:
             rule = self.invariant(constraint)
             if rule is not None:
@@ -231,11 +247,24 @@ def _at_most_one(keys: frozenset[str]) -> Rule:
     return lambda node: len(keys.intersection(node)) <= 1
 
 
-def _own_code(own: dict[str, frozenset[str]]) -> Rule:
-    def check(node: Node) -> bool:
-        codes = own.get(node.get("system"))  # type: ignore[arg-type]
-        return codes is None or node.get("code") in codes
-    return check
+def _none_of(words: Iterable[str]) -> str:
+    """A regular expression of the ``uri`` grammar (no white space) matching every string but ``words``, without
+    look-ahead (which the Rust engine lacks): along the trie of the words, a string that ends early, leaves the
+    trie, or goes on past a word."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # the end of a word
+
+    def branch(node: dict[str, Any]) -> str:
+        chars = sorted(c for c in node if c)
+        ways = [] if "" in node else [""]
+        ways.append(f"[^{''.join(re.escape(c) for c in chars)}\\s]\\S*")
+        ways.extend(re.escape(c) + branch(node[c]) for c in chars)
+        return "(?:" + "|".join(ways) + ")"
+    return branch(trie)
 
 
 def _collect(targets: tuple[str, ...]) -> Callable[[Node, cs.ValidationInfo], Node]:

@@ -23,6 +23,7 @@ from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
 from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import PACKAGE_MANIFESTS, load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
+from fhirbridge.formats.spill import Spill
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
@@ -55,8 +56,10 @@ def fhir_files(inputs: list[Path | Source]) -> list[Path | Source]:
 class FhirValidator:
     """Validates FHIR inputs into one Report."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, spill: Spill | None = None) -> None:
         self.report = report
+        #: where the entries of each JSON Bundle streamed are written for the FHIR reader (None: nowhere)
+        self.spill = spill
         self.file: str | None = None
         self.row: int | None = None
         self.walker = Walker(self._walked, WalkOptions(best_practice=report.selected("FB-FHIR-019"),
@@ -132,7 +135,8 @@ class FhirValidator:
             kept = self.resources, set(self.rejected), set(self.walker.not_evaluated)
             top: dict[str, Any] = {}
             try:
-                self._bundle(top, json_entries(path, top))
+                entries = json_entries(path, top)
+                self._bundle(top, self.spill.keep(str(path), entries, top) if self.spill is not None else entries)
                 return
             except OSError as exc:
                 self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))

@@ -1,0 +1,41 @@
+"""FHIR Bundle entries written compact, one after another, into a temporary file: the FHIR reader reads a large Bundle
+in flat memory from it, subject by subject. When validation's FHIR checker has streamed a JSON Bundle already,
+it writes each entry it parsed here, so that the reader takes them from the spill rather than parsing the
+document once more."""
+
+from __future__ import annotations
+
+import tempfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+
+
+@dataclass
+class SpilledBundle:
+    """One Bundle file's entries in the spill: where they start, the length of each, and the Bundle's type."""
+
+    start: int
+    lengths: array
+    top: dict[str, Any]
+
+
+@dataclass
+class Spill:
+    """The spill file and the Bundles whose every entry is in it, by file name."""
+
+    file: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
+    bundles: dict[str, SpilledBundle] = field(default_factory=dict)
+
+    def keep(self, name: str, entries: Iterator[Any], top: dict[str, Any]) -> Iterator[Any]:
+        """``entries`` as they come, each also written to the spill; the Bundle is recorded once all were read
+        (``top`` is then whole), so that a file that turns out broken leaves nothing the reader would take."""
+        start = self.file.seek(0, 2)
+        lengths = array("q")
+        for entry in entries:
+            lengths.append(self.file.write(orjson.dumps(entry)))
+            yield entry
+        self.bundles[name] = SpilledBundle(start, lengths, {k: top[k] for k in ("resourceType", "type") if k in top})
