@@ -227,6 +227,24 @@ def test_decimals_and_extreme_dates_are_kept_as_written(rest: InProcess) -> None
     assert created.json()["id"] in ids(search(rest, "/Observation?date=le0001-01-01"))
 
 
+def test_decimals_keep_their_digits_through_xml(rest: InProcess) -> None:
+    """FHIR XML in and out keeps a decimal's digits as JSON does (``1.50`` is not ``1.5``)."""
+    xml = (b'<Observation xmlns="http://hl7.org/fhir"><status value="final"/><code><text value="xml precision"/>'
+           b'</code><valueQuantity><value value="1.50"/><unit value="mg"/></valueQuantity></Observation>')
+    created = rest.post("/Observation", content=xml, headers={"Content-Type": "application/fhir+xml"})
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert b'"value":1.50' in rest.get(location).content
+    assert b'<value value="1.50"/>' in rest.get(f"{location}?_format=xml").content
+    text = (b'{"resourceType":"Observation","status":"final","code":{"text":"json precision"},'
+            b'"valueQuantity":{"value":2.250,"unit":"mg"}}')
+    from_json = rest.post("/Observation", content=text, headers=FHIR)
+    assert from_json.status_code == 201, from_json.text
+    assert b'<value value="2.250"/>' in rest.get(f"{from_json.headers['location']}?_format=xml").content
+    found = rest.get(f"/Observation?_id={from_json.json()['id']}&_format=xml")
+    assert b'<value value="2.250"/>' in found.content
+
+
 # search ---------------------------------------------------------------------------------------------------------
 def _ref(resource: dict[str, Any], element: str) -> str | None:
     value = resource.get(element)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import lzma
 import zipfile
 import zlib
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import PurePosixPath
 from typing import Any
@@ -66,13 +67,14 @@ def parse_fhir(body: bytes, content_type: str | None) -> dict[str, Any]:
     return resource
 
 
-def parse_fhir_xml(body: bytes) -> dict[str, Any]:
-    """An R4 resource from FHIR XML; elements that cannot be read refuse the body rather than being dropped."""
+def parse_fhir_xml(body: bytes, decimal: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """An R4 resource from FHIR XML; elements that cannot be read refuse the body rather than being dropped.
+    ``decimal`` keeps decimals as written (see ``fhir_xml.from_xml``)."""
     try:
         root = fhir_xml.parse(body)
     except fhir_xml.XmlInputError as exc:
         raise BodyError(Issue.of(exc.code, str(exc), file="request body"), 400) from None
-    resource, problems = fhir_xml.from_xml(root, "R4")
+    resource, problems = fhir_xml.from_xml(root, "R4", decimal=decimal)
     issues = [Issue.of("FB-FHIR-056", f"{message}; not read", file="request body", target=where)
               for where, message in problems]
     if issues:

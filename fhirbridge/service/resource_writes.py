@@ -10,7 +10,7 @@ from fhirbridge.formats.fhir.checker.validator import FhirValidator
 from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
-from fhirbridge.service.bodies import XML_TYPES, media_type, parse_fhir
+from fhirbridge.service.bodies import XML_TYPES, media_type, parse_fhir, parse_fhir_xml
 from fhirbridge.service.responses import ServiceError
 from fhirbridge.service.validation import REQUEST_BODY, has_errors
 from fhirbridge.store import decimals
@@ -21,8 +21,8 @@ _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 def read_resource(body: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The resource as the checker reads it (floats), and as the store keeps it (decimals as written)."""
     parsed = parse_fhir(body, content_type)  # nesting, entries and NUL characters checked (service limits)
-    if media_type(content_type) in XML_TYPES:
-        return parsed, parsed
+    if media_type(content_type) in XML_TYPES:  # read again, keeping decimals as written (XML requests are few)
+        return parsed, parse_fhir_xml(body, decimals.Decimal)
     return parsed, decimals.loads(body, parsed)
 
 

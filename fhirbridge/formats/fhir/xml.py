@@ -22,6 +22,7 @@ huge trees, and a document that declares a DOCTYPE is refused outright.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -106,7 +107,10 @@ def _tag(name: str) -> str:
 
 
 def _text(value: Any) -> str:
-    """A primitive's ``value`` attribute: JSON's spelling for numbers and booleans, the text otherwise."""
+    """A primitive's ``value`` attribute: JSON's spelling for numbers and booleans, the text otherwise; a decimal
+    that remembers how it was written (a float with a ``text``, as the registry store reads them) keeps it."""
+    if isinstance(value, float) and isinstance(written := getattr(value, "text", None), str):
+        return written
     if isinstance(value, bool | int | float):
         return orjson.dumps(value).decode()
     return str(value)
@@ -193,19 +197,22 @@ def _xhtml(markup: Any, path: str) -> etree._Element:
 Problem = tuple[str, str]
 
 
-def from_xml(root: etree._Element, release: Release, path: str | None = None) -> tuple[dict[str, Any], list[Problem]]:
+def from_xml(root: etree._Element, release: Release, path: str | None = None,
+             decimal: Callable[[str], Any] | None = None) -> tuple[dict[str, Any], list[Problem]]:
     """The JSON form of a resource element, and the problems of elements that could not be read (those are left
-    out, so that the caller reports them and decides what to convert)."""
-    reader = _Reader(release)
+    out, so that the caller reports them and decides what to convert). ``decimal`` makes the value of a decimal
+    whose float would not be written back as it is written (``1.50``), for a caller that keeps that precision."""
+    reader = _Reader(release, decimal)
     resource = reader.resource(root, path or etree.QName(root).localname)
     return resource or {}, reader.problems
 
 
 class _Reader:
-    def __init__(self, release: Release) -> None:
+    def __init__(self, release: Release, decimal: Callable[[str], Any] | None = None) -> None:
         self.release = release
         self.extension = model_class(release, "Extension")
         self.problems: list[Problem] = []
+        self.decimal = decimal
 
     def resource(self, node: etree._Element, path: str) -> dict[str, Any] | None:
         qname = etree.QName(node)
@@ -302,7 +309,12 @@ class _Reader:
             if kind == JSON_INTEGER:
                 return int(text)
             if kind == JSON_DECIMAL:
-                return int(text) if _INTEGER_TEXT.fullmatch(text) else float(text)
+                if _INTEGER_TEXT.fullmatch(text):
+                    return int(text)
+                number = float(text)
+                if self.decimal is not None and orjson.dumps(number).decode() != text:
+                    return self.decimal(text)
+                return number
         except ValueError:
             self.problems.append((path, f"{text!r} is not a valid {kind}"))
             return None
