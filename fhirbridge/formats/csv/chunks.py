@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fhirbridge.formats.csv.reader import expand_inputs, match_files, read_file
 from fhirbridge.formats.csv.rows import FirstOfEachKey, Reading, plan, records_of_row
-from fhirbridge.formats.csv.text import UTF8_BOM, Undecodable, as_utf8, detect_encoding, encoding_issue
+from fhirbridge.formats.csv.text import UTF8_BOM, open_csv
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -117,19 +117,10 @@ class _Index:
 
     def add(self, names: list[str], path: Source, report: Report) -> None:
         name = str(path)
-        try:
-            path, wide = as_utf8(path)
-            encoding, has_bom = detect_encoding(path)
-            handle = path.open()
-        except OSError as exc:
-            report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
+        if (opened := open_csv(path, report)) is None:
             return
-        except Undecodable as exc:
-            report.add(Issue.of("FB-IO-004", str(exc), file=name))
-            return
+        path, handle, encoding, has_bom = opened
         with handle:
-            if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
-                report.add(note)
             offset = len(UTF8_BOM) if has_bom else 0
             handle.seek(offset)
             records = _records(handle, offset)

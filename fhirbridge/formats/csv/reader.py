@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from fhirbridge.formats.csv.rows import FirstOfEachKey, Reading, plan, records_of_row
-from fhirbridge.formats.csv.text import Undecodable, as_utf8, encoding_issue, open_text
+from fhirbridge.formats.csv.text import UTF8_BOM, open_csv
 from fhirbridge.inputs import Source, expand
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -61,18 +62,12 @@ def read_file(path: Source, names: list[str], layout: CsvLayout, report: Report
               ) -> Iterator[tuple[Reading, Record]]:
     """Stream the records of one file read by the file specs ``names``; problems go to ``report``."""
     name = str(path)
-    try:
-        path, wide = as_utf8(path)
-        handle, encoding, has_bom = open_text(path)
-    except OSError as exc:
-        report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
+    if (opened := open_csv(path, report)) is None:
         return
-    except Undecodable as exc:
-        report.add(Issue.of("FB-IO-004", str(exc), file=name))
-        return
-    with handle:
-        if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
-            report.add(note)
+    _, raw, encoding, has_bom = opened
+    if has_bom:
+        raw.read(len(UTF8_BOM))
+    with io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
         rows = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         try:
             header = next(rows, None)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import io
+from typing import IO
 
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue
+from fhirbridge.issues.report import Report
 
 UTF8_BOM = codecs.BOM_UTF8
 _FALLBACKS = ("cp1252", "latin-1")
@@ -70,6 +72,26 @@ def open_text(path: Source) -> tuple[io.TextIOWrapper, str, bool]:
     if has_bom:
         raw.read(len(UTF8_BOM))
     return io.TextIOWrapper(raw, encoding=encoding, newline=""), encoding, has_bom
+
+
+def open_csv(path: Source, report: Report) -> tuple[Source, IO[bytes], str, bool] | None:
+    """The file as it is read (a UTF-16 or UTF-32 file as UTF-8 in memory), a binary handle at its start, the
+    encoding its text decodes with and whether a UTF-8 byte order mark leads it; the encoding note (FB-IO-003)
+    goes to ``report``. None when the file cannot be opened (FB-IO-001) or decoded (FB-IO-004), reported."""
+    name = str(path)
+    try:
+        path, wide = as_utf8(path)
+        encoding, has_bom = detect_encoding(path)
+        handle = path.open()
+    except OSError as exc:
+        report.add(Issue.of("FB-IO-001", f"cannot open file: {exc.strerror or exc}", file=name))
+        return None
+    except Undecodable as exc:
+        report.add(Issue.of("FB-IO-004", str(exc), file=name))
+        return None
+    if (note := encoding_issue(name, encoding, has_bom, wide)) is not None:
+        report.add(note)
+    return path, handle, encoding, has_bom
 
 
 def encoding_issue(name: str, encoding: str, has_bom: bool, wide: str | None = None) -> Issue | None:
