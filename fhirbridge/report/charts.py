@@ -120,7 +120,9 @@ def line_chart(series: Series, width: float = 420.0, plot_height: float = 160.0)
     chart.labels.extend(Label(xy(i, 0)[0], base + 16, visit) for i, visit in enumerate(series.visits))
     chart.labels.extend(Label(_LEFT - 6, xy(0, n)[1] + 4, str(n), "end")
                         for n in (0, series.maximum // 2, series.maximum))
-    chart.legend = [("#9ca3af", "each subject"), ("#1d4ed8", "median")]
+    each = "each subject" if series.shown == series.total else f"each of the first {series.shown} subjects"
+    chart.legend = [("#9ca3af", each), ("#1d4ed8", "median" if series.shown == series.total
+                                        else f"median of all {series.total}")]
     return chart
 
 
@@ -141,8 +143,9 @@ def timeline_chart(events: list[TimelineEvent], width: float = 720.0, row: float
     for n, subject in enumerate(subjects):
         y = _TOP + n * row
         chart.labels.append(Label(left - 6, y + row * 0.7, subject, "end"))
+    place = {subject: n for n, subject in enumerate(subjects)}
     for event in events:
-        y = _TOP + subjects.index(event.subject) * row
+        y = _TOP + place[event.subject] * row
         if event.kind == "adverse event":
             end = event.end if event.end is not None else event.start
             colour = SEVERITY_COLOURS.get(event.severity or "", OTHER_COLOUR)
