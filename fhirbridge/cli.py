@@ -196,7 +196,7 @@ def validate(source: str | None, output_file: Path | None, select: tuple[str, ..
     """
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"  # a layout spec says what the input is
-    with stage_bars(quiet, "read", "check") as bars:
+    with stage_bars(quiet, "fhir", "read", "check") as bars:
         options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
                                  fhir_version=fhir_version,  # type: ignore[arg-type]
                                  progress=bars.note if bars else None, stages=bars)
