@@ -21,6 +21,15 @@ from pathlib import Path
 from scaled import SUBJECTS, fhirbridge, measure, scaled_export
 
 
+def _megabytes(page: Path) -> str:
+    """The page's size in MB, and its removal before the next run ("none" when the run wrote none)."""
+    if not page.exists():
+        return "none"
+    size = page.stat().st_size
+    page.unlink()
+    return f"{size / 1e6:.1f}"
+
+
 def best_of(repeat: int, command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """The run of ``command`` with the least CPU time of ``repeat``, with ``env`` added to the environment."""
     saved = {name: os.environ.get(name) for name in env or {}}
@@ -57,7 +66,7 @@ def main() -> None:
             report = best_of(args.repeat, fhirbridge("report", "--as", "csv", export, "-o", page))
             ratio = report["cpu"] / validate["cpu"]
             print(f"{size:>8}  {validate['cpu']:>14.2f} {validate['peak_mib']:>6.0f}  {report['cpu']:>12.2f} "
-                  f"{report['peak_mib']:>6.0f}  {ratio:>5.2f}  {page.stat().st_size / 1e6:.1f}", flush=True)
+                  f"{report['peak_mib']:>6.0f}  {ratio:>5.2f}  {_megabytes(page)}", flush=True)
             if validate["exit_code"] != 0 or report["exit_code"] != 0:
                 failed.append(f"{size}: exit codes validate {validate['exit_code']}, report {report['exit_code']}")
             if ratio > args.cpu_ratio:
@@ -68,7 +77,7 @@ def main() -> None:
                 before = best_of(args.repeat, fhirbridge("report", "--as", "csv", export, "-o", page),
                                  {"PYTHONPATH": str(args.baseline.resolve())})
                 print(f"{'':>8}  {'baseline report':>14}        {before['cpu']:>12.2f} {before['peak_mib']:>6.0f}  "
-                      f"{before['cpu'] / validate['cpu']:>5.2f}  {page.stat().st_size / 1e6:.1f}", flush=True)
+                      f"{before['cpu'] / validate['cpu']:>5.2f}  {_megabytes(page)}", flush=True)
             shutil.rmtree(export)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -101,6 +101,13 @@ class Series:
         return [len(self.present(i)) for i in range(len(self.visits))]
 
     @property
+    def quartiles(self) -> list[tuple[float, float] | None]:
+        """The 25th and 75th percentiles of the values at each visit (None with fewer than two values)."""
+        found = [self.present(i) for i in range(len(self.visits))]
+        return [(q[0], q[2]) if len(v) >= 2 and (q := stats.quantiles(v, n=4, method="inclusive")) else None
+                for v in found]
+
+    @property
     def total(self) -> int:
         """How many subjects have the measure at some visit (rows shown or not)."""
         return len(self.by_subject) if self.subjects is None else self.subjects

@@ -16,6 +16,9 @@ Where each field goes:
 | Subject.enrolment_date | ResearchSubject.period.start | same; progress holds the on-study state |
 | Subject.injury_date, injury_level | Condition.onsetDateTime, bodySite (sci-level) | same |
 
+The age is in completed years; an Age must be positive (FHIR's age-1), so an age of 0 is written as under one
+year (``comparator <``, value 1), and read back as 0.
+
 ``arm.name`` is required: without an arm code it carries the data-absent-reason extension instead of a value,
 so that reading it back gives no arm code rather than inventing one.
 """
