@@ -104,11 +104,19 @@ class FhirContext:
     def meta(self, profile: str, record: Record) -> dict[str, Any]:
         """meta.profile, and meta.source naming the input file and row the record came from."""
         meta: dict[str, Any] = {"profile": [self.profile(profile)]}
-        source = record.source
-        if source is not None and source.file:
-            where = f"#row={source.row}" if source.row is not None else ""
-            meta["source"] = f"{_source_name(source.file)}{where}"
+        source = self.source(record)
+        if source is not None:
+            meta["source"] = source
         return meta
+
+    @staticmethod
+    def source(record: Record) -> str | None:
+        """meta.source: the input file and row the record came from (None when it came from no file)."""
+        source = record.source
+        if source is None or not source.file:
+            return None
+        where = f"#row={source.row}" if source.row is not None else ""
+        return f"{_source_name(source.file)}{where}"
 
     def profile(self, key: str) -> str:
         return lookup(self.mapping, "profiles", key)

@@ -15,14 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic_core import ValidationError
 
 from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker.output import check_bundle
+from fhirbridge.formats.fhir.checker.screen import primitive_checker
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, Unit
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
-from fhirbridge.formats.fhir.writer import conversion_time, entry, study_unit, subject_units
+from fhirbridge.formats.fhir.templates import Written
+from fhirbridge.formats.fhir.writer import (
+    conversion_time,
+    entry,
+    resource_id,
+    resource_type,
+    study_unit,
+    subject_units,
+)
 from fhirbridge.formats.options import ConvertOptions, Derived, UnsupportedOption
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -71,6 +81,9 @@ class FhirSink:
     def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Rendered:
         study = study_unit(self.ctx, chunk, self.recorded)
         units = [study] if first and study else []
+        if self.options.fhir_format == "ndjson" and self.release != "R5":
+            units.extend(subject_units(self.ctx, chunk, derived, self.recorded, templates=True))
+            return self._render_ndjson(units, study, first)
         units.extend(subject_units(self.ctx, chunk, derived, self.recorded))
         kind = self.options.bundle_type
         entries = [entry(r, kind) for unit in units for r in unit]
@@ -83,6 +96,40 @@ class FhirSink:
             rendered.units.append(Unit(unit[0]["id"], [encode(entries[n], n) for n in range(start, start + len(unit))]))
         if first and study and self.options.fhir_format != "ndjson":
             rendered.study = rendered.units[0]
+        return rendered
+
+    def _render_ndjson(self, units: list[list[Any]], study: list[Resource], first: bool) -> Rendered:
+        """NDJSON lines of the units, whose resources are dicts or ``Written`` from templates: a Written of a
+        proven template whose values pass is not checked again; the others are built as dicts and checked whole
+        (and prove their template when they pass)."""
+        types = {resource_id(r): resource_type(r) for unit in (*units, study) for r in unit}
+        resources = [r for unit in units for r in unit]
+        entries: list[Resource] = []
+        proven: set[int] = set()
+        proving: dict[int, Written] = {}
+        for n, r in enumerate(resources):
+            if isinstance(r, Written):
+                if r.template.proven and _passes(r, types):
+                    proven.add(n)
+                    entries.append({"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}})
+                    continue
+                if not r.template.proven or not r.items_proven():
+                    proving[n] = r
+                resources[n] = r.build()
+            entries.append(entry(resources[n], "collection"))
+        checked = len(entries)
+        with_study = entries if first else entries + [entry(r, "collection") for r in study]
+        found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
+        failed = {_entry_index(i) for i in found}
+        for n, written in proving.items():
+            if n not in failed and written.encode(None) == orjson.dumps(resources[n]):
+                written.template.proven = True
+                written.prove_items()
+        rendered = Rendered(issues=found)
+        lines = iter([(r.rtype, r.encode(types)) if isinstance(r, Written)
+                      else (r["resourceType"], relative_line(orjson.dumps(r), types)) for r in resources])
+        for unit in units:
+            rendered.units.append(Unit(resource_id(unit[0]), [next(lines) for _ in unit]))
         return rendered
 
     def _encoder(self, units: list[list[Resource]], study: list[Resource], found: list[Issue]) -> Any:
@@ -128,6 +175,18 @@ def _starts(units: list[list[Resource]]) -> list[int]:
         starts.append(n)
         n += len(unit)
     return starts
+
+
+def _passes(written: Written, types: dict[str, str]) -> bool:
+    """A resource of a proven template: its items proven, its references to resources of the chunk of the types
+    the template was proven with, and its values valid primitives of their types."""
+    if not written.items_proven() or any(types.get(rid) != rtype for rtype, rid in written.references()):
+        return False
+    try:
+        primitive_checker(written.template.kinds).validate_python(written.primitives())
+    except ValidationError:
+        return False
+    return True
 
 
 def _entry_index(issue: Issue) -> int:
