@@ -14,7 +14,7 @@ import orjson
 
 from fhirbridge.domains.isncsci.structure import EXAM_EXTRAS, cell_code, cell_title, cells
 from fhirbridge.formats.fhir.context import FhirContext
-from fhirbridge.formats.fhir.templates import Elements, Hole, Template, Written
+from fhirbridge.formats.fhir.templates import Elements, Hole, Written, template
 from fhirbridge.formats.fhir.write_isncsci import (
     cell_component,
     classification_values,
@@ -46,30 +46,34 @@ def exam_written(ctx: FhirContext, exam: IsncsciExam, computed: IsncsciClassific
                  ) -> list[Written]:
     """The panel and its classification Observations, as ``write_isncsci.exam_resources`` makes them."""
     values, method = classification_values(exam, computed)
-    members = [_value(ctx, exam, field, value, method) for field, value in values.items()]
-    return [_panel(ctx, exam, [m.rid for m in members]), *members]
+    shared = _Shared(ctx, exam)
+    members = [_value(ctx, exam, shared, field, value, method) for field, value in values.items()]
+    return [_panel(ctx, exam, shared, [m.rid for m in members]), *members]
 
 
-def _template(ctx: FhirContext, key: tuple[Any, ...], build: Any, holes: list[Hole | Elements]) -> Template:
-    template = ctx.constants.get(key)
-    if template is None:
-        template = ctx.constants[key] = Template.of(build(), holes)
-    return template
+class _Shared:
+    """What the panel and every value Observation of an exam hold alike."""
+
+    def __init__(self, ctx: FhirContext, exam: IsncsciExam) -> None:
+        self.key = exam.key()
+        self.panel = ctx.resource_id("isncsci-exam", *self.key)
+        self.study = ctx.resource_id("ResearchStudy", exam.study_id)
+        self.patient = ctx.resource_id("Patient", exam.study_id, exam.subject_id)
+        self.source = ctx.source(exam)
+        self.dated = bool(exam.exam_date)
 
 
-def _panel(ctx: FhirContext, exam: IsncsciExam, members: list[str]) -> Written:
-    rid = ctx.resource_id("isncsci-exam", *exam.key())
-    source = ctx.source(exam)
+def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[str]) -> Written:
+    source = shared.source
     items = _items(ctx, exam)
-    key = ("template", "isncsci-exam", source is not None, bool(exam.exam_date), bool(exam.non_sci_condition),
+    key = ("template", "isncsci-exam", source is not None, shared.dated, bool(exam.non_sci_condition),
            bool(exam.examiner), len(members))
 
     def build() -> dict[str, Any]:
         return panel_resource(ctx, exam, members)
 
-    values: list[Any] = [rid, ctx.resource_id("ResearchStudy", exam.study_id), exam.visit,
-                         ctx.record_id("isncsci", exam)["value"],
-                         ctx.resource_id("Patient", exam.study_id, exam.subject_id), items]
+    values: list[Any] = [shared.panel, shared.study, exam.visit, ctx.record_id("isncsci", exam)["value"],
+                         shared.patient, items]
     holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
                                     Elements(("component",), len(items))]
     if source is not None:
@@ -87,7 +91,7 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, members: list[str]) -> Written:
     for n, member in enumerate(members):
         holes.append(Hole(("hasMember", n, "reference"), "Observation"))
         values.append(member)
-    return Written(_template(ctx, key, build, holes), rid, values, build)
+    return Written(template(ctx.constants, key, build, holes), shared.panel, values, build)
 
 
 def _items(ctx: FhirContext, exam: IsncsciExam) -> list[tuple[Any, bytes]]:
@@ -119,19 +123,17 @@ def _items(ctx: FhirContext, exam: IsncsciExam) -> list[tuple[Any, bytes]]:
     return items
 
 
-def _value(ctx: FhirContext, exam: IsncsciExam, field: str, value: str, method: str) -> Written:
-    rid = ctx.resource_id("isncsci-value", *exam.key(), field)
-    source = ctx.source(exam)
+def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, value: str, method: str) -> Written:
+    rid = ctx.resource_id("isncsci-value", *shared.key, field)
+    source = shared.source
     kind = value_kind(field, value)
     key = ("template", "isncsci-value", field, method, kind, value if kind in ("ais_grade", "sci_level") else None,
-           source is not None, bool(exam.exam_date))
+           source is not None, shared.dated)
 
     def build() -> dict[str, Any]:
         return value_observation(ctx, exam, field, value, method)
 
-    values: list[Any] = [rid, ctx.resource_id("ResearchStudy", exam.study_id), exam.visit,
-                         ctx.resource_id("Patient", exam.study_id, exam.subject_id),
-                         ctx.resource_id("isncsci-exam", *exam.key())]
+    values: list[Any] = [rid, shared.study, exam.visit, shared.patient, shared.panel]
     holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, _SUBJECT,
                                     Hole(("derivedFrom", 0, "reference"), "Observation")]
     if source is not None:
@@ -149,4 +151,4 @@ def _value(ctx: FhirContext, exam: IsncsciExam, field: str, value: str, method: 
     elif kind == "text":
         holes.append(Hole(("valueCodeableConcept", "text")))
         values.append(value)
-    return Written(_template(ctx, key, build, holes), rid, values, build)
+    return Written(template(ctx.constants, key, build, holes), rid, values, build)

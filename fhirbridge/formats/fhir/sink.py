@@ -106,25 +106,21 @@ class FhirSink:
         resources = [r for unit in units for r in unit]
         entries: list[Resource] = []
         proven: set[int] = set()
-        proving: dict[int, Written] = {}
         for n, r in enumerate(resources):
             if isinstance(r, Written):
+                built = None
+                if not (r.template.proven and r.items_proven()):
+                    built = r.build()
+                    _prove(r, built, self.release)
                 if r.template.proven and _passes(r, types):
                     proven.add(n)
                     entries.append({"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}})
                     continue
-                if not r.template.proven or not r.items_proven():
-                    proving[n] = r
-                resources[n] = r.build()
+                resources[n] = built if built is not None else r.build()
             entries.append(entry(resources[n], "collection"))
         checked = len(entries)
         with_study = entries if first else entries + [entry(r, "collection") for r in study]
         found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
-        failed = {_entry_index(i) for i in found}
-        for n, written in proving.items():
-            if n not in failed and written.encode(None) == orjson.dumps(resources[n]):
-                written.template.proven = True
-                written.prove_items()
         rendered = Rendered(issues=found)
         lines = iter([(r.rtype, r.encode(types)) if isinstance(r, Written)
                       else (r["resourceType"], relative_line(orjson.dumps(r), types)) for r in resources])
@@ -175,6 +171,15 @@ def _starts(units: list[list[Resource]]) -> list[int]:
         starts.append(n)
         n += len(unit)
     return starts
+
+
+def _prove(written: Written, built: Resource, release: Release) -> None:
+    """Prove ``written``'s template and items with the resource built the ordinary way, if it passes the whole
+    output check and the template fills to its very bytes."""
+    if not check_bundle({"entry": [entry(built, "collection")]}, release) \
+            and written.encode(None) == orjson.dumps(built):
+        written.template.proven = True
+        written.prove_items()
 
 
 def _passes(written: Written, types: dict[str, str]) -> bool:

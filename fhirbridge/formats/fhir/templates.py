@@ -170,3 +170,12 @@ def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:
                 raise ValueError(f"{rtype} {hole.path} is bound to a value set: it cannot be a hole")
             kinds.append(slot.type)
     return tuple(kinds)
+
+
+def template(constants: dict[Any, Any], key: tuple[Any, ...], build: Callable[[], Resource],
+             holes: Sequence[Hole | Elements]) -> Template:
+    """The template of shape ``key``, made from ``build()`` the first time (kept in ``FhirContext.constants``)."""
+    found = constants.get(key)
+    if found is None:
+        found = constants[key] = Template.of(build(), holes)
+    return found

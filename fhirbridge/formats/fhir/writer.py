@@ -19,6 +19,7 @@ from fhirbridge import __version__
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
+from fhirbridge.formats.fhir.scim_templates import scim_written
 from fhirbridge.formats.fhir.templates import Written
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
@@ -85,7 +86,7 @@ def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, te
     for exam in data.isncsci_exams:
         yield from exams(ctx, exam, computed.get(exam.key()))
     for assessment in data.scim_assessments:
-        yield from scim_resources(ctx, assessment)
+        yield from (scim_written if templates else scim_resources)(ctx, assessment)
     for event in data.adverse_events:
         yield adverse_event_resource(ctx, event, suspects_of(event, data.harvests, data.infusions))
 
