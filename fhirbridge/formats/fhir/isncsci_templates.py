@@ -8,13 +8,16 @@ kind of value (and the value itself where it is coded) and which optional elemen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 from fhirbridge.domains.isncsci.structure import EXAM_EXTRAS, cell_code, cell_title, cells
 from fhirbridge.formats.fhir.context import FhirContext
-from fhirbridge.formats.fhir.templates import Elements, Hole, Written, template
+from fhirbridge.formats.fhir.templates import Elements, Hole, Items, Runs, Written, template
 from fhirbridge.formats.fhir.write_isncsci import (
     cell_component,
     classification_values,
@@ -26,14 +29,21 @@ from fhirbridge.formats.fhir.write_isncsci import (
 from fhirbridge.records import IsncsciClassification, IsncsciExam
 
 
-def _groups() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
-    """The worksheet cells in order, grouped by side and modality: (side, modality, [(level, code, title)])."""
-    groups: list[tuple[str, str, list[tuple[str, str, str]]]] = []
+def _groups() -> list[tuple[str, str, Callable[[dict[str, str]], tuple[str, ...]], list[tuple[str, str]]]]:
+    """The worksheet cells in order, grouped by side and modality: (side, modality, the values of the group's
+    levels from the side's dict, [(code, title)])."""
+    groups: list[tuple[str, str, list[str]]] = []
     for side, modality, level in cells():
         if not groups or groups[-1][:2] != (side, modality):
             groups.append((side, modality, []))
-        groups[-1][2].append((level, cell_code(side, modality, level), cell_title(side, modality, level)))
-    return groups
+        groups[-1][2].append(level)
+    return [(side, modality, _values_of(levels), [(cell_code(side, modality, level), cell_title(side, modality, level))
+                                                  for level in levels]) for side, modality, levels in groups]
+
+
+def _values_of(levels: list[str]) -> Callable[[dict[str, str]], tuple[str, ...]]:
+    get = itemgetter(*levels)
+    return get if len(levels) > 1 else lambda values: (get(values),)
 
 
 _GROUPS = _groups()
@@ -66,6 +76,7 @@ class _Shared:
 def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[str]) -> Written:
     source = shared.source
     items = _items(ctx, exam)
+    count = sum(len(run.keys) for run in items)
     key = ("template", "isncsci-exam", source is not None, shared.dated, bool(exam.non_sci_condition),
            bool(exam.examiner), len(members))
 
@@ -75,7 +86,7 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
     values: list[Any] = [shared.panel, shared.study, exam.visit, ctx.record_id("isncsci", exam)["value"],
                          shared.patient, items]
     holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
-                                    Elements(("component",), len(items))]
+                                    Elements(("component",), count)]
     if source is not None:
         holes.append(Hole(("meta", "source")))
         values.append(source)
@@ -83,7 +94,7 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
         holes.append(Hole(("effectiveDateTime",)))
         values.append(exam.exam_date)
     if exam.non_sci_condition:
-        holes.append(Hole(("component", len(items), "valueString")))
+        holes.append(Hole(("component", count, "valueString")))
         values.append(exam.non_sci_condition)
     if exam.examiner:
         holes.append(Hole(("performer", 0, "display")))
@@ -94,32 +105,34 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
     return Written(template(ctx.constants, key, build, holes), shared.panel, values, build)
 
 
-def _items(ctx: FhirContext, exam: IsncsciExam) -> list[tuple[Any, bytes]]:
-    """The worksheet components of the panel (not the non-SCI condition), each as (key, its JSON)."""
-    serialised: dict[Any, bytes] = ctx.constants.setdefault(("isncsci-component-bytes",), {})
-    items: list[tuple[Any, bytes]] = []
-    for side, modality, group in _GROUPS:
-        values = getattr(getattr(exam, side), modality)
-        for level, code, title in group:
-            key = (code, values[level])
-            data = serialised.get(key)
-            if data is None:
-                data = serialised[key] = orjson.dumps(cell_component(ctx, code, title, key[1]))
-            items.append((key, data))
-    for code, value in (("analContraction", exam.vac), ("analSensation", exam.dap)):
-        key = (code, value)
-        data = serialised.get(key)
-        if data is None:
-            data = serialised[key] = orjson.dumps(cell_component(ctx, code, EXAM_EXTRAS[code], value))
-        items.append((key, data))
-    for side in ("right", "left"):
-        level = getattr(exam, side).lowest_non_key_muscle
+def _items(ctx: FhirContext, exam: IsncsciExam) -> list[Items]:
+    """The worksheet components of the panel (not the non-SCI condition): a run per side and modality, and one
+    of the anal values and lowest non-key muscles."""
+    runs: Runs = ctx.constants.setdefault(("isncsci-component-runs",), Runs())
+    found = []
+    for number, (side, modality, levels, group) in enumerate(_GROUPS):
+        values = levels(getattr(getattr(exam, side), modality))
+        found.append(runs.get((number, values), partial(_run, ctx, group, values)))
+    lowest = (exam.right.lowest_non_key_muscle, exam.left.lowest_non_key_muscle)
+    found.append(runs.get((exam.vac, exam.dap, lowest), partial(_others, ctx, exam.vac, exam.dap, lowest)))
+    return found
+
+
+def _run(ctx: FhirContext, group: list[tuple[str, str]], values: tuple[str, ...]) -> list[tuple[Any, bytes]]:
+    return [_cell(ctx, code, title, value) for (code, title), value in zip(group, values, strict=True)]
+
+
+def _cell(ctx: FhirContext, code: str, title: str, value: str) -> tuple[Any, bytes]:
+    return (code, value), orjson.dumps(cell_component(ctx, code, title, value))
+
+
+def _others(ctx: FhirContext, vac: str, dap: str, lowest: tuple[str | None, str | None]) -> list[tuple[Any, bytes]]:
+    items = [_cell(ctx, "analContraction", EXAM_EXTRAS["analContraction"], vac),
+             _cell(ctx, "analSensation", EXAM_EXTRAS["analSensation"], dap)]
+    for side, level in zip(("right", "left"), lowest, strict=True):
         if level is not None:
-            key = (side, "lowest-non-key-muscle", level)
-            data = serialised.get(key)
-            if data is None:
-                data = serialised[key] = orjson.dumps(non_key_muscle_component(ctx, side, level))
-            items.append((key, data))
+            items.append(((side, "lowest-non-key-muscle", level),
+                          orjson.dumps(non_key_muscle_component(ctx, side, level))))
     return items
 
 

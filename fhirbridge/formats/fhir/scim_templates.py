@@ -5,13 +5,14 @@ method and which optional elements it has."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 
 from fhirbridge.domains.scim import ITEMS
 from fhirbridge.formats.fhir.context import FhirContext
-from fhirbridge.formats.fhir.templates import Elements, Hole, Written, template
+from fhirbridge.formats.fhir.templates import Elements, Hole, Runs, Written, template
 from fhirbridge.formats.fhir.write_scim import item_component, scim_panel, score_observation, scores
 from fhirbridge.records import ScimAssessment
 
@@ -52,18 +53,19 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
     def build_panel() -> dict[str, Any]:
         return scim_panel(ctx, assessment, ids)
 
-    serialised: dict[Any, bytes] = ctx.constants.setdefault(("scim-component-bytes",), {})
-    items = []
-    for item in ITEMS:
-        item_key = (item, assessment.items.get(item))
-        data = serialised.get(item_key)
-        if data is None:
-            data = serialised[item_key] = orjson.dumps(item_component(ctx, *item_key))
-        items.append((item_key, data))
+    runs: Runs = ctx.constants.setdefault(("scim-component-runs",), Runs())
+    scores_given = tuple(assessment.items.get(item) for item in ITEMS)
+    items = [runs.get(scores_given, partial(_components, ctx, scores_given))]
     holes = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
-             Elements(("component",), len(items)), *(h for h, _ in optional),
+             Elements(("component",), len(ITEMS)), *(h for h, _ in optional),
              *(Hole(("hasMember", n, "reference"), "Observation") for n in range(len(ids)))]
     values = [panel_id, *common[:2], ctx.record_id("scim", assessment)["value"], patient, items,
               *(v for _, v in optional), *ids]
     shape = ("template", "scim-panel", source is not None, dated, len(ids))
     return [Written(template(ctx.constants, shape, build_panel, holes), panel_id, values, build_panel), *members]
+
+
+def _components(ctx: FhirContext, scores_given: tuple[int | None, ...]) -> list[tuple[Any, bytes]]:
+    """Each item's component as (key, JSON)."""
+    return [((item, score), orjson.dumps(item_component(ctx, item, score)))
+            for item, score in zip(ITEMS, scores_given, strict=True)]

@@ -58,6 +58,32 @@ class Elements:
     count: int
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Items:
+    """A run of items of an elements hole, serialised (``data``, the items' JSON joined by commas): ``keys`` name
+    each item (what is proven), ``number`` the run (a run met again is the same object, proven at once)."""
+
+    number: int
+    keys: tuple[Any, ...]
+    data: bytes
+
+
+class Runs:
+    """The runs of items met, each made once (``FhirContext.constants`` keeps one per kind of run)."""
+
+    def __init__(self) -> None:
+        self.made: dict[Any, Items] = {}
+
+    def get(self, key: Any, make: Callable[[], list[tuple[Any, bytes]]]) -> Items:
+        """The run named ``key`` (its values), made by ``make`` (its items as (key, JSON)) the first time."""
+        found = self.made.get(key)
+        if found is None:
+            items = make()
+            found = self.made[key] = Items(len(self.made), tuple(k for k, _ in items),
+                                           b",".join(data for _, data in items))
+        return found
+
+
 @dataclass(slots=True)
 class Template:
     """A resource's bytes with holes; ``order`` gives, for each gap between two parts, the hole filling it."""
@@ -68,7 +94,8 @@ class Template:
     holes: list[Hole | Elements]
     kinds: tuple[str, ...]  # the primitive types of the value holes, in the order values are given
     proven: bool = False
-    items: set[Any] = field(default_factory=set)  # the element items proven with this template
+    items: set[Any] = field(default_factory=set)  # the keys of the element items proven with this template
+    runs: set[int] = field(default_factory=set)  # the runs of items all proven with this template
 
     @classmethod
     def of(cls, prototype: Resource, holes: Sequence[Hole | Elements]) -> Template:
@@ -109,7 +136,7 @@ class Written:
 
     template: Template
     rid: str
-    values: list[Any]
+    values: list[Any]  # an elements hole's value: a list of ``Items``
     build: Callable[[], Resource]
 
     @property
@@ -127,14 +154,21 @@ class Written:
                      for h, v in zip(self.template.holes, self.values, strict=True) if isinstance(h, Hole))
 
     def items_proven(self) -> bool:
-        proven = self.template.items
-        return all(key in proven for h, v in zip(self.template.holes, self.values, strict=True)
-                   if isinstance(h, Elements) for key, _ in v)
+        template = self.template
+        for hole, value in zip(template.holes, self.values, strict=True):
+            if isinstance(hole, Elements):
+                for run in value:
+                    if run.number not in template.runs:
+                        if not template.items.issuperset(run.keys):
+                            return False
+                        template.runs.add(run.number)
+        return True
 
     def prove_items(self) -> None:
-        for h, v in zip(self.template.holes, self.values, strict=True):
-            if isinstance(h, Elements):
-                self.template.items.update(key for key, _ in v)
+        for hole, value in zip(self.template.holes, self.values, strict=True):
+            if isinstance(hole, Elements):
+                for run in value:
+                    self.template.items.update(run.keys)
 
     def encode(self, types: dict[str, str] | None) -> bytes:
         """The resource's JSON; with ``types`` (id → resource type), references to those ids are relative
@@ -144,7 +178,7 @@ class Written:
         for gap, n in enumerate(template.order, start=1):
             hole, value = template.holes[n], self.values[n]
             if isinstance(hole, Elements):
-                out.append(b",".join(item for _, item in value))
+                out.append(b",".join(run.data for run in value))
             elif hole.target is not None:
                 rtype = types.get(value) if types is not None else None
                 out.append(b'"%s/%s"' % (rtype.encode(), value.encode()) if rtype
