@@ -24,7 +24,7 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, Unit
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
-from fhirbridge.formats.fhir.templates import Written
+from fhirbridge.formats.fhir.templates import ANY_TARGET, Written
 from fhirbridge.formats.fhir.writer import (
     conversion_time,
     entry,
@@ -185,8 +185,12 @@ def _prove(written: Written, built: Resource, release: Release) -> None:
 def _passes(written: Written, types: dict[str, str]) -> bool:
     """A resource of a proven template: its items proven, its references to resources of the chunk of the types
     the template was proven with, and its values valid primitives of their types."""
-    if not written.items_proven() or any(types.get(rid) != rtype for rtype, rid in written.references()):
+    if not written.items_proven():
         return False
+    for rtype, rid in written.references():
+        found = types.get(rid)
+        if found is None or (found != rtype and rtype != ANY_TARGET):
+            return False
     try:
         primitive_checker(written.template.kinds).validate_python(written.primitives())
     except ValidationError:

@@ -36,6 +36,8 @@ import orjson
 from fhirbridge.formats.fhir.checker.screen import primitive_slot
 from fhirbridge.formats.fhir.context import Resource
 
+#: the target of a reference hole that may point at a resource of any type (``Provenance.target``)
+ANY_TARGET = "*"
 _MARK = "\ue000"  # a private-use character: never in a resource fhirbridge writes as a constant
 
 
@@ -46,7 +48,7 @@ class Hole:
     definitions' for that path."""
 
     path: tuple[str | int, ...]
-    target: str | None = None
+    target: str | None = None  # ANY_TARGET: a reference to a resource of any type of the chunk
 
 
 @dataclass(frozen=True, slots=True)

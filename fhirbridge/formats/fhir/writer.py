@@ -20,7 +20,7 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.scim_templates import scim_written
-from fhirbridge.formats.fhir.templates import Written
+from fhirbridge.formats.fhir.templates import ANY_TARGET, Hole, Written, template
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
 from fhirbridge.formats.fhir.write_procedures import harvest_resource, infusion_resources
@@ -64,7 +64,8 @@ def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorde
         for record in by_subject.get((subject.study_id, subject.subject_id), []):
             mine.add(record)
         written = list(_subject_resources(ctx, mine, computed, templates))
-        yield [*written, provenance(ctx, written, _sources(mine.records()), recorded)]
+        inputs = _sources(mine.records())
+        yield [*written, (provenance_written if templates else provenance)(ctx, written, inputs, recorded)]
 
 
 def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, templates: bool = False
@@ -119,6 +120,20 @@ def resource_id(resource: Resource | Written) -> str:
 
 def resource_type(resource: Resource | Written) -> str:
     return resource.rtype if isinstance(resource, Written) else resource["resourceType"]
+
+
+def provenance_written(ctx: FhirContext, targets: list[Any], inputs: list[str], recorded: str) -> Written:
+    """``provenance`` from a template per number of targets and of input files (and conversion time)."""
+    ids = [resource_id(r) for r in targets]
+    rid = ctx.resource_id("Provenance", *sorted(ids))
+
+    def build() -> Resource:
+        return provenance(ctx, targets, inputs, recorded)
+
+    holes = [Hole(("id",)), *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
+             *(Hole(("entity", n, "what", "display")) for n in range(len(inputs)))]
+    shape = ("template", "Provenance", len(ids), len(inputs), recorded)
+    return Written(template(ctx.constants, shape, build, holes), rid, [rid, *ids, *inputs], build)
 
 
 def entry(resource: Resource, bundle_type: BundleType) -> Resource:
