@@ -85,23 +85,31 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
 
     values: list[Any] = [shared.panel, shared.study, exam.visit, ctx.record_id("isncsci", exam)["value"],
                          shared.patient, items]
-    holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
-                                    Elements(("component",), count)]
     if source is not None:
-        holes.append(Hole(("meta", "source")))
         values.append(source)
     if exam.exam_date:
-        holes.append(Hole(("effectiveDateTime",)))
         values.append(exam.exam_date)
     if exam.non_sci_condition:
-        holes.append(Hole(("component", count, "valueString")))
         values.append(exam.non_sci_condition)
     if exam.examiner:
-        holes.append(Hole(("performer", 0, "display")))
         values.append(exam.examiner)
-    for n, member in enumerate(members):
-        holes.append(Hole(("hasMember", n, "reference"), "Observation"))
-        values.append(member)
+    values.extend(members)
+
+    def holes() -> list[Hole | Elements]:
+        """In the order of ``values``."""
+        found: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
+                                        Elements(("component",), count)]
+        if source is not None:
+            found.append(Hole(("meta", "source")))
+        if exam.exam_date:
+            found.append(Hole(("effectiveDateTime",)))
+        if exam.non_sci_condition:
+            found.append(Hole(("component", count, "valueString")))
+        if exam.examiner:
+            found.append(Hole(("performer", 0, "display")))
+        found.extend(Hole(("hasMember", n, "reference"), "Observation") for n in range(len(members)))
+        return found
+
     return Written(template(ctx.constants, key, build, holes), shared.panel, values, build)
 
 
@@ -147,21 +155,30 @@ def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, val
         return value_observation(ctx, exam, field, value, method)
 
     values: list[Any] = [rid, shared.study, exam.visit, shared.patient, shared.panel]
-    holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, _SUBJECT,
-                                    Hole(("derivedFrom", 0, "reference"), "Observation")]
     if source is not None:
-        holes.append(Hole(("meta", "source")))
         values.append(source)
-    if exam.exam_date:
-        holes.append(Hole(("effectiveDateTime",)))
+    if shared.dated:
         values.append(exam.exam_date)
     if kind == "integer":
-        holes.append(Hole(("valueInteger",)))
         values.append(int(value))
-    elif kind == "string":
-        holes.append(Hole(("valueString",)))
+    elif kind in ("string", "text"):
         values.append(value)
-    elif kind == "text":
-        holes.append(Hole(("valueCodeableConcept", "text")))
-        values.append(value)
-    return Written(template(ctx.constants, key, build, holes), rid, values, build)
+    return Written(template(ctx.constants, key, build, partial(_value_holes, kind, source is not None, shared.dated)),
+                   rid, values, build)
+
+
+def _value_holes(kind: str, sourced: bool, dated: bool) -> list[Hole | Elements]:
+    """In the order of ``_value``'s values."""
+    holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, _SUBJECT,
+                                    Hole(("derivedFrom", 0, "reference"), "Observation")]
+    if sourced:
+        holes.append(Hole(("meta", "source")))
+    if dated:
+        holes.append(Hole(("effectiveDateTime",)))
+    if kind in _VALUE_HOLES:
+        holes.append(_VALUE_HOLES[kind])
+    return holes
+
+
+_VALUE_HOLES = {"integer": Hole(("valueInteger",)), "string": Hole(("valueString",)),
+                "text": Hole(("valueCodeableConcept", "text"))}

@@ -104,20 +104,23 @@ class FhirSink:
         (and prove their template when they pass)."""
         types = {resource_id(r): resource_type(r) for unit in (*units, study) for r in unit}
         resources = [r for unit in units for r in unit]
-        entries: list[Resource] = []
-        proven: set[int] = set()
+        built: dict[int, Resource] = {}
+        shaped = []  # the Written whose shape, items and references pass: their values are checked together
         for n, r in enumerate(resources):
             if isinstance(r, Written):
-                built = None
                 if not (r.template.proven and r.items_proven()):
-                    built = r.build()
-                    _prove(r, built, self.release)
-                if r.template.proven and _passes(r, types):
-                    proven.add(n)
-                    entries.append({"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}})
-                    continue
-                resources[n] = built if built is not None else r.build()
-            entries.append(entry(resources[n], "collection"))
+                    built[n] = r.build()
+                    _prove(r, built[n], self.release)
+                if r.template.proven and _shaped(r, types):
+                    shaped.append(n)
+                else:
+                    resources[n] = built.get(n) or r.build()
+        proven = set(shaped)
+        for n in _failing_values([resources[n] for n in shaped], shaped):
+            proven.discard(n)
+            resources[n] = built.get(n) or resources[n].build()
+        entries = [{"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}}
+                   if n in proven else entry(r, "collection") for n, r in enumerate(resources)]
         checked = len(entries)
         with_study = entries if first else entries + [entry(r, "collection") for r in study]
         found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
@@ -183,19 +186,36 @@ def _prove(written: Written, built: Resource, release: Release) -> None:
 
 
 def _passes(written: Written, types: dict[str, str]) -> bool:
-    """A resource of a proven template: its items proven, its references to resources of the chunk of the types
-    the template was proven with, and its values valid primitives of their types."""
+    """A resource of a proven template passes: its items proven, its references to resources of the chunk of
+    the types the template was proven with, and its values valid primitives of their types."""
+    return _shaped(written, types) and not _failing_values([written], [0])
+
+
+def _shaped(written: Written, types: dict[str, str]) -> bool:
+    """Its items are proven and its references point at resources of the chunk of the types the template was
+    proven with."""
     if not written.items_proven():
         return False
     for rtype, rid in written.references():
         found = types.get(rid)
         if found is None or (found != rtype and rtype != ANY_TARGET):
             return False
-    try:
-        primitive_checker(written.template.kinds).validate_python(written.primitives())
-    except ValidationError:
-        return False
     return True
+
+
+def _failing_values(written: list[Written], numbers: list[int]) -> set[int]:
+    """The numbers of the resources (``numbers[i]`` is ``written[i]``'s) with a value that is not a valid
+    primitive of its type; one check per template."""
+    by_kinds: dict[tuple[str, ...], list[int]] = {}
+    for i, one in enumerate(written):
+        by_kinds.setdefault(one.template.kinds, []).append(i)
+    failing: set[int] = set()
+    for kinds, members in by_kinds.items():
+        try:
+            primitive_checker(kinds).validate_python([written[i].primitives() for i in members])
+        except ValidationError as exc:
+            failing.update(numbers[members[error["loc"][0]]] for error in exc.errors())  # type: ignore[index]
+    return failing
 
 
 def _entry_index(issue: Issue) -> int:

@@ -95,6 +95,8 @@ class Template:
     order: list[int]
     holes: list[Hole | Elements]
     kinds: tuple[str, ...]  # the primitive types of the value holes, in the order values are given
+    #: for each gap between two parts: the hole's number, whether it is a reference, whether an elements hole
+    gaps: list[tuple[int, bool, bool]] = field(default_factory=list)
     proven: bool = False
     items: set[Any] = field(default_factory=set)  # the keys of the element items proven with this template
     runs: set[int] = field(default_factory=set)  # the runs of items all proven with this template
@@ -127,7 +129,10 @@ class Template:
             rest = rest[end + len(_MARK.encode()) + 1:]
         if sorted(order) != list(range(len(holes))):
             raise ValueError(f"a hole of {prototype.get('resourceType')} is missing or repeated: {order}")
-        return cls(prototype["resourceType"], parts, order, list(holes), _kinds(prototype["resourceType"], holes))
+        gaps = [(n, isinstance(holes[n], Hole) and holes[n].target is not None, isinstance(holes[n], Elements))
+                for n in order]
+        return cls(prototype["resourceType"], parts, order, list(holes), _kinds(prototype["resourceType"], holes),
+                   gaps)
 
 
 @dataclass(slots=True)
@@ -175,19 +180,20 @@ class Written:
     def encode(self, types: dict[str, str] | None) -> bytes:
         """The resource's JSON; with ``types`` (id → resource type), references to those ids are relative
         (``Patient/<id>``), as NDJSON has them, else ``urn:uuid:`` as in a Bundle."""
-        template = self.template
-        out = [template.parts[0]]
-        for gap, n in enumerate(template.order, start=1):
-            hole, value = template.holes[n], self.values[n]
-            if isinstance(hole, Elements):
-                out.append(b",".join(run.data for run in value))
-            elif hole.target is not None:
+        template, values, dumps = self.template, self.values, orjson.dumps
+        parts = template.parts
+        out = [parts[0]]
+        for gap, (n, reference, elements) in enumerate(template.gaps, start=1):
+            value = values[n]
+            if reference:
                 rtype = types.get(value) if types is not None else None
                 out.append(b'"%s/%s"' % (rtype.encode(), value.encode()) if rtype
                            else b'"urn:uuid:%s"' % value.encode())
+            elif elements:
+                out.append(b",".join(run.data for run in value))
             else:
-                out.append(orjson.dumps(value))
-            out.append(template.parts[gap])
+                out.append(dumps(value))
+            out.append(parts[gap])
         return b"".join(out)
 
     def resource(self) -> Resource:
@@ -209,9 +215,10 @@ def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:
 
 
 def template(constants: dict[Any, Any], key: tuple[Any, ...], build: Callable[[], Resource],
-             holes: Sequence[Hole | Elements]) -> Template:
-    """The template of shape ``key``, made from ``build()`` the first time (kept in ``FhirContext.constants``)."""
+             holes: Callable[[], Sequence[Hole | Elements]]) -> Template:
+    """The template of shape ``key``, made from ``build()`` and ``holes()`` the first time (kept in
+    ``FhirContext.constants``)."""
     found = constants.get(key)
     if found is None:
-        found = constants[key] = Template.of(build(), holes)
+        found = constants[key] = Template.of(build(), holes())
     return found

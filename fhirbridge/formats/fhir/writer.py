@@ -130,8 +130,10 @@ def provenance_written(ctx: FhirContext, targets: list[Any], inputs: list[str], 
     def build() -> Resource:
         return provenance(ctx, targets, inputs, recorded)
 
-    holes = [Hole(("id",)), *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
-             *(Hole(("entity", n, "what", "display")) for n in range(len(inputs)))]
+    def holes() -> list[Hole]:
+        return [Hole(("id",)), *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
+                *(Hole(("entity", n, "what", "display")) for n in range(len(inputs)))]
+
     shape = ("template", "Provenance", len(ids), len(inputs), recorded)
     return Written(template(ctx.constants, shape, build, holes), rid, [rid, *ids, *inputs], build)
 

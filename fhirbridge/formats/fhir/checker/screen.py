@@ -312,11 +312,12 @@ def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
 
 @cache
 def primitive_checker(kinds: tuple[str, ...]) -> SchemaValidator:
-    """A validator of a tuple of primitive values of the FHIR types ``kinds``, with the very schemas the screen
-    holds a primitive of each type to (grammar, length, calendar, integer range): what a resource written from a
-    proven template still has to pass (``fhirbridge.formats.fhir.templates``), all its values in one call."""
+    """A validator of a list of tuples of primitive values of the FHIR types ``kinds``, with the very schemas
+    the screen holds a primitive of each type to (grammar, length, calendar, integer range): what resources
+    written from a proven template still have to pass (``fhirbridge.formats.fhir.templates``), the values of
+    many resources in one call (an error's ``loc`` starts with the tuple's index)."""
     builder = _Builder(load(), {}, False)
-    return SchemaValidator(cs.tuple_schema([builder.primitive(kind) for kind in kinds]))
+    return SchemaValidator(cs.list_schema(cs.tuple_schema([builder.primitive(kind) for kind in kinds])))
 
 
 def primitive_slot(rtype: str, path: tuple[str | int, ...]) -> Slot:
