@@ -77,6 +77,12 @@ class FhirSink:
     def ctx(self) -> FhirContext:
         return FhirContext(load_fhir_mapping(self.options.fhir_mapping), self.release)
 
+    def prepare(self) -> None:
+        """What every worker needs, made before they are forked: the context and the output checker."""
+        if self.release != "R5":
+            _ = self.ctx
+            check_bundle({"entry": []}, self.release)
+
     # in the worker -----------------------------------------------------------------------------------------
     def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Rendered:
         study = study_unit(self.ctx, chunk, self.recorded)

@@ -97,6 +97,10 @@ class Template:
     kinds: tuple[str, ...]  # the primitive types of the value holes, in the order values are given
     #: for each gap between two parts: the hole's number, whether it is a reference, whether an elements hole
     gaps: list[tuple[int, bool, bool]] = field(default_factory=list)
+    #: the numbers of the value holes, each with whether it is a reference
+    primitives: list[tuple[int, bool]] = field(default_factory=list)
+    references: list[tuple[int, str]] = field(default_factory=list)  # reference holes: number, target type
+    elements: list[int] = field(default_factory=list)  # the numbers of the elements holes
     proven: bool = False
     items: set[Any] = field(default_factory=set)  # the keys of the element items proven with this template
     runs: set[int] = field(default_factory=set)  # the runs of items all proven with this template
@@ -131,8 +135,11 @@ class Template:
             raise ValueError(f"a hole of {prototype.get('resourceType')} is missing or repeated: {order}")
         gaps = [(n, isinstance(holes[n], Hole) and holes[n].target is not None, isinstance(holes[n], Elements))
                 for n in order]
+        values = [(n, h.target) for n, h in enumerate(holes) if isinstance(h, Hole)]
         return cls(prototype["resourceType"], parts, order, list(holes), _kinds(prototype["resourceType"], holes),
-                   gaps)
+                   gaps, [(n, target is not None) for n, target in values],
+                   [(n, target) for n, target in values if target is not None],
+                   [n for n, h in enumerate(holes) if isinstance(h, Elements)])
 
 
 @dataclass(slots=True)
@@ -152,30 +159,28 @@ class Written:
 
     def references(self) -> list[tuple[str, str]]:
         """(target type, target id) of every reference hole."""
-        return [(h.target, v) for h, v in zip(self.template.holes, self.values, strict=True)
-                if isinstance(h, Hole) and h.target is not None]
+        values = self.values
+        return [(target, values[n]) for n, target in self.template.references]
 
     def primitives(self) -> tuple[Any, ...]:
         """The values of the primitive holes as the resource holds them (a reference as ``urn:uuid:``)."""
-        return tuple(f"urn:uuid:{v}" if h.target is not None else v
-                     for h, v in zip(self.template.holes, self.values, strict=True) if isinstance(h, Hole))
+        values = self.values
+        return tuple(f"urn:uuid:{values[n]}" if reference else values[n] for n, reference in self.template.primitives)
 
     def items_proven(self) -> bool:
         template = self.template
-        for hole, value in zip(template.holes, self.values, strict=True):
-            if isinstance(hole, Elements):
-                for run in value:
-                    if run.number not in template.runs:
-                        if not template.items.issuperset(run.keys):
-                            return False
-                        template.runs.add(run.number)
+        for n in template.elements:
+            for run in self.values[n]:
+                if run.number not in template.runs:
+                    if not template.items.issuperset(run.keys):
+                        return False
+                    template.runs.add(run.number)
         return True
 
     def prove_items(self) -> None:
-        for hole, value in zip(self.template.holes, self.values, strict=True):
-            if isinstance(hole, Elements):
-                for run in value:
-                    self.template.items.update(run.keys)
+        for n in self.template.elements:
+            for run in self.values[n]:
+                self.template.items.update(run.keys)
 
     def encode(self, types: dict[str, str] | None) -> bytes:
         """The resource's JSON; with ``types`` (id → resource type), references to those ids are relative
