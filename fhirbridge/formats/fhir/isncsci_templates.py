@@ -151,9 +151,7 @@ def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, val
     key = ("template", "isncsci-value", field, method, kind, value if kind in ("ais_grade", "sci_level") else None,
            source is not None, shared.dated)
 
-    def build() -> dict[str, Any]:
-        return value_observation(ctx, exam, field, value, method)
-
+    build = partial(value_observation, ctx, exam, field, value, method)
     values: list[Any] = [rid, shared.study, exam.visit, shared.patient, shared.panel]
     if source is not None:
         values.append(source)
@@ -163,8 +161,10 @@ def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, val
         values.append(int(value))
     elif kind in ("string", "text"):
         values.append(value)
-    return Written(template(ctx.constants, key, build, partial(_value_holes, kind, source is not None, shared.dated)),
-                   rid, values, build)
+    found = ctx.constants.get(key)
+    if found is None:
+        found = template(ctx.constants, key, build, partial(_value_holes, kind, source is not None, shared.dated))
+    return Written(found, rid, values, build)
 
 
 def _value_holes(kind: str, sourced: bool, dated: bool) -> list[Hole | Elements]:
