@@ -9,13 +9,15 @@ built resource would (``tests/test_fhir_templates.py`` proves it on generated re
 
 What "validate what we write" asks is kept, in two parts:
 
-- the shape: a template is *proven* once a resource made from it has passed the whole output check (the screen
-  and the bundle's references); until then every resource of its shape is checked whole;
-- the values: each hole is a FHIR primitive of a known type, checked with the screen's own schema for that type
-  (``screen.primitive_checker``), all the holes of a resource in one call; a reference hole must point at a
-  resource of the chunk of the type the template was proven with. A hole is never an element whose validity
-  depends on another value (no code of a required binding, no choice, no invariant reads it: those are part of
-  the shape), so a proven shape with valid values is a valid resource.
+- the shape: a template is *proven* once a resource made from it, built the ordinary way, has passed the whole
+  output check on its own and the template fills to that resource's very bytes; until then every resource of its
+  shape is checked whole;
+- the values: each hole is a FHIR primitive of the type the definitions give for its path, checked with the
+  screen's own schema for that type (``screen.primitive_checker``), the values of all the resources of a template
+  in a chunk in one call; a reference hole must point at a resource of the chunk of the type the template was
+  proven with. A hole is never an element whose validity depends on another value (no code of a required
+  binding, no choice, no invariant reads it: those are part of the shape), so a proven shape with valid values is
+  a valid resource.
 
 An *elements* hole holds items of an array (the ~130 worksheet cells of an ISNCSCI panel), each one of a finite
 set of pre-serialised elements; an item is proven for a template once a resource of that template holding it
@@ -144,9 +146,8 @@ class Template:
 
 @dataclass(slots=True)
 class Written:
-    """A resource made from a template: its id and type, the values of its holes (in the template's order of
-    holes; an elements hole's value is the list of (item key, item bytes)), and whether it is proven (set by the
-    sink once its values are checked); ``build`` makes it as a dict, the ordinary way."""
+    """A resource made from a template: its id, and the values of its holes (in the template's order of holes);
+    ``build`` makes it as a dict, the ordinary way (to prove the template, or when a value fails)."""
 
     template: Template
     rid: str
