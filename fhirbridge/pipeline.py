@@ -63,6 +63,10 @@ def convert(inputs: list[Path | Source], outdir: Path, source: str, target: str,
     pieces = itertools.chain(head, pieces)
     jobs = options.jobs or default_jobs()
     alone = jobs == 1 or len(head) < 3  # with one chunk of subjects or none, there is nothing to share out
+    if not alone and _context().get_start_method() == "fork":
+        prepare = getattr(writer, "prepare", None)
+        if prepare is not None:  # made once here, shared by the forked workers instead of made in each
+            prepare()
     results = _in_process(pieces, writer) if alone else _in_workers(pieces, writer, options, jobs)
     counts: Counter[str] = Counter()
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fhirbridge.domains.isncsci.classification import classify, explain_ais
-from fhirbridge.domains.isncsci.structure import CLASSIFICATION_TITLES, NO_KEY_MUSCLE_LEVELS, SIDES, cells
+from fhirbridge.domains.isncsci.structure import (
+    CLASSIFICATION_TITLES,
+    MODALITIES,
+    NO_KEY_MUSCLE_LEVELS,
+    SIDES,
+    cells,
+)
 from fhirbridge.issues.issue import Issue
 from fhirbridge.records import IsncsciClassification, IsncsciExam
 
@@ -71,13 +77,20 @@ def check_worksheet(exam: IsncsciExam) -> list[Issue]:
                 field=f"{side}.lowest_non_key_muscle", subject=exam.subject_id, record=exam.visit, value=level,
                 expected="C5-T1 or L2-S1"))
     starred = [f"{side} {modality} {level}" for side, modality, level in cells()
-               if exam.cell(side, modality, level).rstrip("*") != exam.cell(side, modality, level)]
+               if exam.cell(side, modality, level).rstrip("*") != exam.cell(side, modality, level)
+               ] if _any_starred(exam) else []
     if starred and not exam.non_sci_condition:
         issues.append(Issue.of(
             "FB-ISN-007", f"visit {exam.visit}: {len(starred)} value(s) marked * ({', '.join(starred[:3])}"
             f"{', ...' if len(starred) > 3 else ''}) but no non-SCI condition is given", source=exam.source,
             field="non_sci_condition", subject=exam.subject_id, record=exam.visit))
     return issues
+
+
+def _any_starred(exam: IsncsciExam) -> bool:
+    """Whether any worksheet cell is marked ``*`` (most exams have none: a quick look before naming them)."""
+    return any("*" in "".join(getattr(getattr(exam, side), modality).values()) for side in SIDES
+               for modality in MODALITIES)
 
 
 def check_first_exams(graded: Iterable[tuple[IsncsciExam, str | None]]) -> list[Issue]:

@@ -43,7 +43,7 @@ def read_yaml(path: Path, keys_as_written: bool = False) -> Any:
 def _text_keys_loader() -> type:
     import yaml
 
-    class TextKeys(yaml.SafeLoader):
+    class TextKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when present
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             self.flatten_mapping(node)
             return {key.value if isinstance(key, yaml.ScalarNode) else self.construct_object(key, deep=deep):

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from fhirbridge.formats.csv.values import CellError, checked, convert_cell
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
-from fhirbridge.mapping.csv_layout import KEY_FIELDS, RECORD_TYPES, VISIT, CsvLayout, FileSpec
+from fhirbridge.mapping.csv_layout import KEY_FIELDS, RECORD_TYPES, VISIT, ColumnSpec, CsvLayout, FileSpec
 from fhirbridge.records import Record, SourceLocation
 
 #: The separator of a REDCap checkbox column: ``serious_criteria___2`` is code 2 of ``serious_criteria``.
@@ -40,6 +40,25 @@ class Reading:
     checkboxes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # field path → [(code, column)]
     own: list[str] = field(default_factory=list)  # columns whose values make a record (keys and filters aside)
     skip_blank: bool = False  # a row leaving every own column blank holds no record of this kind
+    #: what ``read_record`` does for each column, worked out once (see ``_steps``)
+    steps: list[tuple[str, str, tuple[str, ...], str, ColumnSpec | None]] | None = field(default=None, repr=False)
+    #: the source's columns: ``columns`` and the first column of each checkbox field
+    source_columns: dict[str, str] | None = field(default=None, repr=False)
+
+
+def _steps(reading: Reading) -> list[tuple[str, str, tuple[str, ...], str, ColumnSpec | None]]:
+    """For each column read: (field path, column, the path's parents, its leaf, the column spec, None when the
+    text is the value as it is: a plain string column)."""
+    if reading.steps is None:
+        steps = []
+        for path, column in reading.columns.items():
+            *parents, leaf = path.split(".")
+            spec = reading.spec.columns[path]
+            plain = spec.type == "str" and not spec.values
+            steps.append((path, column, tuple(parents), leaf, None if plain else spec))
+        reading.steps = steps
+        reading.source_columns = reading.columns | {path: boxes[0][1] for path, boxes in reading.checkboxes.items()}
+    return reading.steps
 
 
 def resolve(column: str, visit_token: str | None) -> str:
@@ -179,21 +198,27 @@ def _unchecked(text: str, column: str, reading: Reading) -> bool:
 def read_record(by_column: dict[str, str], reading: Reading, layout: CsvLayout, file: str, row: int,
                 report: Report) -> Record | None:
     """The record of one reading of a row; every problem of its cells is reported and gives None."""
-    source = SourceLocation(file=file, row=row, columns=reading.columns | {
-        path: boxes[0][1] for path, boxes in reading.checkboxes.items()})
+    steps = _steps(reading)
+    source = SourceLocation(file=file, row=row, columns=reading.source_columns)
     values: dict[str, Any] = dict(reading.constants)
     problems: list[Issue] = []
-    for path, column in reading.columns.items():
+    missing = layout.missing
+    for path, column, parents, leaf, spec in steps:
         text = by_column[column].strip()
-        if text in layout.missing:
-            if "." in path:  # a member of a nested field (an exam cell, a SCIM item): keep the gap visible
-                _put(values, path, None)
+        if text in missing:
+            if parents:  # a member of a nested field (an exam cell, a SCIM item): keep the gap visible
+                _within(values, parents)[leaf] = None
             continue
-        try:
-            _put(values, path, convert_cell(text, reading.spec.columns[path], layout))
-        except CellError as exc:
-            problems.append(Issue.of(exc.code, str(exc), source=source, field=path, value=text,
-                                     expected=exc.expected))
+        if spec is None:
+            value: Any = text
+        else:
+            try:
+                value = convert_cell(text, spec, layout)
+            except CellError as exc:
+                problems.append(Issue.of(exc.code, str(exc), source=source, field=path, value=text,
+                                         expected=exc.expected))
+                continue
+        (_within(values, parents) if parents else values)[leaf] = value
     for path, boxes in reading.checkboxes.items():
         try:
             codes = [code for code, column in boxes if checked(by_column[column].strip())]
@@ -210,6 +235,12 @@ def read_record(by_column: dict[str, str], reading: Reading, layout: CsvLayout, 
     except ValidationError as exc:
         report.extend(validation_issues(exc, source))
         return None
+
+
+def _within(target: dict[str, Any], parents: tuple[str, ...]) -> dict[str, Any]:
+    for part in parents:
+        target = target.setdefault(part, {})
+    return target
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:

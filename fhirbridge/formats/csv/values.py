@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from fhirbridge.mapping.csv_layout import ColumnSpec, CsvLayout
@@ -58,6 +59,13 @@ def parse_date(text: str, formats: list[str], timezone: str = "Z") -> str:
     raise CellError("FB-CSV-005", f"{text!r} is not a valid date{detail}", expected=" or ".join(formats))
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_date_once(text: str, formats: tuple[str, ...], timezone: str) -> str:
+    """``parse_date``, once for each text (a subject's dates come again on many rows); a text that is no date
+    raises each time."""
+    return parse_date(text, list(formats), timezone)
+
+
 def _mapped(text: str, spec: ColumnSpec, layout: CsvLayout) -> Any:
     table = layout.value_maps[spec.values]  # type: ignore[index]
     if text in table:
@@ -93,9 +101,9 @@ def convert_cell(text: str, spec: ColumnSpec, layout: CsvLayout) -> Any:
             except ValueError:
                 raise CellError("FB-CSV-003", f"{text!r} is not a number", expected="a decimal number") from None
         case "date":
-            return parse_date(text, layout.date_formats)
+            return _parse_date_once(text, tuple(layout.date_formats), "Z")
         case "datetime":
-            return parse_date(text, layout.datetime_formats + layout.date_formats, layout.timezone)
+            return _parse_date_once(text, (*layout.datetime_formats, *layout.date_formats), layout.timezone)
         case "bool":
             folded = text.casefold()
             if folded in _TRUE | _FALSE:

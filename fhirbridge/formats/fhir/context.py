@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,18 @@ ID_NAMESPACE = uuid.UUID("7d3f5a8e-1c2b-5e4f-9a6b-2f1e0d9c8b7a")
 Resource = dict[str, Any]
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _uuid5(name: str) -> str:
-    """Every resource's id is asked for again by each resource referring to it: computed once."""
-    return str(uuid.uuid5(ID_NAMESPACE, name))
+    """``str(uuid.uuid5(ID_NAMESPACE, name))`` without the UUID object (asked for several times per resource
+    written); every resource's id is asked for again by each resource referring to it: computed once."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
@@ -104,11 +113,19 @@ class FhirContext:
     def meta(self, profile: str, record: Record) -> dict[str, Any]:
         """meta.profile, and meta.source naming the input file and row the record came from."""
         meta: dict[str, Any] = {"profile": [self.profile(profile)]}
-        source = record.source
-        if source is not None and source.file:
-            where = f"#row={source.row}" if source.row is not None else ""
-            meta["source"] = f"{_source_name(source.file)}{where}"
+        source = self.source(record)
+        if source is not None:
+            meta["source"] = source
         return meta
+
+    @staticmethod
+    def source(record: Record) -> str | None:
+        """meta.source: the input file and row the record came from (None when it came from no file)."""
+        source = record.source
+        if source is None or not source.file:
+            return None
+        where = f"#row={source.row}" if source.row is not None else ""
+        return f"{_source_name(source.file)}{where}"
 
     def profile(self, key: str) -> str:
         return lookup(self.mapping, "profiles", key)

@@ -123,6 +123,7 @@ class NdjsonFiles:
         outdir.mkdir(parents=True, exist_ok=True)
         self.outdir = outdir
         self.handles: dict[str, BinaryIO] = {}
+        self.names: dict[str, str] = {}
         self.lines: dict[str, int] = {}
         self.entries = 0
 
@@ -131,14 +132,18 @@ class NdjsonFiles:
 
     def write(self, unit: Unit) -> list[Place]:
         places = []
+        handles, lines, names = self.handles, self.lines, self.names
         for rtype, content in unit.entries:
-            if rtype not in self.handles:
-                self.handles[rtype] = (self.outdir / f"{rtype}.ndjson").open("wb")
-                self.lines[rtype] = 0
-            self.lines[rtype] += 1
-            places.append((str(self.outdir / f"{rtype}.ndjson"), self.lines[rtype], rtype))
+            handle = handles.get(rtype)
+            if handle is None:
+                names[rtype] = str(self.outdir / f"{rtype}.ndjson")
+                handle = handles[rtype] = open(names[rtype], "wb")  # noqa: SIM115 (closed by close())
+                lines[rtype] = 0
+            lines[rtype] += 1
+            places.append((names[rtype], lines[rtype], rtype))
             if content is not None:
-                self.handles[rtype].write(content + b"\n")
+                handle.write(content)
+                handle.write(b"\n")
                 self.entries += 1
         return places
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from fhir.resources import get_fhir_model_class as _r5_model
-from fhir.resources.R4B import get_fhir_model_class as _r4b_model
 from pydantic import BaseModel, ValidationError
 
 Release = Literal["R4", "R4B", "R5"]
@@ -32,7 +30,11 @@ FHIR_RELEASE = FHIR_VERSIONS["R4"]
 
 def model_class(release: Release, resource_type: str) -> type[BaseModel]:
     """The model of a resource or data type; raises KeyError for a name the release does not define."""
-    lookup = _r5_model if release == "R5" else _r4b_model
+    # imported on first use: the models take long to import, and writing JSON or NDJSON never needs them
+    if release == "R5":
+        from fhir.resources import get_fhir_model_class as lookup
+    else:
+        from fhir.resources.R4B import get_fhir_model_class as lookup
     try:
         return lookup(resource_type)
     except (KeyError, ValueError, AttributeError):

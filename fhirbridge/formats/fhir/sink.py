@@ -15,14 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic_core import ValidationError
 
 from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker.output import check_bundle
+from fhirbridge.formats.fhir.checker.screen import primitive_checker
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, Unit
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
-from fhirbridge.formats.fhir.writer import conversion_time, entry, study_unit, subject_units
+from fhirbridge.formats.fhir.templates import ANY_TARGET, Written
+from fhirbridge.formats.fhir.writer import (
+    conversion_time,
+    entry,
+    resource_id,
+    resource_type,
+    study_unit,
+    subject_units,
+)
 from fhirbridge.formats.options import ConvertOptions, Derived, UnsupportedOption
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -67,10 +77,19 @@ class FhirSink:
     def ctx(self) -> FhirContext:
         return FhirContext(load_fhir_mapping(self.options.fhir_mapping), self.release)
 
+    def prepare(self) -> None:
+        """What every worker needs, made before they are forked: the context and the output checker."""
+        if self.release != "R5":
+            _ = self.ctx
+            check_bundle({"entry": []}, self.release)
+
     # in the worker -----------------------------------------------------------------------------------------
     def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Rendered:
         study = study_unit(self.ctx, chunk, self.recorded)
         units = [study] if first and study else []
+        if self.options.fhir_format == "ndjson" and self.release != "R5":
+            units.extend(subject_units(self.ctx, chunk, derived, self.recorded, templates=True))
+            return self._render_ndjson(units, study, first)
         units.extend(subject_units(self.ctx, chunk, derived, self.recorded))
         kind = self.options.bundle_type
         entries = [entry(r, kind) for unit in units for r in unit]
@@ -83,6 +102,39 @@ class FhirSink:
             rendered.units.append(Unit(unit[0]["id"], [encode(entries[n], n) for n in range(start, start + len(unit))]))
         if first and study and self.options.fhir_format != "ndjson":
             rendered.study = rendered.units[0]
+        return rendered
+
+    def _render_ndjson(self, units: list[list[Any]], study: list[Resource], first: bool) -> Rendered:
+        """NDJSON lines of the units, whose resources are dicts or ``Written`` from templates: a Written of a
+        proven template whose values pass is not checked again; the others are built as dicts and checked whole
+        (and prove their template when they pass)."""
+        types = {resource_id(r): resource_type(r) for unit in (*units, study) for r in unit}
+        resources = [r for unit in units for r in unit]
+        built: dict[int, Resource] = {}
+        shaped = []  # the Written whose shape, items and references pass: their values are checked together
+        for n, r in enumerate(resources):
+            if isinstance(r, Written):
+                if not (r.template.proven and r.items_proven()):
+                    built[n] = r.build()
+                    _prove(r, built[n], self.release)
+                if r.template.proven and _shaped(r, types):
+                    shaped.append(n)
+                else:
+                    resources[n] = built.get(n) or r.build()
+        proven = set(shaped)
+        for n in _failing_values([resources[n] for n in shaped], shaped):
+            proven.discard(n)
+            resources[n] = built.get(n) or resources[n].build()
+        entries = [{"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}}
+                   if n in proven else entry(r, "collection") for n, r in enumerate(resources)]
+        checked = len(entries)
+        with_study = entries if first else entries + [entry(r, "collection") for r in study]
+        found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
+        rendered = Rendered(issues=found)
+        lines = iter([(r.rtype, r.encode(types)) if isinstance(r, Written)
+                      else (r["resourceType"], relative_line(orjson.dumps(r), types)) for r in resources])
+        for unit in units:
+            rendered.units.append(Unit(resource_id(unit[0]), [next(lines) for _ in unit]))
         return rendered
 
     def _encoder(self, units: list[list[Resource]], study: list[Resource], found: list[Issue]) -> Any:
@@ -128,6 +180,48 @@ def _starts(units: list[list[Resource]]) -> list[int]:
         starts.append(n)
         n += len(unit)
     return starts
+
+
+def _prove(written: Written, built: Resource, release: Release) -> None:
+    """Prove ``written``'s template and items with the resource built the ordinary way, if it passes the whole
+    output check and the template fills to its very bytes."""
+    if not check_bundle({"entry": [entry(built, "collection")]}, release) \
+            and written.encode(None) == orjson.dumps(built):
+        written.template.proven = True
+        written.prove_items()
+
+
+def _passes(written: Written, types: dict[str, str]) -> bool:
+    """A resource of a proven template passes: its items proven, its references to resources of the chunk of
+    the types the template was proven with, and its values valid primitives of their types."""
+    return _shaped(written, types) and not _failing_values([written], [0])
+
+
+def _shaped(written: Written, types: dict[str, str]) -> bool:
+    """Its items are proven and its references point at resources of the chunk of the types the template was
+    proven with."""
+    if not written.items_proven():
+        return False
+    for rtype, rid in written.references():
+        found = types.get(rid)
+        if found is None or (found != rtype and rtype != ANY_TARGET):
+            return False
+    return True
+
+
+def _failing_values(written: list[Written], numbers: list[int]) -> set[int]:
+    """The numbers of the resources (``numbers[i]`` is ``written[i]``'s) with a value that is not a valid
+    primitive of its type; one check per template."""
+    by_kinds: dict[tuple[str, ...], list[int]] = {}
+    for i, one in enumerate(written):
+        by_kinds.setdefault(one.template.kinds, []).append(i)
+    failing: set[int] = set()
+    for kinds, members in by_kinds.items():
+        try:
+            primitive_checker(kinds).validate_python([written[i].primitives() for i in members])
+        except ValidationError as exc:
+            failing.update(numbers[members[error["loc"][0]]] for error in exc.errors())  # type: ignore[index]
+    return failing
 
 
 def _entry_index(issue: Issue) -> int:

@@ -39,29 +39,35 @@ def exam_resources(
     ctx: FhirContext, exam: IsncsciExam, computed: IsncsciClassification | None = None
 ) -> list[Resource]:
     """The panel and its classification Observations; ``computed`` is used when the site reported none."""
+    values, method = classification_values(exam, computed)
+    members = [value_observation(ctx, exam, field, value, method) for field, value in values.items()]
+    return [panel_resource(ctx, exam, [m["id"] for m in members]), *members]
+
+
+def classification_values(exam: IsncsciExam, computed: IsncsciClassification | None) -> tuple[dict[str, str], str]:
+    """The classification values written (the site's, else ``computed``) by field, and the method saying which."""
     classification, method = (exam.classification, "method_reported")
     if classification is None and computed is not None:
         classification, method = computed, "method_computed"
+    return (classification.present() if classification is not None else {}), method
+
+
+def panel_resource(ctx: FhirContext, exam: IsncsciExam, members: list[str]) -> Resource:
+    """The panel, with ``hasMember`` naming the ids of its classification values."""
     panel = _panel(ctx, exam)
-    members = []
-    if classification is not None:
-        for field, value in classification.present().items():
-            members.append(_value_observation(ctx, exam, field, value, method))
     if members:  # FHIR allows no empty array
-        panel["hasMember"] = [{"reference": f"urn:uuid:{m['id']}"} for m in members]
-    return [panel, *members]
+        panel["hasMember"] = [{"reference": f"urn:uuid:{m}"} for m in members]
+    return panel
 
 
 def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
-    components = [_cell_component(ctx, code, title, exam.cell(*cell)) for code, title, cell in _CELLS]
-    components.append(_cell_component(ctx, "analContraction", EXAM_EXTRAS["analContraction"], exam.vac))
-    components.append(_cell_component(ctx, "analSensation", EXAM_EXTRAS["analSensation"], exam.dap))
+    components = [cell_component(ctx, code, title, exam.cell(*cell)) for code, title, cell in _CELLS]
+    components.append(cell_component(ctx, "analContraction", EXAM_EXTRAS["analContraction"], exam.vac))
+    components.append(cell_component(ctx, "analSensation", EXAM_EXTRAS["analSensation"], exam.dap))
     for side in ("right", "left"):
         level = getattr(exam, side).lowest_non_key_muscle
         if level is not None:
-            code = f"{side}LowestNonKeyMuscleWithMotorFunction"
-            components.append(_component(ctx, code, EXAM_EXTRAS[code],
-                                         ctx.concept(ctx.coding("sci_level", level), text=level)))
+            components.append(non_key_muscle_component(ctx, side, level))
     if exam.non_sci_condition:
         components.append({"code": ctx.concept(ctx.coding("isncsci", *NON_SCI_CONDITION)),
                            "valueString": exam.non_sci_condition})
@@ -79,7 +85,12 @@ def _panel(ctx: FhirContext, exam: IsncsciExam) -> Resource:
 _CELLS = [(cell_code(*cell), cell_title(*cell), cell) for cell in cells()]
 
 
-def _cell_component(ctx: FhirContext, code: str, title: str, value: str) -> dict[str, Any]:
+def non_key_muscle_component(ctx: FhirContext, side: str, level: str) -> dict[str, Any]:
+    code = f"{side}LowestNonKeyMuscleWithMotorFunction"
+    return _component(ctx, code, EXAM_EXTRAS[code], ctx.concept(ctx.coding("sci_level", level), text=level))
+
+
+def cell_component(ctx: FhirContext, code: str, title: str, value: str) -> dict[str, Any]:
     """The component of a worksheet cell holding ``value``: the same in every exam with that value there, so
     built once (a panel has some 130 of them) and shared (``FhirContext.constants``)."""
     key = ("isncsci-cell", code, value)
@@ -97,7 +108,7 @@ def _component(ctx: FhirContext, code: str, title: str, value: dict[str, Any]) -
     return {"code": ctx.concept(ctx.coding("isncsci", code, title)), "valueCodeableConcept": value}
 
 
-def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: str, method: str) -> Resource:
+def value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: str, method: str) -> Resource:
     code = to_camel(field)
     codings = [ctx.coding("isncsci", code, CLASSIFICATION_TITLES[field])]
     if field == "asia_impairment_scale":
@@ -122,12 +133,27 @@ def _value_observation(ctx: FhirContext, exam: IsncsciExam, field: str, value: s
 
 def _value(ctx: FhirContext, field: str, value: str) -> dict[str, Any]:
     """valueInteger for a determined score, otherwise a CodeableConcept whose text is the exact value."""
+    kind = value_kind(field, value)
+    if kind == "integer":
+        return {"valueInteger": int(value)}
+    if kind == "string":
+        return {"valueString": value}
+    if kind == "text":
+        return {"valueCodeableConcept": ctx.concept(text=value)}
+    return {"valueCodeableConcept": ctx.concept(ctx.coding(kind, value), text=value)}
+
+
+_CODED_LEVEL_FIELDS = _LEVEL_FIELDS | {"right_sensory_zpp", "left_sensory_zpp", "right_motor_zpp", "left_motor_zpp"}
+
+
+def value_kind(field: str, value: str) -> str:
+    """How a classification value is written: ``integer`` (a determined score), ``string`` (another score),
+    ``ais_grade`` or ``sci_level`` (a CodeableConcept coded in that system), ``text`` (a CodeableConcept with the
+    value as text only)."""
     if field.endswith("_total"):
-        return {"valueInteger": int(value)} if value.isdigit() and str(int(value)) == value else {"valueString": value}
+        return "integer" if value.isdigit() and str(int(value)) == value else "string"
     if field == "asia_impairment_scale" and value in AIS_GRADES:
-        return {"valueCodeableConcept": ctx.concept(ctx.coding("ais_grade", value), text=value)}
-    if field in _LEVEL_FIELDS | {"right_sensory_zpp", "left_sensory_zpp", "right_motor_zpp", "left_motor_zpp"} and (
-        value in LEVEL_INDEX or value == "INT"
-    ):
-        return {"valueCodeableConcept": ctx.concept(ctx.coding("sci_level", value), text=value)}
-    return {"valueCodeableConcept": ctx.concept(text=value)}
+        return "ais_grade"
+    if field in _CODED_LEVEL_FIELDS and (value in LEVEL_INDEX or value == "INT"):
+        return "sci_level"
+    return "text"

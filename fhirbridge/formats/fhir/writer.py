@@ -13,11 +13,14 @@ import datetime as dt
 import os
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from fhirbridge import __version__
 from fhirbridge.formats.fhir.context import FhirContext, Resource
+from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
+from fhirbridge.formats.fhir.scim_templates import scim_written
+from fhirbridge.formats.fhir.templates import ANY_TARGET, Hole, Written, template
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
 from fhirbridge.formats.fhir.write_procedures import harvest_resource, infusion_resources
@@ -47,8 +50,11 @@ def study_unit(ctx: FhirContext, data: StudyData, recorded: str) -> list[Resourc
     return [*studies, provenance(ctx, studies, _sources(data.studies), recorded)] if studies else []
 
 
-def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorded: str) -> Iterator[list[Resource]]:
-    """Every subject's resources, subjects in the order given, each list closed by its Provenance."""
+def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorded: str, templates: bool = False
+                  ) -> Iterator[list[Any]]:
+    """Every subject's resources, subjects in the order given, each list closed by its Provenance; with
+    ``templates``, the kinds written from templates come as ``Written`` (see ``templates``), the others as
+    dicts."""
     by_subject: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for record in data.records():
         if isinstance(record, SubjectRecord):
@@ -57,11 +63,13 @@ def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorde
         mine = StudyData()
         for record in by_subject.get((subject.study_id, subject.subject_id), []):
             mine.add(record)
-        written = list(_subject_resources(ctx, mine, computed))
-        yield [*written, provenance(ctx, written, _sources(mine.records()), recorded)]
+        written = list(_subject_resources(ctx, mine, computed, templates))
+        inputs = _sources(mine.records())
+        yield [*written, (provenance_written if templates else provenance)(ctx, written, inputs, recorded)]
 
 
-def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed) -> Iterator[Resource]:
+def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, templates: bool = False
+                       ) -> Iterator[Any]:
     """One subject's resources in a stable order (subject, procedures, assessments, events)."""
     injured = False
     for subject in data.subjects:
@@ -75,10 +83,11 @@ def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed) ->
         yield harvest_resource(ctx, harvest)
     for infusion in data.infusions:
         yield from infusion_resources(ctx, infusion, injured, data.harvests)
+    exams = exam_written if templates else exam_resources
     for exam in data.isncsci_exams:
-        yield from exam_resources(ctx, exam, computed.get(exam.key()))
+        yield from exams(ctx, exam, computed.get(exam.key()))
     for assessment in data.scim_assessments:
-        yield from scim_resources(ctx, assessment)
+        yield from (scim_written if templates else scim_resources)(ctx, assessment)
     for event in data.adverse_events:
         yield adverse_event_resource(ctx, event, suspects_of(event, data.harvests, data.infusions))
 
@@ -88,13 +97,14 @@ def _sources(records: object) -> list[str]:
     return sorted({os.path.basename(name) for name in names})
 
 
-def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str], recorded: str) -> Resource:
+def provenance(ctx: FhirContext, targets: list[Any], inputs: list[str], recorded: str) -> Resource:
     """One Provenance for a unit of the conversion: what was produced, from which files, by which fhirbridge."""
+    ids = [resource_id(r) for r in targets]
     resource: Resource = {
         "resourceType": "Provenance",
-        "id": ctx.resource_id("Provenance", *sorted(r["id"] for r in targets)),
+        "id": ctx.resource_id("Provenance", *sorted(ids)),
         "meta": {"profile": [ctx.profile("Provenance")]},
-        "target": [{"reference": f"urn:uuid:{r['id']}"} for r in targets],
+        "target": [{"reference": f"urn:uuid:{i}"} for i in ids],
         "recorded": recorded,
         "activity": {"text": "conversion"},
         "agent": [{"who": {"display": f"fhirbridge {__version__}"}}],
@@ -102,6 +112,30 @@ def provenance(ctx: FhirContext, targets: list[Resource], inputs: list[str], rec
     if inputs:  # records made in memory come from no file; FHIR allows no empty array
         resource["entity"] = [{"role": "source", "what": {"display": name}} for name in inputs]
     return resource
+
+
+def resource_id(resource: Resource | Written) -> str:
+    return resource.rid if isinstance(resource, Written) else resource["id"]
+
+
+def resource_type(resource: Resource | Written) -> str:
+    return resource.rtype if isinstance(resource, Written) else resource["resourceType"]
+
+
+def provenance_written(ctx: FhirContext, targets: list[Any], inputs: list[str], recorded: str) -> Written:
+    """``provenance`` from a template per number of targets and of input files (and conversion time)."""
+    ids = [resource_id(r) for r in targets]
+    rid = ctx.resource_id("Provenance", *sorted(ids))
+
+    def build() -> Resource:
+        return provenance(ctx, targets, inputs, recorded)
+
+    def holes() -> list[Hole]:
+        return [Hole(("id",)), *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
+                *(Hole(("entity", n, "what", "display")) for n in range(len(inputs)))]
+
+    shape = ("template", "Provenance", len(ids), len(inputs), recorded)
+    return Written(template(ctx.constants, shape, build, holes), rid, [rid, *ids, *inputs], build)
 
 
 def entry(resource: Resource, bundle_type: BundleType) -> Resource:

@@ -308,3 +308,26 @@ def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
     except ValidationError:
         return False
     return True
+
+
+@cache
+def primitive_checker(kinds: tuple[str, ...]) -> SchemaValidator:
+    """A validator of a list of tuples of primitive values of the FHIR types ``kinds``, with the very schemas
+    the screen holds a primitive of each type to (grammar, length, calendar, integer range): what resources
+    written from a proven template still have to pass (``fhirbridge.formats.fhir.templates``), the values of
+    many resources in one call (an error's ``loc`` starts with the tuple's index)."""
+    builder = _Builder(load(), {}, False)
+    return SchemaValidator(cs.list_schema(cs.tuple_schema([builder.primitive(kind) for kind in kinds])))
+
+
+def primitive_slot(rtype: str, path: tuple[str | int, ...]) -> Slot:
+    """The slot of the primitive value at ``path`` in a resource of type ``rtype`` (list indices skipped)."""
+    defs = load()
+    model = defs.models[rtype]
+    steps = [step for step in path if isinstance(step, str)]
+    for step in steps[:-1]:
+        model = defs.models[model.slots[step].model or ""]
+    slot = model.slots[steps[-1]]
+    if not slot.primitive:
+        raise ValueError(f"{rtype}.{'.'.join(steps)} is not a primitive")
+    return slot

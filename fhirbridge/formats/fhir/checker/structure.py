@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic_core import SchemaValidator
@@ -107,8 +108,12 @@ class Walker:
         self.not_evaluated: set[str] = set()
         codes = tuple(sorted(self.options.own_codes.items()))
         self.screen = screen(codes, self.options.best_practice)
-        self.entry_screen = screen(codes, self.options.best_practice, "Bundle.entry")
         self.screened = Context()
+
+    @cached_property
+    def entry_screen(self) -> SchemaValidator:
+        """The screen of a bundle entry, built when a bundle is first checked (writing NDJSON never is)."""
+        return screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry")
 
     # --- resources -----------------------------------------------------------------------------------------
     def resource(self, node: Any, path: str, root: Node | None = None) -> None:
