@@ -33,7 +33,8 @@ from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.service.app import create_app
 from fhirbridge.service.settings import ServiceSettings
 from fhirbridge.store import Store
-from fhirbridge.store.repository import _identifiers, _rewrite, _served
+from fhirbridge.store.batched import served
+from fhirbridge.store.repository import _identifiers, _rewrite
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import index_values
 from fhirbridge.store.transaction import PlannedWrite, content_hash, plan
@@ -106,11 +107,11 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
             if w.resource_type == "ResearchStudy":
                 continue
             content = _rewrite(w.resource, targets) | {"id": w.id}
-            served = _served(content, 1, now)
+            stored = served(content, 1, now)
             rows.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                         "position": after + 1 + w.index, "content_hash": content_hash(content), "content": served})
+                         "position": after + 1 + w.index, "content_hash": content_hash(content), "content": stored})
             versions.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                             "content": served})
+                             "content": stored})
             idents.extend((w.resource_type, i.get("system") or "", i["value"], w.id) for i in _identifiers(content))
             values.extend({"resource_type": w.resource_type, "resource_id": w.id, "param": v.param,
                            "system": v.system, "value": v.value, "low": v.low, "high": v.high}
