@@ -8,7 +8,7 @@ the database aborts to break a deadlock is retried whole. SQLite takes its singl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
 from fhirbridge.store.database import WRITE, connect_engine, migrate
+from fhirbridge.store.prepared import Statements, placeholder, shaped
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS
 from fhirbridge.store.search_query import (
@@ -101,6 +102,7 @@ class WriteResult:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._prepared: Statements | None = None
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     @classmethod
@@ -282,24 +284,40 @@ class Store:
         sort = sort or Sort()
         criteria = list(criteria)
         with self._reading() as conn:
-            total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
+            run = _Run(conn, self._statements, rtype, criteria)
+            total = run.rows(("count",), lambda cs, v: count_matches(rtype, cs), {})[0][0] if with_total else None
             # one statement for the page: its contents come with their keys (count + 1 rows tell whether
             # there is a next page without counting)
             walk = exact_key(rtype, criteria, sort) if count and not offset else None
+            at = {"cursor_key": cursor[0], "cursor_id": cursor[1]} if cursor else {}
             if not count:
                 rows = []
             elif walk is not None:
-                rows = _unique(conn, lambda limit: id_walk(rtype, criteria, walk, cursor, limit), count + 1)
+                w = next(i for i, c in enumerate(criteria) if c is walk)
+                rows = _unique(lambda limit: run.rows(
+                    ("id", w, cursor is not None),
+                    lambda cs, v: id_walk(rtype, cs, cs[w], _cursor(v, cursor), v("limit", True)),
+                    {**at, "limit": limit}), count + 1)
             elif is_date_sort(rtype, sort) and not offset:
-                rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
+                rows = _date_sorted(run, rtype, sort, cursor, count + 1)
             else:
-                rows = conn.execute(_sorted_page(rtype, criteria, sort, cursor).limit(count + 1).offset(offset)).all()
+                rows = run.rows(("sorted", sort, cursor is not None),
+                                lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor))
+                                .limit(v("limit", True)).offset(v("offset", True)),
+                                {**at, "limit": count + 1, "offset": offset})
             page = rows[:count]
             ids = [r.id for r in page]
-            included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
+            included = self._included(run, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
+
+    @property
+    def _statements(self) -> Statements:
+        """The search statements of this store, built once per shape (see ``prepared``)."""
+        if self._prepared is None:
+            self._prepared = Statements(self.engine.dialect)
+        return self._prepared
 
     def _reading(self) -> Connection:
         """A connection for reads of several statements. On PostgreSQL it runs in autocommit: under READ COMMITTED
@@ -311,22 +329,29 @@ class Store:
         return conn
 
     @staticmethod
-    def _included(conn: Connection, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
+    def _included(run: _Run, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
                   revinclude: list[tuple[str, str]], limit: int) -> list[Found]:
         sv = search_value.c
+        listed = {f"id{i}": rid for i, rid in enumerate(ids)}
         queries = []
         for param, target in include:
-            targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
-                                                        sv.resource_id.in_(ids),
-                                                        *([sv.system == target] if target else []))
-            queries.append(select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)))
+            def included(cs: list[Criterion], v: Value, param: str = param, target: str | None = target) -> Any:
+                targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
+                                                            sv.resource_id.in_([v(n) for n in listed]),
+                                                            *([sv.system == target] if target else []))
+                return select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)) \
+                    .limit(v("limit", True))
+            queries.append((("include", rtype, param, target, len(ids)), included))
         for other, param in revinclude:
-            referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
-                                                         sv.system == rtype, sv.value.in_(ids))
-            queries.append(select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)))
+            def referring_ones(cs: list[Criterion], v: Value, other: str = other, param: str = param) -> Any:
+                referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
+                                                             sv.system == rtype, sv.value.in_([v(n) for n in listed]))
+                return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)) \
+                    .limit(v("limit", True))
+            queries.append((("revinclude", rtype, other, param, len(ids)), referring_ones))
         found: dict[Found, None] = {}
-        for query in queries:
-            for row in conn.execute(query.limit(limit - len(found))):
+        for what, query in queries:
+            for row in run.rows(what, query, {**listed, "limit": limit - len(found)}, criteria=False):
                 found.setdefault((row.resource_type, row.id, row.content))
             if len(found) >= limit:
                 break
@@ -383,7 +408,7 @@ _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
 
 
-def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None) -> Any:
+def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[Any, Any] | None) -> Any:
     """Every match with its key, in (key, id) order after ``cursor``: the shape for searches no walk serves."""
     # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
     key = sort_key(rtype, sort).label("key")
@@ -394,8 +419,7 @@ def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tupl
     return select(resource.c.id, key, resource.c.content).where(*where).order_by(*order)
 
 
-def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
-                 wanted: int) -> list[Any]:
+def _date_sorted(run: _Run, rtype: str, sort: Sort, cursor: tuple[str, str] | None, wanted: int) -> list[Any]:
     """The first ``wanted`` matches after ``cursor`` in the order of a date parameter: those with a value walked
     along the date index, those without one (key '', first when ascending, last when descending) by id; the
     same rows, in the same order, as sorting every match by ``sort_key``, without computing every key."""
@@ -405,24 +429,65 @@ def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: 
     rows: list[Any] = []
     for i, part in enumerate(parts):
         at = cursor if i == 0 else None
+        values = {"cursor_key": at[0], "cursor_id": at[1]} if at else {}
         if part == "valued":
-            rows += _unique(conn, lambda limit, at=at: date_walk(rtype, criteria, sort, at, limit), wanted - len(rows))
+            rows += _unique(lambda limit, at=at, values=values: run.rows(
+                ("date", sort, at is not None),
+                lambda cs, v: date_walk(rtype, cs, sort, _cursor(v, at), v("limit", True)),
+                {**values, "limit": limit}), wanted - len(rows))
         else:
-            rows += conn.execute(without_value(rtype, criteria, sort, at[1] if at else None, wanted - len(rows))).all()
+            rows += run.rows(("without", sort, at is not None),
+                             lambda cs, v, at=at: without_value(rtype, cs, sort, v("cursor_id") if at else None,
+                                                                v("limit", True)),
+                             {**values, "limit": wanted - len(rows)})
         if len(rows) >= wanted:
             break
     return rows[:wanted]
 
 
-def _unique(conn: Connection, query: Callable[[int], Any], wanted: int) -> list[Any]:
+def _unique(query: Callable[[int], list[Any]], wanted: int) -> list[Any]:
     """The first ``wanted`` rows of distinct ids of an ordered query that may repeat an id (next to itself)."""
     limit = wanted
     while True:
-        rows = conn.execute(query(limit)).all()
+        rows = query(limit)
         distinct = list({row.id: row for row in rows}.values())  # in the order ids first come
         if len(distinct) >= wanted or len(rows) < limit:
             return distinct[:wanted]
         limit *= 2
+
+
+#: How a statement builder gets a value: ``v(name)`` or ``v(name, True)`` for an integer (a limit, an offset).
+Value = Callable[..., Any]
+#: A statement builder: from the criteria (their values placeholders or real) and the values of the run.
+Builder = Callable[[list[Criterion], Value], Any]
+
+
+def _cursor(v: Value, cursor: tuple[str, str] | None) -> tuple[Any, Any] | None:
+    return (v("cursor_key"), v("cursor_id")) if cursor is not None else None
+
+
+class _Run:
+    """The statements of one search on one connection: built once per shape and run with this search's values
+    (see ``prepared``), or, for a shape whose SQL depends on its values, built for this search alone."""
+
+    def __init__(self, conn: Connection, statements: Statements, rtype: str, criteria: list[Criterion]) -> None:
+        self.conn = conn
+        self.statements = statements
+        self.criteria = criteria
+        self.shape = shaped(rtype, criteria)
+
+    def rows(self, what: Hashable, build: Builder, values: dict[str, Any], criteria: bool = True) -> list[Any]:
+        """The rows of the statement ``build`` makes; ``what`` names it among the statements of the search (with
+        what its SQL depends on besides the criteria). ``criteria=False``: the statement does not use them."""
+        if self.shape is None and criteria:
+            direct: Value = lambda name, integer=False: values[name]  # noqa: E731
+            return list(self.conn.execute(build(self.criteria, direct)).all())
+        shape = self.shape
+        key = (what, shape.key if shape is not None and criteria else None)
+        prepared = self.statements.get(
+            key, lambda: build(shape.placeholders() if shape is not None and criteria else [], placeholder))
+        return prepared.rows(self.conn, {**(shape.params if shape is not None and criteria else {}),
+                                         **{f"fb_{name}": value for name, value in values.items()}})
 
 
 def referring(rtype: str, ids: list[str]) -> Any:
