@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
-from fhirbridge.store.database import WRITE, connect_engine, migrate
+from fhirbridge.store.database import WRITE, connect_engine, migrate, retry_on_disconnect
 from fhirbridge.store.prepared import Statements, placeholder, shaped
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS
@@ -257,12 +257,14 @@ class Store:
         return WriteResult(w.index, "200 OK", w.resource_type, rid, row.version_id, row.last_updated, issues)
 
     # reading ----------------------------------------------------------------------------------------
+    @retry_on_disconnect
     def read(self, rtype: str, rid: str) -> StoredVersion | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(resource.c.version_id, resource.c.last_updated, resource.c.content)
                                .where(resource.c.resource_type == rtype, resource.c.id == rid)).first()
         return StoredVersion(rtype, rid, row.version_id, row.last_updated, row.content) if row else None
 
+    @retry_on_disconnect
     def history(self, rtype: str, rid: str, version_id: int | None = None) -> list[StoredVersion]:
         """Every version of one resource, newest first (or only ``version_id``)."""
         query = select(resource_version).where(resource_version.c.resource_type == rtype,
@@ -273,6 +275,7 @@ class Store:
             rows = conn.execute(query.order_by(resource_version.c.version_id.desc())).all()
         return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
+    @retry_on_disconnect
     def search(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
                cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
                include: Iterable[tuple[str, str | None]] = (),
@@ -357,6 +360,7 @@ class Store:
                 break
         return list(found)
 
+    @retry_on_disconnect
     def everything(self, patient_id: str, limit: int) -> list[Found] | None:
         """The Patient, every resource that refers to it by an indexed reference parameter, and the resources
         those refer to by one (the study, the products): ``Patient/{id}/$everything``. None when no such Patient
@@ -379,6 +383,7 @@ class Store:
         found = [("Patient", patient_id, own), *((r.resource_type, r.id, r.content) for r in [*rows, *others])]
         return found[:limit]
 
+    @retry_on_disconnect
     def deleted(self, rtype: str, rid: str) -> StoredVersion | None:
         """The deletion, when the last version of a resource that is no longer stored is one."""
         with self.engine.connect() as conn:
@@ -397,6 +402,7 @@ class Store:
         with self.engine.connect() as conn:
             yield from conn.execution_options(yield_per=500).execute(query).scalars()
 
+    @retry_on_disconnect
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(resource.c.resource_type, func.count()).group_by(resource.c.resource_type))
