@@ -1,5 +1,6 @@
-"""PostgreSQL connections the pool hands out: no ping at each checkout, yet a connection the database dropped
-(a restart, an idle timeout) is never an error for a read, and one that sat idle is checked before a write."""
+"""Connections of the store. PostgreSQL: no ping at each checkout, yet a connection the database dropped (a
+restart, an idle timeout) is never an error for a read, and one that sat idle is checked before a write. SQLite:
+quick reads in the calling thread are given up past their time budget."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from test_service_support import database, example_transaction
 
 from fhirbridge.store import Store
 from fhirbridge.store import database as store_database
+from fhirbridge.store.quick import QuickReads
 from fhirbridge.store.search_query import Criterion
 from fhirbridge.store.transaction import plan
 
@@ -64,5 +66,33 @@ def test_a_connection_idle_past_the_limit_is_checked_and_replaced_before_a_write
             writes, _ = plan(example_transaction())
             store.ingest(writes)  # writes are not run again: the checkout's ping found the dead connection
             assert pooled_pid(store) != dropped
+        finally:
+            store.close()
+
+
+def test_a_quick_read_past_its_budget_is_given_up_and_its_connection_reads_on(tmp_path: Path) -> None:
+    store = stored_store(str(tmp_path / "registry.sqlite"))
+    try:
+        quick = QuickReads(store.engine, 0.01)
+        endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) " \
+                  "SELECT count(*) FROM n"  # seconds of work for SQLite
+        assert quick.run(lambda conn: conn.exec_driver_sql(endless).scalar()) is None
+        stored = sum(store.counts().values())
+        assert quick.run(lambda conn: conn.exec_driver_sql("SELECT count(*) FROM fb_resource").scalar()) == stored
+        everything = store.search("Observation", [], 1000)
+        assert store.search_quickly("Observation", [], 1000) in (None, everything)  # None: past 5 ms
+        store._quick.budget = 60.0  # a budget no search here exceeds: the quick path gives the same page
+        assert store.search_quickly("Observation", [], 1000) == everything
+        quick.close()
+    finally:
+        store.close()
+
+
+def test_searches_on_postgresql_are_never_run_in_the_calling_thread(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        store = stored_store(url)
+        try:
+            assert store.search("Patient", [], 10).matches
+            assert store.search_quickly("Patient", [], 10) is None
         finally:
             store.close()

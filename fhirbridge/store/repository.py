@@ -20,6 +20,7 @@ from fhirbridge.issues.issue import Issue
 from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
 from fhirbridge.store.database import WRITE, connect_engine, migrate, retry_on_disconnect
 from fhirbridge.store.prepared import Statements, placeholder, shaped
+from fhirbridge.store.quick import QuickReads
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS
 from fhirbridge.store.search_query import (
@@ -46,6 +47,9 @@ Found = tuple[str, str, str]
 #: How often an ingest aborted by the database (deadlock, serialization failure, lock timeout) is retried.
 RETRIES = 5
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+#: Seconds of CPU a search may use in the calling thread before it is given up for a worker thread (SQLite;
+#: ``quick``).
+QUICK_READ = 0.005
 
 
 class IngestRejected(Exception):
@@ -103,6 +107,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._prepared: Statements | None = None
+        self._quick = QuickReads(engine, QUICK_READ)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     @classmethod
@@ -113,6 +118,7 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        self._quick.close()
         self.engine.dispose()
 
     # writing ----------------------------------------------------------------------------------------
@@ -284,33 +290,49 @@ class Store:
         after ``cursor`` (keyset paging: writes between two pages neither repeat nor skip the others) or
         ``offset``. ``include`` (param, target type) and ``revinclude`` (type, param) add referenced and
         referring resources of the page, at most ``max_included``."""
+        with self._reading() as conn:
+            return self._search_on(conn, rtype, criteria, count, sort, cursor, offset, with_total, include,
+                                   revinclude, max_included)
+
+    def search_quickly(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
+                       cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
+                       include: Iterable[tuple[str, str | None]] = (),
+                       revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage | None:
+        """``search`` run in the calling thread when the database answers within ``QUICK_READ`` s of CPU (SQLite;
+        see ``quick``); None when it does not, or on PostgreSQL: then call ``search`` in a worker thread."""
+        return self._quick.run(lambda conn: self._search_on(conn, rtype, criteria, count, sort, cursor, offset,
+                                                            with_total, include, revinclude, max_included))
+
+    def _search_on(self, conn: Connection, rtype: str, criteria: Iterable[Criterion], count: int, sort: Sort | None,
+                   cursor: tuple[str, str] | None, offset: int, with_total: bool,
+                   include: Iterable[tuple[str, str | None]], revinclude: Iterable[tuple[str, str]],
+                   max_included: int) -> SearchPage:
         sort = sort or Sort()
         criteria = list(criteria)
-        with self._reading() as conn:
-            run = _Run(conn, self._statements, rtype, criteria)
-            total = run.rows(("count",), lambda cs, v: count_matches(rtype, cs), {})[0][0] if with_total else None
-            # one statement for the page: its contents come with their keys (count + 1 rows tell whether
-            # there is a next page without counting)
-            walk = exact_key(rtype, criteria, sort) if count and not offset else None
-            at = {"cursor_key": cursor[0], "cursor_id": cursor[1]} if cursor else {}
-            if not count:
-                rows = []
-            elif walk is not None:
-                w = next(i for i, c in enumerate(criteria) if c is walk)
-                rows = _unique(lambda limit: run.rows(
-                    ("id", w, cursor is not None),
-                    lambda cs, v: id_walk(rtype, cs, cs[w], _cursor(v, cursor), v("limit", True)),
-                    {**at, "limit": limit}), count + 1)
-            elif is_date_sort(rtype, sort) and not offset:
-                rows = _date_sorted(run, rtype, sort, cursor, count + 1)
-            else:
-                rows = run.rows(("sorted", sort, cursor is not None),
-                                lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor))
-                                .limit(v("limit", True)).offset(v("offset", True)),
-                                {**at, "limit": count + 1, "offset": offset})
-            page = rows[:count]
-            ids = [r.id for r in page]
-            included = self._included(run, rtype, ids, list(include), list(revinclude), max_included) if ids else []
+        run = _Run(conn, self._statements, rtype, criteria)
+        total = run.rows(("count",), lambda cs, v: count_matches(rtype, cs), {})[0][0] if with_total else None
+        # one statement for the page: its contents come with their keys (count + 1 rows tell whether
+        # there is a next page without counting)
+        walk = exact_key(rtype, criteria, sort) if count and not offset else None
+        at = {"cursor_key": cursor[0], "cursor_id": cursor[1]} if cursor else {}
+        if not count:
+            rows = []
+        elif walk is not None:
+            w = next(i for i, c in enumerate(criteria) if c is walk)
+            rows = _unique(lambda limit: run.rows(
+                ("id", w, cursor is not None),
+                lambda cs, v: id_walk(rtype, cs, cs[w], _cursor(v, cursor), v("limit", True)),
+                {**at, "limit": limit}), count + 1)
+        elif is_date_sort(rtype, sort) and not offset:
+            rows = _date_sorted(run, rtype, sort, cursor, count + 1)
+        else:
+            rows = run.rows(("sorted", sort, cursor is not None),
+                            lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor))
+                            .limit(v("limit", True)).offset(v("offset", True)),
+                            {**at, "limit": count + 1, "offset": offset})
+        page = rows[:count]
+        ids = [r.id for r in page]
+        included = self._included(run, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
