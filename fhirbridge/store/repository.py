@@ -424,6 +424,16 @@ class Store:
         with self.engine.connect() as conn:
             yield from conn.execution_options(yield_per=500).execute(query).scalars()
 
+    def analyze(self) -> bool:
+        """Bring PostgreSQL's planner statistics of the resource and search tables up to date (after a bulk load:
+        without them the planner takes the index walks of a search for scans of the whole table, and a search
+        took seconds instead of milliseconds until autovacuum came by). Whether it ran (not on SQLite)."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"ANALYZE {resource.name}, {search_value.name}, {identifier.name}")
+        return True
+
     @retry_on_disconnect
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
