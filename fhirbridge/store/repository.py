@@ -106,7 +106,8 @@ class WriteResult:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._prepared: Statements | None = None
+        #: the search statements of this store, built once per shape (see ``prepared``)
+        self._statements = Statements(engine.dialect)
         self._quick = QuickReads(engine, QUICK_READ)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -300,6 +301,7 @@ class Store:
                        revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage | None:
         """``search`` run in the calling thread when the database answers within ``QUICK_READ`` s of CPU (SQLite;
         see ``quick``); None when it does not, or on PostgreSQL: then call ``search`` in a worker thread."""
+        criteria, include, revinclude = list(criteria), list(include), list(revinclude)  # may be run twice
         return self._quick.run(lambda conn: self._search_on(conn, rtype, criteria, count, sort, cursor, offset,
                                                             with_total, include, revinclude, max_included))
 
@@ -336,13 +338,6 @@ class Store:
         more = len(rows) > count
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
-
-    @property
-    def _statements(self) -> Statements:
-        """The search statements of this store, built once per shape (see ``prepared``)."""
-        if self._prepared is None:
-            self._prepared = Statements(self.engine.dialect)
-        return self._prepared
 
     def _reading(self) -> Connection:
         """A connection for reads of several statements. On PostgreSQL it runs in autocommit: under READ COMMITTED
