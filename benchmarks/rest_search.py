@@ -3,9 +3,9 @@
 Fills a store with the example study's 13 subjects re-keyed --copies times (100: 1,300 subjects, 97,001
 resources): the first copy through ``Store.ingest``, the others as the rows ingest writes (see ``load``); then
 ``ANALYZE`` (``VACUUM ANALYZE`` on PostgreSQL). Then, in-process through httpx's ASGI transport, times each README
-search and `GET /metadata` (the cost of a request that does no database work), interleaved round by round so that
-both see the same load on the machine, and prints p50 and p99 of each with the ratio of its p50 to that of
-`/metadata`. The goal (issue 11): every README search p50 ≤ 5× `GET /metadata`.
+search, the vread of an earlier version of a deleted resource, and `GET /metadata` (the cost of a request that does
+no database work), interleaved round by round so that all see the same load on the machine, and prints p50 and p99
+of each with the ratio of its p50 to that of `/metadata`. The goal: every README search p50 ≤ 5× `GET /metadata`.
 
 The stores are kept (``--sqlite`` path, ``--pg`` URL; a PostgreSQL schema of their own): a store already holding
 the copies asked for is searched without loading it again. ``--pg ''`` leaves PostgreSQL out.
@@ -33,7 +33,8 @@ from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.service.app import create_app
 from fhirbridge.service.settings import ServiceSettings
 from fhirbridge.store import Store
-from fhirbridge.store.repository import _identifiers, _rewrite, _served
+from fhirbridge.store.batched import served
+from fhirbridge.store.repository import _identifiers, _rewrite
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import index_values
 from fhirbridge.store.transaction import PlannedWrite, content_hash, plan
@@ -106,11 +107,11 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
             if w.resource_type == "ResearchStudy":
                 continue
             content = _rewrite(w.resource, targets) | {"id": w.id}
-            served = _served(content, 1, now)
+            stored = served(content, 1, now)
             rows.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                         "position": after + 1 + w.index, "content_hash": content_hash(content), "content": served})
+                         "position": after + 1 + w.index, "content_hash": content_hash(content), "content": stored})
             versions.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                             "content": served})
+                             "content": stored})
             idents.extend((w.resource_type, i.get("system") or "", i["value"], w.id) for i in _identifiers(content))
             values.extend({"resource_type": w.resource_type, "resource_id": w.id, "param": v.param,
                            "system": v.system, "value": v.value, "low": v.low, "high": v.high}
@@ -124,6 +125,27 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
             conn.execute(insert(table), batch)
 
 
+def deleted_version(db: str) -> str:
+    """``vread`` of a deleted resource's earlier version: version 1 of a resource deleted after it was stored (one
+    that nothing refers to, deleted here the first time, then kept deleted in the store)."""
+    store = Store.open(db)
+    try:
+        with store.engine.connect() as conn:
+            found = conn.execute(select(resource_version.c.resource_type, resource_version.c.id)
+                                 .where(resource_version.c.deleted.is_(True)).limit(1)).first()
+            candidates = [(t, i) for t in ("Observation", "AdverseEvent", "Condition", "Procedure")
+                          for i in conn.execute(select(resource.c.id).where(resource.c.resource_type == t)
+                                                .order_by(resource.c.id).limit(20)).scalars()]
+        for rtype, rid in [] if found is not None else candidates:
+            if store.delete(rtype, rid)[0] is not None:
+                found = (rtype, rid)
+                break
+        assert found is not None, "no resource could be deleted"
+        return f"/{found[0]}/{found[1]}/_history/1"
+    finally:
+        store.close()
+
+
 async def timed(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
     """Wall time and CPU time of this process (every thread; not the PostgreSQL server's) of one request."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -132,11 +154,11 @@ async def timed(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-async def measure(db: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
-    """(wall, CPU) seconds per request of each URL; every round asks each once, /metadata included, so that a
-    burst of load from elsewhere on the machine falls on all of them alike."""
+async def measure(db: str, rounds: int, others: tuple[str, ...] = ()) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds per request of each URL (the searches, then ``others``); every round asks each once,
+    /metadata included, so that a burst of load from elsewhere on the machine falls on all of them alike."""
     app = create_app(ServiceSettings(db=db, api_key=None))
-    times: dict[str, list[tuple[float, float]]] = {url: [] for url in (BASELINE, *SEARCHES)}
+    times: dict[str, list[tuple[float, float]]] = {url: [] for url in (BASELINE, *SEARCHES, *others)}
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://b") as client:
         for url in times:  # warm-up: caches, prepared statements
@@ -176,7 +198,7 @@ def main() -> None:
     for name, db in (("SQLite", args.sqlite), ("PostgreSQL", args.pg)):
         if db:
             load(db, args.copies)
-            table(name, asyncio.run(measure(db, args.rounds)))
+            table(name, asyncio.run(measure(db, args.rounds, (deleted_version(db),))))
 
 
 if __name__ == "__main__":

@@ -331,6 +331,8 @@ def rules(fmt: str, codes: tuple[str, ...]) -> None:
 @click.option("--jwt-audience", default=None, envvar="FHIRBRIDGE_JWT_AUDIENCE", help="Required token audience.")
 @click.option("--files-dir", default="fhirbridge-files", show_default=True, envvar="FHIRBRIDGE_FILES_DIR",
               help="Folder for bulk export files and import uploads (shared by all processes).")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              envvar="FHIRBRIDGE_HEADER_TIMEOUT", help="Seconds a client has to send a request line and headers.")
 @click.option("--body-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
               envvar="FHIRBRIDGE_BODY_TIMEOUT", help="Seconds to wait for each part of a request body.")
 @click.option("--max-entries", default=50_000, show_default=True, type=click.IntRange(1),
@@ -350,8 +352,8 @@ def rules(fmt: str, codes: tuple[str, ...]) -> None:
               envvar="FHIRBRIDGE_JOB_THREADS", help="Bulk job worker threads in each process.")
 def serve(db: str | None, host: str, port: int, max_body: int, workers: int, public_read: bool,
           jwt_issuer: str | None, jwt_jwks: str | None, jwt_audience: str | None, files_dir: str,
-          body_timeout: float, max_entries: int, max_depth: int, max_unzipped: int, max_sync_export: int,
-          statement_timeout: float, job_hours: float, job_threads: int) -> None:
+          header_timeout: float, body_timeout: float, max_entries: int, max_depth: int, max_unzipped: int,
+          max_sync_export: int, statement_timeout: float, job_hours: float, job_threads: int) -> None:
     """Run the HTTP service: FHIR $validate and $convert, ingest of transaction bundles into a registry, and Bulk
     Data export and import.
 
@@ -364,9 +366,10 @@ def serve(db: str | None, host: str, port: int, max_body: int, workers: int, pub
     mib = 1024 * 1024
     settings = ServiceSettings(db=db or DEFAULT_DB, max_body=max_body * mib, public_read=public_read,
                                jwt_issuer=jwt_issuer, jwt_jwks=jwt_jwks, jwt_audience=jwt_audience,
-                               files_dir=files_dir, body_timeout=body_timeout, max_entries=max_entries,
-                               max_depth=max_depth, max_unzipped=max_unzipped * mib, max_sync_export=max_sync_export,
-                               statement_timeout=statement_timeout, job_hours=job_hours, job_threads=job_threads)
+                               files_dir=files_dir, header_timeout=header_timeout, body_timeout=body_timeout,
+                               max_entries=max_entries, max_depth=max_depth, max_unzipped=max_unzipped * mib,
+                               max_sync_export=max_sync_export, statement_timeout=statement_timeout,
+                               job_hours=job_hours, job_threads=job_threads)
     run_service(settings, host, port, workers)
 
 

@@ -19,6 +19,8 @@ from fhirbridge.store.jobs import Jobs
 
 FHIR = {"Content-Type": "application/fhir+json"}
 ASYNC = {"Prefer": "respond-async"}
+#: The header timeout of the module's service, in seconds.
+HEADER_TIMEOUT = 1.5
 
 
 def raw(service: Service, head: bytes, body: bytes = b"", wait: float = 10) -> bytes:
@@ -40,7 +42,8 @@ def raw(service: Service, head: bytes, body: bytes = b"", wait: float = 10) -> b
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("processes")
-    with running(str(tmp / "db.sqlite"), tmp, None, "--body-timeout", "1", "--files-dir", str(tmp / "files")) as svc:
+    with running(str(tmp / "db.sqlite"), tmp, None, "--body-timeout", "1", "--header-timeout", str(HEADER_TIMEOUT),
+                 "--files-dir", str(tmp / "files")) as svc:
         with svc.client() as client:
             bundle = next(iter(subject_bundles().values()))
             assert client.post("/", content=orjson.dumps(bundle), headers=FHIR).status_code == 200
@@ -62,6 +65,65 @@ def test_a_body_shorter_than_its_length_times_out_quickly(service: Service) -> N
                           b"Content-Length: 1000\r\n\r\n", b'{"resourceType":')
     assert answer.startswith(b"HTTP/1.1 408") and b"FB-SRV-030" in answer
     assert time.monotonic() - start < 5
+
+
+def until_closed(sock: socket.socket, wait: float = 10) -> tuple[bytes, float]:
+    """What the server sends until it closes the connection, and when it closed it (``time.monotonic``); fails when
+    the server keeps the connection open for ``wait`` seconds."""
+    sock.settimeout(wait)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer, time.monotonic()
+
+
+def test_request_headers_sent_too_slowly_time_out(service: Service) -> None:
+    """Half a request line, then nothing: the connection is closed after the header timeout, with a 408."""
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET /metadata HTT")
+        answer, closed = until_closed(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower()
+    assert orjson.loads(body)["issue"][0]["details"]["coding"][0]["code"] == "FB-SRV-030"
+    assert HEADER_TIMEOUT - 0.1 <= closed - start < HEADER_TIMEOUT + 3
+
+
+def test_headers_trickled_a_byte_at_a_time_time_out_in_total(service: Service) -> None:
+    """Slowloris: every byte comes well within the timeout, but the headers as a whole do not."""
+    request = b"GET /metadata HTTP/1.1\r\nHost: x\r\n" + b"X-Padding: abcdefghij\r\n" * 20 + b"\r\n"
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        start = time.monotonic()
+        try:
+            for byte in request:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:  # the server closed the connection while the client was still sending
+            pass
+        answer, closed = until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert closed - start < HEADER_TIMEOUT + 3
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(service: Service) -> None:
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        answer, _ = until_closed(sock)
+    assert answer == b""
+
+
+def test_a_kept_alive_connection_waits_for_its_next_request_past_the_header_timeout(service: Service) -> None:
+    """The header clock of a following request starts at its first byte: a client idle between two requests for
+    longer than the header timeout (within the keep-alive timeout) is served."""
+    request = b"GET /metadata HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        sock.settimeout(10)
+        for _ in range(2):
+            sock.sendall(request)
+            answer = b""
+            while not (b"\r\n\r\n" in answer and answer.endswith(b"}")):
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            time.sleep(HEADER_TIMEOUT + 0.5)
 
 
 def test_a_client_that_leaves_mid_body_is_not_an_error(service: Service) -> None:

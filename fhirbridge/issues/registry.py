@@ -337,8 +337,9 @@ RULES: Final[dict[str, Rule]] = {
              "The objects and arrays of the body nest deeper than the service's limit (--max-depth; deeper than any "
              "FHIR resource needs); nothing was read further or stored."),
         Rule("FB-SRV-030", "fatal", "syntax", "Request not received in time",
-             "The client sent the request body more slowly than the service's body timeout allows, or less of it "
-             "than its Content-Length announced; nothing was stored."),
+             "The client sent the request line and headers more slowly than the service's header timeout "
+             "allows, or the request body more slowly than its body timeout allows, or less of it than its "
+             "Content-Length announced; nothing was stored."),
         Rule("FB-SRV-031", "fatal", "syntax", "Request over a limit",
              "The request exceeds one of the service's limits (bundle entries, repeated parameters, "
              "name length, expanded upload size); nothing was read further or stored."),

@@ -30,6 +30,9 @@ from fhirbridge.store.repository import IngestRejected, Store
 from fhirbridge.store.transaction import PlannedWrite
 
 SHARED = ""  # the owner of resources that refer to no Patient
+#: Resources an import must have stored for the database's planner statistics to be renewed when it ends
+#: (PostgreSQL's ANALYZE reads a sample of each table: a fraction of a second).
+ANALYZE_AFTER = 1000
 
 
 @dataclass
@@ -166,4 +169,6 @@ def import_ndjson(store: Store, path: Path, renew: Renew, chunk_size: int) -> di
         _store(store, chunk, report)
         renew(f"{report.units} of {len(units)} stored")
     sync_study_groups(store)
+    if report.resources >= ANALYZE_AFTER:
+        store.analyze()
     return report.as_result()

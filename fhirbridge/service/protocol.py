@@ -1,8 +1,23 @@
-"""HTTP requests too malformed to reach the application (a Content-Length of ``-1`` or ``abc``, a broken request
-line or header) are answered by the HTTP parser itself; this protocol makes that answer an OperationOutcome too,
-like every other refusal of the service, instead of uvicorn's plain text."""
+"""The HTTP protocol of the service: uvicorn's h11 protocol with two additions.
+
+- HTTP requests too malformed to reach the application (a Content-Length of ``-1`` or ``abc``, a broken request
+  line or header) are answered by the HTTP parser itself; this protocol makes that answer an OperationOutcome too,
+  like every other refusal of the service, instead of uvicorn's plain text.
+- A request's line and headers must arrive within ``header_timeout`` seconds. uvicorn closes idle keep-alive
+  connections and the service times out each part of a body, but a client that sends its headers a byte at a
+  time (slowloris), or opens a connection and sends nothing, would otherwise hold the connection (and a place in
+  the server) for as long as it likes. The clock starts when the connection opens and, on a kept-alive
+  connection, when the first byte of the next request arrives (until then uvicorn's keep-alive timeout applies);
+  it stops when the headers are complete. A client that sent part of a request gets 408 with an
+  OperationOutcome; one that sent nothing is simply disconnected.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
 
 import h11
 import orjson
@@ -11,20 +26,87 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from fhirbridge.formats.fhir.operation_outcome import operation_outcome
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
+from fhirbridge.service.settings import ServiceSettings
+
+_log = logging.getLogger("fhirbridge.service")
 
 
-def _malformed_outcome() -> bytes:
-    issue = Issue.of("FB-SRV-011", "malformed HTTP request (request line, header or Content-Length)")
-    return orjson.dumps(operation_outcome(Report(issues=[issue])))
+def _outcome(code: str, message: str) -> bytes:
+    return orjson.dumps(operation_outcome(Report(issues=[Issue.of(code, message)])))
+
+
+def _headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/fhir+json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+
+
+def protocol_with(header_timeout: float) -> Any:
+    """The protocol class uvicorn instantiates per connection, with the service's header timeout (a ``partial``
+    rather than a subclass made on the fly, so that it pickles for ``--workers N``)."""
+    return functools.partial(FhirH11Protocol, header_timeout=header_timeout)
 
 
 class FhirH11Protocol(H11Protocol):
+    def __init__(self, *args: Any, header_timeout: float = ServiceSettings.header_timeout, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+        #: whether any byte of the request being waited for has arrived
+        self._request_begun = False
+
     def send_400_response(self, msg: str) -> None:
-        body = _malformed_outcome()
-        headers = [(b"content-type", b"application/fhir+json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close"), (b"x-content-type-options", b"nosniff"),
-                   (b"cache-control", b"no-store")]
-        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
-                      h11.EndOfMessage()):
+        body = _outcome("FB-SRV-011", "malformed HTTP request (request line, header or Content-Length)")
+        for event in (h11.Response(status_code=400, headers=_headers(body), reason=b"Bad Request"),
+                      h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+    # the header timeout -------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_headers():
+            self._request_begun = True
+            self._arm_header_timer()
+        super().data_received(data)
+        if not self._awaiting_headers():  # the headers are complete (the request runs) or the parser gave up
+            self._disarm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # a pipelined request whose first bytes arrived with the previous one: its clock starts now
+        if self._awaiting_headers() and self.conn.trailing_data[0] and not self.transport.is_closing():
+            self._request_begun = True
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _awaiting_headers(self) -> bool:
+        """Whether the connection waits for the line and headers of a request (h11 has not read one yet)."""
+        return self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None and self.header_timeout > 0:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        self._request_begun = False
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or not self._awaiting_headers():
+            return
+        if self._request_begun:
+            _log.info("request headers not complete within %g s: 408, connection closed", self.header_timeout)
+            body = _outcome("FB-SRV-030", f"the request line and headers did not arrive within "
+                                          f"{self.header_timeout:g} s")
+            head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in _headers(body))
+            self.transport.write(head + b"\r\n" + body)
         self.transport.close()

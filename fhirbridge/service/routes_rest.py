@@ -150,11 +150,16 @@ async def search(request: Request, rtype: str = Path(pattern=TYPE)) -> Response:
     fmt = requested_format(request)
     asked = _search_request(request, rtype)
     limits = request.app.state.settings.search
-    page = await run_in_threadpool(
-        store_of(request).search, rtype, asked.criteria, 0 if asked.summary_count else asked.count,
-        sort=asked.sort, cursor=asked.cursor, offset=asked.offset,
-        with_total=asked.with_total or asked.summary_count, include=asked.include, revinclude=asked.revinclude,
-        max_included=limits.max_included)
+    store = store_of(request)
+    args = (rtype, asked.criteria, 0 if asked.summary_count else asked.count)
+    options: dict[str, Any] = {
+        "sort": asked.sort, "cursor": asked.cursor, "offset": asked.offset,
+        "with_total": asked.with_total or asked.summary_count, "include": asked.include,
+        "revinclude": asked.revinclude, "max_included": limits.max_included}
+    # a search SQLite answers at once runs here (see store.quick); others in a worker thread
+    page = store.search_quickly(*args, **options)
+    if page is None:
+        page = await run_in_threadpool(store.search, *args, **options)
 
     def shown(found: list[Found]) -> list[tuple[str, Any]]:
         if asked.elements is None:

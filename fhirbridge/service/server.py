@@ -10,7 +10,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from fhirbridge.service.app import create_app
-from fhirbridge.service.protocol import FhirH11Protocol
+from fhirbridge.service.protocol import protocol_with
 from fhirbridge.service.settings import SETTINGS_VARIABLE, ServiceSettings
 from fhirbridge.store import Store
 from fhirbridge.store.database import normalise_url
@@ -47,7 +47,7 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
     options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_config": LOGGING,
                                "timeout_graceful_shutdown": GRACEFUL_SECONDS, "server_header": False,
                                "timeout_keep_alive": KEEP_ALIVE_SECONDS, "h11_max_incomplete_event_size": MAX_HEADERS,
-                               "http": FhirH11Protocol}
+                               "http": protocol_with(settings.header_timeout)}
     if workers > 1:
         if make_url(normalise_url(settings.db)).get_backend_name() == "sqlite":
             log.warning("%d workers on SQLite: writes wait for each other (one writer); use PostgreSQL", workers)

@@ -50,6 +50,9 @@ class ServiceSettings:
     #: The SDTM mapping of ``$export-sdtm``: the server's study, set by its operator (never by a request).
     sdtm_mapping: Path | None = field(default_factory=_sdtm_mapping)
     # limits on one request ----------------------------------------------------------------------------------
+    #: Seconds a client has to send a request line and its headers (from connecting, or from the first byte of a
+    #: request on a kept-alive connection) before the connection is closed (408 when part of a request came).
+    header_timeout: float = 10.0
     #: Seconds the service waits for the next part of a request body before answering 408.
     body_timeout: float = 5.0
     #: Most entries one Bundle may hold (checked before anything is validated).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long a writer waits for SQLite's single write lock before giving up.
@@ -17,6 +21,11 @@ SQLITE_BUSY_MS = 60_000
 MIGRATION_LOCK = 726_2010
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN (see ``_sqlite_begin``).
 WRITE = "fhirbridge_write"
+#: Seconds a pooled PostgreSQL connection may sit idle before it is checked (one round trip) on its next checkout.
+PING_AFTER_IDLE = 10.0
+_CHECKED_IN = "fhirbridge_checked_in"
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def normalise_url(url: str) -> str:
@@ -40,8 +49,49 @@ def connect_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=10, max_overflow=20)
+        event.listen(engine, "connect", _note_checkin)  # a new connection is as good as one just back
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", lambda conn, record, _proxy: _ping_if_idle(engine, conn, record))
+        return engine
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}; use a SQLite path or postgresql://")
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, dbapi_connection: Any, record: Any) -> None:
+    """Check a PostgreSQL connection that has been idle in the pool for ``PING_AFTER_IDLE`` seconds or more before
+    handing it out (a database restart or a dropped idle connection would have broken it); a dead one is replaced
+    by a new connection (``DisconnectionError`` makes the pool do so). A connection back from a request moments
+    ago is handed out as it is: pinging at every checkout cost each search a round trip. A connection that died
+    in those moments fails its first statement; ``retry_on_disconnect`` runs a read again on a new one."""
+    if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) < PING_AFTER_IDLE:
+        return
+    try:
+        alive = engine.dialect.do_ping(dbapi_connection)  # in autocommit: one round trip, no transaction
+    except Exception as exc:  # any failure of the ping: the connection is not usable
+        raise DisconnectionError(f"idle connection is dead: {type(exc).__name__}") from exc
+    if not alive:
+        raise DisconnectionError("idle connection is dead")
+
+
+def retry_on_disconnect(read: Callable[P, T]) -> Callable[P, T]:
+    """``read`` (safe to repeat), run again once when the connection broke under it: the pool has then dropped the
+    broken connection (and those opened before it), so the second run gets a live one."""
+
+    @functools.wraps(read)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return read(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return read(*args, **kwargs)
+
+    return run
 
 
 def set_statement_timeout(engine: Engine, seconds: float) -> None:

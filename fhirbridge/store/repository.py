@@ -8,7 +8,7 @@ the database aborts to break a deadlock is retried whole. SQLite takes its singl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -18,7 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
-from fhirbridge.store.database import WRITE, connect_engine, migrate
+from fhirbridge.store.database import WRITE, connect_engine, migrate, retry_on_disconnect
+from fhirbridge.store.prepared import Statements, placeholder, shaped
+from fhirbridge.store.quick import QuickReads
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import PARAMS
 from fhirbridge.store.search_query import (
@@ -45,6 +47,9 @@ Found = tuple[str, str, str]
 #: How often an ingest aborted by the database (deadlock, serialization failure, lock timeout) is retried.
 RETRIES = 5
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+#: Seconds of CPU a search may use in the calling thread before it is given up for a worker thread (SQLite;
+#: ``quick``).
+QUICK_READ = 0.005
 
 
 class IngestRejected(Exception):
@@ -101,6 +106,9 @@ class WriteResult:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: the search statements of this store, built once per shape (see ``prepared``)
+        self._statements = Statements(engine.dialect)
+        self._quick = QuickReads(engine, QUICK_READ)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     @classmethod
@@ -111,6 +119,7 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        self._quick.close()
         self.engine.dispose()
 
     # writing ----------------------------------------------------------------------------------------
@@ -255,12 +264,14 @@ class Store:
         return WriteResult(w.index, "200 OK", w.resource_type, rid, row.version_id, row.last_updated, issues)
 
     # reading ----------------------------------------------------------------------------------------
+    @retry_on_disconnect
     def read(self, rtype: str, rid: str) -> StoredVersion | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(resource.c.version_id, resource.c.last_updated, resource.c.content)
                                .where(resource.c.resource_type == rtype, resource.c.id == rid)).first()
         return StoredVersion(rtype, rid, row.version_id, row.last_updated, row.content) if row else None
 
+    @retry_on_disconnect
     def history(self, rtype: str, rid: str, version_id: int | None = None) -> list[StoredVersion]:
         """Every version of one resource, newest first (or only ``version_id``)."""
         query = select(resource_version).where(resource_version.c.resource_type == rtype,
@@ -271,6 +282,7 @@ class Store:
             rows = conn.execute(query.order_by(resource_version.c.version_id.desc())).all()
         return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
+    @retry_on_disconnect
     def search(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
                cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
                include: Iterable[tuple[str, str | None]] = (),
@@ -279,24 +291,50 @@ class Store:
         after ``cursor`` (keyset paging: writes between two pages neither repeat nor skip the others) or
         ``offset``. ``include`` (param, target type) and ``revinclude`` (type, param) add referenced and
         referring resources of the page, at most ``max_included``."""
+        with self._reading() as conn:
+            return self._search_on(conn, rtype, criteria, count, sort, cursor, offset, with_total, include,
+                                   revinclude, max_included)
+
+    def search_quickly(self, rtype: str, criteria: Iterable[Criterion], count: int, *, sort: Sort | None = None,
+                       cursor: tuple[str, str] | None = None, offset: int = 0, with_total: bool = True,
+                       include: Iterable[tuple[str, str | None]] = (),
+                       revinclude: Iterable[tuple[str, str]] = (), max_included: int = 1000) -> SearchPage | None:
+        """``search`` run in the calling thread when the database answers within ``QUICK_READ`` s of CPU (SQLite;
+        see ``quick``); None when it does not, or on PostgreSQL: then call ``search`` in a worker thread."""
+        criteria, include, revinclude = list(criteria), list(include), list(revinclude)  # may be run twice
+        return self._quick.run(lambda conn: self._search_on(conn, rtype, criteria, count, sort, cursor, offset,
+                                                            with_total, include, revinclude, max_included))
+
+    def _search_on(self, conn: Connection, rtype: str, criteria: Iterable[Criterion], count: int, sort: Sort | None,
+                   cursor: tuple[str, str] | None, offset: int, with_total: bool,
+                   include: Iterable[tuple[str, str | None]], revinclude: Iterable[tuple[str, str]],
+                   max_included: int) -> SearchPage:
         sort = sort or Sort()
         criteria = list(criteria)
-        with self._reading() as conn:
-            total = conn.execute(count_matches(rtype, criteria)).scalar_one() if with_total else None
-            # one statement for the page: its contents come with their keys (count + 1 rows tell whether
-            # there is a next page without counting)
-            walk = exact_key(rtype, criteria, sort) if count and not offset else None
-            if not count:
-                rows = []
-            elif walk is not None:
-                rows = _unique(conn, lambda limit: id_walk(rtype, criteria, walk, cursor, limit), count + 1)
-            elif is_date_sort(rtype, sort) and not offset:
-                rows = _date_sorted(conn, rtype, criteria, sort, cursor, count + 1)
-            else:
-                rows = conn.execute(_sorted_page(rtype, criteria, sort, cursor).limit(count + 1).offset(offset)).all()
-            page = rows[:count]
-            ids = [r.id for r in page]
-            included = self._included(conn, rtype, ids, list(include), list(revinclude), max_included) if ids else []
+        run = _Run(conn, self._statements, rtype, criteria)
+        total = run.rows(("count",), lambda cs, v: count_matches(rtype, cs), {})[0][0] if with_total else None
+        # one statement for the page: its contents come with their keys (count + 1 rows tell whether
+        # there is a next page without counting)
+        walk = exact_key(rtype, criteria, sort) if count and not offset else None
+        at = {"cursor_key": cursor[0], "cursor_id": cursor[1]} if cursor else {}
+        if not count:
+            rows = []
+        elif walk is not None:
+            w = next(i for i, c in enumerate(criteria) if c is walk)
+            rows = _unique(lambda limit: run.rows(
+                ("id", w, cursor is not None),
+                lambda cs, v: id_walk(rtype, cs, cs[w], _cursor(v, cursor), v("limit", True)),
+                {**at, "limit": limit}), count + 1)
+        elif is_date_sort(rtype, sort) and not offset:
+            rows = _date_sorted(run, rtype, sort, cursor, count + 1)
+        else:
+            rows = run.rows(("sorted", sort, cursor is not None),
+                            lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor))
+                            .limit(v("limit", True)).offset(v("offset", True)),
+                            {**at, "limit": count + 1, "offset": offset})
+        page = rows[:count]
+        ids = [r.id for r in page]
+        included = self._included(run, rtype, ids, list(include), list(revinclude), max_included) if ids else []
         more = len(rows) > count
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
@@ -311,27 +349,35 @@ class Store:
         return conn
 
     @staticmethod
-    def _included(conn: Connection, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
+    def _included(run: _Run, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
                   revinclude: list[tuple[str, str]], limit: int) -> list[Found]:
         sv = search_value.c
+        listed = {f"id{i}": rid for i, rid in enumerate(ids)}
         queries = []
         for param, target in include:
-            targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
-                                                        sv.resource_id.in_(ids),
-                                                        *([sv.system == target] if target else []))
-            queries.append(select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)))
+            def included(cs: list[Criterion], v: Value, param: str = param, target: str | None = target) -> Any:
+                targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
+                                                            sv.resource_id.in_([v(n) for n in listed]),
+                                                            *([sv.system == target] if target else []))
+                return select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)) \
+                    .limit(v("limit", True))
+            queries.append((("include", rtype, param, target, len(ids)), included))
         for other, param in revinclude:
-            referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
-                                                         sv.system == rtype, sv.value.in_(ids))
-            queries.append(select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)))
+            def referring_ones(cs: list[Criterion], v: Value, other: str = other, param: str = param) -> Any:
+                referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
+                                                             sv.system == rtype, sv.value.in_([v(n) for n in listed]))
+                return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)) \
+                    .limit(v("limit", True))
+            queries.append((("revinclude", rtype, other, param, len(ids)), referring_ones))
         found: dict[Found, None] = {}
-        for query in queries:
-            for row in conn.execute(query.limit(limit - len(found))):
+        for what, query in queries:
+            for row in run.rows(what, query, {**listed, "limit": limit - len(found)}, criteria=False):
                 found.setdefault((row.resource_type, row.id, row.content))
             if len(found) >= limit:
                 break
         return list(found)
 
+    @retry_on_disconnect
     def everything(self, patient_id: str, limit: int) -> list[Found] | None:
         """The Patient, every resource that refers to it by an indexed reference parameter, and the resources
         those refer to by one (the study, the products): ``Patient/{id}/$everything``. None when no such Patient
@@ -354,6 +400,7 @@ class Store:
         found = [("Patient", patient_id, own), *((r.resource_type, r.id, r.content) for r in [*rows, *others])]
         return found[:limit]
 
+    @retry_on_disconnect
     def deleted(self, rtype: str, rid: str) -> StoredVersion | None:
         """The deletion, when the last version of a resource that is no longer stored is one."""
         with self.engine.connect() as conn:
@@ -372,6 +419,17 @@ class Store:
         with self.engine.connect() as conn:
             yield from conn.execution_options(yield_per=500).execute(query).scalars()
 
+    def analyze(self) -> bool:
+        """Bring PostgreSQL's planner statistics of the resource and search tables up to date (after a bulk load:
+        without them the planner takes the index walks of a search for scans of the whole table, and a search
+        took seconds instead of milliseconds until autovacuum came by). Whether it ran (not on SQLite)."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"ANALYZE {resource.name}, {search_value.name}, {identifier.name}")
+        return True
+
+    @retry_on_disconnect
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(resource.c.resource_type, func.count()).group_by(resource.c.resource_type))
@@ -383,7 +441,7 @@ _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
 
 
-def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None) -> Any:
+def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[Any, Any] | None) -> Any:
     """Every match with its key, in (key, id) order after ``cursor``: the shape for searches no walk serves."""
     # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
     key = sort_key(rtype, sort).label("key")
@@ -394,8 +452,7 @@ def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tupl
     return select(resource.c.id, key, resource.c.content).where(*where).order_by(*order)
 
 
-def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
-                 wanted: int) -> list[Any]:
+def _date_sorted(run: _Run, rtype: str, sort: Sort, cursor: tuple[str, str] | None, wanted: int) -> list[Any]:
     """The first ``wanted`` matches after ``cursor`` in the order of a date parameter: those with a value walked
     along the date index, those without one (key '', first when ascending, last when descending) by id; the
     same rows, in the same order, as sorting every match by ``sort_key``, without computing every key."""
@@ -405,24 +462,65 @@ def _date_sorted(conn: Connection, rtype: str, criteria: list[Criterion], sort: 
     rows: list[Any] = []
     for i, part in enumerate(parts):
         at = cursor if i == 0 else None
+        values = {"cursor_key": at[0], "cursor_id": at[1]} if at else {}
         if part == "valued":
-            rows += _unique(conn, lambda limit, at=at: date_walk(rtype, criteria, sort, at, limit), wanted - len(rows))
+            rows += _unique(lambda limit, at=at, values=values: run.rows(
+                ("date", sort, at is not None),
+                lambda cs, v: date_walk(rtype, cs, sort, _cursor(v, at), v("limit", True)),
+                {**values, "limit": limit}), wanted - len(rows))
         else:
-            rows += conn.execute(without_value(rtype, criteria, sort, at[1] if at else None, wanted - len(rows))).all()
+            rows += run.rows(("without", sort, at is not None),
+                             lambda cs, v, at=at: without_value(rtype, cs, sort, v("cursor_id") if at else None,
+                                                                v("limit", True)),
+                             {**values, "limit": wanted - len(rows)})
         if len(rows) >= wanted:
             break
     return rows[:wanted]
 
 
-def _unique(conn: Connection, query: Callable[[int], Any], wanted: int) -> list[Any]:
+def _unique(query: Callable[[int], list[Any]], wanted: int) -> list[Any]:
     """The first ``wanted`` rows of distinct ids of an ordered query that may repeat an id (next to itself)."""
     limit = wanted
     while True:
-        rows = conn.execute(query(limit)).all()
+        rows = query(limit)
         distinct = list({row.id: row for row in rows}.values())  # in the order ids first come
         if len(distinct) >= wanted or len(rows) < limit:
             return distinct[:wanted]
         limit *= 2
+
+
+#: How a statement builder gets a value: ``v(name)`` or ``v(name, True)`` for an integer (a limit, an offset).
+Value = Callable[..., Any]
+#: A statement builder: from the criteria (their values placeholders or real) and the values of the run.
+Builder = Callable[[list[Criterion], Value], Any]
+
+
+def _cursor(v: Value, cursor: tuple[str, str] | None) -> tuple[Any, Any] | None:
+    return (v("cursor_key"), v("cursor_id")) if cursor is not None else None
+
+
+class _Run:
+    """The statements of one search on one connection: built once per shape and run with this search's values
+    (see ``prepared``), or, for a shape whose SQL depends on its values, built for this search alone."""
+
+    def __init__(self, conn: Connection, statements: Statements, rtype: str, criteria: list[Criterion]) -> None:
+        self.conn = conn
+        self.statements = statements
+        self.criteria = criteria
+        self.shape = shaped(rtype, criteria)
+
+    def rows(self, what: Hashable, build: Builder, values: dict[str, Any], criteria: bool = True) -> list[Any]:
+        """The rows of the statement ``build`` makes; ``what`` names it among the statements of the search (with
+        what its SQL depends on besides the criteria). ``criteria=False``: the statement does not use them."""
+        if self.shape is None and criteria:
+            direct: Value = lambda name, integer=False: values[name]  # noqa: E731
+            return list(self.conn.execute(build(self.criteria, direct)).all())
+        shape = self.shape
+        key = (what, shape.key if shape is not None and criteria else None)
+        prepared = self.statements.get(
+            key, lambda: build(shape.placeholders() if shape is not None and criteria else [], placeholder))
+        return prepared.rows(self.conn, {**(shape.params if shape is not None and criteria else {}),
+                                         **{f"fb_{name}": value for name, value in values.items()}})
 
 
 def referring(rtype: str, ids: list[str]) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
 
 from fhirbridge.store.schema import resource, search_value
 from fhirbridge.store.search_params import PARAMS, normalise
@@ -127,9 +127,15 @@ def _match(kind: str, value: Any, modifier: str | None) -> ColumnElement[bool]:
 def _date_match(value: Any, low: Any, high: Any) -> ColumnElement[bool]:
     """FHIR date prefixes compare the range a stored date stands for with the range of the value asked for."""
     prefix, (start, end) = value
-    return {"eq": and_(low >= start, high <= end), "ne": not_(and_(low >= start, high <= end)),
-            "ge": high >= start, "gt": high > end, "le": low <= end, "lt": low < start,
-            "sa": low > end, "eb": high < start}[prefix]
+    if prefix == "eq":
+        return and_(low >= start, high <= end)
+    if prefix == "ne":
+        return not_(and_(low >= start, high <= end))
+    if prefix in ("ge", "gt"):
+        return high >= start if prefix == "ge" else high > end
+    if prefix in ("le", "lt"):
+        return low <= end if prefix == "le" else low < start
+    return low > end if prefix == "sa" else high < start  # eb
 
 
 def _like_escaped(text: str) -> str:
@@ -152,8 +158,13 @@ def sort_key(rtype: str, sort: Sort) -> ColumnElement[Any]:
 
 def after(key: ColumnElement[Any], sort: Sort, cursor: tuple[str, str]) -> ColumnElement[bool]:
     """Rows that come after ``cursor`` (the key and id of the last row of the previous page)."""
-    pair, last = tuple_(key, resource.c.id), tuple_(literal(cursor[0]), literal(cursor[1]))
+    pair, last = tuple_(key, resource.c.id), tuple_(bound(cursor[0]), bound(cursor[1]))
     return pair < last if sort.descending else pair > last
+
+
+def bound(value: Any) -> ColumnElement[Any]:
+    """A value as an SQL expression: a placeholder as it is, anything else as a literal."""
+    return value if isinstance(value, BindParameter) else literal(value)
 
 
 def is_date_sort(rtype: str, sort: Sort) -> bool:
@@ -180,7 +191,7 @@ def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[s
                   *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
                   ~beaten.exists()]
     if cursor is not None:
-        pair, last = tuple_(column, sv.resource_id), tuple_(literal(cursor[0]), literal(cursor[1]))
+        pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
         conditions.append(pair < last if sort.descending else pair > last)
     order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
     return (select(resource.c.id, column.label("key"), resource.c.content)

@@ -1,0 +1,98 @@
+"""Connections of the store. PostgreSQL: no ping at each checkout, yet a connection the database dropped (a
+restart, an idle timeout) is never an error for a read, and one that sat idle is checked before a write. SQLite:
+quick reads in the calling thread are given up past their time budget."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_service_support import database, example_transaction
+
+from fhirbridge.store import Store
+from fhirbridge.store import database as store_database
+from fhirbridge.store.quick import QuickReads
+from fhirbridge.store.search_query import Criterion
+from fhirbridge.store.transaction import plan
+
+
+def pooled_pid(store: Store) -> int:
+    """The server process of the connection the store's pool hands out next."""
+    with store.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def drop_next_connection(store: Store) -> int:
+    """Drop, from the server's side (as a restart does), the connection the pool hands out next; its pid."""
+    store.engine.pool.dispose()
+    with store.engine.connect() as killer:
+        with store.engine.connect() as victim:
+            pid = int(victim.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        # the victim went back to the pool first, so it comes out first
+        killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        while killer.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}").scalar_one():
+            time.sleep(0.05)
+    return pid
+
+
+def stored_store(url: str) -> Store:
+    store = Store.open(url)
+    writes, issues = plan(example_transaction())
+    assert not issues
+    store.ingest(writes)
+    return store
+
+
+def test_a_search_on_a_connection_the_database_dropped_runs_again_on_a_new_one(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        store = stored_store(url)
+        try:
+            patients = store.search("Patient", [], 100).matches
+            drop_next_connection(store)
+            assert store.search("Patient", [Criterion("_id", (patients[0][1],))], 10).matches == patients[:1]
+            assert store.read("Patient", patients[0][1]) is not None
+        finally:
+            store.close()
+
+
+def test_a_connection_idle_past_the_limit_is_checked_and_replaced_before_a_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with database("postgresql", tmp_path) as url:
+        store = stored_store(url)
+        try:
+            dropped = drop_next_connection(store)
+            monkeypatch.setattr(store_database, "PING_AFTER_IDLE", 0.0)  # every connection counts as idle
+            writes, _ = plan(example_transaction())
+            store.ingest(writes)  # writes are not run again: the checkout's ping found the dead connection
+            assert pooled_pid(store) != dropped
+        finally:
+            store.close()
+
+
+def test_a_quick_read_past_its_budget_is_given_up_and_its_connection_reads_on(tmp_path: Path) -> None:
+    store = stored_store(str(tmp_path / "registry.sqlite"))
+    try:
+        quick = QuickReads(store.engine, 0.01)
+        endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) " \
+                  "SELECT count(*) FROM n"  # seconds of work for SQLite
+        assert quick.run(lambda conn: conn.exec_driver_sql(endless).scalar()) is None
+        stored = sum(store.counts().values())
+        assert quick.run(lambda conn: conn.exec_driver_sql("SELECT count(*) FROM fb_resource").scalar()) == stored
+        everything = store.search("Observation", [], 1000)
+        assert store.search_quickly("Observation", [], 1000) in (None, everything)  # None: past 5 ms
+        store._quick.budget = 60.0  # a budget no search here exceeds: the quick path gives the same page
+        assert store.search_quickly("Observation", [], 1000) == everything
+        quick.close()
+    finally:
+        store.close()
+
+
+def test_searches_on_postgresql_are_never_run_in_the_calling_thread(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        store = stored_store(url)
+        try:
+            assert store.search("Patient", [], 10).matches
+            assert store.search_quickly("Patient", [], 10) is None
+        finally:
+            store.close()
