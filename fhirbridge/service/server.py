@@ -22,6 +22,10 @@ GRACEFUL_SECONDS = 30
 KEEP_ALIVE_SECONDS = 5
 #: Largest request line and headers, in bytes.
 MAX_HEADERS = 64 * 1024
+#: Seconds a worker process may take to answer its supervisor's health check. uvicorn's default (5 s) kills a
+#: worker still starting on a busy machine: building the FHIR checker's schema holds Python's lock for seconds,
+#: so the thread that answers the check cannot run, and the worker is restarted again and again.
+WORKER_HEALTHCHECK_SECONDS = 120
 
 #: uvicorn's own access log prints paths and query strings (identifiers, dates); the service logs routes instead.
 LOGGING = {
@@ -54,7 +58,8 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
         Store.open(settings.db).close()  # migrate once here, not in every worker as it starts
         os.environ[SETTINGS_VARIABLE] = settings.to_environment()
         log.info("database: %s, %d workers", _redacted(settings.db), workers)
-        uvicorn.run("fhirbridge.service.server:app_from_environment", factory=True, workers=workers, **options)
+        uvicorn.run("fhirbridge.service.server:app_from_environment", factory=True, workers=workers,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options)
         return
     log.info("database: %s", _redacted(settings.db))
     uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
