@@ -36,7 +36,7 @@ from fhirbridge.service.responses import (
     outcome_response,
 )
 from fhirbridge.service.settings import ServiceSettings
-from fhirbridge.service.warm_up import warm_up
+from fhirbridge.service.warm_up import start_warm_up
 from fhirbridge.service.worker import Worker
 from fhirbridge.store import Store
 from fhirbridge.store.database import set_statement_timeout
@@ -52,7 +52,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = Store.open(settings.db)
         set_statement_timeout(app.state.store.engine, settings.statement_timeout)
-        warm_up()
+        start_warm_up()
         app.state.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         workers = [Worker(app.state.store, settings) for _ in range(settings.job_threads)]
         for worker in workers:

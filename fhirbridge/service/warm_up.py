@@ -3,17 +3,26 @@ out of the garbage collector's way.
 
 Validation loads definitions, the models of each release's element names, mapping specs and the reader into
 records on first use. Loaded during the first requests instead, they would cost those requests, and the objects
-would stay in the collector's generations, walked again by every full collection.
+would stay in the collector's generations, walked again by every full collection. It runs beside the first
+requests rather than before them: a worker process answers its supervisor's health checks and its first
+requests as soon as the app is up (on a loaded machine, seconds of warm-up before that made supervisors give up
+on workers that were only slow to start).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
 from fhirbridge.formats.fhir.versions import shape
 from fhirbridge.service.ingest import checked_writes
 from fhirbridge.store.search_params import PARAMS
+
+
+def start_warm_up() -> None:
+    """``warm_up`` in a thread of its own."""
+    threading.Thread(target=warm_up, name="fhirbridge-warm-up", daemon=True).start()
 
 
 def warm_up() -> None:
