@@ -3,8 +3,9 @@
 Converts the example study to a transaction Bundle, cuts it into one bundle per subject and makes --copies re-keyed
 copies of each (new ids and identifiers, so that every bundle really writes). For each worker count, starts
 `fhirbridge serve --workers N` on a fresh PostgreSQL schema and sends the bundles from --clients threads:
-resources/s (wall clock), p50/p99 latency per bundle, and the CPU seconds the service used (the process tree of
-the server, read from /proc, during the ingest only).
+resources/s (wall clock), p50/p99 latency per bundle, and the CPU seconds used during the ingest only by the
+service (the process tree of the server, read from /proc), by the PostgreSQL backends serving the database (when
+the server runs on this machine) and by the client threads (this process).
 
 Baselines of the same run: COPY of the same resources' JSON into a bare table (the floor of what the database can
 take: no HTTP, no validation, no index), and `GET /metadata` (an HTTP round trip). The README's search queries
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -141,6 +143,42 @@ def tree_cpu(pid: int) -> float:
     return sum(times.get(p, 0.0) for p in tree)
 
 
+def settled(pid: int, idle: float = 0.05, most: float = 120.0) -> None:
+    """Wait until the server's process tree is idle (its workers warm up after they answer): half a second in which
+    it uses less than ``idle`` CPU seconds, or ``most`` seconds."""
+    deadline = time.monotonic() + most
+    before = tree_cpu(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = tree_cpu(pid)
+        if now - before < idle:
+            return
+        before = now
+
+
+def process_cpu(pids: set[int]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each of ``pids`` that still runs (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def database_backends(admin: str) -> set[int]:
+    """Process ids of the PostgreSQL backends serving the benchmark's database, but this connection (the server
+    runs on this machine: its backends' CPU is read from /proc)."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        return {pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                               "AND pid <> pg_backend_pid()")}
+
+
 def timed_gets(base: str, path: str, n: int) -> list[float]:
     """Latencies of ``n`` sequential GETs of ``path``."""
     latencies = []
@@ -159,18 +197,30 @@ def search_latency(base: str, n: int = 50) -> dict[str, float]:
 
 
 def ingest(base: str, payloads: list[bytes], clients: int) -> tuple[float, list[float]]:
-    """Send every payload from ``clients`` threads; the wall time and each request's latency."""
+    """Send every payload from ``clients`` threads, each with one HTTP client (and its connection) for all its
+    bundles, made before the clock starts: making a client costs more CPU than sending a bundle. The wall time
+    and each request's latency."""
+    idle: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+    for _ in range(clients):
+        idle.put(httpx.Client(base_url=base, timeout=600))
+
     def send(payload: bytes) -> float:
-        with httpx.Client(base_url=base, timeout=600) as client:
+        client = idle.get()
+        try:
             start = time.perf_counter()
             response = client.post("/", content=payload, headers={"Content-Type": "application/fhir+json"})
             assert response.status_code == 200, response.text[:500]
             return time.perf_counter() - start
+        finally:
+            idle.put(client)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         latencies = list(pool.map(send, payloads))
-    return time.perf_counter() - start, latencies
+    seconds = time.perf_counter() - start
+    while not idle.empty():
+        idle.get().close()
+    return seconds, latencies
 
 
 def copy_baseline(admin: str, payloads: list[bytes]) -> float:
@@ -235,9 +285,15 @@ def main(argv: list[str] | None = None) -> None:
         server, base = start_server(url, workers, work / f"files-{workers}")
         try:
             metadata = timed_gets(base, "/metadata", 100)
+            settled(server.pid)
             cpu_before = tree_cpu(server.pid)
+            backends_before = process_cpu(database_backends(args.db))
+            clients_before = time.process_time()
             seconds, latencies = ingest(base, payloads, args.clients)
+            clients_cpu = time.process_time() - clients_before
             cpu = tree_cpu(server.pid) - cpu_before
+            backends = process_cpu(database_backends(args.db))  # the pool keeps its connections open
+            database_cpu = sum(used - backends_before.get(pid, 0.0) for pid, used in backends.items())
             ratios = search_latency(base, 20)
         finally:
             stop_server(server)
@@ -248,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
               f"p99 {percentile(latencies, .99) * 1000:.0f} ms "
               f"(GET /metadata p50 {percentile(metadata, .5) * 1000:.1f} ms); "
               f"service CPU during ingest {cpu / resources * 1000:.2f} s per 1000 resources "
-              f"(COPY: {copy_cpu / resources * 1000:.3f} s of this process)")
+              f"(COPY: {copy_cpu / resources * 1000:.3f} s of this process); PostgreSQL backends "
+              f"{database_cpu / resources * 1000:.2f} s, clients {clients_cpu / resources * 1000:.2f} s; "
+              f"load average {os.getloadavg()[0]:.1f}")
         print("   README queries, p50 over GET /metadata p50: "
               + ", ".join(f"{q} {r:.1f}x" for q, r in ratios.items()))
 

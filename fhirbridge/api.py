@@ -75,24 +75,27 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
 
 def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
              fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
-             max_issues: int | None = None, on_records: OnRecords | None = None) -> Report:
+             max_issues: int | None = None, on_records: OnRecords | None = None, collect_garbage: bool = True
+             ) -> Report:
     """Read and check inputs without writing anything, running every layer that applies to their format.
 
     ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
     bindings, invariants, profiles, bundle integrity) and read into hub records for the clinical checks.
     ``select`` / ``ignore`` keep or drop issue codes by prefix; past ``max_issues`` issues are counted, not kept.
     ``on_records`` is given each checked chunk of records with the classifications computed for it, so that a
-    caller needing the records as well (the HTML report) does not read the inputs twice.
+    caller needing the records as well (the HTML report) does not read the inputs twice. ``collect_garbage``
+    False leaves out the full collection at the end: a service validating one request at a time would otherwise
+    walk every object it holds after each request (the automatic collector still runs).
     """
     check_codes("--select", select)
     check_codes("--ignore", ignore)
-    with _cyclic_gc_paused():
+    with _cyclic_gc_paused(collect_garbage):
         return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
                                                           max_issues=max_issues), on_records)
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def _cyclic_gc_paused(collect: bool = True) -> Iterator[None]:
     """Validation holds large trees of parsed JSON and models, which have no reference cycles; the cyclic
     garbage collector's repeated passes over them cost a third of a large run. Reference counting still frees
     everything; the collector is back on (and runs once) when validation ends."""
@@ -104,7 +107,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-        gc.collect()
+        if collect:
+            gc.collect()
 
 
 def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,4 +103,12 @@ class FhirMapping(BaseModel):
 
 
 def load_fhir_mapping(path: Path | None = None) -> FhirMapping:
-    return load_model(path or bundled("fhir-r4.yaml"), FhirMapping, "FHIR mapping spec")
+    """The FHIR mapping spec at ``path`` (default: the bundled one), read once per file version: every reader,
+    writer and checker uses it read-only, and the service reads FHIR for every request."""
+    path = path or bundled("fhir-r4.yaml")
+    return _load_fhir_mapping(path, path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_fhir_mapping(path: Path, mtime: int) -> FhirMapping:
+    return load_model(path, FhirMapping, "FHIR mapping spec")

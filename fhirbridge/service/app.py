@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -37,7 +36,7 @@ from fhirbridge.service.responses import (
     outcome_response,
 )
 from fhirbridge.service.settings import ServiceSettings
-from fhirbridge.service.validation import validate_fhir
+from fhirbridge.service.warm_up import start_warm_up
 from fhirbridge.service.worker import Worker
 from fhirbridge.store import Store
 from fhirbridge.store.database import set_statement_timeout
@@ -53,7 +52,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = Store.open(settings.db)
         set_statement_timeout(app.state.store.engine, settings.statement_timeout)
-        warm_up()
+        start_warm_up()
         app.state.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         workers = [Worker(app.state.store, settings) for _ in range(settings.job_threads)]
         for worker in workers:
@@ -98,15 +97,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def warm_up() -> None:
-    """Load what validation needs (definitions, models, mapping specs) once, then move every object alive to the
-    garbage collector's permanent generation: validation runs a full collection when it ends, which would
-    otherwise walk the whole heap of the service after every request (several times the cost of the request)."""
-    validate_fhir({"resourceType": "Patient", "id": "warm-up", "gender": "unknown"})
-    gc.collect()
-    gc.freeze()
 
 
 def _too_large(limit: int) -> Any:

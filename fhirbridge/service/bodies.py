@@ -58,7 +58,7 @@ def parse_fhir(body: bytes, content_type: str | None) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise BodyError(Issue.of("FB-IO-006", f"not valid JSON: {exc}", file="request body"), 400) from None
     try:
-        check_parsed(resource)
+        check_parsed(resource, raw=body)
     except LimitExceeded as exc:
         raise BodyError(exc.issue, exc.status) from None
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):

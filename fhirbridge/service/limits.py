@@ -52,15 +52,22 @@ class LimitExceeded(Exception):
         self.status = status
 
 
-def check_parsed(document: Any, limits: Limits | None = None) -> None:
+def check_parsed(document: Any, limits: Limits | None = None, raw: bytes | None = None) -> None:
     """Refuse a parsed FHIR JSON document that nests too deeply, holds a NUL character (which no FHIR string may,
-    and PostgreSQL cannot store) or is a Bundle with too many entries. One walk, without recursion."""
+    and PostgreSQL cannot store) or is a Bundle with too many entries. One walk, without recursion.
+
+    ``raw``, the JSON text the document was parsed from, spares looking at every string: JSON can write a NUL only
+    as the escape ``\\u0000`` (a raw control character is not valid JSON), so a text without that escape holds none,
+    and only the objects and lists are walked, for their depth."""
     limits = limits or current_limits.get()
     if isinstance(document, dict) and isinstance(document.get("entry"), list) \
             and len(document["entry"]) > limits.max_entries:
         raise LimitExceeded(Issue.of("FB-SRV-031", f"the Bundle has {len(document['entry'])} entries; at most "
                                      f"{limits.max_entries} are accepted", target="Bundle.entry",
                                      file="request body"))
+    if raw is not None and b"\\u0000" not in raw:
+        _check_depth(document, limits.max_depth)
+        return
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         node, depth = stack.pop()
@@ -71,14 +78,32 @@ def check_parsed(document: Any, limits: Limits | None = None) -> None:
         else:
             continue
         if depth > limits.max_depth:
-            raise LimitExceeded(Issue.of("FB-REST-008", f"the JSON nests deeper than {limits.max_depth} levels",
-                                         file="request body"), 400)
+            raise _too_deep(limits.max_depth)
         for key, value in children:
             if (isinstance(key, str) and "\x00" in key) or (isinstance(value, str) and "\x00" in value):
                 raise LimitExceeded(Issue.of("FB-FHIR-001", "a string holds a NUL character, which FHIR does not "
                                              "allow", file="request body"), 400)
             if isinstance(value, dict | list):
                 stack.append((value, depth + 1))
+
+
+def _check_depth(document: Any, max_depth: int) -> None:
+    """Refuse objects and lists nested deeper than ``max_depth`` (parsed JSON: plain dicts and lists)."""
+    if type(document) is not dict and type(document) is not list:
+        return
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise _too_deep(max_depth)
+        for value in node.values() if type(node) is dict else node:
+            if type(value) is dict or type(value) is list:
+                stack.append((value, depth + 1))
+
+
+def _too_deep(max_depth: int) -> LimitExceeded:
+    return LimitExceeded(Issue.of("FB-REST-008", f"the JSON nests deeper than {max_depth} levels",
+                                  file="request body"), 400)
 
 
 class _BodyTimeout(Exception):

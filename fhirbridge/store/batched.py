@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, Integer, Table, func, insert, select, text, update
 
-from fhirbridge.issues.issue import Issue
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
 from fhirbridge.store.search_params import index_values
@@ -42,29 +41,35 @@ def _batches(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start:start + BATCH]
 
 
-def missing_references(conn: Connection, refs: list[tuple[str, str]], written: set[str]) -> list[Issue]:
-    """Issues for ``(path, reference)`` pairs naming a ``Type/id`` that is neither written nor stored."""
+def missing_references(conn: Connection, refs: list[str], written: set[str]) -> set[str]:
+    """The references among ``refs`` naming a ``Type/id`` that is neither written nor stored."""
     wanted: dict[str, set[str]] = defaultdict(set)
-    plain = []
-    for path, ref in refs:
+    for ref in refs:
         rtype, _, rid = ref.partition("/")
         if ref in written or not rid or "/" in rid or ref.startswith(("#", "urn:", "http:", "https:")):
             continue
         wanted[rtype].add(rid)
-        plain.append((path, ref))
-    found: set[str] = set()
+    if _postgres(conn):
+        keys = sorted((t, i) for t, rids in wanted.items() for i in rids)
+        return {f"{t}/{i}" for t, i in conn.execute(text(
+            f"SELECT k.t, k.i FROM {_KEYS} WHERE NOT EXISTS (SELECT 1 FROM {resource.name} r "
+            "WHERE r.resource_type = k.t AND r.id = k.i)"), _key_arrays(keys))} if keys else set()
+    missing: set[str] = set()
     for rtype, rids in wanted.items():
         for ids in _batches(sorted(rids)):
-            found.update(f"{rtype}/{rid}" for rid in conn.execute(
-                select(resource.c.id).where(resource.c.resource_type == rtype, resource.c.id.in_(ids))).scalars())
-    return [Issue.of("FB-SRV-005", f"reference {ref} is neither in the bundle nor stored", target=path, value=ref)
-            for path, ref in plain if ref not in found]
+            found = set(conn.execute(select(resource.c.id).where(resource.c.resource_type == rtype,
+                                                                 resource.c.id.in_(ids))).scalars())
+            missing.update(f"{rtype}/{rid}" for rid in ids if rid not in found)
+    return missing
 
 
 def claim_identifiers(conn: Connection, insert_of: Callable[[Any], Any], claims: list[tuple[str, str, str, str]]) \
         -> None:
     """First claim wins: identifiers already held by another resource are kept as they are."""
     rows = [{"resource_type": t, "system": s, "value": v, "resource_id": r} for t, s, v, r in sorted(set(claims))]
+    if _postgres(conn):
+        _insert_new(conn, identifier, rows)
+        return
     for batch in _batches(rows):
         conn.execute(insert_of(identifier).on_conflict_do_nothing(), batch)
 
@@ -86,9 +91,12 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
         rows.append({"resource_type": c["resourceType"], "id": c["id"], "version_id": first, "last_updated": now,
                      "position": position, "content_hash": content_hash(c), "content": served(c, first, now)})
     created: set[tuple[str, str]] = set()
-    for batch in _batches(rows):
-        created.update((t, i) for t, i in conn.execute(
-            insert_of(resource).on_conflict_do_nothing().returning(resource.c.resource_type, resource.c.id), batch))
+    if _postgres(conn):
+        created.update((t, i) for t, i in _insert_new(conn, resource, rows, returning="resource_type, id"))
+    else:
+        for batch in _batches(rows):
+            created.update((t, i) for t, i in conn.execute(
+                insert_of(resource).on_conflict_do_nothing().returning(resource.c.resource_type, resource.c.id), batch))
     stored = _current(conn, [(r["resource_type"], r["id"]) for r in rows
                              if (r["resource_type"], r["id"]) not in created])
     results: dict[tuple[str, str], Written] = {}
@@ -123,6 +131,12 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
 def _last_versions(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """The last version in the history of each resource that has one (a stored or a deleted resource)."""
     found: dict[tuple[str, str], int] = {}
+    if _postgres(conn):
+        if keys:
+            found.update(((t, i), last) for t, i, last in conn.execute(text(
+                f"SELECT v.resource_type, v.id, max(v.version_id) FROM {resource_version.name} v JOIN {_KEYS} "
+                "ON v.resource_type = k.t AND v.id = k.i GROUP BY v.resource_type, v.id"), _key_arrays(keys)))
+        return found
     rv = resource_version.c
     for rtype, rids in sorted(_by_type(keys).items()):
         for ids in _batches(sorted(rids)):
@@ -140,8 +154,16 @@ def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def _current(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """Version, time and content hash of stored resources, locked until the transaction ends."""
+    """Version, time and content hash of stored resources, locked until the transaction ends (in key order)."""
     found = {}
+    if _postgres(conn):
+        if keys:
+            for row in conn.execute(text(
+                    "SELECT r.id, r.resource_type, r.version_id, r.last_updated, r.content_hash "
+                    f"FROM {resource.name} r JOIN {_KEYS} ON r.resource_type = k.t AND r.id = k.i "
+                    "ORDER BY r.resource_type, r.id FOR UPDATE OF r"), _key_arrays(sorted(keys))):
+                found[(row.resource_type, row.id)] = row
+        return found
     for rtype, rids in sorted(_by_type(keys).items()):
         for ids in _batches(sorted(rids)):
             for row in conn.execute(select(resource.c.id, resource.c.version_id, resource.c.last_updated,
@@ -150,6 +172,36 @@ def _current(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, s
                                     .with_for_update()):
                 found[(rtype, row.id)] = row
     return found
+
+
+# PostgreSQL: a few statements of constant text whatever the number of rows (arrays bound as parameters), which
+# the server plans once per connection and the driver need not re-read; SQLite takes the multi-row statements.
+#: ``(type, id)`` keys given as two arrays, named ``k(t, i)``.
+_KEYS = "unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS k(t, i)"
+
+
+def _postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _key_arrays(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"types": [t for t, _ in keys], "ids": [i for _, i in keys]}
+
+
+def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], returning: str | None = None) \
+        -> list[tuple[Any, ...]]:
+    """``INSERT … ON CONFLICT DO NOTHING`` of every row in one statement, each column bound as one array (sent in
+    binary: the text form of an array escapes every quote of the JSON it holds); the ``returning`` columns of the
+    rows inserted."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    arrays = ", ".join(f"%b::{'integer' if isinstance(table.c[c].type, Integer) else 'text'}[]" for c in columns)
+    statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+                 f"ON CONFLICT DO NOTHING{f' RETURNING {returning}' if returning else ''}")
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute(statement, [[row[c] for row in rows] for c in columns])
+        return cursor.fetchall() if returning else []
 
 
 def append_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

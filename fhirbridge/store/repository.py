@@ -213,12 +213,15 @@ class Store:
         now = _now()
         ids, matched = self._resolve_conditions(conn, writes)
         targets = {w.full_url: f"{w.resource_type}/{ids[w.index]}" for w in writes if w.full_url}
-        final = {w.index: _rewrite(w.resource, targets) | {"id": ids[w.index]} for w in writes}
+        refs: list[str] = []
+        final = {w.index: _rewrite(w.resource, targets, refs) | {"id": ids[w.index]} for w in writes}
         written = {f"{w.resource_type}/{ids[w.index]}" for w in writes}
-        refs = [pair for w in writes for pair in _references(final[w.index], f"Bundle.entry[{w.index}].resource")]
-        missing = missing_references(conn, refs, written)
-        if missing:
-            raise IngestRejected(missing)
+        unresolved = missing_references(conn, refs, written)
+        if unresolved:  # where each one is, found only now: the paths of every reference cost more than the check
+            raise IngestRejected([
+                Issue.of("FB-SRV-005", f"reference {ref} is neither in the bundle nor stored", target=path, value=ref)
+                for w in writes for path, ref in _references(final[w.index], f"Bundle.entry[{w.index}].resource")
+                if ref in unresolved])
         claim_identifiers(conn, self._insert, [
             (w.resource_type, ident.get("system") or "", ident["value"], final[w.index]["id"])
             for w in writes if w.index not in matched for ident in _identifiers(final[w.index])])
@@ -544,14 +547,47 @@ def _identifiers(content: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield ident
 
 
-def _rewrite(node: Any, targets: dict[str, str]) -> Any:
-    """The resource with references to bundle fullUrls replaced by the stored ``Type/id``."""
-    if isinstance(node, dict):
-        return {k: (targets.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, targets))
-                for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rewrite(v, targets) for v in node]
-    return node
+def _rewrite(node: dict[str, Any], targets: dict[str, str], found: list[str] | None) -> dict[str, Any]:
+    """The resource with references to bundle fullUrls replaced by the stored ``Type/id``; each reference (as
+    rewritten) is added to ``found``, except those inside contained resources (which resolve within the resource).
+
+    Only the objects and lists on the way to a rewritten reference are copied; the rest is shared with ``node``
+    (nothing changes a resource once planned). A parsed body holds plain dicts and lists."""
+    copy: dict[str, Any] | None = None
+    for key, value in node.items():
+        kind = type(value)
+        if kind is dict:
+            new = _rewrite(value, targets, None if key == "contained" else found)
+        elif kind is list:
+            new = _rewrite_list(value, targets, None if key == "contained" else found)
+        elif key == "reference" and kind is str:
+            new = targets.get(value, value)
+            if found is not None:
+                found.append(new)
+        else:
+            continue
+        if new is not value:
+            if copy is None:
+                copy = dict(node)
+            copy[key] = new
+    return node if copy is None else copy
+
+
+def _rewrite_list(items: list[Any], targets: dict[str, str], found: list[str] | None) -> list[Any]:
+    copy: list[Any] | None = None
+    for i, value in enumerate(items):
+        kind = type(value)
+        if kind is dict:
+            new: Any = _rewrite(value, targets, found)
+        elif kind is list:
+            new = _rewrite_list(value, targets, found)
+        else:
+            continue
+        if new is not value:
+            if copy is None:
+                copy = list(items)
+            copy[i] = new
+    return items if copy is None else copy
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
