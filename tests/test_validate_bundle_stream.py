@@ -101,7 +101,7 @@ def _validated(path: Path, *, whole: bool, monkeypatch: pytest.MonkeyPatch, sele
         if whole:
             def not_streamable(path: Path, top: dict[str, Any]) -> Any:
                 raise NotStreamable
-            patch.setattr(validator_module, "json_entries", not_streamable)
+            patch.setattr(validator_module, "json_entry_chunks", not_streamable)
         else:
             def refused(self: Source) -> Any:
                 raise AssertionError("the whole document was read")
@@ -204,7 +204,7 @@ def test_validate_parses_a_json_bundle_once_and_reads_the_same_records(spoil: st
     alone = Report()
     expected = [r for r in api.read([path], alone, source="fhir").records()]
     parses: list[str] = []
-    real = validator_module.json_entries
+    real = validator_module.json_entry_chunks
 
     def counted(source: Source, top: dict[str, Any]) -> Any:
         parses.append(str(source))
@@ -213,7 +213,7 @@ def test_validate_parses_a_json_bundle_once_and_reads_the_same_records(spoil: st
     def refused(source: Source, top: dict[str, Any]) -> Any:
         raise AssertionError("the reader parsed the Bundle again")
 
-    monkeypatch.setattr(validator_module, "json_entries", counted)
+    monkeypatch.setattr(validator_module, "json_entry_chunks", counted)
     monkeypatch.setattr(reader_module, "json_entries", refused)
     chunks: list[Any] = []
     report = api.validate([path], source="fhir", on_records=lambda chunk, _: chunks.append(chunk))

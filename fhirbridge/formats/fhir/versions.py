@@ -50,6 +50,16 @@ def shape(resource: dict[str, Any]) -> dict[Release, list[str]]:
     return found
 
 
+def shaped(resource: dict[str, Any]) -> tuple[Release, ...]:
+    """The releases of ``shape(resource)`` without the names: what a vote needs, asked of every resource read
+    (a set disjointness test per release, no sorting)."""
+    rtype = resource.get("resourceType")
+    only = _only(rtype) if isinstance(rtype, str) else None
+    if only is None:
+        return ()
+    return tuple(release for release, names in only.items() if not names.isdisjoint(resource))
+
+
 @cache
 def _only(rtype: str) -> dict[Release, frozenset[str]] | None:
     """The JSON keys (``name`` and ``_name``) that only one release defines for a resource type."""
@@ -88,7 +98,7 @@ class ReleaseEvidence:
         release = declared(resource)
         if release is not None:
             self.declarations.setdefault(release, where)
-        for release in shape(resource):
+        for release in shaped(resource):
             self.shapes[family(release)] += 1
 
     def decide(self, asked: Release | None) -> tuple[Release, str, str | None]:

@@ -43,12 +43,14 @@ _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 
 
 class Context:
-    """What the screen met on its way that the bundle layer needs: references and their allowed targets."""
+    """What the screen met on its way that the bundle layer needs: references and their allowed targets; when
+    it screens a list of nodes (``passes_all``), where the references of each node end."""
 
-    __slots__ = ("references",)
+    __slots__ = ("ends", "references")
 
     def __init__(self) -> None:
         self.references: list[tuple[str, tuple[str, ...]]] = []
+        self.ends: list[int] = []
 
 
 class _Builder:
@@ -188,7 +190,7 @@ class _Builder:
             return lambda node: not any(k in node for k in gate)  # present: the walker evaluates it
         return lambda node: False  # only fhirpathpy evaluates it: the walker does
 
-    def validator(self, root: str) -> SchemaValidator:
+    def validator(self, root: str, many: bool = False) -> SchemaValidator:
         """One validator for a resource of any type (told apart by its resourceType), or for a node model."""
         resources = sorted(self.defs.resource_types)
         for name in ("Element", root, *resources):
@@ -196,8 +198,10 @@ class _Builder:
                 self.model_ref(name)
         any_resource = cs.tagged_union_schema({name: cs.definition_reference_schema(name) for name in resources},
                                               discriminator="resourceType", ref="Resource")
-        return SchemaValidator(cs.definitions_schema(cs.definition_reference_schema(root),
-                                                     [*self.built.values(), any_resource]))
+        top: cs.CoreSchema = cs.definition_reference_schema(root)
+        if many:
+            top = cs.list_schema(cs.with_info_after_validator_function(_end_of_node, top), strict=True)
+        return SchemaValidator(cs.definitions_schema(top, [*self.built.values(), any_resource]))
 
 
 def _apply(rules: list[Rule]) -> Callable[[Node], Node]:
@@ -276,6 +280,12 @@ def _collect(targets: tuple[str, ...]) -> Callable[[Node, cs.ValidationInfo], No
     return collect
 
 
+def _end_of_node(node: Node, info: cs.ValidationInfo) -> Node:
+    ends = info.context.ends
+    ends.append(len(info.context.references))
+    return node
+
+
 def _coding_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
     def check(node: Node) -> Node:
         if (node.get("system"), node.get("code")) not in pairs:
@@ -305,6 +315,23 @@ def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
     references it met are then in ``ctx.references``."""
     try:
         validator.validate_python(node, context=ctx)
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def screen_many(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
+                root: str = "Resource") -> SchemaValidator:
+    """The screen of a list of resources or other nodes (``screen``'s options), for ``passes_all``."""
+    return _Builder(load(), dict(own_codes), best_practice).validator(root, many=True)
+
+
+def passes_all(validator: SchemaValidator, nodes: list[Node], ctx: Context) -> bool:
+    """Whether a ``screen_many`` screen lets every node of a list through, in one call (no Python between the
+    nodes); the references met are then in ``ctx.references``, those of node i ending at ``ctx.ends[i]``."""
+    try:
+        validator.validate_python(nodes, context=ctx)
     except ValidationError:
         return False
     return True

@@ -23,7 +23,7 @@ from fhirbridge.formats.fhir.checker.definitions import (
     real_date,
 )
 from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
-from fhirbridge.formats.fhir.checker.screen import Context, passes, screen
+from fhirbridge.formats.fhir.checker.screen import Context, passes, passes_all, screen, screen_many
 
 Node = dict[str, Any]
 #: (code, message, FHIRPath, value found, expected, severity or None for the rule's own)
@@ -108,6 +108,7 @@ class Walker:
         codes = tuple(sorted(self.options.own_codes.items()))
         self.screen = screen(codes, self.options.best_practice)
         self.entry_screen = screen(codes, self.options.best_practice, "Bundle.entry")
+        self.entries_screen = screen_many(codes, self.options.best_practice, "Bundle.entry")
         self.screened = Context()
 
     # --- resources -----------------------------------------------------------------------------------------
@@ -134,6 +135,30 @@ class Walker:
                 and self._passes(self.entry_screen, item, f"{where}.resource", item["resource"]):
             return
         self._value(item, self.defs.models["Bundle"].slots["entry"], where, resource, root)
+
+    def screen_entries(self, items: list[Any], first: int) -> list[list[Reference]] | None:
+        """The screen's verdict on a run of ``Bundle.entry`` elements at once (the first at index ``first``), in
+        one call: when it lets every one through (each an object holding a resource), the references of each,
+        as ``entry`` would note them (nothing else is left to do for them); else None, and each is left to
+        ``entry``."""
+        if not all(isinstance(item, dict) and isinstance(item.get("resource"), dict) for item in items):
+            return None
+        ctx = self.screened
+        ctx.references.clear()
+        ctx.ends.clear()
+        if not passes_all(self.entries_screen, items, ctx):
+            return None
+        found, start, none = ctx.references, 0, []
+        met: list[list[Reference]] = []
+        for i, end in enumerate(ctx.ends):
+            if end > start:
+                resource = items[i]["resource"]
+                path = f"Bundle.entry[{first + i}].resource"
+                met.append([Reference(path, reference, targets, resource) for reference, targets in found[start:end]])
+                start = end
+            else:
+                met.append(none)
+        return met
 
     def _passes(self, screen: SchemaValidator, node: Node, path: str, resource: Node) -> bool:
         """The screen's verdict on a node of the common case (a resource, or a bundle entry: a Bundle itself is
