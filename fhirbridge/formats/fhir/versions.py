@@ -54,10 +54,17 @@ def shaped(resource: dict[str, Any]) -> tuple[Release, ...]:
     """The releases of ``shape(resource)`` without the names: what a vote needs, asked of every resource read
     (a set disjointness test per release, no sorting)."""
     rtype = resource.get("resourceType")
-    only = _only(rtype) if isinstance(rtype, str) else None
-    if only is None:
+    either = _either(rtype) if isinstance(rtype, str) else None
+    if either is None or either.isdisjoint(resource):
         return ()
-    return tuple(release for release, names in only.items() if not names.isdisjoint(resource))
+    return tuple(release for release, names in _only(rtype).items() if not names.isdisjoint(resource))  # type: ignore[union-attr]
+
+
+@cache
+def _either(rtype: str) -> frozenset[str] | None:
+    """The keys of ``_only`` of both releases: most resources hold none, told by one test."""
+    only = _only(rtype)
+    return None if only is None else frozenset().union(*only.values())
 
 
 @cache

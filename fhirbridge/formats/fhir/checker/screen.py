@@ -40,6 +40,8 @@ _REJECT = PydanticCustomError("fhir", "rejected")
 #: Invariants about contained resources, which hold when there are none: the screen lets no resource with
 #: contained resources through (the walker checks those, with the container as their root)
 _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
+#: Invariants of Reference kept by ``_collect``, which runs on every Reference anyway (one Python call, not two)
+_BY_COLLECT = frozenset({"ref-1"})
 
 
 class Context:
@@ -162,8 +164,6 @@ class _Builder:
                 choices.setdefault(slot.element, []).append(key)
             elif slot.primitive and slot.min > 0:
                 rules.append(_required_primitive(key))
-            if slot.primitive and slot.many:
-                rules.append(_parallel(key))
         for _, keys in model.required:
             if len(keys) > 1:
                 rules.append(_one_of(frozenset(keys)))
@@ -177,7 +177,7 @@ class _Builder:
         return rules
 
     def invariant(self, constraint: Constraint) -> Rule | None:
-        if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED or (
+        if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED | _BY_COLLECT or (
                 constraint.best_practice and not self.best_practice):
             return None
         compiled = COMPILED.get(constraint.ident)
@@ -235,14 +235,6 @@ def _required_primitive(key: str) -> Rule:
     return lambda node: node.get(key) is not None or f"_{key}" in node
 
 
-def _parallel(key: str) -> Rule:
-    """A repeating primitive: null items only where the parallel ``_key`` array carries extensions."""
-    def check(node: Node) -> bool:
-        values = node.get(key)
-        return values is None or None not in values
-    return check
-
-
 def _one_of(keys: frozenset[str]) -> Rule:
     return lambda node: not keys.isdisjoint(node)
 
@@ -272,9 +264,14 @@ def _none_of(words: Iterable[str]) -> str:
 
 
 def _collect(targets: tuple[str, ...]) -> Callable[[Node, cs.ValidationInfo], Node]:
+    """Notes a Reference for the bundle layer, and keeps ref-1: a reference to a contained resource (``#id``)
+    fails it, as the screen lets no resource with contained resources through (``#`` alone refers to the
+    container: its substring is empty, and so is the comparison)."""
     def collect(node: Node, info: cs.ValidationInfo) -> Node:
         reference = node.get("reference")
         if reference is not None:
+            if reference[:1] == "#" and reference != "#":
+                raise _REJECT
             info.context.references.append((reference, targets))
         return node
     return collect
