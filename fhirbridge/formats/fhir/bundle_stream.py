@@ -34,6 +34,7 @@ _LARGEST_ENTRY = 64 << 20
 _SCANNED_CHUNK = 256
 _ENTRY_ARRAY = re.compile(rb'"entry"[ \t\n\r]*:[ \t\n\r]*\[')
 _ENTRY_START = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"fullUrl"[ \t\n\r]*:')
+_EMPTY_OBJECT = re.compile(rb"\{[ \t\n\r]*\}")
 _BEFORE_ENTRY = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*\{[ \t\n\r]*\Z')
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -159,6 +160,18 @@ def _array(text: _Text, pos: int) -> Iterator[Any]:
         pos += 1
 
 
+class Chunk(list[Any]):
+    """Entries parsed from one piece of text, and whether that text holds no empty object (``{}``), which lets
+    the screen skip its check of every object's size."""
+
+    no_empty_object = False
+
+
+def has_empty_object(text: bytes) -> bool:
+    """Whether JSON text may hold an empty object (or a string that looks like one)."""
+    return _EMPTY_OBJECT.search(text) is not None
+
+
 class _Unsure(Exception):
     """The cutting reader cannot tell where entries end here: the decoder scans on."""
 
@@ -254,12 +267,12 @@ def _cut(text: bytes) -> int | None:
     raise _Unsure
 
 
-def _parsed(text: bytes) -> list[Any]:
+def _parsed(text: bytes) -> Chunk:
     try:
-        items = orjson.loads(b"[" + text + b"]")
+        items = Chunk(orjson.loads(b"[" + text + b"]"))
     except orjson.JSONDecodeError:
         raise _Unsure from None
-    assert isinstance(items, list)
+    items.no_empty_object = not has_empty_object(text)
     return items
 
 

@@ -299,7 +299,7 @@ class FhirValidator:
         (None: the entry is to be checked on its own)."""
         first = 0
         for chunk in chunks:
-            met = self.walker.screen_entries(chunk, first)
+            met = self.walker.screen_entries(chunk, first, getattr(chunk, "no_empty_object", False))
             if met is None:
                 for i, entry in enumerate(chunk, start=first):
                     yield i, entry, None
