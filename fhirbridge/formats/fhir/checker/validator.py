@@ -236,30 +236,34 @@ class FhirValidator:
         try:
             for i, entry, screened in self._screened(chunks):
                 self._held = walked
-                path = f"Bundle.entry[{i}]"
-                start = len(self.walker.references)
+                where = f"Bundle.entry[{i}].resource"
                 if screened is None:
-                    self.walker.entry(entry, path, shell, shell)
+                    start = len(self.walker.references)
+                    self.walker.entry(entry, where[:-9], shell, shell)
+                    met = self.walker.references[start:]
+                    del self.walker.references[start:]
                 else:
-                    self.walker.references.extend(screened)
+                    met = screened
                 index.add(entry)
                 # a reference that resolves keeps no path; the others are located in their resource, at once or
                 # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
                 # held for a path shown only if one does not resolve
-                references.extend(index.settle(self.walker.references[start:], f"{path}.resource"))
-                del self.walker.references[start:]
-                if i == 0 or isinstance(entry, dict):
-                    kind = (i == 0, *(isinstance(entry, dict) and k in entry for k in ("search", "response")))
-                    stubs.setdefault(kind, _stub(entry, first=i == 0))
-                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if met:
+                    references.extend(index.settle(met, where))
+                is_object = isinstance(entry, dict)
+                if i == 0 or is_object:
+                    kind = (i == 0, is_object and "search" in entry, is_object and "response" in entry)
+                    if kind not in stubs:
+                        stubs[kind] = _stub(entry, first=i == 0)
+                resource = entry.get("resource") if is_object else None
                 if not isinstance(resource, dict):
                     continue
                 self._held = checked
                 self.resources += 1
                 _vote(resource, votes)
-                self.profiles.check(resource, f"{path}.resource", self.emit)
-                full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                identity.add(resource, f"{path}.resource", full_url, self.emit)
+                self.profiles.check(resource, where, self.emit)
+                full_url = entry.get("fullUrl")
+                identity.add(resource, where, full_url if isinstance(full_url, str) else None, self.emit)
         finally:
             self._held = None
         if shell.get("resourceType") != "Bundle":
