@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -125,6 +126,8 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
         from fhirbridge.formats.spill import Spill
 
         validator = FhirValidator(report, spill=Spill())  # the reader takes the entries the checker parsed
+        if options.stages is not None:
+            validator.progress = partial(options.stages.advance, "fhir")
         validator.validate_files(inputs)  # reports missing files itself
         fhir_documents = validator.resources + validator.bundles
         inputs = [p for p in inputs if p not in missing(inputs)]

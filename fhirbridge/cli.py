@@ -23,6 +23,7 @@ from fhirbridge.issues.registry import OPT_IN, RULES
 from fhirbridge.issues.render import FORMATS, render, render_text, use_colour
 from fhirbridge.issues.report import Report
 from fhirbridge.progress import stage_bars, summary, watched
+from fhirbridge.report import SUBJECT_LIMIT
 
 _existing = click.Path(path_type=Path)
 FHIR_VERSIONS = ("R4", "R4B", "R5")
@@ -195,7 +196,7 @@ def validate(source: str | None, output_file: Path | None, select: tuple[str, ..
     """
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"  # a layout spec says what the input is
-    with stage_bars(quiet, "read", "check") as bars:
+    with stage_bars(quiet, "fhir", "read", "check") as bars:
         options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping, sdtm_format=sdtm_format or "csv",  # type: ignore[arg-type]
                                  fhir_version=fhir_version,  # type: ignore[arg-type]
                                  progress=bars.note if bars else None, stages=bars)
@@ -211,10 +212,15 @@ def validate(source: str | None, output_file: Path | None, select: tuple[str, ..
               help="The HTML file to write.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Lowest severity that makes the exit code 1.")
+@click.option("--max-issues", type=click.IntRange(min=1), default=None,
+              help="List at most N issues; the rest are counted (the page says so).")
+@click.option("--subjects", "subject_limit", type=click.IntRange(min=0), default=SUBJECT_LIMIT, show_default=True,
+              help="Show the per-subject rows (score tables and lines, timeline, subjects without an exam) of the "
+                   "first N subjects; counts and medians are of all. 0 shows every subject.")
 @_input_specs
 @click.argument("inputs", nargs=-1, required=True, type=_existing)
-def report_command(source: str | None, report_file: Path, fail_on: str, mapping: Path | None,
-                   sdtm_mapping: Path | None, inputs: tuple[Path, ...]) -> None:
+def report_command(source: str | None, report_file: Path, fail_on: str, max_issues: int | None, subject_limit: int,
+                   mapping: Path | None, sdtm_mapping: Path | None, inputs: tuple[Path, ...]) -> None:
     """Write one self-contained HTML report of INPUTS (CSV, SDTM or FHIR): validation, study summary, AIS shifts
     and scores over time, SCIM-III, adverse events. The exit code is validate's.
 
@@ -225,7 +231,8 @@ def report_command(source: str | None, report_file: Path, fail_on: str, mapping:
     if source is None and (mapping or sdtm_mapping):
         source = "csv" if mapping else "sdtm"
     options = ConvertOptions(csv_mapping=mapping, sdtm_mapping=sdtm_mapping)
-    html, report = build_report(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on))
+    html, report = build_report(list(inputs), source=source, options=options, fail_on=Severity.parse(fail_on),
+                                max_issues=max_issues, subject_limit=subject_limit or None)
     try:
         report_file.write_text(html, encoding="utf-8")
     except OSError as exc:

@@ -16,12 +16,14 @@ from typing import Any
 
 from fhirbridge.issues.report import Report
 
-#: What each stage counts.
-_UNITS = {"read": "chunks", "check": "records", "write": "records"}
+#: What each stage counts (``fhir``: the resources the FHIR checker has checked, before the records are read).
+_UNITS = {"fhir": "resources", "read": "chunks", "check": "records", "write": "records"}
 
 
 class StageBars:
-    """``ConvertOptions.stages`` as rich progress bars (no total is known in advance: counts and rate)."""
+    """``ConvertOptions.stages`` as rich progress bars (no total is known in advance: counts and rate). A bar
+    shows from its stage's first work on, so that a stage the input does not go through (the FHIR checker on a
+    CSV export) shows none."""
 
     def __init__(self, stages: tuple[str, ...]) -> None:
         from rich.console import Console
@@ -31,13 +33,14 @@ class StageBars:
                                  TextColumn("{task.completed:>10,.0f} {task.fields[unit]}"),
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                                  console=Console(stderr=True), transient=True)
-        self.tasks = {s: self.progress.add_task(s, total=None, unit=_UNITS[s], rate="") for s in stages}
+        self.tasks = {s: self.progress.add_task(s, total=None, unit=_UNITS[s], rate="", visible=False)
+                      for s in stages}
         self.started = time.perf_counter()
 
     def note(self, step: str) -> None:
         """What the reader is at (``reading subjects.csv (2/7)``), shown on the read bar."""
         if "read" in self.tasks:
-            self.progress.update(self.tasks["read"], description=f"read: {step}")
+            self.progress.update(self.tasks["read"], description=f"read: {step}", visible=True)
 
     def advance(self, stage: str, count: int = 1) -> None:
         task = self.tasks.get(stage)
@@ -46,7 +49,7 @@ class StageBars:
         self.progress.advance(task, count)
         done = self.progress.tasks[task].completed
         elapsed = max(time.perf_counter() - self.started, 1e-6)
-        self.progress.update(task, rate=f"{done / elapsed:,.0f} {_UNITS[stage]}/s")
+        self.progress.update(task, rate=f"{done / elapsed:,.0f} {_UNITS[stage]}/s", visible=True)
 
 
 def watched(quiet: bool) -> bool:

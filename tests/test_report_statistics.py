@@ -10,17 +10,17 @@ from conftest import EXAMPLE, REPO, SYNTHETIC_MEDDRA
 
 import fhirbridge
 from fhirbridge import api
-from fhirbridge.report.build import RecordCollector
-from fhirbridge.report.statistics import NO_SOC, StudyStatistics, study_statistics
+from fhirbridge.report.facts import StudyFacts
+from fhirbridge.report.statistics import NO_SOC, StudyStatistics, figures_of, study_statistics
 
 #: The published AIS shifts at six months (Honmou et al. 2021; /work/shared/DESIGN.md §1), as (baseline, grade): n.
 PUBLISHED_SIX_MONTHS = {("A", "B"): 3, ("A", "C"): 2, ("A", "A"): 1, ("B", "C"): 1, ("B", "D"): 1, ("C", "D"): 5}
 
 
 def _figures(*inputs: Path) -> StudyStatistics:
-    collector = RecordCollector()
-    api.validate(list(inputs), source=None, on_records=collector)
-    return study_statistics(collector.data, collector.computed)
+    facts = StudyFacts()
+    api.validate(list(inputs), source=None, on_records=facts.add)
+    return figures_of(facts)
 
 
 @pytest.fixture(scope="module")

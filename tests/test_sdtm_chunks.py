@@ -185,7 +185,7 @@ def test_xpt_numbers_are_pyreadstats_ibm_floats(tmp_path_factory, values):
 def test_dataset_xml_is_what_lxml_writes_for_the_whole_document(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EXAMPLE_EPOCH)
     columns, rows = _columns(), [*_rows(), {"STUDYID": None}]
-    writer = DatasetXmlWriter(tmp_path / "ae.xml", "AE", columns, "S1")
+    writer = DatasetXmlWriter(tmp_path / "ae.xml", "AE", columns, "S1", [])
     writer.append(Dataset("AE", "", columns, rows[:3]), _texts(columns, rows[:3]), 1)
     writer.append(Dataset("AE", "", columns, rows[3:]), _texts(columns, rows[3:]), 4)
     writer.finish(columns)

@@ -239,6 +239,9 @@ RULES: Final[dict[str, Rule]] = {
         Rule("FB-SDTM-031", "error", "syntax", "Unreadable SDTM row",
              "A row of a Dataset-JSON dataset is not an array of one value per column; that row is not read, the "
              "others are."),
+        Rule("FB-SDTM-032", "warning", "syntax", "Character XML cannot hold",
+             "A text value holds a control character (U+0001 to U+001F but tab, line feed and carriage return) that "
+             "XML 1.0 cannot hold even escaped; Dataset-XML is written without it (Dataset-JSON and XPT keep it)."),
         # clinical consistency
         Rule("FB-SCIM-001", "error", "clinical", "SCIM-III subscale does not equal the sum of its items",
              "A reported SCIM-III subscale score (or mobility sub-score: room and toilet, indoors and outdoors) "

@@ -1,4 +1,4 @@
-"""Making the HTML report: validate the inputs once, keeping the checked records for the study's figures."""
+"""Making the HTML report: validate the inputs once, keeping what the study's figures use of each chunk."""
 
 from __future__ import annotations
 
@@ -9,34 +9,25 @@ from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.inputs import Input, Source, sources
 from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.report import Report
-from fhirbridge.records import IsncsciClassification, Study, StudyData
+from fhirbridge.report import SUBJECT_LIMIT
+from fhirbridge.report.facts import StudyFacts
 from fhirbridge.report.html import made_at, render_report
-from fhirbridge.report.statistics import study_statistics
-
-
-class RecordCollector:
-    """Gathers the chunks of records ``api.validate`` checks into one StudyData (each chunk repeats the study)."""
-
-    def __init__(self) -> None:
-        self.data = StudyData()
-        self.computed: dict[tuple[str, ...], IsncsciClassification] = {}
-
-    def __call__(self, chunk: StudyData, computed: dict[tuple[str, ...], IsncsciClassification]) -> None:
-        known = {s.key() for s in self.data.studies}
-        for record in chunk.records():
-            if not isinstance(record, Study) or record.key() not in known:
-                self.data.add(record)
-        self.computed.update(computed)
+from fhirbridge.report.statistics import figures_of
 
 
 def build_report(inputs: Input | Sequence[Input], *, source: str | None = None,
-                 options: ConvertOptions | None = None, fail_on: Severity = Severity.ERROR) -> tuple[str, Report]:
+                 options: ConvertOptions | None = None, fail_on: Severity = Severity.ERROR,
+                 max_issues: int | None = None, subject_limit: int | None = SUBJECT_LIMIT) -> tuple[str, Report]:
     """The HTML report of ``inputs`` (any input ``fhirbridge.validate`` takes; the format told from the content
-    unless ``source`` says) and its Report. Every record is held in memory while the figures are computed."""
+    unless ``source`` says) and its Report.
+
+    Records are not kept: each checked chunk leaves the few values the figures use (``StudyFacts``), so memory
+    grows by tens of bytes per record. Past ``max_issues`` issues are counted, not listed (as ``validate``'s);
+    the per-subject rows show the first ``subject_limit`` subjects (None: all), every count and median all."""
     found = sources(inputs)
-    collector = RecordCollector()
-    report = api.validate(found, source=source, options=options, fail_on=fail_on, on_records=collector)
-    figures = study_statistics(collector.data, collector.computed)
+    facts = StudyFacts()
+    report = api.validate(found, source=source, options=options, fail_on=fail_on, max_issues=max_issues,
+                          on_records=facts.add)
+    figures = figures_of(facts, subject_limit)
     listed = [i.label if isinstance(i, Source) else str(i) for i in found]
     return render_report(report, figures, inputs=listed, made=made_at()), report
-

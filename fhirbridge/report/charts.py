@@ -16,6 +16,7 @@ GRADE_COLOURS = {"A": "#7f1d1d", "B": "#c2410c", "C": "#ca8a04", "D": "#65a30d",
 OTHER_COLOUR = "#6b7280"
 SEVERITY_COLOURS = {"mild": "#ca8a04", "moderate": "#c2410c", "severe": "#7f1d1d"}
 EVENT_COLOURS = {"harvest": "#1d4ed8", "infusion": "#047857"}
+BAND_COLOUR = "#bfdbfe"  # the middle half of all subjects' values, behind the lines
 
 
 def grade_colour(grade: str) -> str:
@@ -50,6 +51,7 @@ class Chart:
     title: str
     rects: list[Rect] = field(default_factory=list)
     paths: list[tuple[str, str, float, str]] = field(default_factory=list)  # d, colour, stroke width, title
+    areas: list[tuple[str, str, str]] = field(default_factory=list)  # d of a closed shape, colour, title
     points: list[tuple[float, float, str, str]] = field(default_factory=list)  # x, y, colour, title
     labels: list[Label] = field(default_factory=list)
     axes: list[tuple[float, float, float, float]] = field(default_factory=list)  # x1, y1, x2, y2
@@ -105,6 +107,8 @@ def line_chart(series: Series, width: float = 420.0, plot_height: float = 160.0)
     def xy(i: int, value: float) -> tuple[float, float]:
         return round(_LEFT + 12 + i * step, 2), round(base - value / series.maximum * plot_height, 2)
 
+    if series.shown < series.total:  # lines of some subjects only: the middle half of all values as a band
+        chart.areas.extend(_bands(series.quartiles, xy, f"25th to 75th percentile of all {series.total}"))
     for subject, values in series.by_subject.items():
         d = _path([(i, v) for i, v in enumerate(values)], xy)
         if d:
@@ -120,7 +124,11 @@ def line_chart(series: Series, width: float = 420.0, plot_height: float = 160.0)
     chart.labels.extend(Label(xy(i, 0)[0], base + 16, visit) for i, visit in enumerate(series.visits))
     chart.labels.extend(Label(_LEFT - 6, xy(0, n)[1] + 4, str(n), "end")
                         for n in (0, series.maximum // 2, series.maximum))
-    chart.legend = [("#9ca3af", "each subject"), ("#1d4ed8", "median")]
+    each = "each subject" if series.shown == series.total else f"each of the first {series.shown} subjects"
+    chart.legend = [("#9ca3af", each), ("#1d4ed8", "median" if series.shown == series.total
+                                        else f"median of all {series.total}")]
+    if chart.areas:
+        chart.legend.append((BAND_COLOUR, f"25th–75th percentile of all {series.total}"))
     return chart
 
 
@@ -141,8 +149,9 @@ def timeline_chart(events: list[TimelineEvent], width: float = 720.0, row: float
     for n, subject in enumerate(subjects):
         y = _TOP + n * row
         chart.labels.append(Label(left - 6, y + row * 0.7, subject, "end"))
+    place = {subject: n for n, subject in enumerate(subjects)}
     for event in events:
-        y = _TOP + subjects.index(event.subject) * row
+        y = _TOP + place[event.subject] * row
         if event.kind == "adverse event":
             end = event.end if event.end is not None else event.start
             colour = SEVERITY_COLOURS.get(event.severity or "", OTHER_COLOUR)
@@ -160,6 +169,26 @@ def timeline_chart(events: list[TimelineEvent], width: float = 720.0, row: float
     chart.legend = [(EVENT_COLOURS["harvest"], "harvest"), (EVENT_COLOURS["infusion"], "infusion"),
                     *((c, f"AE, {s}") for s, c in SEVERITY_COLOURS.items())]
     return chart
+
+
+def _bands(quartiles: list[tuple[float, float] | None], xy: Callable[[int, float], tuple[float, float]],
+           title: str) -> list[tuple[str, str, str]]:
+    """Closed shapes from the 75th percentile along the visits and back along the 25th, one per run of visits
+    that have both (a visit with fewer than two values breaks the band)."""
+    runs: list[list[tuple[int, tuple[float, float]]]] = [[]]
+    for i, q in enumerate(quartiles):
+        if q is None:
+            runs.append([])
+        else:
+            runs[-1].append((i, q))
+    shapes = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        points = [xy(i, high) for i, (_, high) in run] + [xy(i, low) for i, (low, _) in reversed(run)]
+        shapes.append((" ".join(f"{'L' if n else 'M'}{px:g},{py:g}" for n, (px, py) in enumerate(points)) + " Z",
+                       BAND_COLOUR, title))
+    return shapes
 
 
 def _path(values: list[tuple[int, float | None]], xy: Callable[[int, float], tuple[float, float]]) -> str:

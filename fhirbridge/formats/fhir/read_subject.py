@@ -86,7 +86,10 @@ def read_subject(patient: Item, enrolment: Item, injury: Item | None, study: Stu
     values["birth_date"], columns["birth_date"] = patient.get("birthDate"), "birthDate"
     at, age = patient.extension_value("age", "valueAge")
     if age is not None:
-        values["age"], columns["age"] = age.get("value"), f"{at}.value"
+        years = age.get("value")
+        if age.get("comparator") == "<" and years == 1:  # under one year: 0 completed years, as the writer puts it
+            years = 0
+        values["age"], columns["age"] = years, f"{at}.value"
     elsewhere = {"enrolment_date": enrolment.entry.at("period.start")}
     for i, ident in enumerate(enrolment.get("identifier") or []):
         if ident.get("system") == f"{system}/site" or (ident.get("type") or {}).get("text") == "SITEID":

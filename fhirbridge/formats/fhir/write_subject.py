@@ -16,6 +16,9 @@ Where each field goes:
 | Subject.enrolment_date | ResearchSubject.period.start | same; progress holds the on-study state |
 | Subject.injury_date, injury_level | Condition.onsetDateTime, bodySite (sci-level) | same |
 
+The age is in completed years; an Age must be positive (FHIR's age-1), so an age of 0 is written as under one
+year (``comparator <``, value 1), and read back as 0.
+
 ``arm.name`` is required: without an arm code it carries the data-absent-reason extension instead of a value,
 so that reading it back gives no arm code rather than inventing one.
 """
@@ -84,9 +87,16 @@ def patient(ctx: FhirContext, subject: Subject) -> Resource:
     if subject.birth_date:
         resource["birthDate"] = subject.birth_date
     if subject.age is not None:
-        age = {"value": subject.age, "unit": "a", "system": ctx.system("ucum"), "code": "a"}
-        resource["extension"] = [ctx.extension("age", valueAge=age)]
+        resource["extension"] = [ctx.extension("age", valueAge=age_in_years(ctx, subject.age))]
     return resource
+
+
+def age_in_years(ctx: FhirContext, years: int) -> dict[str, Any]:
+    """An age in completed years as a FHIR Age. An Age must be positive (FHIR's age-1), so an infant's age 0 is
+    written as what it means, under one year (``< 1 a``); the reader reads that back as 0."""
+    if years == 0:
+        return {"value": 1, "comparator": "<", "unit": "a", "system": ctx.system("ucum"), "code": "a"}
+    return {"value": years, "unit": "a", "system": ctx.system("ucum"), "code": "a"}
 
 
 def research_subject(ctx: FhirContext, subject: Subject) -> Resource:

@@ -6,10 +6,15 @@ variable name from the OID, so a file read back needs no define.xml. Reading str
 Writing streams too: lxml serializes the document around the rows, and each row is written as it comes, in
 the layout lxml gives the whole document when pretty-printing it (lxml's own incremental writer cannot write an
 empty element in the short form, nor a child element without declaring its namespaces again).
+
+XML 1.0 cannot hold most control characters, not even as character references; Dataset-JSON and XPT hold them as
+they are. A text with one (U+0001 in an AE term) is written without it, and FB-SDTM-032 names the dataset file,
+row and variable, so that the file stays readable and nothing changes silently.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO
 
@@ -26,6 +31,9 @@ _DATA = f"{{{odm.DATA_NS}}}"
 #: What libxml2 escapes in an attribute value.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
                           "\t": "&#9;"})
+#: What XML 1.0 cannot hold, even as a character reference (NUL is the separator of a column's values, which the
+#: readers never give).
+_NOT_XML = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 #: Rows serialized together: enough to make few calls, few enough to keep the text they make small.
 _ROWS_AT_ONCE = 1000
 
@@ -33,7 +41,7 @@ _ROWS_AT_ONCE = 1000
 class DatasetXmlWriter:
     """One dataset's Dataset-XML file, written row by row."""
 
-    def __init__(self, path: Path, name: str, columns: list[Column], study_id: str) -> None:
+    def __init__(self, path: Path, name: str, columns: list[Column], study_id: str, issues: list[Issue]) -> None:
         root = etree.Element(f"{_ODM}ODM", nsmap={None: odm.ODM_NS, "data": odm.DATA_NS}, attrib={
             "FileOID": f"{odm.study_oid(study_id)}.{name}", "FileType": "Snapshot",
             "CreationDateTime": odm.creation_time(), "ODMVersion": "1.3.2", "Originator": "fhirbridge",
@@ -50,16 +58,23 @@ class DatasetXmlWriter:
         self.handle: IO[str] = path.open("w", encoding="utf-8", newline="\n")
         self.handle.write(self.head.decode("utf-8"))
         self.seq = 0
+        self.path = path
+        self.issues = issues
 
     def append(self, dataset: Dataset, texts: list[list[str]], first: int) -> None:
         for start in range(0, len(dataset.rows), _ROWS_AT_ONCE):
             end = start + _ROWS_AT_ONCE
-            self._write(dataset.rows[start:end], [column[start:end] for column in texts])
+            self._write(dataset.rows[start:end], [column[start:end] for column in texts], first + start)
 
-    def _write(self, rows: list[Row], texts: list[list[str]]) -> None:
+    def _write(self, rows: list[Row], texts: list[list[str]], first: int) -> None:
         # one escaping pass per column: values hold no NUL, which XML cannot hold either
-        items = [[f'{item}{text}"/>\n' for text in "\0".join(column).translate(_ESCAPES).split("\0")]
-                 for (_, item), column in zip(self.items, texts, strict=True)]
+        items = []
+        for (name, item), column in zip(self.items, texts, strict=True):
+            joined = "\0".join(column)
+            if _NOT_XML.search(joined):  # rare: find, report and leave out each such character
+                joined = "\0".join(self._legal(text, name, rows[index], first + index)
+                                   for index, text in enumerate(column))
+            items.append([f'{item}{text}"/>\n' for text in joined.translate(_ESCAPES).split("\0")])
         lines: list[str] = []
         for index, row in enumerate(rows):
             self.seq += 1
@@ -74,6 +89,18 @@ class DatasetXmlWriter:
             else:
                 lines.append(f'{self.group}{self.seq}"/>')
         self.handle.write("".join(lines))
+
+    def _legal(self, text: str, name: str, row: Row, number: int) -> str:
+        """``text`` without the characters XML cannot hold, each reported (row ``number`` of the file)."""
+        if not _NOT_XML.search(text):
+            return text
+        shown = _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+        found = ", ".join(dict.fromkeys(f"U+{ord(c):04X}" for c in _NOT_XML.findall(text)))
+        self.issues.append(Issue.of(
+            "FB-SDTM-032", f"{name} holds a control character XML cannot hold ({found}); Dataset-XML has the value "
+            "without it", file=str(self.path), row=number, column=name,
+            subject=str(row.get("USUBJID") or "") or None, value=shown))
+        return _NOT_XML.sub("", text)
 
     def finish(self, columns: list[Column]) -> None:
         self.handle.write(self.tail.decode("utf-8"))

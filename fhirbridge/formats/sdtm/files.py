@@ -109,4 +109,4 @@ def dataset_writer(fmt: str, outdir: Path, name: str, label: str, columns: list[
             spec = mapping.domains.get(name)
             return path, dataset_json.DatasetJsonWriter(path, name, label, columns, study_id,
                                                         spec.keys if spec is not None else [])
-    return path, dataset_xml.DatasetXmlWriter(path, name, columns, study_id)
+    return path, dataset_xml.DatasetXmlWriter(path, name, columns, study_id, issues)

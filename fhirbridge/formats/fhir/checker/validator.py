@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from fhirbridge.issues.report import Report
 JSON_SUFFIXES = (".json",)
 XML_SUFFIXES = (".xml",)
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+#: Resources between two calls of ``FhirValidator.progress``: a bar moves often, at no cost worth measuring.
+PROGRESS_STEP = 200
 _ENTRY_RESOURCE = re.compile(r"Bundle\.entry\[\d+\]\.resource")
 
 #: What each layer checks, for the report's account of the rules that ran.
@@ -75,6 +77,8 @@ class FhirValidator:
         self.other_release: set[str] = set()
         #: where issues go while a bundle is read, to be reported in order at its end (None: to the report)
         self._held: list[Issue] | None = None
+        #: given how many more resources were checked, every PROGRESS_STEP of them (a progress bar; None: nobody)
+        self.progress: Callable[[int], None] | None = None
 
     def emit(self, code: str, message: str, target: str | None, value: Any, expected: str | None,
              severity: str | None) -> Issue:
@@ -112,6 +116,8 @@ class FhirValidator:
                 self.report.add(Issue.of("FB-IO-005", "not a FHIR JSON, XML or NDJSON file; it was not read",
                                          file=str(path)))
         self.file = self.row = None
+        if self.progress is not None and self.resources % PROGRESS_STEP:
+            self.progress(self.resources % PROGRESS_STEP)
         self.report.header.setdefault("fhir_release", self.walker.defs.fhir_version)
         self.report.ran("FB-IO-001", "FB-IO-006", "FB-IO-007")
         if self.resources:
@@ -215,8 +221,13 @@ class FhirValidator:
                       "declared so): the R4 rules did not run on it", None, None, "FHIR R4 content", None)
         return True
 
-    def _resource(self, resource: Any, path: str) -> None:
+    def _counted(self) -> None:
         self.resources += 1
+        if self.progress is not None and not self.resources % PROGRESS_STEP:
+            self.progress(PROGRESS_STEP)
+
+    def _resource(self, resource: Any, path: str) -> None:
+        self._counted()
         self.walker.resource(resource, path)
         if isinstance(resource, dict):
             self.profiles.check(resource, path, self.emit)
@@ -259,7 +270,7 @@ class FhirValidator:
                 if not isinstance(resource, dict):
                     continue
                 self._held = checked
-                self.resources += 1
+                self._counted()
                 _vote(resource, votes)
                 self.profiles.check(resource, where, self.emit)
                 full_url = entry.get("fullUrl")
