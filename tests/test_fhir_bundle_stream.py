@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fhirbridge import api
 from fhirbridge.formats.fhir import bundle_stream
-from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries, json_entry_chunks
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.inputs import Source
 from fhirbridge.issues.report import Report
@@ -40,11 +40,55 @@ def test_entries_are_those_of_the_parsed_document(tmp_path_factory, monkeypatch,
     assert list(top) == list(document)
 
 
+_entry = st.fixed_dictionaries({"fullUrl": st.text(max_size=8)}, optional={"resource": _json, "nested": st.lists(
+    st.fixed_dictionaries({"fullUrl": st.text(max_size=3)}, optional={"x": _json}), max_size=3)}) | _json
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(_entry, max_size=8), extra=st.dictionaries(st.sampled_from(["id", "type", "total", "link"]),
+                                                                  _json, max_size=3),
+       after=st.dictionaries(st.sampled_from(["link", "signature"]), _json, max_size=2),
+       indent=st.sampled_from([None, 1, 2]), chunk=st.sampled_from([16, 100, 1 << 20]),
+       huge=st.booleans())
+def test_entry_chunks_are_the_entries_of_the_scan(tmp_path_factory, monkeypatch, entries, extra, after, indent, chunk,
+                                                  huge):
+    """Cut into chunks where an entry starts with fullUrl (or scanned, where none does, where a cut falls inside a
+    nested object, or where orjson refuses a number the decoder takes): the same entries and the same ``top``."""
+    monkeypatch.setattr(bundle_stream, "CHUNK_BYTES", chunk)
+    if huge:
+        entries = [*entries, {"fullUrl": "u", "resource": {"value": 2 ** 70}}, *entries]
+    document = {"resourceType": "Bundle", **extra, "entry": entries, **after}
+    path = tmp_path_factory.mktemp("bundle") / "b.json"
+    path.write_text(json.dumps(document, indent=indent, ensure_ascii=False), encoding="utf-8")
+    top: dict = {}
+    chunks = list(json_entry_chunks(Source(path), top))
+    assert [e for c in chunks for e in c] == entries
+    assert all(chunks)
+    assert top == {**document, "entry": []}
+    assert list(top) == list(document)
+
+
+def test_entry_chunks_cut_a_bundle_of_fullurl_entries_without_the_scan(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle_stream, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(bundle_stream, "json_entries", None)  # the scan is not called
+    entries = [{"fullUrl": f"urn:uuid:{n}", "resource": {"resourceType": "Patient", "id": str(n),
+                                                          "name": [{"given": ["a"]}, {"given": ["b"]}]}}
+               for n in range(40)]
+    path = tmp_path / "b.json"
+    path.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    top: dict = {}
+    chunks = list(json_entry_chunks(Source(path), top))
+    assert len(chunks) > 5 and [e for c in chunks for e in c] == entries
+    assert top == {"resourceType": "Bundle", "type": "collection", "entry": []}
+
+
 def test_a_cut_or_malformed_bundle_is_reported(tmp_path):
     path = tmp_path / "cut.json"
     path.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient"}}, {"res', "utf-8")
     with pytest.raises(BadDocument):
         list(json_entries(Source(path), {}))
+    with pytest.raises(BadDocument):
+        list(json_entry_chunks(Source(path), {}))
 
 
 def test_a_resource_or_a_late_resource_type_is_read_whole(tmp_path):

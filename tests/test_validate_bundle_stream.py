@@ -13,6 +13,7 @@ import pytest
 from conftest import EXAMPLE
 
 from fhirbridge import api
+from fhirbridge.formats.fhir import bundle_stream
 from fhirbridge.formats.fhir import reader as reader_module
 from fhirbridge.formats.fhir.bundle_stream import NotStreamable
 from fhirbridge.formats.fhir.checker import bundle as bundle_module
@@ -87,9 +88,20 @@ def _entry_first(bundle: dict[str, Any]) -> dict[str, Any]:
     return {"entry": bundle["entry"][:5], **{k: v for k, v in bundle.items() if k != "entry"}}
 
 
+def _empty_objects(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Empty objects where elements are expected, which the screen of text without ``{}`` does not look for."""
+    entries = bundle["entry"]
+    patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
+    patients[0]["resource"]["_birthDate"] = {}
+    patients[-1]["resource"]["maritalStatus"] = {}
+    entries[-1]["request"] = {}
+    return bundle
+
+
 SPOILS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "clean": lambda b: b, "after-entry": _after_entry, "mixed": _mixed, "document": _document,
     "transaction": _transaction, "late-targets": _late_targets, "empty-entry": _empty, "entry-first": _entry_first,
+    "empty-objects": _empty_objects,
 }
 
 
@@ -101,7 +113,7 @@ def _validated(path: Path, *, whole: bool, monkeypatch: pytest.MonkeyPatch, sele
         if whole:
             def not_streamable(path: Path, top: dict[str, Any]) -> Any:
                 raise NotStreamable
-            patch.setattr(validator_module, "json_entries", not_streamable)
+            patch.setattr(validator_module, "json_entry_chunks", not_streamable)
         else:
             def refused(self: Source) -> Any:
                 raise AssertionError("the whole document was read")
@@ -133,14 +145,20 @@ def test_fault_corpus_streamed_gives_the_whole_document_report(name: str, monkey
         assert issues  # every fault file has its fault
 
 
+@pytest.mark.parametrize("chunk", [bundle_stream.CHUNK_BYTES, 3000])
 @pytest.mark.parametrize("spoil", sorted(SPOILS))
-def test_spoiled_bundles_streamed_give_the_whole_document_report(spoil: str, example: dict[str, Any],
+def test_spoiled_bundles_streamed_give_the_whole_document_report(spoil: str, chunk: int, example: dict[str, Any],
                                                                   tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed in one chunk or in many (each screened in one call, or entry by entry when one fails)."""
+    monkeypatch.setattr(bundle_stream, "CHUNK_BYTES", chunk)
     path = tmp_path / f"{spoil}.json"
     path.write_text(json.dumps(SPOILS[spoil](copy.deepcopy(example))), encoding="utf-8")
     issues = _same(path, monkeypatch, streamable=spoil != "entry-first")
     assert bool(issues) == (spoil not in ("clean", "entry-first"))
+    if spoil == "empty-objects":
+        found = {(code, target.rpartition(".")[2]) for code, target, *_ in issues}
+        assert {("FB-FHIR-018", "birthDate"), ("FB-FHIR-018", "maritalStatus"), ("FB-FHIR-018", "request")} <= found
 
 
 def test_elements_after_the_entries_are_reported_after_them(example: dict[str, Any], tmp_path: Path,
@@ -204,7 +222,7 @@ def test_validate_parses_a_json_bundle_once_and_reads_the_same_records(spoil: st
     alone = Report()
     expected = [r for r in api.read([path], alone, source="fhir").records()]
     parses: list[str] = []
-    real = validator_module.json_entries
+    real = validator_module.json_entry_chunks
 
     def counted(source: Source, top: dict[str, Any]) -> Any:
         parses.append(str(source))
@@ -213,7 +231,7 @@ def test_validate_parses_a_json_bundle_once_and_reads_the_same_records(spoil: st
     def refused(source: Source, top: dict[str, Any]) -> Any:
         raise AssertionError("the reader parsed the Bundle again")
 
-    monkeypatch.setattr(validator_module, "json_entries", counted)
+    monkeypatch.setattr(validator_module, "json_entry_chunks", counted)
     monkeypatch.setattr(reader_module, "json_entries", refused)
     chunks: list[Any] = []
     report = api.validate([path], source="fhir", on_records=lambda chunk, _: chunks.append(chunk))

@@ -39,3 +39,13 @@ class Spill:
             lengths.append(self.file.write(orjson.dumps(entry)))
             yield entry
         self.bundles[name] = SpilledBundle(start, lengths, {k: top[k] for k in ("resourceType", "type") if k in top})
+
+    def keep_chunks(self, name: str, chunks: Iterator[list[Any]], top: dict[str, Any]) -> Iterator[list[Any]]:
+        """``keep`` for entries given in chunks (``bundle_stream.json_entry_chunks``)."""
+        start = self.file.seek(0, 2)
+        lengths = array("q")
+        write, dumps = self.file.write, orjson.dumps
+        for chunk in chunks:
+            lengths.extend([write(dumps(entry)) for entry in chunk])
+            yield chunk
+        self.bundles[name] = SpilledBundle(start, lengths, {k: top[k] for k in ("resourceType", "type") if k in top})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
+from functools import cache
 from typing import Any, Protocol
 
 from fhirbridge.issues.registry import RULES
@@ -33,6 +34,12 @@ class Severity(IntEnum):
 
     def __str__(self) -> str:
         return self.name.lower()
+
+
+@cache
+def _severity(name: str) -> Severity:
+    """A rule's severity by its name (asked for every issue made)."""
+    return Severity.parse(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ class Issue:
                 located["target"] = source.path
         return cls(
             code=code,
-            severity=severity if severity is not None else Severity.parse(rule.severity),
+            severity=severity if severity is not None else _severity(rule.severity),
             message=message,
             **{**located, **kwargs},
         )

@@ -1,6 +1,8 @@
 """The entries of a Bundle file of any size, one at a time, without holding the document.
 
-JSON is scanned with the standard library's JSON decoder (``raw_decode``) over a sliding window of the file:
+JSON is cut into chunks of whole entries where an entry starts with ``fullUrl`` (as Bundles mostly are written),
+each chunk parsed by orjson in one call (``json_entry_chunks``); anything else, or a chunk orjson refuses, is
+scanned with the standard library's JSON decoder (``raw_decode``) over a sliding window of the file:
 the Bundle's other elements are read as they come, and each element of ``entry`` is decoded on its own. XML is
 read with lxml's ``iterparse``, each ``entry`` element turned into its JSON form and dropped. A file that is
 not a Bundle (a bare resource, small) or whose ``entry`` comes before its ``resourceType`` is left to the
@@ -13,8 +15,9 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
+import orjson
 from lxml import etree
 
 from fhirbridge.formats.fhir import xml
@@ -23,6 +26,16 @@ from fhirbridge.formats.fhir.versions import ReleaseEvidence
 from fhirbridge.inputs import Source
 
 WINDOW = 1 << 20
+#: entries parsed in one chunk by the cutting reader: about this many bytes (the cut falls after it)
+CHUNK_BYTES = 1 << 20
+#: the cutting reader gives up (and the decoder scans the rest) on an entry larger than this
+_LARGEST_ENTRY = 64 << 20
+#: entries per chunk given by the scanning reader
+_SCANNED_CHUNK = 256
+_ENTRY_ARRAY = re.compile(rb'"entry"[ \t\n\r]*:[ \t\n\r]*\[')
+_ENTRY_START = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"fullUrl"[ \t\n\r]*:')
+_EMPTY_OBJECT = re.compile(rb"\{[ \t\n\r]*\}")
+_BEFORE_ENTRY = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*\{[ \t\n\r]*\Z')
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
@@ -145,6 +158,145 @@ def _array(text: _Text, pos: int) -> Iterator[Any]:
         if separator != ",":
             raise BadDocument("FB-IO-006", "not valid JSON: ',' or ']' expected in Bundle.entry")
         pos += 1
+
+
+class Chunk(list[Any]):
+    """Entries parsed from one piece of text, and whether that text holds no empty object (``{}``), which lets
+    the screen skip its check of every object's size."""
+
+    no_empty_object = False
+
+
+def has_empty_object(text: bytes) -> bool:
+    """Whether JSON text may hold an empty object (or a string that looks like one)."""
+    return _EMPTY_OBJECT.search(text) is not None
+
+
+class _Unsure(Exception):
+    """The cutting reader cannot tell where entries end here: the decoder scans on."""
+
+
+def json_entry_chunks(path: Source, top: dict[str, Any]) -> Iterator[list[Any]]:
+    """The elements of the Bundle's ``entry``, as ``json_entries`` gives them (the same values, ``top`` filled the
+    same way), in chunks of about ``CHUNK_BYTES``. A chunk is cut just before an entry that starts with
+    ``{"fullUrl":`` and parsed by orjson as one array: the cut is right when the array parses (a cut inside a
+    string or a nested object leaves brackets or quotes unbalanced), so no byte is scanned in Python. Where no
+    such cut is found, or orjson refuses the text (JSON it does not take, or broken JSON, whose message the
+    decoder gives), the decoder scans the file from the start and skips the entries already given."""
+    given = 0
+    try:
+        for chunk in _cut_chunks(path, top):
+            given += len(chunk)
+            yield chunk
+        return
+    except _Unsure:
+        pass
+    chunk = []
+    for n, item in enumerate(json_entries(path, top)):
+        if n < given:
+            continue
+        chunk.append(item)
+        if len(chunk) >= _SCANNED_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _cut_chunks(path: Source, top: dict[str, Any]) -> Iterator[list[Any]]:
+    with path.open() as handle:
+        text = handle.read(CHUNK_BYTES)
+        found = _ENTRY_ARRAY.search(text)
+        if text.startswith(codecs.BOM_UTF8) or found is None:
+            raise _Unsure
+        head = text[:found.start()].rstrip()
+        if not head.endswith(b","):
+            raise _Unsure
+        try:
+            header = orjson.loads(head[:-1] + b"}")
+        except orjson.JSONDecodeError:
+            raise _Unsure from None
+        if not isinstance(header, dict) or header.get("resourceType") != "Bundle" or "entry" in header:
+            raise _Unsure
+        rest = text[found.end():]
+        if _ENTRY_START.match(rest) is None:
+            raise _Unsure  # no entry, or entries that do not start with fullUrl: no cut would be found
+        top.update(header)
+        top["entry"] = []
+        eof = False
+        while True:
+            rest, eof = _fill(handle, rest, eof)
+            if eof:
+                entries, tail = _last(rest)
+                if entries:
+                    yield entries
+                top.update(tail)
+                return
+            cut = _cut(rest)
+            if cut is None:
+                if len(rest) > _LARGEST_ENTRY:
+                    raise _Unsure
+                more = handle.read(CHUNK_BYTES)
+                eof = not more
+                rest += more
+                continue
+            yield _parsed(rest[:cut])
+            rest = rest[cut:].lstrip(b" \t\n\r")[1:]  # past the comma
+
+
+def _fill(handle: IO[bytes], rest: bytes, eof: bool) -> tuple[bytes, bool]:
+    while not eof and len(rest) < CHUNK_BYTES:
+        more = handle.read(CHUNK_BYTES)
+        eof = not more
+        rest += more
+    return rest, eof
+
+
+def _cut(text: bytes) -> int | None:
+    """Where the last entry of ``text`` starting with ``{"fullUrl":`` begins, as the end of the one before it
+    (just after its ``}``); None when there is none (one entry so far)."""
+    end = len(text)
+    for _ in range(64):
+        at = text.rfind(b'"fullUrl"', 0, end)
+        if at <= 0:
+            return None
+        before = _BEFORE_ENTRY.search(text, max(0, at - 64), at)
+        if before is not None:
+            return before.start() + 1
+        end = at
+    raise _Unsure
+
+
+def _parsed(text: bytes) -> Chunk:
+    try:
+        items = Chunk(orjson.loads(b"[" + text + b"]"))
+    except orjson.JSONDecodeError:
+        raise _Unsure from None
+    items.no_empty_object = not has_empty_object(text)
+    return items
+
+
+def _last(text: bytes) -> tuple[list[Any], dict[str, Any]]:
+    """The last entries and the Bundle's elements after ``entry``, from the end of the file: the ``]`` that closes
+    the array is the one after which the rest is the end of the Bundle object."""
+    end = len(text)
+    for _ in range(16):
+        at = text.rfind(b"]", 0, end)
+        if at < 0:
+            break
+        end = at
+        tail = text[at + 1:].strip(b" \t\n\r")
+        if tail == b"}":
+            return _parsed(text[:at]), {}
+        if not tail.startswith(b","):
+            continue
+        try:
+            members = orjson.loads(b"{" + tail[1:])
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(members, dict):
+            return _parsed(text[:at]), members
+    raise _Unsure
 
 
 def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]

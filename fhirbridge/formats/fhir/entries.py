@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,11 @@ def _local(tag: str) -> str:
 
 def known_type(name: object) -> bool:
     """A resource type of some FHIR release (whether it fits the release read is checked per resource)."""
+    return isinstance(name, str) and _known_type(name)
+
+
+@lru_cache(maxsize=4096)
+def _known_type(name: str) -> bool:
     return any(is_resource_type(release, name) for release in RELEASES)
 
 

@@ -23,7 +23,7 @@ from fhirbridge.formats.fhir.read_isncsci import classification_field, is_exam, 
 from fhirbridge.formats.fhir.read_procedures import procedure_kind, product_reference, read_harvest, read_infusion
 from fhirbridge.formats.fhir.read_scim import is_panel, read_assessment, score_field
 from fhirbridge.formats.fhir.read_subject import is_injury, read_subject
-from fhirbridge.formats.fhir.versions import declared, family, shape
+from fhirbridge.formats.fhir.versions import declared, family, shape, shaped
 from fhirbridge.records import Record, Study, StudyData, Subject
 
 
@@ -35,7 +35,9 @@ def _checker() -> ResourceChecker:
 def usable(entry: Entry, ctx: ReadContext) -> bool:
     """The resource fits the release read: no element of another release, and no error of FHIR structure,
     values, required bindings or invariants (unless the resource was already checked: ``ctx.rejected``)."""
-    other = {r: names for r, names in shape(entry.resource).items() if family(r) != family(ctx.release)}
+    read_as = family(ctx.release)
+    other = {r: names for r, names in shape(entry.resource).items() if family(r) != read_as} \
+        if any(family(r) != read_as for r in shaped(entry.resource)) else {}
     stated = declared(entry.resource)
     if other or (stated is not None and family(stated) != family(ctx.release)):
         evidence = (f"has {', '.join(n for names in other.values() for n in names)}, elements of "

@@ -50,6 +50,23 @@ def shape(resource: dict[str, Any]) -> dict[Release, list[str]]:
     return found
 
 
+def shaped(resource: dict[str, Any]) -> tuple[Release, ...]:
+    """The releases of ``shape(resource)`` without the names: what a vote needs, asked of every resource read
+    (a set disjointness test per release, no sorting)."""
+    rtype = resource.get("resourceType")
+    either = _either(rtype) if isinstance(rtype, str) else None
+    if either is None or either.isdisjoint(resource):
+        return ()
+    return tuple(release for release, names in _only(rtype).items() if not names.isdisjoint(resource))  # type: ignore[union-attr]
+
+
+@cache
+def _either(rtype: str) -> frozenset[str] | None:
+    """The keys of ``_only`` of both releases: most resources hold none, told by one test."""
+    only = _only(rtype)
+    return None if only is None else frozenset().union(*only.values())
+
+
 @cache
 def _only(rtype: str) -> dict[Release, frozenset[str]] | None:
     """The JSON keys (``name`` and ``_name``) that only one release defines for a resource type."""
@@ -88,7 +105,7 @@ class ReleaseEvidence:
         release = declared(resource)
         if release is not None:
             self.declarations.setdefault(release, where)
-        for release in shape(resource):
+        for release in shaped(resource):
             self.shapes[family(release)] += 1
 
     def decide(self, asked: Release | None) -> tuple[Release, str, str | None]:

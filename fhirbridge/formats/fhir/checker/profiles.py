@@ -10,6 +10,7 @@ and SCIM-III items from the domain modules, our CodeSystems from the terminology
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -80,8 +81,12 @@ class OwnProfiles:
         self._classification_codes = frozenset(self._classification_fields)
         self.ais = (mapping.codes["ais"].code, mapping.systems[mapping.codes["ais"].system])
         self._scores = {k.replace("_", "-"): maximum for k, maximum in score_maxima().items()}
+        #: ``found``: ``_components`` of the resource this thread is checking, by system (an exam's are asked for
+        #: by its profile check and by its content check; the service checks resources in several threads)
+        self._local = threading.local()
 
     def check(self, resource: Node, path: str, emit: Emit) -> None:
+        self._local.found = {}
         meta = resource.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else []):
@@ -186,7 +191,10 @@ class OwnProfiles:
 
     def _components(self, resource: Node, path: str, system: str) -> dict[str, tuple[int, Node]]:
         """The first component holding each code of ``system`` (a code given as text), with its index."""
-        found: dict[str, tuple[int, Node]] = {}
+        known: dict[str, dict[str, tuple[int, Node]]] = self._local.__dict__.setdefault("found", {})
+        if system in known:
+            return known[system]
+        found: dict[str, tuple[int, Node]] = known.setdefault(system, {})
         components = resource.get("component")
         for i, component in enumerate(components if isinstance(components, list) else []):
             code = _first_code(component.get("code") if isinstance(component, dict) else None, system, every=True)

@@ -24,7 +24,7 @@ from fhirbridge.formats.fhir.checker.definitions import (
     real_date,
 )
 from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
-from fhirbridge.formats.fhir.checker.screen import Context, passes, screen
+from fhirbridge.formats.fhir.checker.screen import Context, passes, passes_all, screen, screen_many
 
 Node = dict[str, Any]
 #: (code, message, FHIRPath, value found, expected, severity or None for the rule's own)
@@ -108,12 +108,18 @@ class Walker:
         self.not_evaluated: set[str] = set()
         codes = tuple(sorted(self.options.own_codes.items()))
         self.screen = screen(codes, self.options.best_practice)
+        self._entries_screen_lax: SchemaValidator | None = None  # built when first asked for
         self.screened = Context()
 
     @cached_property
     def entry_screen(self) -> SchemaValidator:
         """The screen of a bundle entry, built when a bundle is first checked (writing NDJSON never is)."""
         return screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry")
+
+    @cached_property
+    def entries_screen(self) -> SchemaValidator:
+        """The screen of a list of bundle entries (a chunk of a streamed bundle), built when first needed."""
+        return screen_many(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry")
 
     # --- resources -----------------------------------------------------------------------------------------
     def resource(self, node: Any, path: str, root: Node | None = None) -> None:
@@ -139,6 +145,38 @@ class Walker:
                 and self._passes(self.entry_screen, item, f"{where}.resource", item["resource"]):
             return
         self._value(item, self.defs.models["Bundle"].slots["entry"], where, resource, root)
+
+    def screen_entries(self, items: list[Any], first: int, no_empty_object: bool = False
+                       ) -> list[list[Reference]] | None:
+        """The screen's verdict on a run of ``Bundle.entry`` elements at once (the first at index ``first``), in
+        one call: when it lets every one through (each an object holding a resource), the references of each,
+        as ``entry`` would note them (nothing else is left to do for them); else None, and each is left to
+        ``entry``. ``no_empty_object``: the items were parsed from text holding no ``{}`` (a screen that does not
+        check the size of each object gives the same verdict, faster)."""
+        if not all(isinstance(item, dict) and isinstance(item.get("resource"), dict) for item in items):
+            return None
+        ctx = self.screened
+        ctx.references.clear()
+        ctx.ends.clear()
+        validator = self.entries_screen
+        if no_empty_object:
+            if self._entries_screen_lax is None:
+                self._entries_screen_lax = screen_many(tuple(sorted(self.options.own_codes.items())),
+                                                       self.options.best_practice, "Bundle.entry", False)
+            validator = self._entries_screen_lax
+        if not passes_all(validator, items, ctx):
+            return None
+        found, start, none = ctx.references, 0, []
+        met: list[list[Reference]] = []
+        for i, end in enumerate(ctx.ends):
+            if end > start:
+                resource = items[i]["resource"]
+                path = f"Bundle.entry[{first + i}].resource"
+                met.append([Reference(path, reference, targets, resource) for reference, targets in found[start:end]])
+                start = end
+            else:
+                met.append(none)
+        return met
 
     def _passes(self, screen: SchemaValidator, node: Node, path: str, resource: Node) -> bool:
         """The screen's verdict on a node of the common case (a resource, or a bundle entry: a Bundle itself is

@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 
-from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entry_chunks
 from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
 from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import PACKAGE_MANIFESTS, load_document
-from fhirbridge.formats.fhir.versions import declared, family, shape
+from fhirbridge.formats.fhir.versions import declared, family, shaped
 from fhirbridge.formats.spill import Spill
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
@@ -141,8 +141,8 @@ class FhirValidator:
             kept = self.resources, set(self.rejected), set(self.walker.not_evaluated)
             top: dict[str, Any] = {}
             try:
-                entries = json_entries(path, top)
-                self._bundle(top, self.spill.keep(str(path), entries, top) if self.spill is not None else entries)
+                chunks = json_entry_chunks(path, top)
+                self._bundle(top, self.spill.keep_chunks(str(path), chunks, top) if self.spill is not None else chunks)
                 return
             except OSError as exc:
                 self.report.add(Issue.of("FB-IO-001", f"cannot read file: {exc.strerror or exc}", file=str(path)))
@@ -202,7 +202,7 @@ class FhirValidator:
             entries = shell.get("entry")
             if isinstance(entries, list):
                 shell["entry"] = []
-            self._bundle(shell, iter(entries) if isinstance(entries, list) else iter(()))
+            self._bundle(shell, iter([entries] if isinstance(entries, list) else ()))
         elif not self._of_another_release([document]):
             self._resource(document, document.get("resourceType", "Resource") if isinstance(document, dict)
                            else "Resource")
@@ -232,9 +232,10 @@ class FhirValidator:
         if isinstance(resource, dict):
             self.profiles.check(resource, path, self.emit)
 
-    def _bundle(self, shell: dict[str, Any], entries: Iterator[Any]) -> None:
+    def _bundle(self, shell: dict[str, Any], chunks: Iterator[list[Any]]) -> None:
         """A Bundle given as its other elements (``shell``, where ``entry`` is an empty list standing for the
-        array) and its entries, read one at a time: each is checked as it comes and only small keys are kept
+        array) and its entries, read a chunk at a time: each chunk is screened in one call (each entry on its own
+        when the chunk holds one the screen rejects), each entry checked as it comes and only small keys are kept
         (for the integrity and identity rules, at the end). The issues are held until the end and put in the
         order of a walk of the whole document: nothing is reported of a file that turns out broken or of
         another release. ``shell`` may fill as the entries are read; if it is no Bundle, it is the document."""
@@ -244,29 +245,36 @@ class FhirValidator:
         index, identity, votes = BundleEntries(), IdentityCheck(), Counter[str]()
         stubs: dict[tuple[bool, ...], dict[str, Any] | None] = {}
         try:
-            for i, entry in enumerate(entries):
+            for i, entry, screened in self._screened(chunks):
                 self._held = walked
-                path = f"Bundle.entry[{i}]"
-                start = len(self.walker.references)
-                self.walker.entry(entry, path, shell, shell)
+                where = f"Bundle.entry[{i}].resource"
+                if screened is None:
+                    start = len(self.walker.references)
+                    self.walker.entry(entry, where[:-9], shell, shell)
+                    met = self.walker.references[start:]
+                    del self.walker.references[start:]
+                else:
+                    met = screened
                 index.add(entry)
                 # a reference that resolves keeps no path; the others are located in their resource, at once or
                 # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
                 # held for a path shown only if one does not resolve
-                references.extend(index.settle(self.walker.references[start:], f"{path}.resource"))
-                del self.walker.references[start:]
-                if i == 0 or isinstance(entry, dict):
-                    kind = (i == 0, *(isinstance(entry, dict) and k in entry for k in ("search", "response")))
-                    stubs.setdefault(kind, _stub(entry, first=i == 0))
-                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if met:
+                    references.extend(index.settle(met, where))
+                is_object = isinstance(entry, dict)
+                if i == 0 or is_object:
+                    kind = (i == 0, is_object and "search" in entry, is_object and "response" in entry)
+                    if kind not in stubs:
+                        stubs[kind] = _stub(entry, first=i == 0)
+                resource = entry.get("resource") if is_object else None
                 if not isinstance(resource, dict):
                     continue
                 self._held = checked
                 self._counted()
-                votes.update(_release_votes(resource))
-                self.profiles.check(resource, f"{path}.resource", self.emit)
-                full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                identity.add(resource, f"{path}.resource", full_url, self.emit)
+                _vote(resource, votes)
+                self.profiles.check(resource, where, self.emit)
+                full_url = entry.get("fullUrl")
+                identity.add(resource, where, full_url if isinstance(full_url, str) else None, self.emit)
         finally:
             self._held = None
         if shell.get("resourceType") != "Bundle":
@@ -301,16 +309,41 @@ class FhirValidator:
         self.report.extend(held)
 
 
+    def _screened(self, chunks: Iterator[list[Any]]) -> Iterator[tuple[int, Any, list[Reference] | None]]:
+        """Each entry with its index and, when its chunk passed the screen as a whole, the references it holds
+        (None: the entry is to be checked on its own)."""
+        first = 0
+        for chunk in chunks:
+            met = self.walker.screen_entries(chunk, first, getattr(chunk, "no_empty_object", False))
+            if met is None:
+                for i, entry in enumerate(chunk, start=first):
+                    yield i, entry, None
+            else:
+                for i, entry in enumerate(chunk):
+                    yield first + i, entry, met[i]
+            first += len(chunk)
+
+
 def _release_votes(resource: Any) -> Counter[str]:
     """The release a resource declares, or the one its shape tells when it tells one, as a vote."""
-    votes = Counter({"resources": 1})
-    if not isinstance(resource, dict):
-        return votes
-    stated = declared(resource)
-    shaped = {family(r) for r in shape(resource)}
-    for release in {family(stated)} if stated else shaped if len(shaped) == 1 else ():
-        votes[release] += 1
+    votes = Counter({"resources": 0})
+    _vote(resource, votes)
     return votes
+
+
+def _vote(resource: Any, votes: Counter[str]) -> None:
+    """Adds a resource's vote (see ``_release_votes``) to ``votes``: asked of every entry of a bundle, so without
+    a Counter of its own."""
+    votes["resources"] += 1
+    if not isinstance(resource, dict):
+        return
+    stated = declared(resource)
+    if stated:
+        votes[family(stated)] += 1
+        return
+    shapes = shaped(resource)
+    if len(shapes) == 1:
+        votes[family(shapes[0])] += 1
 
 
 def _stub(entry: Any, first: bool) -> dict[str, Any] | None:
