@@ -20,7 +20,7 @@ from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, js
 from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
-from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Walker, WalkOptions
+from fhirbridge.formats.fhir.checker.structure import EntriesRead, Walker, WalkOptions
 from fhirbridge.formats.fhir.entries import PACKAGE_MANIFESTS, load_document
 from fhirbridge.formats.fhir.versions import declared, family, shape
 from fhirbridge.formats.spill import Spill
@@ -229,7 +229,6 @@ class FhirValidator:
         another release. ``shell`` may fill as the entries are read; if it is no Bundle, it is the document."""
         walked: list[Issue] = []  # the walk of each entry, in the place of ``entry`` in the walk of the shell
         checked: list[Issue] = []  # the profiles and identity of each resource, after the walk
-        references: list[Reference] = []
         index, identity, votes = BundleEntries(), IdentityCheck(), Counter[str]()
         stubs: dict[tuple[bool, ...], dict[str, Any] | None] = {}
         try:
@@ -242,7 +241,7 @@ class FhirValidator:
                 # a reference that resolves keeps no path; the others are located in their resource, at once or
                 # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
                 # held for a path shown only if one does not resolve
-                references.extend(index.settle(self.walker.references[start:], f"{path}.resource"))
+                index.settle(self.walker.references[start:], f"{path}.resource")
                 del self.walker.references[start:]
                 if i == 0 or isinstance(entry, dict):
                     kind = (i == 0, *(isinstance(entry, dict) and k in entry for k in ("search", "response")))
@@ -271,7 +270,7 @@ class FhirValidator:
 
         def replay() -> None:
             held.extend(walked)
-            self.walker.references.extend(references)
+            self.walker.references.extend(index.pending_references())
 
         if listed and stubs:
             shell["entry"] = EntriesRead(list(stubs.values()), replay)
