@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker import output
 from fhirbridge.formats.fhir.checker.bundle import BundleEntries
 from fhirbridge.formats.fhir.checker.validator import FhirValidator
-from fhirbridge.formats.fhir import xml
 from fhirbridge.issues.report import Report
 
 CODES = ("FB-FHIR-002", "FB-FHIR-020", "FB-FHIR-021", "FB-FHIR-022", "FB-FHIR-040")

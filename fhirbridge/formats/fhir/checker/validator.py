@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entries, xml_bundle_entries
 from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
@@ -154,13 +154,38 @@ class FhirValidator:
         self.document(document)
 
     def _xml(self, path: Source) -> None:
-        """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map)."""
+        """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map). A Bundle
+        on disk is read entry by entry (``xml_bundle_entries``), with the report of the whole document: the
+        problems of reading come first, as there; anything else is read whole."""
+        if path.path is not None and path.parsed is None and self._xml_streamed(path):
+            return
         problems: list[Issue] = []
         document = load_document(path, problems, "R4")
         for issue in problems:
             self.report.add(issue)
         if document is not None:
             self.document(document)
+
+    def _xml_streamed(self, path: Source) -> bool:
+        """Whether the XML Bundle at ``path`` could be checked entry by entry (else nothing of it is reported)."""
+        kept = self.resources, set(self.rejected), set(self.walker.not_evaluated)
+        report = self.report  # the issues of the stream go first to one of their own, after the problems here
+        self.report = Report(select=report.select, ignore=report.ignore, max_issues=report.max_issues)
+        top: dict[str, Any] = {}
+        found: list[tuple[str, str]] = []
+        try:
+            self._bundle(top, xml_bundle_entries(path, top, "R4", found))
+            streamed = self.report
+        except (OSError, NotStreamable, BadDocument):
+            self.resources, self.rejected, self.walker.not_evaluated = kept
+            return False
+        finally:
+            self.report = report
+        for where, message in found:
+            report.add(Issue.of("FB-FHIR-056", f"{message}; not read", file=str(path), target=where))
+        report.extend(streamed.issues)
+        report.overflow.update(streamed.overflow)
+        return True
 
     def _ndjson(self, path: Source) -> None:
         """One resource per line, read and checked one line at a time so memory stays flat on any size."""
