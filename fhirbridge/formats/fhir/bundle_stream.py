@@ -10,6 +10,7 @@ whole-document reader: ``NotStreamable``.
 from __future__ import annotations
 
 import codecs
+import copy
 import json
 import re
 from collections.abc import Iterator
@@ -231,9 +232,16 @@ def xml_bundle_entries(path: Source, top: dict[str, Any], asked: Release | None,
 
 
 def _shell(root: Any, release: Release, before: set[str] | None) -> dict[str, Any]:
-    """The Bundle's elements other than its entries (which ``root`` no longer holds) in their JSON form, with
-    ``entry`` as an empty list after the elements named in ``before`` (None: the Bundle had no entry)."""
-    converted, found = xml.from_xml(root, release)
+    """The Bundle's elements other than its entries in their JSON form, with ``entry`` as an empty list after the
+    elements named in ``before`` (None: the Bundle had no entry). ``root`` holds no entry read yet, but may hold
+    the next ones, in part (the parser reads ahead): only the elements before them are taken."""
+    shell_root = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+    shell_root.text = root.text
+    for child in root:
+        if child.tag == f"{{{xml.FHIR_NS}}}entry":
+            break
+        shell_root.append(copy.deepcopy(child))
+    converted, found = xml.from_xml(shell_root, release)
     if found:
         raise NotStreamable
     if before is None:
