@@ -12,6 +12,7 @@ whole-document reader: ``NotStreamable``.
 from __future__ import annotations
 
 import codecs
+import copy
 import json
 import re
 from collections.abc import Iterator
@@ -332,6 +333,75 @@ def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
                 del root[0]
     except etree.XMLSyntaxError as exc:
         raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
+
+
+def xml_bundle_entries(path: Source, top: dict[str, Any], asked: Release | None,
+                       problems: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    """Each entry of an XML Bundle in its JSON form with all its elements, as the whole document's reading gives
+    it, with the problems of reading it added to ``problems``; ``top`` becomes the Bundle's other elements, as
+    ``json_entries`` makes it: those before the first entry when it is read, all of them (and ``entry`` as an
+    empty list in its place) at the end. A document whose reading at the Bundle's own level has a problem (text
+    between its elements, an element it lacks, a repeat) is ``NotStreamable``: only the whole-document reading
+    orders such problems among the entries'."""
+    with path.open() as handle:
+        if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
+            raise BadDocument("FB-FHIR-051", "the DOCTYPE is refused")
+    release = _xml_release(path) or asked or "R4"
+    entry_tag = f"{{{xml.FHIR_NS}}}entry"
+    root = None
+    index = 0
+    before: set[str] = set()  # the Bundle's element names met before its first entry
+    try:
+        for event, node in _events(path, ("start", "end")):
+            if root is None:
+                root = node
+                if node.tag != f"{{{xml.FHIR_NS}}}Bundle":
+                    raise NotStreamable
+                top["resourceType"] = "Bundle"
+                continue
+            if event != "end" or node.getparent() is not root:
+                continue
+            if node.tag != entry_tag:
+                if not index and isinstance(node.tag, str):
+                    before.add(node.tag.rpartition("}")[2])
+                continue
+            if (node.tail or "").strip():
+                raise NotStreamable
+            root.remove(node)  # read now; what stays is the Bundle's other elements
+            if not index:
+                top.update(_shell(root, release, before))
+            entry, found = xml.entry_from_xml(node, release, index)
+            problems.extend(found)
+            index += 1
+            yield entry
+    except etree.XMLSyntaxError as exc:
+        raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
+    if root is None:
+        raise NotStreamable
+    shell = _shell(root, release, before if index else None)
+    top.clear()
+    top.update(shell)
+
+
+def _shell(root: Any, release: Release, before: set[str] | None) -> dict[str, Any]:
+    """The Bundle's elements other than its entries in their JSON form, with ``entry`` as an empty list after the
+    elements named in ``before`` (None: the Bundle had no entry). ``root`` holds no entry read yet, but may hold
+    the next ones, in part (the parser reads ahead): only the elements before them are taken."""
+    shell_root = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+    shell_root.text = root.text
+    for child in root:
+        if child.tag == f"{{{xml.FHIR_NS}}}entry":
+            break
+        shell_root.append(copy.deepcopy(child))
+    converted, found = xml.from_xml(shell_root, release)
+    if found:
+        raise NotStreamable
+    if before is None:
+        return converted
+    shell = {k: v for k, v in converted.items() if k == "resourceType" or k.lstrip("_") in before}
+    shell["entry"] = []
+    shell.update((k, v) for k, v in converted.items() if k not in shell)
+    return shell
 
 
 def _events(path: Source, events: tuple[str, ...]) -> Any:

@@ -207,6 +207,14 @@ def from_xml(root: etree._Element, release: Release, path: str | None = None,
     return resource or {}, reader.problems
 
 
+def entry_from_xml(node: etree._Element, release: Release, index: int) -> tuple[dict[str, Any], list[Problem]]:
+    """The JSON form of the ``index``-th ``entry`` element of a Bundle (all its elements, as ``from_xml`` reads
+    them in the whole Bundle), and the problems of reading it, at the same FHIRPaths."""
+    reader = _Reader(release)
+    model = elements(model_class(release, "Bundle"))["entry"].model
+    return reader.children(node, model, f"Bundle.entry[{index}]", is_resource=False), reader.problems
+
+
 class _Reader:
     def __init__(self, release: Release, decimal: Callable[[str], Any] | None = None) -> None:
         self.release = release

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-import sys
+import re
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,24 +23,37 @@ def _ref(node: Any) -> str | None:
     return node.get("reference") if isinstance(node, dict) and isinstance(node.get("reference"), str) else None
 
 
+#: the types a reference checked here names in a conforming bundle (ResearchSubject.individual, a record's subject
+#: or patient, the study extension): only their fullUrl and Type/id are noted, to tell two references to one apart
+_NAMED = frozenset({"Patient", "ResearchStudy"})
+_IN_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]\.resource")
+
+
 @dataclass
 class IdentityCheck:
     """Collects what identifies subjects while resources go by; ``finish`` reports disagreements. It keeps only
     keys, references and the sex and birth date of each patient, never a resource, so that a bundle read entry by
-    entry is checked in flat memory."""
+    entry is checked in near-flat memory: what grows with each record naming its study is a few bytes in arrays
+    (its place, and the patient and study it names, as one of the pairs met)."""
 
-    aliases: dict[str, str] = field(default_factory=dict)  # fullUrl or Type/id → one key per resource
+    aliases: dict[str, str] = field(default_factory=dict)  # fullUrl or Type/id → one key per patient or study
     #: identifier → (path, gender, birthDate) of the first patient holding it
     patients: dict[tuple[str, str], tuple[str, Any, Any]] = field(default_factory=dict)
     enrolled: dict[str, set[str]] = field(default_factory=dict)  # patient key → study keys
-    records: list[tuple[str, str, str]] = field(default_factory=list)  # (path, patient ref, study ref)
+    pairs: dict[tuple[str, str], int] = field(default_factory=dict)  # (patient ref, study ref) of records → number
+    #: the records naming their study, in order: the pair each names, its entry and the place of the extension
+    record_pairs: array = field(default_factory=lambda: array("I"))
+    record_entries: array = field(default_factory=lambda: array("q"))  # entry number, -1: path in ``other_paths``
+    record_extensions: array = field(default_factory=lambda: array("I"))
+    other_paths: dict[int, str] = field(default_factory=dict)  # record → path of its resource, if not an entry's
 
     def add(self, resource: Node, path: str, full_url: str | None, emit: Emit) -> None:
         rtype, rid = resource.get("resourceType"), resource.get("id")
-        key = full_url or f"{rtype}/{rid}"
-        for alias in (full_url, f"{rtype}/{rid}" if rid else None):
-            if alias:
-                self.aliases[alias] = key
+        if rtype in _NAMED:
+            key = full_url or f"{rtype}/{rid}"
+            for alias in (full_url, f"{rtype}/{rid}" if rid else None):
+                if alias:
+                    self.aliases[alias] = key
         if rtype == "Patient":
             self._patient(resource, path, emit)
         elif rtype == "ResearchSubject":
@@ -52,9 +66,17 @@ class IdentityCheck:
                                     else ()):
                 if isinstance(ext, dict) and ext.get("url") == _STUDY_EXTENSION and patient:
                     study = _ref(ext.get("valueReference"))
-                    if study:  # the texts shared by all the records of one patient and study
-                        self.records.append((f"{path}.extension[{i}].valueReference", sys.intern(patient),
-                                             sys.intern(study)))
+                    if study:
+                        self._record(path, i, patient, study)
+
+    def _record(self, path: str, extension: int, patient: str, study: str) -> None:
+        pair = self.pairs.setdefault((patient, study), len(self.pairs))
+        entry = _IN_ENTRY.fullmatch(path)
+        if entry is None:
+            self.other_paths[len(self.record_pairs)] = path
+        self.record_pairs.append(pair)
+        self.record_entries.append(int(entry.group(1)) if entry else -1)
+        self.record_extensions.append(extension)
 
     def _patient(self, patient: Node, path: str, emit: Emit) -> None:
         identifiers = patient.get("identifier") if isinstance(patient.get("identifier"), list) else []
@@ -76,8 +98,13 @@ class IdentityCheck:
         for patient, studies in self.enrolled.items():
             studies_of.setdefault(self.aliases.get(patient, patient), set()).update(
                 self.aliases.get(s, s) for s in studies)
-        for path, patient, study in self.records:
+        names = list(self.pairs)
+        for n, (pair, entry, extension) in enumerate(zip(self.record_pairs, self.record_entries,
+                                                         self.record_extensions, strict=True)):
+            patient, study = names[pair]
             enrolled = studies_of.get(self.aliases.get(patient, patient))
             if enrolled is not None and self.aliases.get(study, study) not in enrolled:
+                resource = self.other_paths[n] if entry < 0 else f"Bundle.entry[{entry}].resource"
                 emit("FB-FHIR-040", f"the record names study {study}, but its patient {patient} is enrolled in "
-                     f"{', '.join(sorted(enrolled))}", path, study, " or ".join(sorted(enrolled)), None)
+                     f"{', '.join(sorted(enrolled))}", f"{resource}.extension[{extension}].valueReference", study,
+                     " or ".join(sorted(enrolled)), None)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entry_chunks
+from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, json_entry_chunks, xml_bundle_entries
 from fhirbridge.formats.fhir.checker.bundle import RESOLVING, BundleEntries
 from fhirbridge.formats.fhir.checker.identity import IdentityCheck
 from fhirbridge.formats.fhir.checker.profiles import own_codes, own_profiles
@@ -33,6 +33,8 @@ XML_SUFFIXES = (".xml",)
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 #: Resources between two calls of ``FhirValidator.progress``: a bar moves often, at no cost worth measuring.
 PROGRESS_STEP = 200
+#: Entries of an XML Bundle screened in one call (XML is read an entry at a time; JSON in chunks of bytes).
+XML_CHUNK = 256
 _ENTRY_RESOURCE = re.compile(r"Bundle\.entry\[\d+\]\.resource")
 
 #: What each layer checks, for the report's account of the rules that ran.
@@ -160,13 +162,38 @@ class FhirValidator:
         self.document(document)
 
     def _xml(self, path: Source) -> None:
-        """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map)."""
+        """FHIR XML, through the FHIR spoke's mapping to the JSON form (which reports what it cannot map). A Bundle
+        on disk is read entry by entry (``xml_bundle_entries``), with the report of the whole document: the
+        problems of reading come first, as there; anything else is read whole."""
+        if path.path is not None and path.parsed is None and self._xml_streamed(path):
+            return
         problems: list[Issue] = []
         document = load_document(path, problems, "R4")
         for issue in problems:
             self.report.add(issue)
         if document is not None:
             self.document(document)
+
+    def _xml_streamed(self, path: Source) -> bool:
+        """Whether the XML Bundle at ``path`` could be checked entry by entry (else nothing of it is reported)."""
+        kept = self.resources, set(self.rejected), set(self.walker.not_evaluated)
+        report = self.report  # the issues of the stream go first to one of their own, after the problems here
+        self.report = Report(select=report.select, ignore=report.ignore, max_issues=report.max_issues)
+        top: dict[str, Any] = {}
+        found: list[tuple[str, str]] = []
+        try:
+            self._bundle(top, _in_chunks(xml_bundle_entries(path, top, "R4", found)))
+            streamed = self.report
+        except (OSError, NotStreamable, BadDocument):
+            self.resources, self.rejected, self.walker.not_evaluated = kept
+            return False
+        finally:
+            self.report = report
+        for where, message in found:
+            report.add(Issue.of("FB-FHIR-056", f"{message}; not read", file=str(path), target=where))
+        report.extend(streamed.issues)
+        report.overflow.update(streamed.overflow)
+        return True
 
     def _ndjson(self, path: Source) -> None:
         """One resource per line, read and checked one line at a time so memory stays flat on any size."""
@@ -241,7 +268,6 @@ class FhirValidator:
         another release. ``shell`` may fill as the entries are read; if it is no Bundle, it is the document."""
         walked: list[Issue] = []  # the walk of each entry, in the place of ``entry`` in the walk of the shell
         checked: list[Issue] = []  # the profiles and identity of each resource, after the walk
-        references: list[Reference] = []
         index, identity, votes = BundleEntries(), IdentityCheck(), Counter[str]()
         stubs: dict[tuple[bool, ...], dict[str, Any] | None] = {}
         try:
@@ -259,8 +285,7 @@ class FhirValidator:
                 # a reference that resolves keeps no path; the others are located in their resource, at once or
                 # when too many resources wait for their targets (BundleEntries.settle), so that few resources are
                 # held for a path shown only if one does not resolve
-                if met:
-                    references.extend(index.settle(met, where))
+                index.settle(met, where)
                 is_object = isinstance(entry, dict)
                 if i == 0 or is_object:
                     kind = (i == 0, is_object and "search" in entry, is_object and "response" in entry)
@@ -290,7 +315,7 @@ class FhirValidator:
 
         def replay() -> None:
             held.extend(walked)
-            self.walker.references.extend(references)
+            self.walker.references.extend(index.pending_references())
 
         if listed and stubs:
             shell["entry"] = EntriesRead(list(stubs.values()), replay)
@@ -322,6 +347,18 @@ class FhirValidator:
                 for i, entry in enumerate(chunk):
                     yield first + i, entry, met[i]
             first += len(chunk)
+
+
+def _in_chunks(entries: Iterator[Any], size: int = XML_CHUNK) -> Iterator[list[Any]]:
+    """Entries read one at a time (an XML Bundle), in lists of ``size`` for the screen's one call per chunk."""
+    chunk: list[Any] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _release_votes(resource: Any) -> Counter[str]:
