@@ -305,11 +305,7 @@ def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
     """Each entry of an XML Bundle in its JSON form (``fullUrl`` and ``resource``), with the problems of reading
     its resource; the Bundle's ``type`` goes into ``top``. The document is read twice: first to tell the release
     it is written in (whose element tables read it), as ``entries.xml_release`` does for a whole document."""
-    with path.open() as handle:
-        if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
-            raise BadDocument("FB-FHIR-051", "the document declares a DOCTYPE; FHIR XML never needs one and it is "
-                                             "refused (entity expansion and external entities are attacks)")
-    release = _xml_release(path) or asked or "R4"
+    release = _xml_opening(path, asked)
     root = None
     index = 0
     try:
@@ -335,6 +331,16 @@ def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
         raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
 
 
+
+def _xml_opening(path: Source, asked: Release | None) -> Release:
+    """The release an XML document is read in, after refusing a DOCTYPE (entity expansion and external
+    entities are attacks, and FHIR XML never needs one)."""
+    with path.open() as handle:
+        if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
+            raise BadDocument("FB-FHIR-051", "the document declares a DOCTYPE; FHIR XML never needs one and it is "
+                                             "refused (entity expansion and external entities are attacks)")
+    return _xml_release(path) or asked or "R4"
+
 def xml_bundle_entries(path: Source, top: dict[str, Any], asked: Release | None,
                        problems: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
     """Each entry of an XML Bundle in its JSON form with all its elements, as the whole document's reading gives
@@ -343,10 +349,7 @@ def xml_bundle_entries(path: Source, top: dict[str, Any], asked: Release | None,
     empty list in its place) at the end. A document whose reading at the Bundle's own level has a problem (text
     between its elements, an element it lacks, a repeat) is ``NotStreamable``: only the whole-document reading
     orders such problems among the entries'."""
-    with path.open() as handle:
-        if re.search(rb"<!DOCTYPE", handle.read(4096), re.IGNORECASE):
-            raise BadDocument("FB-FHIR-051", "the DOCTYPE is refused")
-    release = _xml_release(path) or asked or "R4"
+    release = _xml_opening(path, asked)
     entry_tag = f"{{{xml.FHIR_NS}}}entry"
     root = None
     index = 0
