@@ -122,3 +122,19 @@ def test_entry_issues_name_the_entry_of_the_file(tmp_path):
     report = api.convert([path], tmp_path / "out", source="fhir", target="csv", options=ConvertOptions(jobs=1))
     assert [(i.code, i.target) for i in report.issues if i.code.startswith("FB-FHIR-05")] == [
         ("FB-FHIR-054", "Bundle.entry[0].resource"), ("FB-FHIR-053", "Bundle.entry[1]")]
+
+
+@pytest.mark.parametrize("number", ["-9223372036854775809", "18446744073709551616"])
+def test_integers_beyond_64_bits_keep_their_value_in_chunks(number: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """orjson reads such an integer as a float; the chunked read gives it to the scanner, which keeps it whole
+    (found by the property test above with a random seed)."""
+    entry = '{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Basic","id":"1"}}'
+    path = tmp_path / "bundle.json"
+    path.write_text('{"resourceType":"Bundle","link":{"":' + number + '},"type":"collection","entry":['
+                    + entry + "," + entry.replace("1", "2") + '],"total":' + number + "}")
+    top_chunks: dict = {}
+    top_scan: dict = {}
+    chunked = [e for chunk in json_entry_chunks(Source(path), top_chunks) for e in chunk]
+    assert chunked == list(json_entries(Source(path), top_scan))
+    assert top_chunks == top_scan
+    assert top_chunks["link"] == {"": int(number)} and top_chunks["total"] == int(number)

@@ -173,6 +173,19 @@ def has_empty_object(text: bytes) -> bool:
     return _EMPTY_OBJECT.search(text) is not None
 
 
+#: A run of 19 digits: a number that may lie outside 64 bits, which orjson reads as a float (-9223372036854775809
+#: becomes -9.223372036854776e18) where the scanner keeps the integer it is.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _exact_loads(text: bytes) -> Any:
+    """``orjson.loads`` of text that holds no number orjson could read inexactly (else ``_Unsure``, and the
+    scanner reads the file: such numbers are rare and always wrong in FHIR, whose integers are 32-bit)."""
+    if _LONG_NUMBER.search(text):
+        raise _Unsure
+    return orjson.loads(text)
+
+
 class _Unsure(Exception):
     """The cutting reader cannot tell where entries end here: the decoder scans on."""
 
@@ -214,7 +227,7 @@ def _cut_chunks(path: Source, top: dict[str, Any]) -> Iterator[list[Any]]:
         if not head.endswith(b","):
             raise _Unsure
         try:
-            header = orjson.loads(head[:-1] + b"}")
+            header = _exact_loads(head[:-1] + b"}")
         except orjson.JSONDecodeError:
             raise _Unsure from None
         if not isinstance(header, dict) or header.get("resourceType") != "Bundle" or "entry" in header:
@@ -270,7 +283,7 @@ def _cut(text: bytes) -> int | None:
 
 def _parsed(text: bytes) -> Chunk:
     try:
-        items = Chunk(orjson.loads(b"[" + text + b"]"))
+        items = Chunk(_exact_loads(b"[" + text + b"]"))
     except orjson.JSONDecodeError:
         raise _Unsure from None
     items.no_empty_object = not has_empty_object(text)
@@ -292,7 +305,7 @@ def _last(text: bytes) -> tuple[list[Any], dict[str, Any]]:
         if not tail.startswith(b","):
             continue
         try:
-            members = orjson.loads(b"{" + tail[1:])
+            members = _exact_loads(b"{" + tail[1:])
         except orjson.JSONDecodeError:
             continue
         if isinstance(members, dict):
@@ -306,18 +319,9 @@ def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
     its resource; the Bundle's ``type`` goes into ``top``. The document is read twice: first to tell the release
     it is written in (whose element tables read it), as ``entries.xml_release`` does for a whole document."""
     release = _xml_opening(path, asked)
-    root = None
     index = 0
     try:
-        for event, node in _events(path, ("start", "end")):
-            if root is None:
-                root = node
-                if node.tag != f"{{{xml.FHIR_NS}}}Bundle":
-                    raise NotStreamable
-                top["resourceType"] = "Bundle"
-                continue
-            if event != "end" or node.getparent() is not root:
-                continue
+        for root, node in _bundle_children(path, top):
             name = node.tag.rpartition("}")[2]
             if name == "type":
                 top["type"] = node.get("value")
@@ -331,6 +335,22 @@ def xml_entries(path: Source, asked: Release | None, top: dict[str, Any]
         raise BadDocument("FB-FHIR-050", f"not well-formed XML: {exc}") from None
 
 
+
+
+def _bundle_children(path: Source, top: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+    """The root and each element of an XML Bundle's top level once it is read whole (lxml iterparse): what both
+    streams of an XML Bundle walk, the caller dropping what it has read. A document that is no Bundle is
+    ``NotStreamable``; ``top`` learns it is one."""
+    root = None
+    for event, node in _events(path, ("start", "end")):
+        if root is None:
+            root = node
+            if node.tag != f"{{{xml.FHIR_NS}}}Bundle":
+                raise NotStreamable
+            top["resourceType"] = "Bundle"
+            continue
+        if event == "end" and node.getparent() is root:
+            yield root, node
 
 def _xml_opening(path: Source, asked: Release | None) -> Release:
     """The release an XML document is read in, after refusing a DOCTYPE (entity expansion and external
@@ -351,19 +371,10 @@ def xml_bundle_entries(path: Source, top: dict[str, Any], asked: Release | None,
     orders such problems among the entries'."""
     release = _xml_opening(path, asked)
     entry_tag = f"{{{xml.FHIR_NS}}}entry"
-    root = None
     index = 0
     before: set[str] = set()  # the Bundle's element names met before its first entry
     try:
-        for event, node in _events(path, ("start", "end")):
-            if root is None:
-                root = node
-                if node.tag != f"{{{xml.FHIR_NS}}}Bundle":
-                    raise NotStreamable
-                top["resourceType"] = "Bundle"
-                continue
-            if event != "end" or node.getparent() is not root:
-                continue
+        for root, node in _bundle_children(path, top):
             if node.tag != entry_tag:
                 if not index and isinstance(node.tag, str):
                     before.add(node.tag.rpartition("}")[2])
