@@ -36,7 +36,7 @@ from fhirbridge.store import Store
 from fhirbridge.store.batched import served
 from fhirbridge.store.repository import _identifiers, _rewrite
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
-from fhirbridge.store.search_params import index_values
+from fhirbridge.store.search_params import index_rows
 from fhirbridge.store.transaction import PlannedWrite, content_hash, plan
 
 SEARCHES = ("/Observation?code=http://loinc.org|97843-7&_count=5",
@@ -106,16 +106,14 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
         for w in writes:
             if w.resource_type == "ResearchStudy":
                 continue
-            content = _rewrite(w.resource, targets) | {"id": w.id}
+            content = _rewrite(w.resource, targets, None) | {"id": w.id}
             stored = served(content, 1, now)
             rows.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
                          "position": after + 1 + w.index, "content_hash": content_hash(content), "content": stored})
             versions.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
                              "content": stored})
             idents.extend((w.resource_type, i.get("system") or "", i["value"], w.id) for i in _identifiers(content))
-            values.extend({"resource_type": w.resource_type, "resource_id": w.id, "param": v.param,
-                           "system": v.system, "value": v.value, "low": v.low, "high": v.high}
-                          for v in index_values(content))
+            values.extend(index_rows(w.resource_type, w.id, content))
         claims: dict[tuple[str, str, str], str] = {}
         for rtype, system, value, rid in sorted(set(idents)):  # as ingest claims them: the first one keeps it
             claims.setdefault((rtype, system, value), rid)
@@ -189,7 +187,7 @@ def main() -> None:
                         help="SQLite store to search (loaded when it holds fewer copies)")
     parser.add_argument("--pg", default=PG, help="PostgreSQL URL ('' to leave PostgreSQL out)")
     args = parser.parse_args()
-    if args.pg:
+    if "search_path%3D" in args.pg:  # a schema of its own (a URL without one uses the database's default)
         import psycopg
 
         schema = args.pg.rpartition("search_path%3D")[2]

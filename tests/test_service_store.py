@@ -49,8 +49,9 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == ["0004_search_indexes"]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0004_search_indexes", "0003", "0002_rest", "0001"]
+    assert scripts.get_heads() == ["0005_token_date_keys"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0005_token_date_keys", "0004_search_indexes", "0003",
+                                                              "0002_rest", "0001"]
     url = str(tmp_path / "rest-release.sqlite")
     engine = connect_engine(url)
     with engine.connect() as conn:
@@ -63,7 +64,7 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     try:
         with store.engine.connect() as conn:
             assert {"fb_job", "fb_audit"} <= set(inspect(conn).get_table_names())
-            assert MigrationContext.configure(conn).get_current_revision() == "0004_search_indexes"
+            assert MigrationContext.configure(conn).get_current_revision() == "0005_token_date_keys"
     finally:
         store.close()
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table
 from test_service_support import database
 
 from fhirbridge.store import Store, connect_engine
@@ -45,3 +45,45 @@ def test_upgrade_rebuilds_the_search_index(kind: str, tmp_path: Path) -> None:
             assert [v.deleted for v in store.history("Patient", "p1")] == [True]  # version 1 came before
         finally:
             store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upgrade_gives_the_search_rows_their_resource_date_keys(kind: str, tmp_path: Path) -> None:
+    """Migration 0005 fills ``date_low`` / ``date_high`` of the rows stored before it as the store writes them now:
+    a resource with two dates, one with none, and a type whose date parameter has another name."""
+    from fhirbridge.store.search_params import index_rows, index_values
+
+    resources = [
+        {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"coding": [{"code": "a"}]},
+         "subject": {"reference": "Patient/p1"}, "effectivePeriod": {"start": "2019-03", "end": "2019-04-02"}},
+        {"resourceType": "Observation", "id": "o2", "status": "final", "code": {"coding": [{"code": "a"}]}},
+        {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1970", "name": [{"family": "Ho"}]},
+    ]
+    with database(kind, tmp_path) as url:
+        engine = connect_engine(url)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004_search_indexes")
+            # the rows as the store wrote them before the migration (no date keys: the columns do not exist yet)
+            old = table(search_value.name, *(column(c) for c in ("resource_type", "resource_id", "param", "system",
+                                                                 "value", "low", "high")))
+            conn.execute(insert(old), [{"resource_type": r["resourceType"], "resource_id": r["id"], "param": v.param,
+                                        "system": v.system, "value": v.value, "low": v.low, "high": v.high}
+                                       for r in resources for v in index_values(r)])
+            conn.commit()
+        engine.dispose()
+        store = Store.open(url)
+        try:
+            with store.engine.connect() as conn:
+                sv = search_value.c
+                got = sorted(tuple(row) for row in conn.execute(select(
+                    sv.resource_type, sv.resource_id, sv.param, sv.system, sv.value, sv.low, sv.high, sv.date_low,
+                    sv.date_high)))
+        finally:
+            store.close()
+    want = sorted(tuple(row.values()) for r in resources for row in index_rows(r["resourceType"], r["id"], r))
+    assert got == want
+    assert ("Observation", "o1", "code", None, "a", None, None, "2019-03-01T00:00:00", "2019-04-02T23:59:59") in got
+    assert ("Patient", "p1", "gender", None, "male", None, None, "1970-01-01T00:00:00", "1970-12-31T23:59:59") in got

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Integer, Table, func, insert, select, text, u
 
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
-from fhirbridge.store.search_params import index_values
+from fhirbridge.store.search_params import index_rows
 from fhirbridge.store.transaction import content_hash
 
 #: Most values in one IN list or rows in one multi-row statement.
@@ -118,8 +118,7 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
         results[key] = Written(version, now, key in created)
         versions.append({"resource_type": key[0], "id": key[1], "version_id": version, "last_updated": now,
                          "content": row["content"] if key in created else served(content, version, now)})
-        indexed.extend({"resource_type": key[0], "resource_id": key[1], "param": v.param, "system": v.system,
-                        "value": v.value, "low": v.low, "high": v.high} for v in index_values(content))
+        indexed.extend(index_rows(key[0], key[1], content))
     for rtype, rid in replaced:
         conn.execute(search_value.delete().where(search_value.c.resource_type == rtype,
                                                  search_value.c.resource_id == rid))

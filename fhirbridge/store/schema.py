@@ -60,6 +60,10 @@ search_value = Table(
     Column("value", String()),
     Column("low", String(40)),
     Column("high", String(40)),
+    # On every row but the dates', the sort keys of the resource's date (``search_params.sorted_date``): its
+    # earliest start and its latest end, NULL when it has none (migration 0005)
+    Column("date_low", String(40)),
+    Column("date_high", String(40)),
     # Each search reads the index alone (migration 0003): tokens and references with system and resource id;
     # dates from either end of their range; a resource's values of one parameter (deletes, sort keys) with the
     # date range, so that sorting by a date needs no table row
@@ -67,6 +71,11 @@ search_value = Table(
     Index("ix_fb_search_value_date_low", "resource_type", "param", "low", "resource_id", "high"),
     Index("ix_fb_search_value_date_high", "resource_type", "param", "high", "resource_id", "low"),
     Index("ix_fb_search_value_resource_dates", "resource_type", "resource_id", "param", "low", "high"),
+    # a code's (a reference's) entries in the order of their resource's date: a page of a code sorted by date is
+    # one range of the index, read in order (migration 0005)
+    Index("ix_fb_search_value_token_date_low", "resource_type", "param", "value", "date_low", "resource_id", "system"),
+    Index("ix_fb_search_value_token_date_high", "resource_type", "param", "value", "date_high", "resource_id",
+          "system"),
 )
 
 #: Background jobs (bulk exports, SDTM exports, imports): their whole state, so that any service process may run

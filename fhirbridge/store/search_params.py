@@ -197,6 +197,33 @@ def _dates(value: Any) -> Iterator[tuple[str, str]]:
         yield start, end
 
 
+def sorted_date(rtype: str) -> str | None:
+    """The date parameter whose sort keys the type's other rows carry (``date_low``, ``date_high``):
+    its only one (every type has at most one)."""
+    return _SORTED_DATE.get(rtype)
+
+
+_SORTED_DATE = {rtype: dates[0] for rtype, params in PARAMS.items()
+                if len(dates := [p.name for p in params.values() if p.kind == "date"]) == 1}
+
+
+def index_rows(rtype: str, rid: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``fb_search_value`` for one resource: its ``index_values``, every row but the dates' with the
+    sort keys of its date (earliest start, latest end; see ``sorted_date``), so that a search by a code sorted by
+    date reads one index range in key order instead of walking every date and probing it for the code."""
+    values = index_values(resource)
+    date = sorted_date(rtype)
+    lows = [v.low for v in values if v.param == date and v.low is not None]
+    highs = [v.high for v in values if v.param == date and v.high is not None]
+    keys = (min(lows, default=None), max(highs, default=None))
+    rows = []
+    for v in values:
+        date_low, date_high = keys if v.low is None else (None, None)
+        rows.append({"resource_type": rtype, "resource_id": rid, "param": v.param, "system": v.system,
+                     "value": v.value, "low": v.low, "high": v.high, "date_low": date_low, "date_high": date_high})
+    return rows
+
+
 def index_values(resource: dict[str, Any]) -> list[IndexedValue]:
     """The values of every supported search parameter of one resource."""
     found: list[IndexedValue] = []

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
 
 from fhirbridge.store.schema import resource, search_value
-from fhirbridge.store.search_params import PARAMS, normalise
+from fhirbridge.store.search_params import PARAMS, normalise, sorted_date
 
 #: Parameters every type has, read from the resource table itself.
 ID, LAST_UPDATED = "_id", "_lastUpdated"
@@ -178,7 +178,13 @@ def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[s
 
     A resource's key is its latest end (descending) or earliest start (ascending), as ``sort_key`` says: the index
     row that holds it is the one no other row of the resource beats. A resource with two rows holding the same key
-    comes twice (the caller drops the repeat)."""
+    comes twice (the caller drops the repeat).
+
+    With a criterion of one code (``walk_key``) and the type's own date (``sorted_date``), the walk reads that
+    code's entries, which carry the key, instead (``keyed_walk``)."""
+    key = walk_key(rtype, criteria) if sort.param == sorted_date(rtype) else None
+    if key is not None:
+        return keyed_walk(rtype, criteria, key, sort, cursor, limit)
     walk = _WALK
     sv, other = walk.c, _OTHER.c
     column, rival = (sv.high, other.high) if sort.descending else (sv.low, other.low)
@@ -190,6 +196,31 @@ def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[s
                   *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
                   *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
                   ~beaten.exists()]
+    if cursor is not None:
+        pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
+        conditions.append(pair < last if sort.descending else pair > last)
+    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
+    return (select(resource.c.id, column.label("key"), resource.c.content)
+            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
+                                             resource.c.id == sv.resource_id))
+            .where(*conditions).order_by(*order).limit(limit))
+
+
+def keyed_walk(rtype: str, criteria: list[Criterion], key: Criterion, sort: Sort, cursor: tuple[str, str] | None,
+               limit: int) -> Select[Any]:
+    """``date_walk`` along the entries of one code (or reference), which carry their resource's sort key
+    (``date_high`` descending, ``date_low`` ascending): one range of ``ix_fb_search_value_token_date_high`` (or
+    ``_low``) read in order, bounded by the criteria on the key, the other criteria checked on each entry, stopping
+    after ``limit`` rows. Every entry of the code is a match of the code, so none is read for nothing but those the
+    other criteria refuse; an id whose code is held twice comes twice, next to itself."""
+    walk = _WALK
+    sv = walk.c
+    column = sv.date_high if sort.descending else sv.date_low
+    bounding = [c for c in criteria if _bounds_key(sort, c)]
+    others = [c for c in criteria if c is not key and not _bounds_key(sort, c)]
+    conditions = [sv.resource_type == rtype, *_walked(sv, key), column.is_not(None),
+                  *(_key_bound(column, sort, c) for c in bounding),
+                  *checked_on_the_way(rtype, others, sv.resource_id)]
     if cursor is not None:
         pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
         conditions.append(pair < last if sort.descending else pair > last)
@@ -246,8 +277,13 @@ def _key_bound(column: Any, sort: Sort, criterion: Criterion) -> ColumnElement[b
 def exact_key(rtype: str, criteria: list[Criterion], sort: Sort) -> Criterion | None:
     """A criterion of one token code (or one reference id), with or without its system (type), when the page is
     by id: its index entries come in id order, so the page can be read from them directly."""
-    if sort != Sort():
-        return None
+    return walk_key(rtype, criteria) if sort == Sort() else None
+
+
+def walk_key(rtype: str, criteria: list[Criterion]) -> Criterion | None:
+    """The first criterion of one token code (or one reference id), with or without its system (type): its index
+    entries come in id order (``ix_fb_search_value_token_id``) and in the order of their resource's date
+    (``ix_fb_search_value_token_date_low`` / ``_high``), so a page in either order is read along them."""
     for criterion in criteria:
         if criterion.param in (ID, LAST_UPDATED) or criterion.modifier or criterion.chain or \
                 len(criterion.values) != 1 or kind_of(rtype, criterion.param) not in ("token", "reference"):
@@ -257,15 +293,20 @@ def exact_key(rtype: str, criteria: list[Criterion], sort: Sort) -> Criterion | 
     return None
 
 
+def _walked(walked: Any, key: Criterion) -> list[ColumnElement[bool]]:
+    """The conditions on the walked index rows of ``key`` (``walk_key``): its code, and its system when given."""
+    system, value = key.values[0]
+    return [walked.param == key.param, walked.value == value, *([walked.system == system] if system is not None
+                                                                else [])]
+
+
 def id_walk(rtype: str, criteria: list[Criterion], key: Criterion, cursor: tuple[str, str] | None,
             limit: int) -> Select[Any]:
     """The matches in id order, read along the index entries of ``key`` (see ``exact_key``), the other criteria
     checked on each, stopping after ``limit`` rows; an id held twice by ``key`` comes twice."""
     walk = _WALK
     sv = walk.c
-    system, value = key.values[0]
-    conditions = [sv.resource_type == rtype, sv.param == key.param, sv.value == value,
-                  *([sv.system == system] if system is not None else []),
+    conditions = [sv.resource_type == rtype, *_walked(sv, key),
                   *checked_on_the_way(rtype, [c for c in criteria if c is not key], sv.resource_id)]
     if cursor is not None:
         conditions.append(sv.resource_id > cursor[1])
