@@ -39,11 +39,12 @@ from fhirbridge.store.schema import identifier, resource, resource_version, sear
 from fhirbridge.store.search_params import index_rows
 from fhirbridge.store.transaction import PlannedWrite, content_hash, plan
 
-SEARCHES = ("/Observation?code=http://loinc.org|97843-7&_count=5",
-            "/Observation?subject:Patient.identifier=https://fhirbridge.org/fhir/sid/subject/HONMOU2021|"
-            "001-copy0&_count=50",
-            "/Observation?code=97843-7&date=ge2013-08&_sort=-date&_count=20",
-            "/Patient?gender=male&_revinclude=ResearchSubject:patient&_count=10")
+SEARCHES = (
+    "/Observation?code=http://loinc.org|97843-7&_count=5",
+    "/Observation?subject:Patient.identifier=https://fhirbridge.org/fhir/sid/subject/HONMOU2021|001-copy0&_count=50",
+    "/Observation?code=97843-7&date=ge2013-08&_sort=-date&_count=20",
+    "/Patient?gender=male&_revinclude=ResearchSubject:patient&_count=10",
+)
 BASELINE = "/metadata"
 PG = "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dfb_bench_rest_search"
 
@@ -75,7 +76,7 @@ def load(db: str, copies: int) -> None:
         wanted = study_copies(copies)
         patients = sum(e["resource"]["resourceType"] == "Patient" for e in orjson.loads(wanted[0])["entry"])
         start = time.perf_counter()
-        for copy, payload in enumerate(wanted[(stored or 0) // patients:], start=(stored or 0) // patients):
+        for copy, payload in enumerate(wanted[(stored or 0) // patients :], start=(stored or 0) // patients):
             writes, issues = plan(orjson.loads(payload))
             assert not issues, issues
             if copy == 0:
@@ -86,8 +87,10 @@ def load(db: str, copies: int) -> None:
         # that lets index-only scans skip the table
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE" if store.engine.dialect.name == "postgresql" else "ANALYZE")
-        print(f"{store.engine.dialect.name}: {sum(store.counts().values())} resources, {patients * copies} subjects "
-              f"(loaded in {time.perf_counter() - start:.0f} s)")
+        print(
+            f"{store.engine.dialect.name}: {sum(store.counts().values())} resources, {patients * copies} subjects "
+            f"(loaded in {time.perf_counter() - start:.0f} s)"
+        )
     finally:
         store.close()
 
@@ -99,8 +102,11 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
     with store.engine.begin() as conn:
         study = conn.execute(select(resource.c.id).where(resource.c.resource_type == "ResearchStudy")).scalar_one()
         after = conn.execute(select(func.max(resource.c.position))).scalar_one()
-        targets = {w.full_url: f"{w.resource_type}/{study if w.resource_type == 'ResearchStudy' else w.id}"
-                   for w in writes if w.full_url}
+        targets = {
+            w.full_url: f"{w.resource_type}/{study if w.resource_type == 'ResearchStudy' else w.id}"
+            for w in writes
+            if w.full_url
+        }
         rows, versions, values = [], [], []
         idents: list[tuple[str, str, str, str]] = []
         for w in writes:
@@ -108,18 +114,32 @@ def insert_rows(store: Store, writes: list[PlannedWrite]) -> None:
                 continue
             content = _rewrite(w.resource, targets, None) | {"id": w.id}
             stored = served(content, 1, now)
-            rows.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                         "position": after + 1 + w.index, "content_hash": content_hash(content), "content": stored})
-            versions.append({"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now,
-                             "content": stored})
+            rows.append(
+                {
+                    "resource_type": w.resource_type,
+                    "id": w.id,
+                    "version_id": 1,
+                    "last_updated": now,
+                    "position": after + 1 + w.index,
+                    "content_hash": content_hash(content),
+                    "content": stored,
+                }
+            )
+            versions.append(
+                {"resource_type": w.resource_type, "id": w.id, "version_id": 1, "last_updated": now, "content": stored}
+            )
             idents.extend((w.resource_type, i.get("system") or "", i["value"], w.id) for i in _identifiers(content))
             values.extend(index_rows(w.resource_type, w.id, content))
         claims: dict[tuple[str, str, str], str] = {}
         for rtype, system, value, rid in sorted(set(idents)):  # as ingest claims them: the first one keeps it
             claims.setdefault((rtype, system, value), rid)
         claimed = [{"resource_type": t, "system": s, "value": v, "resource_id": r} for (t, s, v), r in claims.items()]
-        for table, batch in ((resource, rows), (resource_version, versions), (identifier, claimed),
-                             (search_value, values)):
+        for table, batch in (
+            (resource, rows),
+            (resource_version, versions),
+            (identifier, claimed),
+            (search_value, values),
+        ):
             conn.execute(insert(table), batch)
 
 
@@ -129,11 +149,18 @@ def deleted_version(db: str) -> str:
     store = Store.open(db)
     try:
         with store.engine.connect() as conn:
-            found = conn.execute(select(resource_version.c.resource_type, resource_version.c.id)
-                                 .where(resource_version.c.deleted.is_(True)).limit(1)).first()
-            candidates = [(t, i) for t in ("Observation", "AdverseEvent", "Condition", "Procedure")
-                          for i in conn.execute(select(resource.c.id).where(resource.c.resource_type == t)
-                                                .order_by(resource.c.id).limit(20)).scalars()]
+            found = conn.execute(
+                select(resource_version.c.resource_type, resource_version.c.id)
+                .where(resource_version.c.deleted.is_(True))
+                .limit(1)
+            ).first()
+            candidates = [
+                (t, i)
+                for t in ("Observation", "AdverseEvent", "Condition", "Procedure")
+                for i in conn.execute(
+                    select(resource.c.id).where(resource.c.resource_type == t).order_by(resource.c.id).limit(20)
+                ).scalars()
+            ]
         for rtype, rid in [] if found is not None else candidates:
             if store.delete(rtype, rid)[0] is not None:
                 found = (rtype, rid)
@@ -175,16 +202,20 @@ def table(name: str, times: dict[str, list[tuple[float, float]]]) -> None:
     for url in times:
         p50, p99, c50 = percentile(wall[url], 0.5), percentile(wall[url], 0.99), percentile(cpu[url], 0.5)
         verdict = "baseline" if url == BASELINE else f"{p50 / base:5.1f}x {'ok' if p50 <= 5 * base else 'OVER 5x'}"
-        print(f"  {p50 * 1000:7.2f} {p99 * 1000:7.2f}  {verdict:>12}  {c50 * 1000:6.2f} {c50 / cpu_base:5.1f}x  "
-              f"GET {url}")
+        print(
+            f"  {p50 * 1000:7.2f} {p99 * 1000:7.2f}  {verdict:>12}  {c50 * 1000:6.2f} {c50 / cpu_base:5.1f}x  GET {url}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=100, help="re-keyed copies of each of the 13 subjects")
     parser.add_argument("--rounds", type=int, default=200, help="requests of each URL timed")
-    parser.add_argument("--sqlite", default=str(Path(tempfile.gettempdir()) / "fhirbridge-rest-search.sqlite"),
-                        help="SQLite store to search (loaded when it holds fewer copies)")
+    parser.add_argument(
+        "--sqlite",
+        default=str(Path(tempfile.gettempdir()) / "fhirbridge-rest-search.sqlite"),
+        help="SQLite store to search (loaded when it holds fewer copies)",
+    )
     parser.add_argument("--pg", default=PG, help="PostgreSQL URL ('' to leave PostgreSQL out)")
     args = parser.parse_args()
     if "search_path%3D" in args.pg:  # a schema of its own (a URL without one uses the database's default)

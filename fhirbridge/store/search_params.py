@@ -61,30 +61,74 @@ _STATUS = _token("status")
 #: Search parameters per resource type, named and defined as in the FHIR R4 specification (``_id`` and
 #: ``_lastUpdated`` are supported for every type and are read from the resource table, not this index).
 PARAMS: dict[str, dict[str, SearchParam]] = {
-    "Patient": _params(_IDENTIFIER, _token("gender"), SearchParam("birthdate", "date", ("birthDate",)),
-                       SearchParam("name", "string", ("name",)), _token("active")),
-    "ResearchStudy": _params(_IDENTIFIER, _STATUS, SearchParam("title", "string", ("title",)),
-                             _token("location"), SearchParam("date", "date", ("period",))),
-    "ResearchSubject": _params(_IDENTIFIER, _STATUS, _reference("patient", "individual", targets=("Patient",)),
-                               _reference("individual", targets=("Patient",)),
-                               _reference("study", targets=("ResearchStudy",)),
-                               SearchParam("date", "date", ("period",))),
-    "Condition": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _token("category"),
-                         _token("clinical-status", "clinicalStatus"),
-                         _token("verification-status", "verificationStatus"), _token("body-site", "bodySite"),
-                         SearchParam("onset-date", "date", ("onsetDateTime", "onsetPeriod"))),
-    "Observation": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _STATUS, _token("category"),
-                           _token("method"), _token("value-concept", "valueCodeableConcept"),
-                           _reference("performer"), _reference("has-member", "hasMember"),
-                           _reference("derived-from", "derivedFrom"),
-                           SearchParam("date", "date", ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))),
-    "Procedure": _params(_IDENTIFIER, _SUBJECT, _PATIENT, _CODE, _STATUS, _token("category"),
-                         _reference("reason-reference", "reasonReference"),
-                         SearchParam("date", "date", ("performedDateTime", "performedPeriod"))),
-    "AdverseEvent": _params(_IDENTIFIER, _SUBJECT, _token("event"), _token("actuality"), _token("category"),
-                            _token("seriousness"), _token("severity"),
-                            _reference("study", targets=("ResearchStudy",)),
-                            SearchParam("date", "date", ("date",))),
+    "Patient": _params(
+        _IDENTIFIER,
+        _token("gender"),
+        SearchParam("birthdate", "date", ("birthDate",)),
+        SearchParam("name", "string", ("name",)),
+        _token("active"),
+    ),
+    "ResearchStudy": _params(
+        _IDENTIFIER,
+        _STATUS,
+        SearchParam("title", "string", ("title",)),
+        _token("location"),
+        SearchParam("date", "date", ("period",)),
+    ),
+    "ResearchSubject": _params(
+        _IDENTIFIER,
+        _STATUS,
+        _reference("patient", "individual", targets=("Patient",)),
+        _reference("individual", targets=("Patient",)),
+        _reference("study", targets=("ResearchStudy",)),
+        SearchParam("date", "date", ("period",)),
+    ),
+    "Condition": _params(
+        _IDENTIFIER,
+        _SUBJECT,
+        _PATIENT,
+        _CODE,
+        _token("category"),
+        _token("clinical-status", "clinicalStatus"),
+        _token("verification-status", "verificationStatus"),
+        _token("body-site", "bodySite"),
+        SearchParam("onset-date", "date", ("onsetDateTime", "onsetPeriod")),
+    ),
+    "Observation": _params(
+        _IDENTIFIER,
+        _SUBJECT,
+        _PATIENT,
+        _CODE,
+        _STATUS,
+        _token("category"),
+        _token("method"),
+        _token("value-concept", "valueCodeableConcept"),
+        _reference("performer"),
+        _reference("has-member", "hasMember"),
+        _reference("derived-from", "derivedFrom"),
+        SearchParam("date", "date", ("effectiveDateTime", "effectivePeriod", "effectiveInstant")),
+    ),
+    "Procedure": _params(
+        _IDENTIFIER,
+        _SUBJECT,
+        _PATIENT,
+        _CODE,
+        _STATUS,
+        _token("category"),
+        _reference("reason-reference", "reasonReference"),
+        SearchParam("date", "date", ("performedDateTime", "performedPeriod")),
+    ),
+    "AdverseEvent": _params(
+        _IDENTIFIER,
+        _SUBJECT,
+        _token("event"),
+        _token("actuality"),
+        _token("category"),
+        _token("seriousness"),
+        _token("severity"),
+        _reference("study", targets=("ResearchStudy",)),
+        SearchParam("date", "date", ("date",)),
+    ),
     "BiologicallyDerivedProduct": _params(_IDENTIFIER),
     "Provenance": _params(_reference("target"), SearchParam("recorded", "date", ("recorded",))),
 }
@@ -203,8 +247,11 @@ def sorted_date(rtype: str) -> str | None:
     return _SORTED_DATE.get(rtype)
 
 
-_SORTED_DATE = {rtype: dates[0] for rtype, params in PARAMS.items()
-                if len(dates := [p.name for p in params.values() if p.kind == "date"]) == 1}
+_SORTED_DATE = {
+    rtype: dates[0]
+    for rtype, params in PARAMS.items()
+    if len(dates := [p.name for p in params.values() if p.kind == "date"]) == 1
+}
 
 
 def index_rows(rtype: str, rid: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -219,8 +266,19 @@ def index_rows(rtype: str, rid: str, resource: dict[str, Any]) -> list[dict[str,
     rows = []
     for v in values:
         date_low, date_high = keys if v.low is None else (None, None)
-        rows.append({"resource_type": rtype, "resource_id": rid, "param": v.param, "system": v.system,
-                     "value": v.value, "low": v.low, "high": v.high, "date_low": date_low, "date_high": date_high})
+        rows.append(
+            {
+                "resource_type": rtype,
+                "resource_id": rid,
+                "param": v.param,
+                "system": v.system,
+                "value": v.value,
+                "low": v.low,
+                "high": v.high,
+                "date_low": date_low,
+                "date_high": date_high,
+            }
+        )
     return rows
 
 
@@ -235,8 +293,11 @@ def index_values(resource: dict[str, Any]) -> list[IndexedValue]:
             if param.kind == "token":
                 found.extend(IndexedValue(param.name, system=s, value=v) for s, v in _tokens(value))
             elif param.kind == "reference":
-                found.extend(IndexedValue(param.name, system=t, value=i) for t, i in _references(value)
-                             if param.targets is None or t in param.targets)
+                found.extend(
+                    IndexedValue(param.name, system=t, value=i)
+                    for t, i in _references(value)
+                    if param.targets is None or t in param.targets
+                )
             elif param.kind == "string":
                 found.extend(IndexedValue(param.name, system=text, value=normalise(text)) for text in _strings(value))
             else:

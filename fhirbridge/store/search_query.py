@@ -64,8 +64,12 @@ def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
     sv = search_value.c
     if criterion.modifier == "missing":
         having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param)
-        return or_(*(resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
-                     for missing in set(criterion.values)))
+        return or_(
+            *(
+                resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
+                for missing in set(criterion.values)
+            )
+        )
     if criterion.modifier == "not":
         return resource.c.id.not_in(matching_ids(rtype, Criterion(criterion.param, criterion.values)))
     return resource.c.id.in_(index_ids(rtype, criterion))
@@ -89,8 +93,11 @@ def index_ids(rtype: str, criterion: Criterion) -> Select[Any] | None:
 def matching_ids(rtype: str, criterion: Criterion) -> Select[Any]:
     """The ids of ``rtype`` resources that meet one criterion."""
     found = index_ids(rtype, criterion)
-    return found if found is not None else \
-        select(resource.c.id).where(resource.c.resource_type == rtype, clause(rtype, criterion))
+    return (
+        found
+        if found is not None
+        else select(resource.c.id).where(resource.c.resource_type == rtype, clause(rtype, criterion))
+    )
 
 
 def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
@@ -98,8 +105,11 @@ def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
     criterion the count needs no look-up of the resources themselves (5 times faster for a code on PostgreSQL)."""
     found = [index_ids(rtype, c) for c in criteria]
     if not found or any(f is None for f in found):
-        return select(func.count()).select_from(resource).where(resource.c.resource_type == rtype,
-                                                                *(clause(rtype, c) for c in criteria))
+        return (
+            select(func.count())
+            .select_from(resource)
+            .where(resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria))
+        )
     if len(found) == 1:  # count(DISTINCT): a DISTINCT subquery makes SQLite walk another index in id order
         ids = found[0].subquery()
         return select(func.count(ids.c.resource_id.distinct()))
@@ -152,8 +162,12 @@ def sort_key(rtype: str, sort: Sort) -> ColumnElement[Any]:
     sv = search_value.c
     column = (sv.high if sort.descending else sv.low) if kind_of(rtype, sort.param) == "date" else sv.value
     chosen = func.max(column) if sort.descending else func.min(column)
-    return func.coalesce(select(chosen).where(sv.resource_type == rtype, sv.resource_id == resource.c.id,
-                                              sv.param == sort.param).scalar_subquery(), "")
+    return func.coalesce(
+        select(chosen)
+        .where(sv.resource_type == rtype, sv.resource_id == resource.c.id, sv.param == sort.param)
+        .scalar_subquery(),
+        "",
+    )
 
 
 def after(key: ColumnElement[Any], sort: Sort, cursor: tuple[str, str]) -> ColumnElement[bool]:
@@ -171,8 +185,9 @@ def is_date_sort(rtype: str, sort: Sort) -> bool:
     return sort.param not in (ID, LAST_UPDATED) and kind_of(rtype, sort.param) == "date"
 
 
-def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None,
-              limit: int) -> Select[Any]:
+def date_walk(
+    rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[str, str] | None, limit: int
+) -> Select[Any]:
     """The matches that have a value of the date ``sort.param``, in (key, id) order, read by walking the date index
     in that order and stopping after ``limit`` rows, instead of computing the key of every match and sorting them.
 
@@ -188,26 +203,37 @@ def date_walk(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[s
     walk = _WALK
     sv, other = walk.c, _OTHER.c
     column, rival = (sv.high, other.high) if sort.descending else (sv.low, other.low)
-    beaten = select(literal(1)).where(other.resource_type == rtype, other.resource_id == sv.resource_id,
-                                      other.param == sort.param, rival > column if sort.descending else rival < column)
+    beaten = select(literal(1)).where(
+        other.resource_type == rtype,
+        other.resource_id == sv.resource_id,
+        other.param == sort.param,
+        rival > column if sort.descending else rival < column,
+    )
     # a bound on the sorted parameter itself bounds the walk
     # the criteria first: most rows of the walk fail them, and only those that pass need the rival probe
-    conditions = [sv.resource_type == rtype, sv.param == sort.param,
-                  *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
-                  *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
-                  ~beaten.exists()]
+    conditions = [
+        sv.resource_type == rtype,
+        sv.param == sort.param,
+        *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
+        *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
+        ~beaten.exists(),
+    ]
     if cursor is not None:
         pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
         conditions.append(pair < last if sort.descending else pair > last)
     order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
-    return (select(resource.c.id, column.label("key"), resource.c.content)
-            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
-                                             resource.c.id == sv.resource_id))
-            .where(*conditions).order_by(*order).limit(limit))
+    return (
+        select(resource.c.id, column.label("key"), resource.c.content)
+        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+    )
 
 
-def keyed_walk(rtype: str, criteria: list[Criterion], key: Criterion, sort: Sort, cursor: tuple[str, str] | None,
-               limit: int) -> Select[Any]:
+def keyed_walk(
+    rtype: str, criteria: list[Criterion], key: Criterion, sort: Sort, cursor: tuple[str, str] | None, limit: int
+) -> Select[Any]:
     """``date_walk`` along the entries of one code (or reference), which carry their resource's sort key
     (``date_high`` descending, ``date_low`` ascending): one range of ``ix_fb_search_value_token_date_high`` (or
     ``_low``) read in order, bounded by the criteria on the key, the other criteria checked on each entry, stopping
@@ -218,17 +244,24 @@ def keyed_walk(rtype: str, criteria: list[Criterion], key: Criterion, sort: Sort
     column = sv.date_high if sort.descending else sv.date_low
     bounding = [c for c in criteria if _bounds_key(sort, c)]
     others = [c for c in criteria if c is not key and not _bounds_key(sort, c)]
-    conditions = [sv.resource_type == rtype, *_walked(sv, key), column.is_not(None),
-                  *(_key_bound(column, sort, c) for c in bounding),
-                  *checked_on_the_way(rtype, others, sv.resource_id)]
+    conditions = [
+        sv.resource_type == rtype,
+        *_walked(sv, key),
+        column.is_not(None),
+        *(_key_bound(column, sort, c) for c in bounding),
+        *checked_on_the_way(rtype, others, sv.resource_id),
+    ]
     if cursor is not None:
         pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
         conditions.append(pair < last if sort.descending else pair > last)
     order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
-    return (select(resource.c.id, column.label("key"), resource.c.content)
-            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
-                                             resource.c.id == sv.resource_id))
-            .where(*conditions).order_by(*order).limit(limit))
+    return (
+        select(resource.c.id, column.label("key"), resource.c.content)
+        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+    )
 
 
 def checked_on_the_way(rtype: str, criteria: list[Criterion], walked: Any) -> list[ColumnElement[bool]]:
@@ -249,13 +282,20 @@ def without_value(rtype: str, criteria: list[Criterion], sort: Sort, after_id: s
     """The matches that have no value of ``sort.param`` (key ''), by id, after ``after_id`` in the sort's direction."""
     sv = search_value.c
     having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param)
-    conditions = [resource.c.resource_type == rtype, resource.c.id.not_in(having),
-                  *(clause(rtype, c) for c in criteria)]
+    conditions = [
+        resource.c.resource_type == rtype,
+        resource.c.id.not_in(having),
+        *(clause(rtype, c) for c in criteria),
+    ]
     if after_id is not None:
         conditions.append(resource.c.id < after_id if sort.descending else resource.c.id > after_id)
     order = resource.c.id.desc() if sort.descending else resource.c.id
-    return select(resource.c.id, literal("").label("key"), resource.c.content).where(*conditions) \
-        .order_by(order).limit(limit)
+    return (
+        select(resource.c.id, literal("").label("key"), resource.c.content)
+        .where(*conditions)
+        .order_by(order)
+        .limit(limit)
+    )
 
 
 #: Date prefixes that a resource meets exactly when its sort key does: some value ends at or after a date when
@@ -264,8 +304,12 @@ _KEY_PREFIXES = {True: ("ge", "gt"), False: ("le", "lt")}
 
 
 def _bounds_key(sort: Sort, criterion: Criterion) -> bool:
-    return criterion.param == sort.param and criterion.modifier is None and criterion.chain is None and \
-        all(prefix in _KEY_PREFIXES[sort.descending] for prefix, _ in criterion.values)
+    return (
+        criterion.param == sort.param
+        and criterion.modifier is None
+        and criterion.chain is None
+        and all(prefix in _KEY_PREFIXES[sort.descending] for prefix, _ in criterion.values)
+    )
 
 
 def _key_bound(column: Any, sort: Sort, criterion: Criterion) -> ColumnElement[bool]:
@@ -285,8 +329,13 @@ def walk_key(rtype: str, criteria: list[Criterion]) -> Criterion | None:
     entries come in id order (``ix_fb_search_value_token_id``) and in the order of their resource's date
     (``ix_fb_search_value_token_date_low`` / ``_high``), so a page in either order is read along them."""
     for criterion in criteria:
-        if criterion.param in (ID, LAST_UPDATED) or criterion.modifier or criterion.chain or \
-                len(criterion.values) != 1 or kind_of(rtype, criterion.param) not in ("token", "reference"):
+        if (
+            criterion.param in (ID, LAST_UPDATED)
+            or criterion.modifier
+            or criterion.chain
+            or len(criterion.values) != 1
+            or kind_of(rtype, criterion.param) not in ("token", "reference")
+        ):
             continue
         if criterion.values[0][1] is not None:
             return criterion
@@ -296,21 +345,31 @@ def walk_key(rtype: str, criteria: list[Criterion]) -> Criterion | None:
 def _walked(walked: Any, key: Criterion) -> list[ColumnElement[bool]]:
     """The conditions on the walked index rows of ``key`` (``walk_key``): its code, and its system when given."""
     system, value = key.values[0]
-    return [walked.param == key.param, walked.value == value, *([walked.system == system] if system is not None
-                                                                else [])]
+    return [
+        walked.param == key.param,
+        walked.value == value,
+        *([walked.system == system] if system is not None else []),
+    ]
 
 
-def id_walk(rtype: str, criteria: list[Criterion], key: Criterion, cursor: tuple[str, str] | None,
-            limit: int) -> Select[Any]:
+def id_walk(
+    rtype: str, criteria: list[Criterion], key: Criterion, cursor: tuple[str, str] | None, limit: int
+) -> Select[Any]:
     """The matches in id order, read along the index entries of ``key`` (see ``exact_key``), the other criteria
     checked on each, stopping after ``limit`` rows; an id held twice by ``key`` comes twice."""
     walk = _WALK
     sv = walk.c
-    conditions = [sv.resource_type == rtype, *_walked(sv, key),
-                  *checked_on_the_way(rtype, [c for c in criteria if c is not key], sv.resource_id)]
+    conditions = [
+        sv.resource_type == rtype,
+        *_walked(sv, key),
+        *checked_on_the_way(rtype, [c for c in criteria if c is not key], sv.resource_id),
+    ]
     if cursor is not None:
         conditions.append(sv.resource_id > cursor[1])
-    return (select(resource.c.id, resource.c.id.label("key"), resource.c.content)
-            .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type,
-                                             resource.c.id == sv.resource_id))
-            .where(*conditions).order_by(sv.resource_id).limit(limit))
+    return (
+        select(resource.c.id, resource.c.id.label("key"), resource.c.content)
+        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
+        .where(*conditions)
+        .order_by(sv.resource_id)
+        .limit(limit)
+    )
