@@ -14,8 +14,11 @@ validators, with the same messages. These builders only ever accept less than th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from fhirbridge.domains.isncsci.structure import (
     ANAL_VALUES,
@@ -36,6 +39,32 @@ from fhirbridge.records.source import SourceLocation
 Plain = Callable[[dict[str, Any], SourceLocation], Any]
 
 _KEYS = ("study_id", "subject_id", "visit")
+
+
+class _Maker:
+    """``model_construct`` of one model, without its search through aliases and defaults for each record: the
+    same ``__dict__`` (every field, in the model's order, a default where none is given) and fields set."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        if model.__pydantic_post_init__ or model.__pydantic_root_model__ or model.model_config.get("extra") == "allow":
+            raise TypeError(f"{model.__name__}: model_construct does more than this")
+        self.model = model
+        self.defaults: dict[str, Any] = {}
+        for name, field in model.model_fields.items():
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            if not isinstance(default, str | int | None):  # shared by every record made: immutable only
+                raise TypeError(f"{model.__name__}.{name}: a default that is not immutable")
+            self.defaults[name] = default
+
+    def __call__(self, given: dict[str, Any]) -> Any:
+        """The model of ``given`` (every required field given, every value valid)."""
+        made = self.model.__new__(self.model)
+        fields = {name: given.get(name, default) for name, default in self.defaults.items()}
+        object.__setattr__(made, "__dict__", fields)
+        object.__setattr__(made, "__pydantic_fields_set__", set(given))
+        object.__setattr__(made, "__pydantic_extra__", None)
+        object.__setattr__(made, "__pydantic_private__", None)
+        return made
 
 
 def _text(value: Any) -> bool:
@@ -66,6 +95,13 @@ _SIDE_FIELDS = frozenset(IsncsciSide.model_fields)
 _CLASSIFICATION_FIELDS = frozenset(IsncsciClassification.model_fields)
 _MYOTOMES, _DERMATOMES = frozenset(MYOTOMES), frozenset(DERMATOMES)
 _NON_KEY = frozenset(NON_KEY_MUSCLE_LEVELS)
+_exam, _side_model, _classification_model = _Maker(IsncsciExam), _Maker(IsncsciSide), _Maker(IsncsciClassification)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _classified(field: str, value: str) -> bool:
+    """A classification value passes (the few values of a study come again on every exam)."""
+    return classification_problem(field, value) is None
 
 
 def _cells(
@@ -75,10 +111,8 @@ def _cells(
     if type(values) is not dict or len(values) != len(levels) or values.keys() != every:
         return None
     ordered = {level: values[level] for level in levels}
-    for value in ordered.values():
-        if value not in allowed or type(value) is not str:
-            return None
-    return ordered
+    # a value equal to an allowed text is that text: only str values come from reading (never a subclass)
+    return ordered if allowed.issuperset(ordered.values()) else None
 
 
 def _side(values: Any) -> IsncsciSide | None:
@@ -95,7 +129,7 @@ def _side(values: Any) -> IsncsciSide | None:
         if lowest is not None and (type(lowest) is not str or lowest not in _NON_KEY):
             return None
         fields["lowest_non_key_muscle"] = lowest
-    return IsncsciSide.model_construct(**fields)
+    return _side_model(fields)
 
 
 def _classification(values: Any) -> IsncsciClassification | bool | None:
@@ -107,11 +141,10 @@ def _classification(values: Any) -> IsncsciClassification | bool | None:
     for field, value in values.items():
         if value is None:
             continue
-        if type(value) is not str or classification_problem(field, value) is not None:
+        if type(value) is not str or not _classified(field, value):
             return False
         given = True
-    ordered = {field: values[field] for field in IsncsciClassification.model_fields if field in values}
-    return IsncsciClassification.model_construct(**ordered) if given else None
+    return _classification_model(values) if given else None
 
 
 def isncsci_exam(values: dict[str, Any], source: SourceLocation) -> IsncsciExam | None:
@@ -132,22 +165,19 @@ def isncsci_exam(values: dict[str, Any], source: SourceLocation) -> IsncsciExam 
     right, left = _side(values.get("right")), _side(values.get("left"))
     if right is None or left is None:
         return None
-    fields: dict[str, Any] = {"source": source}
-    for name in IsncsciExam.model_fields:
-        if name in values:
-            fields[name] = values[name]
-    fields["right"], fields["left"] = right, left
+    fields = {**values, "source": source, "right": right, "left": left}
     if "classification" in values:
         classification = _classification(values["classification"])
         if classification is False:
             return None
         fields["classification"] = classification
-    return IsncsciExam.model_construct(**fields)
+    return _exam(fields)  # type: ignore[no-any-return]
 
 
 # SCIM-III assessments --------------------------------------------------------------------------------------
 
 _SCIM_FIELDS = frozenset(ScimAssessment.model_fields)
+_scim = _Maker(ScimAssessment)
 _ALLOWED = {key: frozenset(item.allowed) for key, item in ITEMS.items()}
 _MAXIMA = {
     **{key: subscale.maximum for key, subscale in SUBSCALES.items()},
@@ -174,12 +204,7 @@ def scim_assessment(values: dict[str, Any], source: SourceLocation) -> ScimAsses
         score = values.get(key)
         if score is not None and (type(score) is not int or not 0 <= score <= maximum):
             return None
-    fields: dict[str, Any] = {"source": source}
-    for name in ScimAssessment.model_fields:
-        if name in values:
-            fields[name] = values[name]
-    fields["items"] = {key: items.get(key) for key in ITEMS}
-    return ScimAssessment.model_construct(**fields)
+    return _scim({**values, "source": source, "items": {key: items.get(key) for key in ITEMS}})  # type: ignore[no-any-return]
 
 
 #: The builders, by record kind of the CSV layout.
