@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from fhirbridge.domains.isncsci.structure import EXAM_EXTRAS, cell_code, cell_title, cells
-from fhirbridge.formats.fhir.context import FhirContext
+from fhirbridge.formats.fhir.context import FhirContext, resource_ids
 from fhirbridge.formats.fhir.templates import Elements, Hole, Items, Runs, Written, template
 from fhirbridge.formats.fhir.write_isncsci import (
     cell_component,
@@ -67,6 +67,7 @@ class _Shared:
     def __init__(self, ctx: FhirContext, exam: IsncsciExam) -> None:
         self.key = exam.key()
         self.panel = ctx.resource_id("isncsci-exam", *self.key)
+        self.value_id = resource_ids("isncsci-value", *self.key)  # a value Observation's, by its field
         self.study = ctx.resource_id("ResearchStudy", exam.study_id)
         self.patient = ctx.resource_id("Patient", exam.study_id, exam.subject_id)
         self.source = ctx.source(exam)
@@ -145,7 +146,7 @@ def _others(ctx: FhirContext, vac: str, dap: str, lowest: tuple[str | None, str 
 
 
 def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, value: str, method: str) -> Written:
-    rid = ctx.resource_id("isncsci-value", *shared.key, field)
+    rid = shared.value_id(field)
     source = shared.source
     kind = value_kind(field, value)
     key = ("template", "isncsci-value", field, method, kind, value if kind in ("ais_grade", "sci_level") else None,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from fhirbridge.domains.scim import ITEMS
-from fhirbridge.formats.fhir.context import FhirContext
+from fhirbridge.formats.fhir.context import FhirContext, resource_ids
 from fhirbridge.formats.fhir.templates import Elements, Hole, Runs, Written, template
 from fhirbridge.formats.fhir.write_scim import item_component, scim_panel, score_observation, scores
 from fhirbridge.records import ScimAssessment
@@ -25,6 +25,7 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
     """The panel and its score Observations, as ``write_scim.scim_resources`` makes them."""
     key = assessment.key()
     panel_id = ctx.resource_id("scim-panel", *key)
+    score_id = resource_ids("scim-score", *key)
     study = ctx.resource_id("ResearchStudy", assessment.study_id)
     patient = ctx.resource_id("Patient", assessment.study_id, assessment.subject_id)
     source = ctx.source(assessment)
@@ -37,7 +38,7 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
         optional.append((Hole(("effectiveDateTime",)), assessment.assessment_date))
     members = []
     for score, title, value, method in scores(assessment):
-        rid = ctx.resource_id("scim-score", *key, score)
+        rid = score_id(score)
 
         def build(score: str = score, title: str = title, value: int = value, method: str = method
                   ) -> dict[str, Any]:
