@@ -62,6 +62,7 @@ _SPOILED = st.sampled_from(["", " ", "a\x00b", "\x01", "x\ty", "é", "2021-02-30
 _FIELDS = {
     "isncsci_exams": ["visit", "exam_date", "examiner", "non_sci_condition", "subject_id"],
     "scim_assessments": ["visit", "assessment_date", "subject_id"],
+    "subjects": ["subject_id", "site_id", "birth_date", "enrolment_date", "injury_date", "study_id"],
 }
 
 

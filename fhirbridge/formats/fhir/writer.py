@@ -20,6 +20,7 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.scim_templates import scim_written
+from fhirbridge.formats.fhir.subject_templates import injury_written, patient_written, research_subject_written
 from fhirbridge.formats.fhir.templates import ANY_TARGET, Hole, Written, template
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
@@ -73,9 +74,14 @@ def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, te
     """One subject's resources in a stable order (subject, procedures, assessments, events)."""
     injured = False
     for subject in data.subjects:
-        yield patient(ctx, subject)
-        yield research_subject(ctx, subject)
-        condition = injury(ctx, subject)
+        if templates:
+            yield patient_written(ctx, subject)
+            yield research_subject_written(ctx, subject)
+            condition: Any = injury_written(ctx, subject)
+        else:
+            yield patient(ctx, subject)
+            yield research_subject(ctx, subject)
+            condition = injury(ctx, subject)
         if condition is not None:
             injured = True
             yield condition
