@@ -98,7 +98,9 @@ def validate(inputs: list[Path | Source], *, source: str | None = "csv", options
 def _cyclic_gc_paused(collect: bool = True) -> Iterator[None]:
     """Validation holds large trees of parsed JSON and models, which have no reference cycles; the cyclic
     garbage collector's repeated passes over them cost a third of a large run. Reference counting still frees
-    everything; the collector is back on (and runs once) when validation ends."""
+    everything; the collector is back on (and runs once) when validation ends. A conversion is the same: a chunk's
+    records and resources (CSV to FHIR NDJSON of 1,300 subjects: the collector took about 1.5 of 13 CPU
+    seconds, and found fewer than 1,000 objects in cycles at the end)."""
     if not gc.isenabled():
         yield
         return
@@ -201,7 +203,8 @@ def convert(
     try:
         from fhirbridge import pipeline
 
-        outputs = pipeline.convert(found, outdir, source, target, options, report)
+        with _cyclic_gc_paused():  # worker processes forked meanwhile run without it too
+            outputs = pipeline.convert(found, outdir, source, target, options, report)
         report.outputs.extend(str(p) for p in outputs)
         if found and _read_nothing(report):
             report.add(no_records(found, source, "--from", options.csv_mapping))
