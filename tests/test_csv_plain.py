@@ -202,5 +202,8 @@ def test_plain_scim_is_the_model_scim(edits: list[tuple[int, Any, bool]]) -> Non
 def test_plain_builders_take_valid_rows(change: dict[str, Any]) -> None:
     """Valid rows do go the plain way (the property tests above would also pass if it refused everything)."""
     assert _same_as_model(IsncsciExam, isncsci_exam, {**_exam(), **change})
+    reordered = _exam()  # cells read in another order than the levels': the record has them in the levels' order
+    reordered["left"]["motor"] = dict(reversed(reordered["left"]["motor"].items()))
+    assert _same_as_model(IsncsciExam, isncsci_exam, {**reordered, **change})
     assert _same_as_model(ScimAssessment, scim_assessment, {**_scim(), "instrument": "SCIM-III"})
     assert _same_as_model(ScimAssessment, scim_assessment, {**_scim(), "items": {"1": 0, "2A": None}})

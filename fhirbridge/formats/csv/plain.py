@@ -108,11 +108,14 @@ def _cells(
     values: Any, levels: tuple[str, ...], every: frozenset[str], allowed: frozenset[str]
 ) -> dict[str, str] | None:
     """The cells of one modality in the order of its levels, when each level is there once with a valid value."""
-    if type(values) is not dict or len(values) != len(levels) or values.keys() != every:
+    if type(values) is not dict:
         return None
-    ordered = {level: values[level] for level in levels}
+    if tuple(values) != levels:  # read in another order (or not every level): in order, as the model makes it
+        if len(values) != len(levels) or values.keys() != every:
+            return None
+        values = {level: values[level] for level in levels}
     # a value equal to an allowed text is that text: only str values come from reading (never a subclass)
-    return ordered if allowed.issuperset(ordered.values()) else None
+    return values if allowed.issuperset(values.values()) else None
 
 
 def _side(values: Any) -> IsncsciSide | None:

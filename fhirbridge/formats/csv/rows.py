@@ -242,7 +242,8 @@ def read_record(
 ) -> Record | None:
     """The record of one reading of a row; every problem of its cells is reported and gives None."""
     steps = _steps(reading)
-    source = SourceLocation(file=file, row=row, columns=reading.source_columns)
+    # made as validation would make it, without validating the reading's columns again for each row
+    source = SourceLocation.model_construct(file=file, row=row, columns=reading.source_columns)
     values: dict[str, Any] = dict(reading.constants)
     problems: list[Issue] = []
     missing = layout.missing
