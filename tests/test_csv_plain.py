@@ -153,7 +153,13 @@ def _dumped(record: BaseModel) -> Any:
     """Everything that tells two records apart: values, field order, fields set, nested models' types."""
     out = {"type": type(record).__name__, "set": sorted(record.model_fields_set), "order": list(record.__dict__)}
     for name, value in record.__dict__.items():
-        out[name] = _dumped(value) if isinstance(value, BaseModel) else value
+        out[name] = (
+            _dumped(value)
+            if isinstance(value, BaseModel)
+            else list(value.items())
+            if isinstance(value, dict)
+            else value
+        )  # a dict's order too
     return out
 
 
