@@ -59,8 +59,10 @@ def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
     try:
         return getattr(mapping, section)[key]
     except KeyError:
-        raise MappingError(f"FHIR mapping spec {mapping.spec} {mapping.version}: {section}.{key} is missing; "
-                           "compare with the bundled mappings/fhir-r4.yaml") from None
+        raise MappingError(
+            f"FHIR mapping spec {mapping.spec} {mapping.version}: {section}.{key} is missing; "
+            "compare with the bundled mappings/fhir-r4.yaml"
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -111,8 +113,17 @@ class FhirContext:
         """The business identifier of a record: its kind and key, under fhirbridge's record system."""
         return {"system": self.system("record_id"), "value": "/".join((prefix, *record.key()))}
 
-    def panel(self, id_kind: str, kind: str, profile: str, record: SubjectRecord, visit: str, category: str,
-              code: dict[str, Any], effective: str | None) -> Resource:
+    def panel(
+        self,
+        id_kind: str,
+        kind: str,
+        profile: str,
+        record: SubjectRecord,
+        visit: str,
+        category: str,
+        code: dict[str, Any],
+        effective: str | None,
+    ) -> Resource:
         """The Observation skeleton of an assessment panel (ISNCSCI exam, SCIM-III) taken at one visit."""
         resource: Resource = {
             "resourceType": "Observation",
@@ -181,8 +192,10 @@ class FhirContext:
     def mapped(self, table: str, value: str) -> str:
         codes = lookup(self.mapping, "value_maps", table)
         if value not in codes:
-            raise MappingError(f"FHIR mapping spec {self.mapping.spec} {self.mapping.version}: value_maps.{table} has "
-                               f"no entry for {value!r}")
+            raise MappingError(
+                f"FHIR mapping spec {self.mapping.spec} {self.mapping.version}: value_maps.{table} has "
+                f"no entry for {value!r}"
+            )
         return codes[value]
 
     def quantity(self, value: float, unit: str) -> dict[str, Any]:

@@ -26,8 +26,14 @@ def patient_written(ctx: FhirContext, subject: Subject) -> Written | Resource:
     """``write_subject.patient`` from a template."""
     rid = ctx.resource_id("Patient", subject.study_id, subject.subject_id)
     source = ctx.source(subject)
-    shape = ("template", "Patient", source is not None, ctx.mapped("sex", subject.sex), bool(subject.birth_date),
-             subject.age)
+    shape = (
+        "template",
+        "Patient",
+        source is not None,
+        ctx.mapped("sex", subject.sex),
+        bool(subject.birth_date),
+        subject.age,
+    )
     values: list[Any] = [rid, subject_identifier_system(ctx, subject.study_id), subject.subject_id]
     holes: list[Hole] = [Hole(("id",)), Hole(("identifier", 0, "system")), Hole(("identifier", 0, "value"))]
     _optional(values, holes, source, _SOURCE, source is not None)
@@ -44,12 +50,24 @@ def research_subject_written(ctx: FhirContext, subject: Subject) -> Written | Re
     source = ctx.source(subject)
     system = subject_identifier_system(ctx, subject.study_id)
     shape = ("template", "ResearchSubject", source is not None, bool(subject.enrolment_date))
-    values: list[Any] = [rid, system, subject.usubjid, f"{system}/site", subject.site_id,
-                         ctx.resource_id("ResearchStudy", subject.study_id),
-                         ctx.resource_id("Patient", subject.study_id, subject.subject_id)]
-    holes: list[Hole] = [Hole(("id",)), Hole(("identifier", 0, "system")), Hole(("identifier", 0, "value")),
-                         Hole(("identifier", 1, "system")), Hole(("identifier", 1, "value")),
-                         Hole(("study", "reference"), "ResearchStudy"), Hole(("individual", "reference"), "Patient")]
+    values: list[Any] = [
+        rid,
+        system,
+        subject.usubjid,
+        f"{system}/site",
+        subject.site_id,
+        ctx.resource_id("ResearchStudy", subject.study_id),
+        ctx.resource_id("Patient", subject.study_id, subject.subject_id),
+    ]
+    holes: list[Hole] = [
+        Hole(("id",)),
+        Hole(("identifier", 0, "system")),
+        Hole(("identifier", 0, "value")),
+        Hole(("identifier", 1, "system")),
+        Hole(("identifier", 1, "value")),
+        Hole(("study", "reference"), "ResearchStudy"),
+        Hole(("individual", "reference"), "Patient"),
+    ]
     _optional(values, holes, source, _SOURCE, source is not None)
     _optional(values, holes, subject.enrolment_date, Hole(("period", "start")))
     build = partial(research_subject, ctx, subject)
