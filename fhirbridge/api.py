@@ -41,8 +41,9 @@ SOURCE_FORMATS = tuple(READERS)
 TARGET_FORMATS = tuple(WRITERS)
 
 
-def read(inputs: list[Path | Source], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
-         ) -> StudyData:
+def read(
+    inputs: list[Path | Source], report: Report, *, source: str = "csv", options: ConvertOptions | None = None
+) -> StudyData:
     """Read inputs of one format into hub records, reporting every problem into ``report``."""
     read_format = reader(source)
     return read_format(_existing(inputs, report), report, options or ConvertOptions())
@@ -58,7 +59,8 @@ def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source
 def _read_nothing(report: Report) -> bool:
     """No record read, and no error says why (a file not read as the format it was told, a study not read)."""
     return not any(report.stats.get("records", {}).values()) and not any(
-        i.severity >= Severity.ERROR for i in report.issues)
+        i.severity >= Severity.ERROR for i in report.issues
+    )
 
 
 def _no_files(inputs: list[Path | Source]) -> bool:
@@ -73,10 +75,18 @@ def check(data: StudyData, report: Report) -> dict[tuple[str, ...], IsncsciClass
     return check_records(data, report)
 
 
-def validate(inputs: list[Path | Source], *, source: str | None = "csv", options: ConvertOptions | None = None,
-             fail_on: Severity = Severity.ERROR, select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
-             max_issues: int | None = None, on_records: OnRecords | None = None, collect_garbage: bool = True
-             ) -> Report:
+def validate(
+    inputs: list[Path | Source],
+    *,
+    source: str | None = "csv",
+    options: ConvertOptions | None = None,
+    fail_on: Severity = Severity.ERROR,
+    select: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+    max_issues: int | None = None,
+    on_records: OnRecords | None = None,
+    collect_garbage: bool = True,
+) -> Report:
     """Read and check inputs without writing anything, running every layer that applies to their format.
 
     ``source`` None tells the format from the content. FHIR input is validated as FHIR (structure, values,
@@ -90,15 +100,22 @@ def validate(inputs: list[Path | Source], *, source: str | None = "csv", options
     check_codes("--select", select)
     check_codes("--ignore", ignore)
     with _cyclic_gc_paused(collect_garbage):
-        return _validate(inputs, source, options, Report(fail_on=fail_on, select=select, ignore=ignore,
-                                                          max_issues=max_issues), on_records)
+        return _validate(
+            inputs,
+            source,
+            options,
+            Report(fail_on=fail_on, select=select, ignore=ignore, max_issues=max_issues),
+            on_records,
+        )
 
 
 @contextmanager
 def _cyclic_gc_paused(collect: bool = True) -> Iterator[None]:
     """Validation holds large trees of parsed JSON and models, which have no reference cycles; the cyclic
     garbage collector's repeated passes over them cost a third of a large run. Reference counting still frees
-    everything; the collector is back on (and runs once) when validation ends."""
+    everything; the collector is back on (and runs once) when validation ends. A conversion is the same: a chunk's
+    records and resources (CSV to FHIR NDJSON of 1,300 subjects: the collector took about 1.5 of 13 CPU
+    seconds, and found fewer than 1,000 objects in cycles at the end)."""
     if not gc.isenabled():
         yield
         return
@@ -111,15 +128,26 @@ def _cyclic_gc_paused(collect: bool = True) -> Iterator[None]:
             gc.collect()
 
 
-def _validate(inputs: list[Path | Source], source: str | None, options: ConvertOptions | None, report: Report,
-              on_records: OnRecords | None = None) -> Report:
+def _validate(
+    inputs: list[Path | Source],
+    source: str | None,
+    options: ConvertOptions | None,
+    report: Report,
+    on_records: OnRecords | None = None,
+) -> Report:
     if source is None:
         source = detect_format(inputs)
         if source is None:
             if (found := _existing(inputs, report)) and not report.issues:  # a missing file is FB-IO-001 alone
-                report.add(no_records(found, "csv", "--as", None) if _no_files(found) else Issue.of(
-                    "FB-IO-008", "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
-                    file=", ".join(map(str, inputs))))
+                report.add(
+                    no_records(found, "csv", "--as", None)
+                    if _no_files(found)
+                    else Issue.of(
+                        "FB-IO-008",
+                        "cannot tell whether the input is CSV, SDTM or FHIR; use --as",
+                        file=", ".join(map(str, inputs)),
+                    )
+                )
             report.finish()
             return report
     report.header["input_format"] = source
@@ -140,8 +168,10 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
         if validator.other_release:
             report.ran("FB-FHIR-001")  # content of another release is checked by the reader, with its models
         else:
-            report.skip("FB-FHIR-001", "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), "
-                        "which checked every resource")
+            report.skip(
+                "FB-FHIR-001",
+                "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), which checked every resource",
+            )
     try:
         _check_records(inputs, source, options, report, on_records)
         if not fhir_documents and _read_nothing(report) and (found := [p for p in inputs if p not in missing(inputs)]):
@@ -154,8 +184,13 @@ def _validate(inputs: list[Path | Source], source: str | None, options: ConvertO
     return report
 
 
-def _check_records(inputs: list[Path | Source], source: str, options: ConvertOptions, report: Report,
-                   on_records: OnRecords | None = None) -> None:
+def _check_records(
+    inputs: list[Path | Source],
+    source: str,
+    options: ConvertOptions,
+    report: Report,
+    on_records: OnRecords | None = None,
+) -> None:
     """The clinical layer on the records the reader makes: a chunk of whole subjects at a time where the reader
     can (every clinical check looks at one subject), so that memory stays flat on inputs of any size."""
     from fhirbridge.records import StudyData
@@ -177,8 +212,11 @@ def _check_records(inputs: list[Path | Source], source: str, options: ConvertOpt
 
 #: Rule prefixes of the checks on hub records, whatever the input format; and of each format's reader.
 _CLINICAL_RULES = ("FB-REF-", "FB-SCIM-", "FB-ISN-", "FB-DATE-", "FB-AE-")
-_READER_RULES = {"csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"), "sdtm": ("FB-IO-", "FB-MAP-", "FB-SDTM-"),
-                 "fhir": ("FB-IO-", "FB-MAP-", "FB-FHIR-05", "FB-FHIR-06")}
+_READER_RULES = {
+    "csv": ("FB-IO-", "FB-MAP-", "FB-CSV-"),
+    "sdtm": ("FB-IO-", "FB-MAP-", "FB-SDTM-"),
+    "fhir": ("FB-IO-", "FB-MAP-", "FB-FHIR-05", "FB-FHIR-06"),
+}
 
 
 def convert(
@@ -201,7 +239,8 @@ def convert(
     try:
         from fhirbridge import pipeline
 
-        outputs = pipeline.convert(found, outdir, source, target, options, report)
+        with _cyclic_gc_paused():  # worker processes forked meanwhile run without it too
+            outputs = pipeline.convert(found, outdir, source, target, options, report)
         report.outputs.extend(str(p) for p in outputs)
         if found and _read_nothing(report):
             report.add(no_records(found, source, "--from", options.csv_mapping))
@@ -210,14 +249,15 @@ def convert(
     except OSError as exc:  # the output folder, or a file in it, cannot be written
         raise unwritable(outdir, exc) from None
     if any(i.code == "FB-IO-009" for i in report.issues):  # what an empty input makes is not kept (no Provenance
-        for output in report.outputs:                       # of nothing)
+        for output in report.outputs:  # of nothing)
             Path(output).unlink(missing_ok=True)
         report.outputs.clear()
     return report
 
 
-def write(data: StudyData, outdir: Path, report: Report, *, target: str = "fhir",
-          options: ConvertOptions | None = None) -> None:
+def write(
+    data: StudyData, outdir: Path, report: Report, *, target: str = "fhir", options: ConvertOptions | None = None
+) -> None:
     """Write records as ``target`` in ``outdir``, after the checks on them (which compute the classifications of
     exams exported without one, that the writers write); the files written go to ``report.outputs``."""
     outputs = writer(target)(data, outdir, report, options or ConvertOptions(), check(data, report))
@@ -309,10 +349,24 @@ def _flat_classifications(
         try:
             results.append((label, of_flat(item, subject_id=label)))
         except KeyError as exc:
-            report.add(Issue.of("FB-ISN-003", f"exam key {exc.args[0]} is missing", file=str(path), target=where,
-                                column=str(exc.args[0])))
+            report.add(
+                Issue.of(
+                    "FB-ISN-003",
+                    f"exam key {exc.args[0]} is missing",
+                    file=str(path),
+                    target=where,
+                    column=str(exc.args[0]),
+                )
+            )
         except ValidationError as exc:
             for err in exc.errors():
-                report.add(Issue.of("FB-ISN-003", f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
-                                    file=str(path), target=where, value=str(err.get("input"))))
+                report.add(
+                    Issue.of(
+                        "FB-ISN-003",
+                        f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                        file=str(path),
+                        target=where,
+                        value=str(err.get("input")),
+                    )
+                )
     return results

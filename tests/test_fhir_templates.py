@@ -57,19 +57,36 @@ def test_templates_give_the_builders_bytes(data: StudyData) -> None:
 
 
 #: values from input that the records would refuse, put into them as a record read elsewhere might hold them
-_SPOILED = st.sampled_from(["", " ", "a\x00b", "\x01", "x\ty", "é", "2021-02-30", "2021-13", "20210101",
-                            "2021-02-28T25:00:00Z", "2020-02-29", "1999", "a b", "\u2028", "ok"])
+_SPOILED = st.sampled_from(
+    [
+        "",
+        " ",
+        "a\x00b",
+        "\x01",
+        "x\ty",
+        "é",
+        "2021-02-30",
+        "2021-13",
+        "20210101",
+        "2021-02-28T25:00:00Z",
+        "2020-02-29",
+        "1999",
+        "a b",
+        "\u2028",
+        "ok",
+    ]
+)
 _FIELDS = {
     "isncsci_exams": ["visit", "exam_date", "examiner", "non_sci_condition", "subject_id"],
     "scim_assessments": ["visit", "assessment_date", "subject_id"],
+    "subjects": ["subject_id", "site_id", "birth_date", "enrolment_date", "injury_date", "study_id"],
 }
 
 
 def _spoil(data: StudyData, kind: str, n: int, field: str, value: str) -> StudyData:
     records = getattr(data, kind)
     spoiled = StudyData()
-    for name in ("studies", "subjects", "harvests", "infusions", "isncsci_exams", "scim_assessments",
-                 "adverse_events"):
+    for name in ("studies", "subjects", "harvests", "infusions", "isncsci_exams", "scim_assessments", "adverse_events"):
         getattr(spoiled, name).extend(getattr(data, name))
     if records:
         record = records[n % len(records)]
@@ -83,8 +100,9 @@ def _whole(resource: dict[str, Any]) -> bool:
 
 @_SETTINGS
 @given(study_data(), st.sampled_from(sorted(_FIELDS)), st.integers(0, 5), st.data(), _SPOILED)
-def test_a_proven_template_lets_through_only_what_the_whole_check_does(data: StudyData, kind: str, n: int,
-                                                                       draw: st.DataObject, value: str) -> None:
+def test_a_proven_template_lets_through_only_what_the_whole_check_does(
+    data: StudyData, kind: str, n: int, draw: st.DataObject, value: str
+) -> None:
     ctx = FhirContext(load_fhir_mapping(None))
     study, units = _units(ctx, data, templates=True)
     for unit in units:  # prove the templates with the records as they are
@@ -115,11 +133,18 @@ def test_a_hole_is_never_a_bound_code() -> None:
 
 
 def test_a_template_fills_to_the_prototypes_bytes() -> None:
-    prototype = {"resourceType": "Observation", "id": "a", "status": "final", "code": {"text": "t\"x"},
-                 "component": [{"code": {"text": "1"}}, {"code": {"text": "2"}}, {"code": {"text": "last"}}],
-                 "subject": {"reference": "urn:uuid:p"}}
-    template = Template.of(prototype, [Hole(("id",)), Hole(("code", "text")), Elements(("component",), 2),
-                                       Hole(("subject", "reference"), "Patient")])
+    prototype = {
+        "resourceType": "Observation",
+        "id": "a",
+        "status": "final",
+        "code": {"text": 't"x'},
+        "component": [{"code": {"text": "1"}}, {"code": {"text": "2"}}, {"code": {"text": "last"}}],
+        "subject": {"reference": "urn:uuid:p"},
+    }
+    template = Template.of(
+        prototype,
+        [Hole(("id",)), Hole(("code", "text")), Elements(("component",), 2), Hole(("subject", "reference"), "Patient")],
+    )
     assert template.kinds == ("id", "string", "string")
     from fhirbridge.formats.fhir.templates import Runs
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fhirbridge.formats.csv.plain import BUILDERS
 from fhirbridge.formats.csv.values import CellError, checked, convert_cell
 from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
@@ -51,11 +52,14 @@ def _steps(reading: Reading) -> list[tuple[str, str, tuple[str, ...], str, Colum
     text is the value as it is: a plain string column)."""
     if reading.steps is None:
         steps = []
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per parent path: ``read_record`` asks ``is``
         for path, column in reading.columns.items():
             *parents, leaf = path.split(".")
             spec = reading.spec.columns[path]
             plain = spec.type == "str" and not spec.values
-            steps.append((path, column, tuple(parents), leaf, None if plain else spec))
+            steps.append(
+                (path, column, shared.setdefault(tuple(parents), tuple(parents)), leaf, None if plain else spec)
+            )
         reading.steps = steps
         reading.source_columns = reading.columns | {path: boxes[0][1] for path, boxes in reading.checkboxes.items()}
     return reading.steps
@@ -74,28 +78,48 @@ def plan(header: list[str], names: list[str], layout: CsvLayout, file: str, repo
     candidates = readings_of(header, names, layout)  # also those left out: their columns are not unused ones
     for reading, missing in candidates:
         visit = reading.constants.get("visit") if reading.spec.visits else None
-        what = (f"no {reading.spec.record}{f' of visit {visit}' if visit else ''} is read from the file"
-                if reading.skip_blank else "no row of the file is read")
+        what = (
+            f"no {reading.spec.record}{f' of visit {visit}' if visit else ''} is read from the file"
+            if reading.skip_blank
+            else "no row of the file is read"
+        )
         missing_all.extend((column, what) for column in missing)
         if not missing:
             readings.append(reading)
     hint = delimiter_hint(header, layout, [c for c, _ in missing_all]) or label_headers_hint(
-        header, [c for c, _ in missing_all])
+        header, [c for c, _ in missing_all]
+    )
     if hint:
         report.add(Issue.of("FB-CSV-001", hint, file=file, row=1))
         return []
     for column, what in missing_all:
-        report.add(Issue.of("FB-CSV-001", f"required column {column!r} is missing; {what}",
-                            file=file, row=1, column=column))
+        report.add(
+            Issue.of("FB-CSV-001", f"required column {column!r} is missing; {what}", file=file, row=1, column=column)
+        )
     unused = unused_columns(header, [r for r, _ in candidates], layout)
     if len(unused) == 1:
-        report.add(Issue.of("FB-CSV-002", f"column {unused[0]!r} is not used by the layout; its values are not "
-                            "converted", file=file, row=1, column=unused[0]))
+        report.add(
+            Issue.of(
+                "FB-CSV-002",
+                f"column {unused[0]!r} is not used by the layout; its values are not converted",
+                file=file,
+                row=1,
+                column=unused[0],
+            )
+        )
     elif unused:  # one issue per file, however wide the header: a million columns are not a million issues
         first = ", ".join(repr(c) for c in unused[:_UNUSED_NAMED])
         more = ", ..." if len(unused) > _UNUSED_NAMED else ""
-        report.add(Issue.of("FB-CSV-002", f"{len(unused):,} columns are not used by the layout ({first}{more}); "
-                            "their values are not converted", file=file, row=1, column=unused[0], value=len(unused)))
+        report.add(
+            Issue.of(
+                "FB-CSV-002",
+                f"{len(unused):,} columns are not used by the layout ({first}{more}); their values are not converted",
+                file=file,
+                row=1,
+                column=unused[0],
+                value=len(unused),
+            )
+        )
     return readings
 
 
@@ -113,23 +137,27 @@ def readings_of(header: list[str], names: list[str], layout: CsvLayout) -> list[
     out = []
     for name in names:
         spec = layout.files[name]
-        for visit, token in (spec.visits.items() or [(None, None)]):
+        for visit, token in spec.visits.items() or [(None, None)]:
             reading = _reading(name, spec, visit, token, header, present, len(names) > 1)
-            missing = [resolve(c.column, token) for p, c in spec.columns.items()
-                       if not c.optional and p not in reading.columns and p not in reading.checkboxes]
+            missing = [
+                resolve(c.column, token)
+                for p, c in spec.columns.items()
+                if not c.optional and p not in reading.columns and p not in reading.checkboxes
+            ]
             missing += [c for c in spec.where if c not in present]  # a filter on no column would keep no row
             out.append((reading, missing))
     return out
 
 
-def _reading(name: str, spec: FileSpec, visit: str | None, token: str | None, header: list[str],
-             present: set[str], shared: bool) -> Reading:
+def _reading(
+    name: str, spec: FileSpec, visit: str | None, token: str | None, header: list[str], present: set[str], shared: bool
+) -> Reading:
     columns: dict[str, str] = {}
     checkboxes: dict[str, list[tuple[str, str]]] = {}
     for path, column in spec.columns.items():
         wanted = resolve(column.column, token)
         if column.type == "checkboxes":
-            boxes = [(h[len(wanted) + len(CHECKBOX):], h) for h in header if h.startswith(wanted + CHECKBOX)]
+            boxes = [(h[len(wanted) + len(CHECKBOX) :], h) for h in header if h.startswith(wanted + CHECKBOX)]
             if boxes:
                 checkboxes[path] = boxes
         elif wanted in present:
@@ -151,34 +179,48 @@ def delimiter_hint(header: list[str], layout: CsvLayout, missing: list[str]) -> 
         split = {h.strip().strip('"') for h in text.split(other)}
         if len(split) > len(header) and len(split & set(missing)) > len(missing) // 2:
             shown = "\\t" if other == "\t" else other
-            return (f"the header has {len(header)} column(s) split on {layout.delimiter!r} but {len(split)} split on "
-                    f"{shown!r}: the file looks {shown!r}-separated; write delimiter: \"{shown}\" in the layout "
-                    f"{layout.name!r}")
+            return (
+                f"the header has {len(header)} column(s) split on {layout.delimiter!r} but {len(split)} split on "
+                f'{shown!r}: the file looks {shown!r}-separated; write delimiter: "{shown}" in the layout '
+                f"{layout.name!r}"
+            )
     return None
 
 
 def label_headers_hint(header: list[str], missing: list[str]) -> str | None:
     """When a REDCap export's headers are its field labels ("Record ID", "Event Name"), not its variable names."""
     if "record_id" in missing and {"Record ID", "Event Name", "Repeat Instrument"} & set(header):
-        return ("the header holds REDCap field labels ('Record ID', ...), not variable names: export the records "
-                "with the variable names as column headers (raw headers)")
+        return (
+            "the header holds REDCap field labels ('Record ID', ...), not variable names: export the records "
+            "with the variable names as column headers (raw headers)"
+        )
     return None
 
 
-def records_of_row(cells: list[str], header: list[str], readings: list[Reading], layout: CsvLayout, file: str,
-                   row: int, report: Report) -> Iterator[tuple[Reading, Record]]:
+def records_of_row(
+    cells: list[str], header: list[str], readings: list[Reading], layout: CsvLayout, file: str, row: int, report: Report
+) -> Iterator[tuple[Reading, Record]]:
     """The records one row gives (none for a row of the wrong width, which is reported)."""
     if len(cells) != len(header):
-        report.add(Issue.of("FB-CSV-006", f"row has {len(cells)} fields, the header has {len(header)}",
-                            file=file, row=row, value=len(cells), expected=str(len(header))))
+        report.add(
+            Issue.of(
+                "FB-CSV-006",
+                f"row has {len(cells)} fields, the header has {len(header)}",
+                file=file,
+                row=row,
+                value=len(cells),
+                expected=str(len(header)),
+            )
+        )
         return
     by_column = dict(zip(header, cells, strict=True))
     for reading in readings:
         where = reading.spec.where
         if any(by_column.get(c, "").strip() not in allowed for c, allowed in where.items()):
             continue
-        if reading.skip_blank and all(by_column[c].strip() in layout.missing for c in reading.own
-                                      if not _unchecked(by_column[c], c, reading)):
+        if reading.skip_blank and all(
+            by_column[c].strip() in layout.missing for c in reading.own if not _unchecked(by_column[c], c, reading)
+        ):
             continue
         record = read_record(by_column, reading, layout, file, row, report)
         if record is not None:
@@ -195,19 +237,25 @@ def _unchecked(text: str, column: str, reading: Reading) -> bool:
         return False
 
 
-def read_record(by_column: dict[str, str], reading: Reading, layout: CsvLayout, file: str, row: int,
-                report: Report) -> Record | None:
+def read_record(
+    by_column: dict[str, str], reading: Reading, layout: CsvLayout, file: str, row: int, report: Report
+) -> Record | None:
     """The record of one reading of a row; every problem of its cells is reported and gives None."""
     steps = _steps(reading)
-    source = SourceLocation(file=file, row=row, columns=reading.source_columns)
+    # made as validation would make it, without validating the reading's columns again for each row
+    source = SourceLocation.model_construct(file=file, row=row, columns=reading.source_columns)
     values: dict[str, Any] = dict(reading.constants)
     problems: list[Issue] = []
     missing = layout.missing
+    last: tuple[str, ...] = ()
+    within = values  # the dict of ``last``: consecutive cells mostly share their parents (an exam's motor cells)
     for path, column, parents, leaf, spec in steps:
         text = by_column[column].strip()
+        if parents and parents is not last:
+            within, last = _within(values, parents), parents
         if text in missing:
             if parents:  # a member of a nested field (an exam cell, a SCIM item): keep the gap visible
-                _within(values, parents)[leaf] = None
+                within[leaf] = None
             continue
         if spec is None:
             value: Any = text
@@ -215,21 +263,24 @@ def read_record(by_column: dict[str, str], reading: Reading, layout: CsvLayout, 
             try:
                 value = convert_cell(text, spec, layout)
             except CellError as exc:
-                problems.append(Issue.of(exc.code, str(exc), source=source, field=path, value=text,
-                                         expected=exc.expected))
+                problems.append(
+                    Issue.of(exc.code, str(exc), source=source, field=path, value=text, expected=exc.expected)
+                )
                 continue
-        (_within(values, parents) if parents else values)[leaf] = value
+        (within if parents else values)[leaf] = value
     for path, boxes in reading.checkboxes.items():
         try:
             codes = [code for code, column in boxes if checked(by_column[column].strip())]
             if codes:
-                _put(values, path, convert_cell(layout.list_separator.join(codes), reading.spec.columns[path],
-                                                layout))
+                _put(values, path, convert_cell(layout.list_separator.join(codes), reading.spec.columns[path], layout))
         except CellError as exc:
             problems.append(Issue.of(exc.code, str(exc), source=source, field=path, expected=exc.expected))
     if problems:
         report.extend(problems)
         return None
+    plain = BUILDERS.get(reading.spec.record)
+    if plain is not None and (record := plain(values, source)) is not None:
+        return record  # the record the model would make: see ``plain``
     try:
         return RECORD_TYPES[reading.spec.record].model_validate({**values, "source": source})
     except ValidationError as exc:
@@ -260,8 +311,15 @@ def validation_issues(exc: ValidationError, source: SourceLocation) -> list[Issu
         else:
             message = f"{path}: {err['msg'].removeprefix('Value error, ')}"
         value = err.get("input")
-        issues.append(Issue.of("FB-CSV-003", message, source=source, field=path,
-                               value=value if isinstance(value, str | int | float | bool) else None))
+        issues.append(
+            Issue.of(
+                "FB-CSV-003",
+                message,
+                source=source,
+                field=path,
+                value=value if isinstance(value, str | int | float | bool) else None,
+            )
+        )
     return issues
 
 
@@ -281,8 +339,11 @@ class FirstOfEachKey:
             seen[record.key()] = record
             return True
         if not (reading.skip_blank and first == record):
-            self.report.add(Issue.of("FB-CSV-007", f"duplicate {reading.spec.record} {'/'.join(record.key())}",
-                                     source=record.source))
+            self.report.add(
+                Issue.of(
+                    "FB-CSV-007", f"duplicate {reading.spec.record} {'/'.join(record.key())}", source=record.source
+                )
+            )
         return False
 
     def records(self, pairs: Iterable[tuple[Reading, Record]]) -> Iterator[Record]:

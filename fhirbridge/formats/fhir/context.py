@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,33 @@ Resource = dict[str, Any]
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
+#: the hex digit of a digest's 9th byte's high half with the RFC 4122 variant set (``10xx``)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _uuid_text(h: str) -> str:
+    """The UUIDv5 of a SHA-1 hex digest: its first 16 bytes, with the version (5) and the variant set."""
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(ID_NAMESPACE, name))`` without the UUID object (asked for several times per resource
     written); every resource's id is asked for again by each resource referring to it: computed once."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest())
+
+
+def resource_ids(kind: str, *key: str) -> Callable[[str], str]:
+    """``FhirContext.resource_id(kind, *key, last)`` for many ``last`` (an exam's 17 classification values):
+    the hash of what they share is made once and copied, and these ids, each asked for once, are not cached."""
+    shared = hashlib.sha1(_NAMESPACE_BYTES + "|".join((kind, *key, "")).encode())
+
+    def made(last: str) -> str:
+        digest = shared.copy()
+        digest.update(last.encode())
+        return _uuid_text(digest.hexdigest())
+
+    return made
 
 
 def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
@@ -40,8 +59,10 @@ def lookup(mapping: FhirMapping, section: str, key: str) -> Any:
     try:
         return getattr(mapping, section)[key]
     except KeyError:
-        raise MappingError(f"FHIR mapping spec {mapping.spec} {mapping.version}: {section}.{key} is missing; "
-                           "compare with the bundled mappings/fhir-r4.yaml") from None
+        raise MappingError(
+            f"FHIR mapping spec {mapping.spec} {mapping.version}: {section}.{key} is missing; "
+            "compare with the bundled mappings/fhir-r4.yaml"
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,8 +113,17 @@ class FhirContext:
         """The business identifier of a record: its kind and key, under fhirbridge's record system."""
         return {"system": self.system("record_id"), "value": "/".join((prefix, *record.key()))}
 
-    def panel(self, id_kind: str, kind: str, profile: str, record: SubjectRecord, visit: str, category: str,
-              code: dict[str, Any], effective: str | None) -> Resource:
+    def panel(
+        self,
+        id_kind: str,
+        kind: str,
+        profile: str,
+        record: SubjectRecord,
+        visit: str,
+        category: str,
+        code: dict[str, Any],
+        effective: str | None,
+    ) -> Resource:
         """The Observation skeleton of an assessment panel (ISNCSCI exam, SCIM-III) taken at one visit."""
         resource: Resource = {
             "resourceType": "Observation",
@@ -162,8 +192,10 @@ class FhirContext:
     def mapped(self, table: str, value: str) -> str:
         codes = lookup(self.mapping, "value_maps", table)
         if value not in codes:
-            raise MappingError(f"FHIR mapping spec {self.mapping.spec} {self.mapping.version}: value_maps.{table} has "
-                               f"no entry for {value!r}")
+            raise MappingError(
+                f"FHIR mapping spec {self.mapping.spec} {self.mapping.version}: value_maps.{table} has "
+                f"no entry for {value!r}"
+            )
         return codes[value]
 
     def quantity(self, value: float, unit: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from fhirbridge.domains.isncsci.structure import EXAM_EXTRAS, cell_code, cell_title, cells
-from fhirbridge.formats.fhir.context import FhirContext
+from fhirbridge.formats.fhir.context import FhirContext, resource_ids
 from fhirbridge.formats.fhir.templates import Elements, Hole, Items, Runs, Written, template
 from fhirbridge.formats.fhir.write_isncsci import (
     cell_component,
@@ -37,8 +37,15 @@ def _groups() -> list[tuple[str, str, Callable[[dict[str, str]], tuple[str, ...]
         if not groups or groups[-1][:2] != (side, modality):
             groups.append((side, modality, []))
         groups[-1][2].append(level)
-    return [(side, modality, _values_of(levels), [(cell_code(side, modality, level), cell_title(side, modality, level))
-                                                  for level in levels]) for side, modality, levels in groups]
+    return [
+        (
+            side,
+            modality,
+            _values_of(levels),
+            [(cell_code(side, modality, level), cell_title(side, modality, level)) for level in levels],
+        )
+        for side, modality, levels in groups
+    ]
 
 
 def _values_of(levels: list[str]) -> Callable[[dict[str, str]], tuple[str, ...]]:
@@ -52,8 +59,7 @@ _VISIT = Hole(("extension", 1, "valueString"))
 _SUBJECT = Hole(("subject", "reference"), "Patient")
 
 
-def exam_written(ctx: FhirContext, exam: IsncsciExam, computed: IsncsciClassification | None = None
-                 ) -> list[Written]:
+def exam_written(ctx: FhirContext, exam: IsncsciExam, computed: IsncsciClassification | None = None) -> list[Written]:
     """The panel and its classification Observations, as ``write_isncsci.exam_resources`` makes them."""
     values, method = classification_values(exam, computed)
     shared = _Shared(ctx, exam)
@@ -67,6 +73,7 @@ class _Shared:
     def __init__(self, ctx: FhirContext, exam: IsncsciExam) -> None:
         self.key = exam.key()
         self.panel = ctx.resource_id("isncsci-exam", *self.key)
+        self.value_id = resource_ids("isncsci-value", *self.key)  # a value Observation's, by its field
         self.study = ctx.resource_id("ResearchStudy", exam.study_id)
         self.patient = ctx.resource_id("Patient", exam.study_id, exam.subject_id)
         self.source = ctx.source(exam)
@@ -77,14 +84,27 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
     source = shared.source
     items = _items(ctx, exam)
     count = sum(len(run.keys) for run in items)
-    key = ("template", "isncsci-exam", source is not None, shared.dated, bool(exam.non_sci_condition),
-           bool(exam.examiner), len(members))
+    key = (
+        "template",
+        "isncsci-exam",
+        source is not None,
+        shared.dated,
+        bool(exam.non_sci_condition),
+        bool(exam.examiner),
+        len(members),
+    )
 
     def build() -> dict[str, Any]:
         return panel_resource(ctx, exam, members)
 
-    values: list[Any] = [shared.panel, shared.study, exam.visit, ctx.record_id("isncsci", exam)["value"],
-                         shared.patient, items]
+    values: list[Any] = [
+        shared.panel,
+        shared.study,
+        exam.visit,
+        ctx.record_id("isncsci", exam)["value"],
+        shared.patient,
+        items,
+    ]
     if source is not None:
         values.append(source)
     if exam.exam_date:
@@ -97,8 +117,14 @@ def _panel(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, members: list[s
 
     def holes() -> list[Hole | Elements]:
         """In the order of ``values``."""
-        found: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
-                                        Elements(("component",), count)]
+        found: list[Hole | Elements] = [
+            Hole(("id",)),
+            _STUDY,
+            _VISIT,
+            Hole(("identifier", 0, "value")),
+            _SUBJECT,
+            Elements(("component",), count),
+        ]
         if source is not None:
             found.append(Hole(("meta", "source")))
         if exam.exam_date:
@@ -135,21 +161,32 @@ def _cell(ctx: FhirContext, code: str, title: str, value: str) -> tuple[Any, byt
 
 
 def _others(ctx: FhirContext, vac: str, dap: str, lowest: tuple[str | None, str | None]) -> list[tuple[Any, bytes]]:
-    items = [_cell(ctx, "analContraction", EXAM_EXTRAS["analContraction"], vac),
-             _cell(ctx, "analSensation", EXAM_EXTRAS["analSensation"], dap)]
+    items = [
+        _cell(ctx, "analContraction", EXAM_EXTRAS["analContraction"], vac),
+        _cell(ctx, "analSensation", EXAM_EXTRAS["analSensation"], dap),
+    ]
     for side, level in zip(("right", "left"), lowest, strict=True):
         if level is not None:
-            items.append(((side, "lowest-non-key-muscle", level),
-                          orjson.dumps(non_key_muscle_component(ctx, side, level))))
+            items.append(
+                ((side, "lowest-non-key-muscle", level), orjson.dumps(non_key_muscle_component(ctx, side, level)))
+            )
     return items
 
 
 def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, value: str, method: str) -> Written:
-    rid = ctx.resource_id("isncsci-value", *shared.key, field)
+    rid = shared.value_id(field)
     source = shared.source
     kind = value_kind(field, value)
-    key = ("template", "isncsci-value", field, method, kind, value if kind in ("ais_grade", "sci_level") else None,
-           source is not None, shared.dated)
+    key = (
+        "template",
+        "isncsci-value",
+        field,
+        method,
+        kind,
+        value if kind in ("ais_grade", "sci_level") else None,
+        source is not None,
+        shared.dated,
+    )
 
     build = partial(value_observation, ctx, exam, field, value, method)
     values: list[Any] = [rid, shared.study, exam.visit, shared.patient, shared.panel]
@@ -169,8 +206,13 @@ def _value(ctx: FhirContext, exam: IsncsciExam, shared: _Shared, field: str, val
 
 def _value_holes(kind: str, sourced: bool, dated: bool) -> list[Hole | Elements]:
     """In the order of ``_value``'s values."""
-    holes: list[Hole | Elements] = [Hole(("id",)), _STUDY, _VISIT, _SUBJECT,
-                                    Hole(("derivedFrom", 0, "reference"), "Observation")]
+    holes: list[Hole | Elements] = [
+        Hole(("id",)),
+        _STUDY,
+        _VISIT,
+        _SUBJECT,
+        Hole(("derivedFrom", 0, "reference"), "Observation"),
+    ]
     if sourced:
         holes.append(Hole(("meta", "source")))
     if dated:
@@ -180,5 +222,8 @@ def _value_holes(kind: str, sourced: bool, dated: bool) -> list[Hole | Elements]
     return holes
 
 
-_VALUE_HOLES = {"integer": Hole(("valueInteger",)), "string": Hole(("valueString",)),
-                "text": Hole(("valueCodeableConcept", "text"))}
+_VALUE_HOLES = {
+    "integer": Hole(("valueInteger",)),
+    "string": Hole(("valueString",)),
+    "text": Hole(("valueCodeableConcept", "text")),
+}

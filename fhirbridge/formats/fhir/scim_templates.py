@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from fhirbridge.domains.scim import ITEMS
-from fhirbridge.formats.fhir.context import FhirContext
+from fhirbridge.formats.fhir.context import FhirContext, resource_ids
 from fhirbridge.formats.fhir.templates import Elements, Hole, Runs, Written, template
 from fhirbridge.formats.fhir.write_scim import item_component, scim_panel, score_observation, scores
 from fhirbridge.records import ScimAssessment
@@ -25,6 +25,7 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
     """The panel and its score Observations, as ``write_scim.scim_resources`` makes them."""
     key = assessment.key()
     panel_id = ctx.resource_id("scim-panel", *key)
+    score_id = resource_ids("scim-score", *key)
     study = ctx.resource_id("ResearchStudy", assessment.study_id)
     patient = ctx.resource_id("Patient", assessment.study_id, assessment.subject_id)
     source = ctx.source(assessment)
@@ -37,16 +38,16 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
         optional.append((Hole(("effectiveDateTime",)), assessment.assessment_date))
     members = []
     for score, title, value, method in scores(assessment):
-        rid = ctx.resource_id("scim-score", *key, score)
+        rid = score_id(score)
 
-        def build(score: str = score, title: str = title, value: int = value, method: str = method
-                  ) -> dict[str, Any]:
+        def build(score: str = score, title: str = title, value: int = value, method: str = method) -> dict[str, Any]:
             return score_observation(ctx, assessment, score, title, value, method, panel_id)
 
         values = [rid, *common, value, panel_id, *(v for _, v in optional)]
         shape = ("template", "scim-score", score, method, source is not None, dated)
-        members.append(Written(template(ctx.constants, shape, build, partial(_score_holes, optional)), rid, values,
-                               build))
+        members.append(
+            Written(template(ctx.constants, shape, build, partial(_score_holes, optional)), rid, values, build)
+        )
     ids = [m.rid for m in members]
 
     def build_panel() -> dict[str, Any]:
@@ -55,25 +56,55 @@ def scim_written(ctx: FhirContext, assessment: ScimAssessment) -> list[Written]:
     runs: Runs = ctx.constants.setdefault(("scim-component-runs",), Runs())
     scores_given = tuple(assessment.items.get(item) for item in ITEMS)
     items = [runs.get(scores_given, partial(_components, ctx, scores_given))]
-    values = [panel_id, *common[:2], ctx.record_id("scim", assessment)["value"], patient, items,
-              *(v for _, v in optional), *ids]
+    values = [
+        panel_id,
+        *common[:2],
+        ctx.record_id("scim", assessment)["value"],
+        patient,
+        items,
+        *(v for _, v in optional),
+        *ids,
+    ]
     shape = ("template", "scim-panel", source is not None, dated, len(ids))
-    return [Written(template(ctx.constants, shape, build_panel, partial(_panel_holes, optional, len(ids))), panel_id,
-                    values, build_panel), *members]
+    return [
+        Written(
+            template(ctx.constants, shape, build_panel, partial(_panel_holes, optional, len(ids))),
+            panel_id,
+            values,
+            build_panel,
+        ),
+        *members,
+    ]
 
 
 def _score_holes(optional: list[tuple[Hole, Any]]) -> list[Hole | Elements]:
-    return [Hole(("id",)), _STUDY, _VISIT, _SUBJECT, Hole(("valueInteger",)),
-            Hole(("derivedFrom", 0, "reference"), "Observation"), *(h for h, _ in optional)]
+    return [
+        Hole(("id",)),
+        _STUDY,
+        _VISIT,
+        _SUBJECT,
+        Hole(("valueInteger",)),
+        Hole(("derivedFrom", 0, "reference"), "Observation"),
+        *(h for h, _ in optional),
+    ]
 
 
 def _panel_holes(optional: list[tuple[Hole, Any]], members: int) -> list[Hole | Elements]:
-    return [Hole(("id",)), _STUDY, _VISIT, Hole(("identifier", 0, "value")), _SUBJECT,
-            Elements(("component",), len(ITEMS)), *(h for h, _ in optional),
-            *(Hole(("hasMember", n, "reference"), "Observation") for n in range(members))]
+    return [
+        Hole(("id",)),
+        _STUDY,
+        _VISIT,
+        Hole(("identifier", 0, "value")),
+        _SUBJECT,
+        Elements(("component",), len(ITEMS)),
+        *(h for h, _ in optional),
+        *(Hole(("hasMember", n, "reference"), "Observation") for n in range(members)),
+    ]
 
 
 def _components(ctx: FhirContext, scores_given: tuple[int | None, ...]) -> list[tuple[Any, bytes]]:
     """Each item's component as (key, JSON)."""
-    return [((item, score), orjson.dumps(item_component(ctx, item, score)))
-            for item, score in zip(ITEMS, scores_given, strict=True)]
+    return [
+        ((item, score), orjson.dumps(item_component(ctx, item, score)))
+        for item, score in zip(ITEMS, scores_given, strict=True)
+    ]

@@ -29,7 +29,6 @@ from fhirbridge.formats.fhir.writer import (
     conversion_time,
     entry,
     resource_id,
-    resource_type,
     study_unit,
     subject_units,
 )
@@ -54,18 +53,22 @@ class Rendered:
 class FhirSink:
     def __init__(self, outdir: Path, report: Report, options: ConvertOptions) -> None:
         if options.fhir_format == "ndjson" and options.bundle_type != "collection":
-            raise UnsupportedOption("NDJSON holds resources, not a Bundle: --bundle-type transaction needs "
-                                    "--fhir-format json or xml")
+            raise UnsupportedOption(
+                "NDJSON holds resources, not a Bundle: --bundle-type transaction needs --fhir-format json or xml"
+            )
         if options.fhir_format == "ndjson" and (options.bundle_size or options.bundle_per_subject):
-            raise UnsupportedOption("NDJSON holds resources, not Bundles: --bundle-size and --bundle-per-subject "
-                                    "need --fhir-format json or xml")
+            raise UnsupportedOption(
+                "NDJSON holds resources, not Bundles: --bundle-size and --bundle-per-subject "
+                "need --fhir-format json or xml"
+            )
         self.outdir = outdir
         self.options = options
         self.release: Release = options.fhir_version or "R4"
         self.recorded = conversion_time()  # once per run, in the parent: every worker writes the same time
         mapping = load_fhir_mapping(options.fhir_mapping)
-        report.header.update({"fhir_release": FHIR_VERSIONS[self.release],
-                              "fhir_mapping": f"{mapping.spec} {mapping.version}"})
+        report.header.update(
+            {"fhir_release": FHIR_VERSIONS[self.release], "fhir_mapping": f"{mapping.spec} {mapping.version}"}
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -108,31 +111,52 @@ class FhirSink:
         """NDJSON lines of the units, whose resources are dicts or ``Written`` from templates: a Written of a
         proven template whose values pass is not checked again; the others are built as dicts and checked whole
         (and prove their template when they pass)."""
-        types = {resource_id(r): resource_type(r) for unit in (*units, study) for r in unit}
+        types: dict[str, str] = {}  # id → resource type, of every resource of the chunk and the study
+        for unit in (*units, study):
+            for r in unit:
+                if isinstance(r, Written):
+                    types[r.rid] = r.template.rtype
+                else:
+                    types[r["id"]] = r["resourceType"]
         resources = [r for unit in units for r in unit]
         built: dict[int, Resource] = {}
         shaped = []  # the Written whose shape, items and references pass: their values are checked together
         for n, r in enumerate(resources):
-            if isinstance(r, Written):
-                if not (r.template.proven and r.items_proven()):
-                    built[n] = r.build()
-                    _prove(r, built[n], self.release)
+            if not isinstance(r, Written):
+                continue
+            if r.template.proven and r.items_proven():  # the common case: its references are all to check
+                if _targets_found(r, types):
+                    shaped.append(n)
+                    continue
+            else:
+                built[n] = r.build()
+                _prove(r, built[n], self.release)
                 if r.template.proven and _shaped(r, types):
                     shaped.append(n)
-                else:
-                    resources[n] = built.get(n) or r.build()
+                    continue
+            resources[n] = built.get(n) or r.build()
         proven = set(shaped)
         for n in _failing_values([resources[n] for n in shaped], shaped):
             proven.discard(n)
             resources[n] = built.get(n) or resources[n].build()
-        entries = [{"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}}
-                   if n in proven else entry(r, "collection") for n, r in enumerate(resources)]
+        entries = [
+            {"fullUrl": f"urn:uuid:{r.rid}", "resource": {"resourceType": r.rtype, "id": r.rid}}
+            if n in proven
+            else entry(r, "collection")
+            for n, r in enumerate(resources)
+        ]
         checked = len(entries)
         with_study = entries if first else entries + [entry(r, "collection") for r in study]
         found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
         rendered = Rendered(issues=found)
-        lines = iter([(r.rtype, r.encode(types)) if isinstance(r, Written)
-                      else (r["resourceType"], relative_line(orjson.dumps(r), types)) for r in resources])
+        lines = iter(
+            [
+                (r.rtype, r.encode(types))
+                if isinstance(r, Written)
+                else (r["resourceType"], relative_line(orjson.dumps(r), types))
+                for r in resources
+            ]
+        )
         for unit in units:
             rendered.units.append(Unit(resource_id(unit[0]), [next(lines) for _ in unit]))
         return rendered
@@ -141,11 +165,12 @@ class FhirSink:
         fmt, pretty = self.options.fhir_format, self.options.pretty
         if fmt == "ndjson":
             types = {r["id"]: r["resourceType"] for unit in (*units, study) for r in unit}
-            return lambda item, n: (item["resource"]["resourceType"],
-                                    relative_line(orjson.dumps(item["resource"]), types))
+            return lambda item, n: (
+                item["resource"]["resourceType"],
+                relative_line(orjson.dumps(item["resource"]), types),
+            )
         if fmt == "xml":
-            return lambda item, n: (item["resource"]["resourceType"], _xml_entry(item, n, self.release, pretty,
-                                                                                  found))
+            return lambda item, n: (item["resource"]["resourceType"], _xml_entry(item, n, self.release, pretty, found))
         option = orjson.OPT_INDENT_2 if pretty else 0
         return lambda item, n: (item["resource"]["resourceType"], orjson.dumps(item, option=option))
 
@@ -155,8 +180,15 @@ class FhirSink:
             files: BundleFiles | NdjsonFiles = NdjsonFiles(self.outdir)
         else:
             limit = 1 if self.options.bundle_per_subject else self.options.bundle_size
-            files = BundleFiles(self.outdir, self.ctx, self.options.bundle_type, self.options.fhir_format,
-                                self.options.pretty, limit, self.release)
+            files = BundleFiles(
+                self.outdir,
+                self.ctx,
+                self.options.bundle_type,
+                self.options.fhir_format,
+                self.options.pretty,
+                limit,
+                self.release,
+            )
         try:
             for part in parts:
                 if part.study is not None:
@@ -185,8 +217,9 @@ def _starts(units: list[list[Resource]]) -> list[int]:
 def _prove(written: Written, built: Resource, release: Release) -> None:
     """Prove ``written``'s template and items with the resource built the ordinary way, if it passes the whole
     output check and the template fills to its very bytes."""
-    if not check_bundle({"entry": [entry(built, "collection")]}, release) \
-            and written.encode(None) == orjson.dumps(built):
+    if not check_bundle({"entry": [entry(built, "collection")]}, release) and written.encode(None) == orjson.dumps(
+        built
+    ):
         written.template.proven = True
         written.prove_items()
 
@@ -200,10 +233,14 @@ def _passes(written: Written, types: dict[str, str]) -> bool:
 def _shaped(written: Written, types: dict[str, str]) -> bool:
     """Its items are proven and its references point at resources of the chunk of the types the template was
     proven with."""
-    if not written.items_proven():
-        return False
-    for rtype, rid in written.references():
-        found = types.get(rid)
+    return written.items_proven() and _targets_found(written, types)
+
+
+def _targets_found(written: Written, types: dict[str, str]) -> bool:
+    """Its references point at resources of the chunk of the types the template was proven with."""
+    values = written.values
+    for n, rtype in written.template.references:
+        found = types.get(values[n])
         if found is None or (found != rtype and rtype != ANY_TARGET):
             return False
     return True
@@ -229,7 +266,7 @@ def _entry_index(issue: Issue) -> int:
     target = issue.target or ""
     if not target.startswith("Bundle.entry["):
         return -1
-    return int(target[len("Bundle.entry["):target.index("]")])
+    return int(target[len("Bundle.entry[") : target.index("]")])
 
 
 def _placed(issue: Issue, places: list[tuple[str, int, str]]) -> Issue:
@@ -241,10 +278,11 @@ def _placed(issue: Issue, places: list[tuple[str, int, str]]) -> Issue:
     path, position, rtype = places[n]
     if not path:  # the study's entries, first in every file
         return issue
-    rest = (issue.target or "")[len(f"Bundle.entry[{n}]"):]
+    rest = (issue.target or "")[len(f"Bundle.entry[{n}]") :]
     if path.endswith(".ndjson"):
-        return issue.model_copy(update={"file": path, "row": position,
-                                        "target": rtype + rest.removeprefix(".resource")})
+        return issue.model_copy(
+            update={"file": path, "row": position, "target": rtype + rest.removeprefix(".resource")}
+        )
     return issue.model_copy(update={"file": path, "target": f"Bundle.entry[{position}]{rest}"})
 
 
@@ -258,4 +296,4 @@ def _xml_entry(item: Resource, n: int, release: Release, pretty: bool, found: li
         return None
     document = xml.to_bytes(root) if pretty else xml.compact_bytes(root)
     start = document.index(b"<entry>") - (2 if pretty else 0)
-    return document[start:document.rindex(b"</Bundle>")]
+    return document[start : document.rindex(b"</Bundle>")]

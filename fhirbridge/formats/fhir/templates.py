@@ -83,8 +83,9 @@ class Runs:
         found = self.made.get(key)
         if found is None:
             items = make()
-            found = self.made[key] = Items(len(self.made), tuple(k for k, _ in items),
-                                           b",".join(data for _, data in items))
+            found = self.made[key] = Items(
+                len(self.made), tuple(k for k, _ in items), b",".join(data for _, data in items)
+            )
         return found
 
 
@@ -106,6 +107,9 @@ class Template:
     proven: bool = False
     items: set[Any] = field(default_factory=set)  # the keys of the element items proven with this template
     runs: set[int] = field(default_factory=set)  # the runs of items all proven with this template
+    #: ``Written.encode`` and ``Written.primitives`` of this template, one expression each (see ``_compiled``)
+    fill: Callable[[list[Any], dict[str, str] | None], bytes] | None = field(default=None, repr=False)
+    pick: Callable[[list[Any]], tuple[Any, ...]] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, prototype: Resource, holes: Sequence[Hole | Elements]) -> Template:
@@ -119,7 +123,7 @@ class Template:
                 parent = parent[step]
             last = hole.path[-1]
             if isinstance(hole, Elements):
-                parent[last] = [mark, *parent[last][hole.count:]]
+                parent[last] = [mark, *parent[last][hole.count :]]
             else:
                 parent[last] = mark
         data = orjson.dumps(marked)
@@ -131,17 +135,28 @@ class Template:
                 break
             end = rest.index(_MARK.encode() + b'"', start + 4)
             parts.append(rest[:start])
-            order.append(int(rest[start + 1 + len(_MARK.encode()):end]))
-            rest = rest[end + len(_MARK.encode()) + 1:]
+            order.append(int(rest[start + 1 + len(_MARK.encode()) : end]))
+            rest = rest[end + len(_MARK.encode()) + 1 :]
         if sorted(order) != list(range(len(holes))):
             raise ValueError(f"a hole of {prototype.get('resourceType')} is missing or repeated: {order}")
-        gaps = [(n, isinstance(holes[n], Hole) and holes[n].target is not None, isinstance(holes[n], Elements))
-                for n in order]
+        gaps = [
+            (n, isinstance(holes[n], Hole) and holes[n].target is not None, isinstance(holes[n], Elements))
+            for n in order
+        ]
         values = [(n, h.target) for n, h in enumerate(holes) if isinstance(h, Hole)]
-        return cls(prototype["resourceType"], parts, order, list(holes), _kinds(prototype["resourceType"], holes),
-                   gaps, [(n, target is not None) for n, target in values],
-                   [(n, target) for n, target in values if target is not None],
-                   [n for n, h in enumerate(holes) if isinstance(h, Elements)])
+        made = cls(
+            prototype["resourceType"],
+            parts,
+            order,
+            list(holes),
+            _kinds(prototype["resourceType"], holes),
+            gaps,
+            [(n, target is not None) for n, target in values],
+            [(n, target) for n, target in values if target is not None],
+            [n for n, h in enumerate(holes) if isinstance(h, Elements)],
+        )
+        made.fill, made.pick = _compiled(made)
+        return made
 
 
 @dataclass(slots=True)
@@ -165,8 +180,7 @@ class Written:
 
     def primitives(self) -> tuple[Any, ...]:
         """The values of the primitive holes as the resource holds them (a reference as ``urn:uuid:``)."""
-        values = self.values
-        return tuple(f"urn:uuid:{values[n]}" if reference else values[n] for n, reference in self.template.primitives)
+        return self.template.pick(self.values)  # type: ignore[misc]
 
     def items_proven(self) -> bool:
         template = self.template
@@ -186,25 +200,45 @@ class Written:
     def encode(self, types: dict[str, str] | None) -> bytes:
         """The resource's JSON; with ``types`` (id → resource type), references to those ids are relative
         (``Patient/<id>``), as NDJSON has them, else ``urn:uuid:`` as in a Bundle."""
-        template, values, dumps = self.template, self.values, orjson.dumps
-        parts = template.parts
-        out = [parts[0]]
-        for gap, (n, reference, elements) in enumerate(template.gaps, start=1):
-            value = values[n]
-            if reference:
-                rtype = types.get(value) if types is not None else None
-                out.append(b'"%s/%s"' % (rtype.encode(), value.encode()) if rtype
-                           else b'"urn:uuid:%s"' % value.encode())
-            elif elements:
-                out.append(b",".join(run.data for run in value))
-            else:
-                out.append(dumps(value))
-            out.append(parts[gap])
-        return b"".join(out)
+        return self.template.fill(self.values, types)  # type: ignore[misc]
 
     def resource(self) -> Resource:
         """The resource as a dict, parsed from its bytes (for the whole check)."""
         return orjson.loads(self.encode(None))
+
+
+def _reference(value: str, types: dict[str, str] | None) -> bytes:
+    """A reference hole's JSON: relative (``"Patient/<id>"``) to a resource of ``types``, else ``urn:uuid:``."""
+    rtype = types.get(value) if types is not None else None
+    return b'"%s/%s"' % (rtype.encode(), value.encode()) if rtype else b'"urn:uuid:%s"' % value.encode()
+
+
+def _items(runs: list[Items]) -> bytes:
+    return b",".join([run.data for run in runs])
+
+
+def _compiled(
+    template: Template,
+) -> tuple[Callable[[list[Any], dict[str, str] | None], bytes], Callable[[list[Any]], tuple[Any, ...]]]:
+    """The template's fill (its parts and holes joined, each hole as ``orjson.dumps`` of its value, a reference
+    or items) and pick (the values of its primitive holes, a reference as ``urn:uuid:``), each one expression
+    over the values made once per template: a loop over the gaps, for every resource written, cost more than
+    filling them."""
+    names: dict[str, Any] = {"join": b"".join, "dumps": orjson.dumps, "reference": _reference, "items": _items}
+    pieces = ["part0"]
+    names["part0"] = template.parts[0]
+    for gap, (n, reference, elements) in enumerate(template.gaps, start=1):
+        hole = "reference" if reference else "items" if elements else "dumps"
+        pieces.append(f"{hole}(values[{n}], types)" if reference else f"{hole}(values[{n}])")
+        pieces.append(f"part{gap}")
+        names[f"part{gap}"] = template.parts[gap]
+    picked = [f'f"urn:uuid:{{values[{n}]}}"' if reference else f"values[{n}]" for n, reference in template.primitives]
+    source = (
+        f"def fill(values, types):\n    return join(({', '.join(pieces)},))\n"
+        f"def pick(values):\n    return ({''.join(p + ', ' for p in picked)})\n"
+    )
+    exec(compile(source, f"<template {template.rtype}>", "exec"), names)  # our own text: no value from input
+    return names["fill"], names["pick"]
 
 
 def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:
@@ -220,8 +254,12 @@ def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def template(constants: dict[Any, Any], key: tuple[Any, ...], build: Callable[[], Resource],
-             holes: Callable[[], Sequence[Hole | Elements]]) -> Template:
+def template(
+    constants: dict[Any, Any],
+    key: tuple[Any, ...],
+    build: Callable[[], Resource],
+    holes: Callable[[], Sequence[Hole | Elements]],
+) -> Template:
     """The template of shape ``key``, made from ``build()`` and ``holes()`` the first time (kept in
     ``FhirContext.constants``)."""
     found = constants.get(key)

@@ -20,6 +20,7 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.scim_templates import scim_written
+from fhirbridge.formats.fhir.subject_templates import injury_written, patient_written, research_subject_written
 from fhirbridge.formats.fhir.templates import ANY_TARGET, Hole, Written, template
 from fhirbridge.formats.fhir.write_adverse_event import adverse_event_resource, suspects_of
 from fhirbridge.formats.fhir.write_isncsci import exam_resources
@@ -50,8 +51,9 @@ def study_unit(ctx: FhirContext, data: StudyData, recorded: str) -> list[Resourc
     return [*studies, provenance(ctx, studies, _sources(data.studies), recorded)] if studies else []
 
 
-def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorded: str, templates: bool = False
-                  ) -> Iterator[list[Any]]:
+def subject_units(
+    ctx: FhirContext, data: StudyData, computed: Computed, recorded: str, templates: bool = False
+) -> Iterator[list[Any]]:
     """Every subject's resources, subjects in the order given, each list closed by its Provenance; with
     ``templates``, the kinds written from templates come as ``Written`` (see ``templates``), the others as
     dicts."""
@@ -68,14 +70,18 @@ def subject_units(ctx: FhirContext, data: StudyData, computed: Computed, recorde
         yield [*written, (provenance_written if templates else provenance)(ctx, written, inputs, recorded)]
 
 
-def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, templates: bool = False
-                       ) -> Iterator[Any]:
+def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, templates: bool = False) -> Iterator[Any]:
     """One subject's resources in a stable order (subject, procedures, assessments, events)."""
     injured = False
     for subject in data.subjects:
-        yield patient(ctx, subject)
-        yield research_subject(ctx, subject)
-        condition = injury(ctx, subject)
+        if templates:
+            yield patient_written(ctx, subject)
+            yield research_subject_written(ctx, subject)
+            condition: Any = injury_written(ctx, subject)
+        else:
+            yield patient(ctx, subject)
+            yield research_subject(ctx, subject)
+            condition = injury(ctx, subject)
         if condition is not None:
             injured = True
             yield condition
@@ -131,8 +137,11 @@ def provenance_written(ctx: FhirContext, targets: list[Any], inputs: list[str], 
         return provenance(ctx, targets, inputs, recorded)
 
     def holes() -> list[Hole]:
-        return [Hole(("id",)), *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
-                *(Hole(("entity", n, "what", "display")) for n in range(len(inputs)))]
+        return [
+            Hole(("id",)),
+            *(Hole(("target", n, "reference"), ANY_TARGET) for n in range(len(ids))),
+            *(Hole(("entity", n, "what", "display")) for n in range(len(inputs))),
+        ]
 
     shape = ("template", "Provenance", len(ids), len(inputs), recorded)
     return Written(template(ctx.constants, shape, build, holes), rid, [rid, *ids, *inputs], build)
