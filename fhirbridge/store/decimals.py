@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 #: A JSON number with a fraction or an exponent, or an integer of 19 digits or more (beyond 64 bits, which orjson
-#: reads as a float), after the ``:``, ``[`` or ``,`` that precede a value. It may match inside a string too: that
-#: costs a second reading at most. (A UUID's ``3e4`` follows none of those delimiters.)
-_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)")
+#: reads as a float), after the ``:``, ``[`` or ``,`` that precede a value and before the ``,``, ``]`` or ``}`` that
+#: follow one. It may match inside a string too: that costs a second reading at most. (A UUID's ``3e4`` is not
+#: followed by one of those: ``urn:uuid:1e10e357-…`` made every bundle of ``urn:uuid:`` fullUrls read twice.)
+_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)(?=\s*[,\]}])")
 
 
 class Decimal(float):
