@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
-from fhirbridge.store.batched import claim_identifiers, missing_references, served, write_resources
+from fhirbridge.store.batched import claim_conditions, claim_identifiers, missing_references, served, write_resources
 from fhirbridge.store.database import WRITE, connect_engine, migrate, retry_on_disconnect
 from fhirbridge.store.prepared import Statements, placeholder, shaped
 from fhirbridge.store.quick import QuickReads
@@ -243,6 +243,14 @@ class Store:
         ids = {w.index: w.id for w in writes}
         matched: set[int] = set()
         conditional = sorted((w for w in writes if w.condition), key=lambda w: (w.resource_type, *(w.condition or ())))
+        if conn.dialect.name == "postgresql":
+            holders = claim_conditions(conn, [(w.resource_type, *(w.condition or ("", "")), w.id) for w in conditional])
+            for w in conditional:
+                key = (w.resource_type, *(w.condition or ("", "")))
+                if key in holders:
+                    ids[w.index] = holders[key]
+                    matched.add(w.index)
+            return ids, matched
         for w in conditional:
             system, value = w.condition or ("", "")
             claimed = conn.execute(
