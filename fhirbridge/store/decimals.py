@@ -58,6 +58,8 @@ def loads(body: bytes | str, parsed: Any = None) -> Any:
     """The JSON document with its decimals as written; ``parsed`` (orjson's reading of it) is returned as it is
     when no number in the body would lose its form."""
     raw = body.encode() if isinstance(body, str) else body
+    if parsed is not None and orjson.dumps(parsed) == raw:  # written back byte for byte: every number kept its
+        return parsed                                       # form (a tenth of the time of the scan below)
     if all(_kept(match.group(1)) for match in _NUMBER.finditer(raw)):
         return orjson.loads(raw) if parsed is None else parsed
     try:
