@@ -11,8 +11,11 @@ Baselines of the same run: COPY of the same resources' JSON into a bare table (t
 take: no HTTP, no validation, no index), and `GET /metadata` (an HTTP round trip). The README's search queries
 are timed against GET /metadata by ``search_latency`` (a store with data in it is the search benchmark's task).
 
+Each service ingests a few bundles of its own before the clock starts (connections, prepared statements, first
+loads); with ``--against DIR`` another source tree's service is measured in turn with this one (A/B in one run).
+
     python benchmarks/service_load.py [--copies 3] [--clients 8] [--workers 1,2,4]
-        [--db postgresql://postgres@127.0.0.1:5432/test]
+        [--db postgresql://postgres@127.0.0.1:5432/test] [--against DIR] [--rounds N]
 """
 
 from __future__ import annotations
@@ -98,15 +101,18 @@ def free_port() -> int:
 README_QUERIES = ("/Observation?code=http://loinc.org|97843-7&_count=5", "/$export?_type=Patient")
 
 
-def start_server(db: str, workers: int, files: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: str, workers: int, files: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``fhirbridge serve`` on a free port; ``source``: a folder holding another ``fhirbridge`` package to run
+    instead of this one (``--against``)."""
     port = free_port()
+    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
     server = subprocess.Popen([sys.executable, "-c", "from fhirbridge.cli import main; main()", "serve", "--db", db,
                                "--port", str(port), "--workers", str(workers), "--files-dir", str(files),
-                               "--max-body", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--max-body", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    for _ in range(1200):
         try:
-            if httpx.get(f"{base}/metadata").status_code == 200:
+            if httpx.get(f"{base}/metadata", timeout=60).status_code == 200:
                 return server, base
         except httpx.TransportError:
             time.sleep(0.1)
@@ -223,6 +229,13 @@ def ingest(base: str, payloads: list[bytes], clients: int) -> tuple[float, list[
     return seconds, latencies
 
 
+def warm_up(base: str, subjects: list[dict[str, Any]], clients: int) -> None:
+    """Ingest a few bundles of their own (re-keyed apart from the measured ones) from every client at once before
+    the clock starts, so that each worker process has made its database connections, prepared its statements and
+    loaded what its first ingest loads: the run measures a service that is up, not one starting."""
+    ingest(base, [rekeyed(subjects[i % len(subjects)], 10_000 + i) for i in range(clients)], clients)
+
+
 def copy_baseline(admin: str, payloads: list[bytes]) -> float:
     """Seconds to COPY every resource's JSON (one row each) into a bare table, best of three."""
     import psycopg
@@ -258,12 +271,43 @@ def drop_schema(admin: str, name: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
+def measure(db: str, workers: int, work: Path, subjects: list[dict[str, Any]], payloads: list[bytes], clients: int,
+            source: Path | None = None) -> dict[str, Any]:
+    """One configuration on a fresh schema: rate, latencies and CPU seconds of the service, of the PostgreSQL
+    backends and of the clients during the ingest, after the service has warmed up."""
+    schema = f"fb_bench_w{workers}"
+    url = fresh_schema(db, schema)
+    server, base = start_server(url, workers, work / f"files-{workers}", source)
+    try:
+        metadata = timed_gets(base, "/metadata", 100)
+        settled(server.pid)
+        warm_up(base, subjects, clients)
+        settled(server.pid)
+        cpu_before = tree_cpu(server.pid)
+        backends_before = process_cpu(database_backends(db))
+        clients_before = time.process_time()
+        seconds, latencies = ingest(base, payloads, clients)
+        clients_cpu = time.process_time() - clients_before
+        cpu = tree_cpu(server.pid) - cpu_before
+        backends = process_cpu(database_backends(db))  # the pool keeps its connections open
+        database_cpu = sum(used - backends_before.get(pid, 0.0) for pid, used in backends.items())
+        ratios = search_latency(base, 20)
+    finally:
+        stop_server(server)
+        drop_schema(db, schema)
+    return {"seconds": seconds, "latencies": latencies, "metadata": metadata, "cpu": cpu, "database": database_cpu,
+            "clients": clients_cpu, "ratios": ratios, "load": os.getloadavg()[0]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3, help="re-keyed copies of each subject's bundle")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to measure")
     parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL database")
+    parser.add_argument("--against", type=Path, help="a folder holding another fhirbridge package (e.g. `git archive "
+                        "main fhirbridge mappings | tar -x -C DIR`), measured in turn with this one")
+    parser.add_argument("--rounds", type=int, default=1, help="times each configuration is measured (in turn)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-load-"))
@@ -272,43 +316,29 @@ def main(argv: list[str] | None = None) -> None:
     subjects = per_subject(orjson.loads((work / "bundle" / "bundle.json").read_bytes()))
     payloads = [rekeyed(b, c) for c in range(args.copies) for b in subjects]
     resources = sum(len(orjson.loads(p)["entry"]) for p in payloads)
-    cpu_start = time.process_time()
-    copy_seconds = copy_baseline(args.db, payloads)
-    copy_cpu = (time.process_time() - cpu_start) / 3
-    copy_rate = resources / copy_seconds
     print(f"bundles: {len(payloads)} ({resources} resources), clients: {args.clients}, cpus: {os.cpu_count()}")
-    print(f"baseline COPY of the resources' JSON into a bare table: {copy_rate:.0f} resources/s")
-
-    for workers in (int(w) for w in args.workers.split(",")):
-        schema = f"fb_bench_w{workers}"
-        url = fresh_schema(args.db, schema)
-        server, base = start_server(url, workers, work / f"files-{workers}")
-        try:
-            metadata = timed_gets(base, "/metadata", 100)
-            settled(server.pid)
-            cpu_before = tree_cpu(server.pid)
-            backends_before = process_cpu(database_backends(args.db))
-            clients_before = time.process_time()
-            seconds, latencies = ingest(base, payloads, args.clients)
-            clients_cpu = time.process_time() - clients_before
-            cpu = tree_cpu(server.pid) - cpu_before
-            backends = process_cpu(database_backends(args.db))  # the pool keeps its connections open
-            database_cpu = sum(used - backends_before.get(pid, 0.0) for pid, used in backends.items())
-            ratios = search_latency(base, 20)
-        finally:
-            stop_server(server)
-            drop_schema(args.db, schema)
-        rate = resources / seconds
-        print(f"workers {workers}: ingest {rate:.0f} resources/s = {rate / copy_rate:.3f}x COPY; "
-              f"latency per bundle p50 {percentile(latencies, .5) * 1000:.0f} ms, "
-              f"p99 {percentile(latencies, .99) * 1000:.0f} ms "
-              f"(GET /metadata p50 {percentile(metadata, .5) * 1000:.1f} ms); "
-              f"service CPU during ingest {cpu / resources * 1000:.2f} s per 1000 resources "
-              f"(COPY: {copy_cpu / resources * 1000:.3f} s of this process); PostgreSQL backends "
-              f"{database_cpu / resources * 1000:.2f} s, clients {clients_cpu / resources * 1000:.2f} s; "
+    sources: list[tuple[str, Path | None]] = [("this", None)] + ([("against", args.against)] if args.against else [])
+    for round_ in range(args.rounds):
+        cpu_start = time.process_time()
+        copy_seconds = copy_baseline(args.db, payloads)
+        copy_cpu = (time.process_time() - cpu_start) / 3
+        copy_rate = resources / copy_seconds
+        print(f"round {round_ + 1}: COPY of the resources' JSON into a bare table: {copy_rate:.0f} resources/s "
+              f"({copy_cpu / resources * 1000:.3f} s of this process per 1000 resources); "
               f"load average {os.getloadavg()[0]:.1f}")
-        print("   README queries, p50 over GET /metadata p50: "
-              + ", ".join(f"{q} {r:.1f}x" for q, r in ratios.items()))
+        for workers in (int(w) for w in args.workers.split(",")):
+            for label, source in sources if round_ % 2 == 0 else sources[::-1]:
+                m = measure(args.db, workers, work, subjects, payloads, args.clients, source)
+                rate = resources / m["seconds"]
+                print(f"{label} workers {workers}: ingest {rate:.0f} resources/s = {rate / copy_rate:.3f}x COPY; "
+                      f"latency per bundle p50 {percentile(m['latencies'], .5) * 1000:.0f} ms, "
+                      f"p99 {percentile(m['latencies'], .99) * 1000:.0f} ms "
+                      f"(GET /metadata p50 {percentile(m['metadata'], .5) * 1000:.1f} ms); CPU per 1000 resources: "
+                      f"service {m['cpu'] / resources * 1000:.2f} s, PostgreSQL backends "
+                      f"{m['database'] / resources * 1000:.2f} s, clients {m['clients'] / resources * 1000:.2f} s; "
+                      f"load average {m['load']:.1f}", flush=True)
+                print("   README queries, p50 over GET /metadata p50: "
+                      + ", ".join(f"{q} {r:.1f}x" for q, r in m["ratios"].items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,12 @@ from fhirbridge.store.transaction import PlannedWrite, plan
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
 
-def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None = None, raw: bytes | None = None,
+           ) -> dict[str, Any]:
     """The transaction-response Bundle; ``ServiceError`` (422) with every issue when anything is wrong.
-    ``stored`` is the same bundle with its decimals as written (``bundle`` is what the checker reads)."""
-    writes, issues = checked_writes(bundle, stored)
+    ``stored`` is the same bundle with its decimals as written (``bundle`` is what the checker reads); ``raw`` the
+    JSON text both were read from, if any."""
+    writes, issues = checked_writes(bundle, stored, raw)
     if has_errors(issues):
         raise ServiceError(422, *issues)
     try:
@@ -28,14 +30,15 @@ def ingest(store: Store, bundle: dict[str, Any], stored: dict[str, Any] | None =
     return _response_bundle(bundle["type"], results, [i for i in issues if i.severity >= Severity.WARNING])
 
 
-def checked_writes(bundle: dict[str, Any], stored: dict[str, Any] | None = None,
+def checked_writes(bundle: dict[str, Any], stored: dict[str, Any] | None = None, raw: bytes | None = None,
                    ) -> tuple[list[PlannedWrite], list[Issue]]:
     """The writes a bundle asks for and every issue found planning and validating it (nothing is stored).
-    ``stored`` is the same bundle with its decimals as written; the writes carry those."""
+    ``stored`` is the same bundle with its decimals as written; the writes carry those. ``raw``: the JSON text
+    the bundle was parsed from (see ``validate_fhir``)."""
     writes, issues = plan(bundle if stored is None else stored)
     issues.extend(i for w in writes for i in release_issues(w.resource, f"Bundle.entry[{w.index}].resource"))
     if not any(i.code == "FB-SRV-001" for i in issues) and not has_errors(issues):
-        issues.extend(i for i in validate_fhir(bundle).issues if not _resolved_by_store(i))
+        issues.extend(i for i in validate_fhir(bundle, raw=raw).issues if not _resolved_by_store(i))
     return writes, issues
 
 

@@ -66,7 +66,8 @@ def check_parsed(document: Any, limits: Limits | None = None, raw: bytes | None 
                                      f"{limits.max_entries} are accepted", target="Bundle.entry",
                                      file="request body"))
     if raw is not None and b"\\u0000" not in raw:
-        _check_depth(document, limits.max_depth)
+        if text_depth(raw, limits.max_depth) > limits.max_depth:
+            raise _too_deep(limits.max_depth)
         return
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
@@ -87,18 +88,26 @@ def check_parsed(document: Any, limits: Limits | None = None, raw: bytes | None 
                 stack.append((value, depth + 1))
 
 
-def _check_depth(document: Any, max_depth: int) -> None:
-    """Refuse objects and lists nested deeper than ``max_depth`` (parsed JSON: plain dicts and lists)."""
-    if type(document) is not dict and type(document) is not list:
-        return
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise _too_deep(max_depth)
-        for value in node.values() if type(node) is dict else node:
-            if type(value) is dict or type(value) is list:
-                stack.append((value, depth + 1))
+#: JSON text's brackets as ``{`` and ``}`` (the depth of valid JSON does not depend on which kind they are) ...
+_BRACKETS = bytes.maketrans(b"[]", b"{}")
+#: ... once every byte but brackets and quotes is taken out.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
+
+
+def text_depth(raw: bytes, most: int) -> int:
+    """How deeply the objects and lists of valid JSON text nest (a document that is neither counts 0), read from
+    the text: escapes out, then every byte but brackets and quotes, then the strings (every other piece between
+    quotes); each pass then takes away the innermost pairs (``{}`` holding nothing any more), so the passes needed
+    are the depth. Every step is a C-level call over the text, where walking the parsed document visited each of
+    its objects and lists in Python (a twentieth of an ingest's CPU). Stops counting past ``most``."""
+    if b"\\" in raw:  # an escaped backslash, then an escaped quote
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(raw.translate(_BRACKETS, _NOT_STRUCTURE).split(b'"')[::2])
+    depth = 0
+    while brackets and depth <= most:
+        brackets = brackets.replace(b"{}", b"")
+        depth += 1
+    return depth
 
 
 def _too_deep(max_depth: int) -> LimitExceeded:

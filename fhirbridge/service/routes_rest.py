@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.service.auth import require_api_key
+from fhirbridge.service.bodies import XML_TYPES, media_type
 from fhirbridge.service.ingest import ingest
 from fhirbridge.service.openapi import FHIR_BODY, FHIR_RESULT, fhir_result
 from fhirbridge.service.resource_writes import checked, if_match, matches_url, read_resource
@@ -45,8 +46,11 @@ def store_of(request: Request) -> Store:
              openapi_extra={**FHIR_BODY, **fhir_result("transaction-response Bundle", 401, 413, 415, 422)})
 async def transaction(request: Request) -> Response:
     requested_format(request)  # an unknown _format is refused before anything is stored
-    bundle, precise = read_resource(await request.body(), request.headers.get("content-type"))
-    response = await run_in_threadpool(ingest, store_of(request), bundle, precise)
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    bundle, precise = read_resource(body, content_type)
+    raw = None if media_type(content_type) in XML_TYPES else body
+    response = await run_in_threadpool(ingest, store_of(request), bundle, precise, raw)
     return fhir_response(request, response)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhirbridge import api
+from fhirbridge.formats.fhir.bundle_stream import Chunk, has_empty_object
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.inputs import Source
 from fhirbridge.issues.issue import Issue, Severity
@@ -20,8 +21,14 @@ from fhirbridge.issues.report import Report
 REQUEST_BODY = "request body"
 
 
-def validate_fhir(resource: dict[str, Any], fail_on: str = "error") -> Report:
-    """Validate one FHIR resource or Bundle as the CLI validates a FHIR file."""
+def validate_fhir(resource: dict[str, Any], fail_on: str = "error", raw: bytes | None = None) -> Report:
+    """Validate one FHIR resource or Bundle as the CLI validates a FHIR file. ``raw``, the JSON text a Bundle was
+    parsed from: when it holds no empty object, its entries are screened as ``validate`` screens a chunk of a
+    Bundle file without one (the screen then need not check the size of every object)."""
+    if raw is not None and isinstance(resource.get("entry"), list) and not has_empty_object(raw):
+        entries = Chunk(resource["entry"])
+        entries.no_empty_object = True
+        resource = {**resource, "entry": entries}
     return api.validate([Source(resource, name=REQUEST_BODY)], source="fhir", options=ConvertOptions(),
                         fail_on=Severity.parse(fail_on), collect_garbage=False)
 

@@ -15,6 +15,8 @@ import gc
 import threading
 from typing import Any
 
+import orjson
+
 from fhirbridge.formats.fhir.versions import shape
 from fhirbridge.service.ingest import checked_writes
 from fhirbridge.store.search_params import PARAMS
@@ -29,7 +31,9 @@ def warm_up() -> None:
     """Load what ingest needs (definitions, models of every release's element names, mapping specs, the reader
     into records) once, by checking a small transaction Bundle as ingest does, then move every object alive to the
     garbage collector's permanent generation, where the automatic collector's full passes no longer walk it."""
-    checked_writes(_BUNDLE)
+    # as a JSON body without empty objects is checked (the usual ingest); the screen of other bodies is built when
+    # one first comes (building both here made a busy machine's workers answer their first requests late)
+    checked_writes(_BUNDLE, raw=orjson.dumps(_BUNDLE))
     for rtype in PARAMS:  # the elements each release defines for every type the store holds (read from models)
         shape({"resourceType": rtype})
     gc.collect()

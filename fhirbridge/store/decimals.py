@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 #: A JSON number with a fraction or an exponent, or an integer of 19 digits or more (beyond 64 bits, which orjson
-#: reads as a float), after the ``:``, ``[`` or ``,`` that precede a value. It may match inside a string too: that
-#: costs a second reading at most. (A UUID's ``3e4`` follows none of those delimiters.)
-_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)")
+#: reads as a float), after the ``:``, ``[`` or ``,`` that precede a value and before the ``,``, ``]`` or ``}`` that
+#: follow one. It may match inside a string too: that costs a second reading at most. (A UUID's ``3e4`` is not
+#: followed by one of those: ``urn:uuid:1e10e357-…`` made every bundle of ``urn:uuid:`` fullUrls read twice.)
+_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)(?=\s*[,\]}])")
 
 
 class Decimal(float):
@@ -57,6 +58,8 @@ def loads(body: bytes | str, parsed: Any = None) -> Any:
     """The JSON document with its decimals as written; ``parsed`` (orjson's reading of it) is returned as it is
     when no number in the body would lose its form."""
     raw = body.encode() if isinstance(body, str) else body
+    if parsed is not None and orjson.dumps(parsed) == raw:  # written back byte for byte: every number kept its
+        return parsed                                       # form (a tenth of the time of the scan below)
     if all(_kept(match.group(1)) for match in _NUMBER.finditer(raw)):
         return orjson.loads(raw) if parsed is None else parsed
     try:

@@ -10,6 +10,7 @@ SQLite's single write lock (taken at BEGIN) serialises claims there.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from fhirbridge.store.database import WRITE
 from fhirbridge.store.schema import audit, job
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+#: Set when this process submits a job: its workers look at once instead of at their next poll.
+SUBMITTED = threading.Event()
 
 
 def now(offset_seconds: float = 0) -> str:
@@ -59,6 +62,7 @@ class Jobs:
                "params": orjson.dumps(params).decode(), "owner": owner, "created": now()}
         with self.engine.begin() as conn:
             conn.execute(insert(job).values(**row))
+        SUBMITTED.set()
         return _job(type("Row", (), {**row, "transaction_time": None, "progress": None, "result": None}))
 
     def get(self, job_id: str) -> Job | None:
