@@ -35,6 +35,21 @@ def test_migrations_create_exactly_the_tables_of_the_schema(kind: str, tmp_path:
             store.close()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_next_position_of_an_ingest_is_read_from_an_index(kind: str, tmp_path: Path) -> None:
+    """Every ingest asks for the highest position stored: a table scan there would grow with the store."""
+    with database(kind, tmp_path) as url:
+        store = Store.open(url)
+        try:
+            with store.engine.connect() as conn:
+                explain = "EXPLAIN QUERY PLAN " if kind == "sqlite" else "EXPLAIN "
+                plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                    f"{explain}SELECT coalesce(max(position), 0) FROM fb_resource"))
+        finally:
+            store.close()
+    assert "ix_fb_resource_position" in plan, plan
+
+
 def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(tmp_path: Path) -> None:
     """The jobs-and-audit migration follows the REST one: one head, and a store made at the REST migration gets the
     job and audit tables on opening, its resources untouched."""
@@ -49,9 +64,9 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == ["0005_token_date_keys"]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0005_token_date_keys", "0004_search_indexes", "0003",
-                                                              "0002_rest", "0001"]
+    assert scripts.get_heads() == ["0006_resource_position"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0006_resource_position", "0005_token_date_keys",
+                                                              "0004_search_indexes", "0003", "0002_rest", "0001"]
     url = str(tmp_path / "rest-release.sqlite")
     engine = connect_engine(url)
     with engine.connect() as conn:
@@ -64,7 +79,8 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     try:
         with store.engine.connect() as conn:
             assert {"fb_job", "fb_audit"} <= set(inspect(conn).get_table_names())
-            assert MigrationContext.configure(conn).get_current_revision() == "0005_token_date_keys"
+            assert MigrationContext.configure(conn).get_current_revision() == "0006_resource_position"
+            assert "ix_fb_resource_position" in {i["name"] for i in inspect(conn).get_indexes("fb_resource")}
     finally:
         store.close()
 

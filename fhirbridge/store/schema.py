@@ -24,6 +24,9 @@ resource = Table(
     Column("position", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),  # of the content without versionId and lastUpdated
     Column("content", Text, nullable=False),
+    # each ingest numbers its entries after the highest position stored: max() reads one index entry, not the
+    # table (migration 0006)
+    Index("ix_fb_resource_position", "position"),
 )
 
 #: Every version ever stored, the current one included; a deletion is a version too (``deleted``, with only
