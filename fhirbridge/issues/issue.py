@@ -89,6 +89,15 @@ class Issue:
             **{**located, **kwargs},
         )
 
+    @classmethod
+    def at(cls, code: str, message: str, file: str | None, row: int | None, target: str | None,
+           **kwargs: Any) -> Issue:
+        """``of`` for an issue located by file, row and FHIRPath only (the reader makes one for most resources
+        it does not convert: the same issue, without ``of``'s merging of locations)."""
+        severity = kwargs.pop("severity", None)
+        return cls(code, severity if severity is not None else _severity(RULES[code].severity), message, file, row,
+                   target=target, **kwargs)
+
     def __post_init__(self) -> None:
         if not isinstance(self.severity, Severity):
             object.__setattr__(self, "severity", Severity(self.severity))
