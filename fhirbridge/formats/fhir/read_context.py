@@ -141,7 +141,9 @@ class Item:
                        value=own, expected=str(visit))
 
     def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> None:
-        self.ctx.issues.append(self.entry.issue(code, f"{self.entry.type}: {message}", element, **kwargs))
+        entry = self.entry
+        self.ctx.issues.append(Issue.at(code, f"{entry.type}: {message}", entry.file, entry.line,
+                                        f"{entry.path}.{element}" if element else entry.path, **kwargs))
 
     def reject(self, code: str, message: str, element: str = "") -> None:
         """The resource is not converted, for the reason the issue gives (its elements are not listed)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -42,7 +42,7 @@ from fhirbridge.formats.fhir.entries import (
 )
 from fhirbridge.formats.fhir.filing import Filing
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
-from fhirbridge.formats.fhir.ndjson import lines, read_line
+from fhirbridge.formats.fhir.ndjson import lines
 from fhirbridge.formats.fhir.read_context import Item, ReadContext
 from fhirbridge.formats.fhir.read_group import read_group, usable
 from fhirbridge.formats.fhir.read_subject import read_study
@@ -178,10 +178,8 @@ class FhirReader:
         self.files.append(path)
         file_index = len(self.files) - 1
         self.bundle_files.add(file_index)
-        offsets = array("q", accumulate(spilled, initial=start))
-        filing.place = array("q", [offsets[i] for i in filing.place])
-        filing.length = array("q", [spilled[i] for i in filing.line])
-        self._take(filing, file_index)
+        offsets = array("q", accumulate(spilled, initial=start))  # a slot's place is its entry's index here
+        self._take(filing, file_index, [offsets[i] for i in filing.place], [spilled[i] for i in filing.place])
 
     def _ndjson_entry(self, filing: Filing, raw: bytes, number: int, offset: int) -> None:
         try:
@@ -198,9 +196,11 @@ class FhirReader:
         kind = resource["resourceType"]
         filing.add(resource, kind, kind, number, None, offset, len(raw), number)
 
-    def _take(self, filing: Filing, file_index: int) -> None:
+    def _take(self, filing: Filing, file_index: int, places: Iterable[int] | None = None,
+              lengths: Iterable[int] | None = None) -> None:
         """A file's filing, in input order: its release evidence, studies and issues, and a slot per resource read
-        into records, grouped with the other resources of its Patient."""
+        into records, grouped with the other resources of its Patient (``places`` and ``lengths`` in place of
+        the filing's: a Bundle's entries in the spill). The filing is left as it is (a file named twice)."""
         self.evidence.merge(filing.evidence)
         self.studies.extend(filing.studies)
         said = filing.name in self.provenance_files
@@ -215,8 +215,8 @@ class FhirReader:
         keys, first = filing.keys, len(self.slot_group)
         self.patient_slots.extend(first + p for p in filing.patients)
         self.slot_file.extend([file_index] * len(filing.place))
-        self.slot_offset.extend(filing.place)
-        self.slot_length.extend(filing.length)
+        self.slot_offset.extend(filing.place if places is None else places)
+        self.slot_length.extend(filing.length if lengths is None else lengths)
         self.slot_line.extend(filing.line)
         group = self._group
         self.slot_group.extend([group([keys[o]] if s < 0 else [keys[o], keys[s]])
@@ -269,10 +269,11 @@ class FhirReader:
         seen: set[tuple[str, ...]] = set()
         chunk, size, subjects = StudyData(), 0, 0
         with contextlib.ExitStack() as stack:
-            handles: dict[int, BinaryIO] = {}
+            windows: dict[int, _Window] = {}
+            lengths = self.slot_length
             for slots in order:
-                entries = [self._entry(slot, handles, stack) for slot in slots]
-                size += sum(self.slot_length[slot] for slot in slots)
+                entries = [self._entry(slot, windows, stack) for slot in slots]
+                size += sum([lengths[slot] for slot in slots])
                 group = read_group(entries, ctx, by_key, seen)
                 for record in group.records():
                     chunk.add(record)
@@ -297,22 +298,41 @@ class FhirReader:
             by_group.setdefault(self._root(group), []).append(slot)
         return list(by_group.values())
 
-    def _entry(self, slot: int, handles: dict[int, BinaryIO], stack: contextlib.ExitStack) -> Entry:
+    def _entry(self, slot: int, windows: dict[int, _Window], stack: contextlib.ExitStack) -> Entry:
         file_index = self.slot_file[slot]
         if file_index == _RESIDENT:
             return self.resident[self.slot_offset[slot]]
-        if file_index in self.bundle_files:
-            assert self.spill is not None
-            item = orjson.loads(read_line(self.spill, self.slot_offset[slot], self.slot_length[slot]))
+        window = windows.get(file_index)
+        if window is None:
+            bundle = file_index in self.bundle_files
+            assert self.spill is not None or not bundle
+            handle = self.spill if bundle else stack.enter_context(self.files[file_index].open())
+            window = windows[file_index] = _Window(handle, str(self.files[file_index]), bundle)  # type: ignore[arg-type]
+        item = orjson.loads(window.read(self.slot_offset[slot], self.slot_length[slot]))
+        if window.bundle:
             full_url = item.get("fullUrl")
-            return Entry(item["resource"], str(self.files[file_index]),
-                         f"Bundle.entry[{self.slot_line[slot]}].resource",
+            return Entry(item["resource"], window.name, f"Bundle.entry[{self.slot_line[slot]}].resource",
                          full_url=full_url if isinstance(full_url, str) else None)
-        if file_index not in handles:
-            handles[file_index] = stack.enter_context(self.files[file_index].open())
-        raw = read_line(handles[file_index], self.slot_offset[slot], self.slot_length[slot])
-        resource = orjson.loads(raw)
-        return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])
+        return Entry(item, window.name, item["resourceType"], line=self.slot_line[slot])
+
+
+class _Window:
+    """Byte ranges of one file (an NDJSON file, or the spill for a Bundle's entries), read a block at a time: the
+    second pass takes the resources of most inputs in the order they were written, so one read serves many
+    resources instead of a seek and a read for each."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, handle: BinaryIO, name: str, bundle: bool) -> None:
+        self.handle, self.name, self.bundle = handle, name, bundle
+        self.base, self.data = 0, memoryview(b"")
+
+    def read(self, offset: int, length: int) -> memoryview:
+        start = offset - self.base
+        if start < 0 or start + length > len(self.data):
+            self.handle.seek(offset)
+            self.data, self.base, start = memoryview(self.handle.read(max(length, self.BLOCK))), offset, 0
+        return self.data[start : start + length]
 
 
 def _is_xml(path: Source) -> bool:
