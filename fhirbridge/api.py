@@ -155,9 +155,10 @@ def _validate(
     fhir_documents = 0  # FHIR Bundles and resources checked: an empty Bundle is valid FHIR, not "no input"
     if source == "fhir":
         from fhirbridge.formats.fhir.checker.validator import FhirValidator
+        from fhirbridge.formats.fhir.filing import Filing
         from fhirbridge.formats.spill import Spill
 
-        validator = FhirValidator(report, spill=Spill())  # the reader takes the entries the checker parsed
+        validator = FhirValidator(report, spill=Spill(indexer=Filing))  # the reader takes what the checker parsed
         if options.stages is not None:
             validator.progress = partial(options.stages.advance, "fhir")
         validator.validate_files(inputs)  # reports missing files itself

@@ -36,6 +36,10 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
+#: each code's severity, as ``Issue.at`` looked it up
+_SEVERITY_OF: dict[str, Severity] = {}
+
+
 @cache
 def _severity(name: str) -> Severity:
     """A rule's severity by its name (asked for every issue made)."""
@@ -88,6 +92,18 @@ class Issue:
             message=message,
             **{**located, **kwargs},
         )
+
+    @classmethod
+    def at(cls, code: str, message: str, file: str | None, row: int | None, target: str | None,
+           **kwargs: Any) -> Issue:
+        """``of`` for an issue located by file, row and FHIRPath only (the reader makes one for most resources
+        it does not convert: the same issue, without ``of``'s merging of locations)."""
+        severity = kwargs.pop("severity", None)
+        if severity is None:
+            severity = _SEVERITY_OF.get(code)
+            if severity is None:
+                severity = _SEVERITY_OF[code] = _severity(RULES[code].severity)
+        return cls(code, severity, message, file, row, target=target, **kwargs)
 
     def __post_init__(self) -> None:
         if not isinstance(self.severity, Severity):

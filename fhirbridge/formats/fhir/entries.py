@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,9 @@ class Entry:
     line: int | None = None
     full_url: str | None = None
 
-    @property
+    @cached_property
     def type(self) -> str:
+        """The resource type (asked many times per resource read; the resource is never changed)."""
         return str(self.resource.get("resourceType"))
 
     def at(self, element: str = "") -> str:
@@ -47,7 +48,8 @@ class Entry:
         return f"{self.path}.{element}" if element else self.path
 
     def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> Issue:
-        return Issue.of(code, message, file=self.file, row=self.line, target=self.at(element), **kwargs)
+        return Issue.at(code, message, self.file, self.line, f"{self.path}.{element}" if element else self.path,
+                        **kwargs)
 
 
 def ref_key(reference: str) -> str:

@@ -30,22 +30,33 @@ class ReadContext:
         self.issues = issues
         #: resources already checked and rejected (None: each is checked when read)
         self.rejected = rejected
+        # the spec's systems, extension URLs and named codes as looked up: asked several times per resource read
+        self._looked_up: dict[tuple[str, str], Any] = {}
 
     @property
     def r5(self) -> bool:
         return self.release == "R5"
 
     def system(self, key: str) -> str:
-        return lookup(self.mapping, "systems", key)
+        found = self._looked_up.get(("systems", key))
+        if found is None:
+            found = self._looked_up["systems", key] = lookup(self.mapping, "systems", key)
+        return found
 
     def extension_url(self, key: str) -> str:
-        return lookup(self.mapping, "extensions", key)
+        found = self._looked_up.get(("extensions", key))
+        if found is None:
+            found = self._looked_up["extensions", key] = lookup(self.mapping, "extensions", key)
+        return found
 
     def named(self, key: str) -> tuple[str, str]:
         """(system URL, code) of one of the mapping spec's named codes."""
-        lookup(self.mapping, "codes", key)
-        coding = self.mapping.coding(key)
-        return coding["system"], coding["code"]
+        found = self._looked_up.get(("codes", key))
+        if found is None:
+            lookup(self.mapping, "codes", key)
+            coding = self.mapping.coding(key)
+            found = self._looked_up["codes", key] = coding["system"], coding["code"]
+        return found
 
     def unmapped(self, table: str, fhir_code: str) -> str | None:
         """The record value a FHIR code stands for in one of the mapping spec's value maps."""
@@ -130,7 +141,9 @@ class Item:
                        value=own, expected=str(visit))
 
     def issue(self, code: str, message: str, element: str = "", **kwargs: Any) -> None:
-        self.ctx.issues.append(self.entry.issue(code, f"{self.entry.type}: {message}", element, **kwargs))
+        entry = self.entry
+        self.ctx.issues.append(Issue.at(code, f"{entry.type}: {message}", entry.file, entry.line,
+                                        f"{entry.path}.{element}" if element else entry.path, **kwargs))
 
     def reject(self, code: str, message: str, element: str = "") -> None:
         """The resource is not converted, for the reason the issue gives (its elements are not listed)."""

@@ -36,8 +36,9 @@ def usable(entry: Entry, ctx: ReadContext) -> bool:
     """The resource fits the release read: no element of another release, and no error of FHIR structure,
     values, required bindings or invariants (unless the resource was already checked: ``ctx.rejected``)."""
     read_as = family(ctx.release)
+    releases = shaped(entry.resource)  # most resources: none (every resource read asks)
     other = {r: names for r, names in shape(entry.resource).items() if family(r) != read_as} \
-        if any(family(r) != read_as for r in shaped(entry.resource)) else {}
+        if releases and any(family(r) != read_as for r in releases) else {}
     stated = declared(entry.resource)
     if other or (stated is not None and family(stated) != family(ctx.release)):
         evidence = (f"has {', '.join(n for names in other.values() for n in names)}, elements of "
@@ -66,11 +67,15 @@ class _Index:
 
     def __init__(self, items: list[Item]) -> None:
         self.by_key: dict[str, Item] = {}
+        put = self.by_key.setdefault
         for item in items:
-            entry, rid = item.entry, item.entry.resource.get("id")
-            for key in (entry.full_url, rid and f"{entry.type}/{rid}", rid):
-                if key:
-                    self.by_key.setdefault(str(key), item)
+            entry = item.entry
+            if entry.full_url:
+                put(entry.full_url, item)
+            rid = item.resource.get("id")
+            if rid:
+                put(f"{entry.type}/{rid}", item)
+                put(rid if isinstance(rid, str) else str(rid), item)
 
     def resolve(self, ref: str | None) -> Item | None:
         if not ref:

@@ -30,6 +30,16 @@ def _cell_fields() -> dict[str, str]:
 
 
 @cache
+def _cells() -> dict[str, tuple[str, tuple[str, ...], str, bool]]:
+    """Component code → (record field path, its parents, its leaf, whether the value is a level)."""
+    found = {}
+    for code, field in _cell_fields().items():
+        *parents, leaf = field.split(".")
+        found[code] = (field, tuple(parents), leaf, "lowest" in field)
+    return found
+
+
+@cache
 def _classification_fields() -> dict[str, str]:
     return {to_camel(field): field for field in CLASSIFICATION_TITLES}
 
@@ -71,21 +81,26 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
         panel.get(element)
     panel.extensions("research_study")
     value_system, level_system = ctx.system("isncsci_value"), ctx.system("sci_level")
+    # some 136 components an exam: what each code means is looked up once per process (``_cells``)
+    isncsci, cells_by_code, non_sci = ctx.system("isncsci"), _cells(), NON_SCI_CONDITION[0]
     for i, component in enumerate(panel.get("component") or []):
-        code = code_in(component.get("code"), ctx.system("isncsci"))
-        if code == NON_SCI_CONDITION[0]:
+        code = code_in(component.get("code"), isncsci)
+        if code == non_sci:
             values["non_sci_condition"], columns["non_sci_condition"] = component.get("valueString"), \
                 f"component[{i}].valueString"
             continue
-        field = _cell_fields().get(code or "")
-        if field is None:
+        cell = cells_by_code.get(code or "")
+        if cell is None:
             panel.issue("FB-FHIR-056", "a component with a code fhirbridge does not know is not converted",
                         f"component[{i}].code")
             continue
+        field, parents, leaf, level = cell
         concept = component.get("valueCodeableConcept") or {}
-        system = level_system if "lowest" in field else value_system
-        value = code_in(concept, system) or concept.get("text")
-        _put(values, field, value)
+        value = code_in(concept, level_system if level else value_system) or concept.get("text")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
         columns[field] = f"component[{i}].valueCodeableConcept"
     classification = _classification(members, visit)
     if classification:
@@ -93,12 +108,6 @@ def read_exam(panel: Item, members: list[Item], subject: Subject) -> IsncsciExam
     return panel.build(IsncsciExam, values, columns)
 
 
-def _put(values: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    node = values
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
 
 
 def _classification(members: list[Item], visit: Any) -> dict[str, str]:

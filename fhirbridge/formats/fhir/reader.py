@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -31,7 +32,6 @@ from fhirbridge.formats.fhir.bundle_stream import BadDocument, NotStreamable, js
 from fhirbridge.formats.fhir.entries import (
     XML_SUFFIXES,
     Entry,
-    bundle_entry,
     check_bundle_type,
     document_entries,
     input_files,
@@ -40,22 +40,20 @@ from fhirbridge.formats.fhir.entries import (
     load_document,
     ref_key,
 )
+from fhirbridge.formats.fhir.filing import Filing
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
-from fhirbridge.formats.fhir.ndjson import lines, read_line
-from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
+from fhirbridge.formats.fhir.ndjson import lines
+from fhirbridge.formats.fhir.read_context import Item, ReadContext
 from fhirbridge.formats.fhir.read_group import read_group, usable
 from fhirbridge.formats.fhir.read_subject import read_study
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
 from fhirbridge.formats.spill import Spill
 from fhirbridge.inputs import Source
-from fhirbridge.issues.issue import Issue, Severity
+from fhirbridge.issues.issue import Issue
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import FhirMapping
 from fhirbridge.records import Study, StudyData
 
-#: Resource types read into records, besides ResearchStudy (kept whole, as every subject needs its study).
-GROUPED = frozenset({"Patient", "ResearchSubject", "Condition", "Observation", "Procedure", "AdverseEvent",
-                     "BiologicallyDerivedProduct"})
 #: Input bytes of resources read before a chunk of records is handed out.
 CHUNK_BYTES = 8 << 20
 _RESIDENT = -1  # the file index of a resource kept in memory (from a Bundle or an XML file)
@@ -107,13 +105,13 @@ class FhirReader:
                 self.spill.close()
 
     def _index_file(self, path: Source) -> None:
+        name = str(path)
         if is_ndjson(path):
             self.files.append(path)
-            file_index = len(self.files) - 1
+            filing = Filing(name)
             for number, offset, raw in lines(path):
-                entry = self._ndjson_entry(raw, str(path), number)
-                if entry is not None:
-                    self._file(entry, file_index, offset, len(raw))
+                self._ndjson_entry(filing, raw, number, offset)
+            self._take(filing, len(self.files) - 1)
             return
         # a file the FHIR checker has read already had its reading problems reported there
         problems = self.report.issues if self.rejected is None else []
@@ -123,21 +121,28 @@ class FhirReader:
         except NotStreamable:
             pass
         except BadDocument as exc:
-            problems.append(Issue.of(exc.code, str(exc), file=str(path)))
+            problems.append(Issue.of(exc.code, str(exc), file=name))
             return
         except OSError:
             pass  # reported by the whole-document reader
         document = load_document(path, problems, self.asked)
         if document is None:
             return
-        for entry in document_entries(document, str(path), self.report.issues):
+        filing, found = Filing(name), []
+        for entry in document_entries(document, name, found):
+            filing.add_problems(found)
+            found.clear()
             self.resident.append(entry)
-            self._file(entry, _RESIDENT, len(self.resident) - 1, 0)
+            filing.add(entry.resource, entry.type, entry.path, entry.line, entry.full_url, len(self.resident) - 1, 0,
+                       entry.line or 0)
+        filing.add_problems(found)
+        self._take(filing, _RESIDENT)
 
     def _index_bundle(self, path: Source) -> None:
-        """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed from
-        there once the whole file has been read, so that a file that turns out broken files nothing. Content in
-        memory is read whole (``NotStreamable``): the entry readers take a file."""
+        """A Bundle's entries, copied one by one as JSON lines into the spill file (flat memory) and filed as they
+        come; the filing is taken once the whole file has been read, so that a file that turns out broken files
+        nothing. When the FHIR checker has streamed the file, its entries are in the spill and filed already.
+        Content in memory is read whole (``NotStreamable``): the entry readers take a file."""
         if path.path is None:
             raise NotStreamable
         if self.spill is None:
@@ -147,16 +152,24 @@ class FhirReader:
         problems: list[tuple[str, str]] = []
         spilled = array("q")
         start = self.spill.seek(0, 2)
-        if self.parsed is not None and name in self.parsed.bundles:
-            done = self.parsed.bundles[name]
+        filing = Filing(name)
+        done = self.parsed.bundles.get(name) if self.parsed is not None else None
+        if done is not None and isinstance(done.index, Filing):
+            start, spilled, top, filing = done.start, done.lengths, dict(done.top), done.index
+        elif done is not None:
             start, spilled, top = done.start, done.lengths, dict(done.top)
+            self.spill.seek(start)
+            for length in spilled:
+                filing.add_entries([orjson.loads(self.spill.read(length))])
         elif _is_xml(path):
             for item, found in xml_entries(path, self.asked, top):
                 problems.extend(found)
                 spilled.append(self.spill.write(orjson.dumps(item)))
+                filing.add_entries([item])
         else:
             for item in json_entries(path, top):
                 spilled.append(self.spill.write(orjson.dumps(item)))
+                filing.add_entries([item])
         if top.get("resourceType") != "Bundle":
             raise NotStreamable
         for where, message in problems:
@@ -165,61 +178,49 @@ class FhirReader:
         self.files.append(path)
         file_index = len(self.files) - 1
         self.bundle_files.add(file_index)
-        offset = start
-        for i, length in enumerate(spilled):
-            self.spill.seek(offset)
-            entry = bundle_entry(orjson.loads(self.spill.read(length)), i, name, self.report.issues)
-            if entry is not None:
-                self._file(entry, file_index, offset, length, line=i)
-            offset += length
+        offsets = array("q", accumulate(spilled, initial=start))  # a slot's place is its entry's index here
+        self._take(filing, file_index, [offsets[i] for i in filing.place], [spilled[i] for i in filing.place])
 
-    def _ndjson_entry(self, raw: bytes, name: str, number: int) -> Entry | None:
+    def _ndjson_entry(self, filing: Filing, raw: bytes, number: int, offset: int) -> None:
         try:
             resource = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             if self.rejected is None:  # else reported by the FHIR checker, which read the line first
-                self.report.add(Issue.of("FB-IO-007", f"not a JSON object: {exc}", file=name, row=number))
-            return None
+                filing.issues.append(Issue.of("FB-IO-007", f"not a JSON object: {exc}", file=filing.name, row=number))
+            return
         if not isinstance(resource, dict) or not known_type(resource.get("resourceType")):
             found = resource.get("resourceType") if isinstance(resource, dict) else None
-            self.report.add(Issue.of("FB-FHIR-052", "the line is not a FHIR resource", file=name, row=number,
-                                     value=found))
-            return None
-        return Entry(resource, name, resource["resourceType"], line=number)
+            filing.issues.append(Issue.of("FB-FHIR-052", "the line is not a FHIR resource", file=filing.name,
+                                          row=number, value=found))
+            return
+        kind = resource["resourceType"]
+        filing.add(resource, kind, kind, number, None, offset, len(raw), number)
 
-    def _file(self, entry: Entry, file_index: int, offset: int, length: int, line: int | None = None) -> None:
-        """Note what the resource says about the release, and file it under its Patient (``line``: where it is in
-        its file, when not its NDJSON line: the index of a Bundle entry)."""
-        resource = entry.resource
-        name = self.file_names.get(entry.file)
-        if name is None:
-            name = self.file_names[entry.file] = Path(entry.file).name
-        self.evidence.add(resource, f"{name} {entry.path}")
-        kind = entry.type
-        if kind == "ResearchStudy":
-            self.studies.append(entry)  # small, and every subject needs its study: kept whole
-            return
-        if kind == "Provenance" and entry.file in self.provenance_files:
-            return  # said once per file: a conversion writes one per subject
-        if kind not in GROUPED:
-            if kind == "Provenance":
-                self.provenance_files.add(entry.file)
-            why = "records of an earlier conversion" if kind == "Provenance" else f"fhirbridge reads no {kind}"
-            severity = Severity.INFORMATION if kind in ("Provenance", "CapabilityStatement") else None
-            self.report.add(entry.issue("FB-FHIR-054", f"{kind} is not converted: {why}", severity=severity))
-            return
-        owners = _owners(entry)
-        if not owners:
-            self.report.add(entry.issue("FB-FHIR-060", f"{kind} names no Patient; it is not converted", "subject"))
-            return
-        group = self._group(owners)
-        if kind == "Patient":
-            self.patient_slots.append(len(self.slot_group))
-        self.slot_file.append(file_index)
-        self.slot_offset.append(offset)
-        self.slot_length.append(length)
-        self.slot_line.append(line if line is not None else entry.line or 0)
-        self.slot_group.append(group)
+    def _take(self, filing: Filing, file_index: int, places: Iterable[int] | None = None,
+              lengths: Iterable[int] | None = None) -> None:
+        """A file's filing, in input order: its release evidence, studies and issues, and a slot per resource read
+        into records, grouped with the other resources of its Patient (``places`` and ``lengths`` in place of
+        the filing's: a Bundle's entries in the spill). The filing is left as it is (a file named twice)."""
+        self.evidence.merge(filing.evidence)
+        self.studies.extend(filing.studies)
+        said = filing.name in self.provenance_files
+        if filing.provenance is not None:
+            self.provenance_files.add(filing.name)
+        add, direct = self.report.add, filing.direct
+        for n, issue in enumerate(filing.issues):
+            if n in direct:
+                self.report.issues.append(issue)
+            elif not (said and n == filing.provenance):
+                add(issue)
+        keys, first = filing.keys, len(self.slot_group)
+        self.patient_slots.extend(first + p for p in filing.patients)
+        self.slot_file.extend([file_index] * len(filing.place))
+        self.slot_offset.extend(filing.place if places is None else places)
+        self.slot_length.extend(filing.length if lengths is None else lengths)
+        self.slot_line.extend(filing.line)
+        group = self._group
+        self.slot_group.extend([group([keys[o]] if s < 0 else [keys[o], keys[s]])
+                                for o, s in zip(filing.owner, filing.second, strict=True)])
 
     def _group(self, keys: list[str]) -> int:
         groups = []
@@ -268,10 +269,11 @@ class FhirReader:
         seen: set[tuple[str, ...]] = set()
         chunk, size, subjects = StudyData(), 0, 0
         with contextlib.ExitStack() as stack:
-            handles: dict[int, BinaryIO] = {}
+            windows: dict[int, _Window] = {}
+            lengths = self.slot_length
             for slots in order:
-                entries = [self._entry(slot, handles, stack) for slot in slots]
-                size += sum(self.slot_length[slot] for slot in slots)
+                entries = [self._entry(slot, windows, stack) for slot in slots]
+                size += sum([lengths[slot] for slot in slots])
                 group = read_group(entries, ctx, by_key, seen)
                 for record in group.records():
                     chunk.add(record)
@@ -296,22 +298,41 @@ class FhirReader:
             by_group.setdefault(self._root(group), []).append(slot)
         return list(by_group.values())
 
-    def _entry(self, slot: int, handles: dict[int, BinaryIO], stack: contextlib.ExitStack) -> Entry:
+    def _entry(self, slot: int, windows: dict[int, _Window], stack: contextlib.ExitStack) -> Entry:
         file_index = self.slot_file[slot]
         if file_index == _RESIDENT:
             return self.resident[self.slot_offset[slot]]
-        if file_index in self.bundle_files:
-            assert self.spill is not None
-            item = orjson.loads(read_line(self.spill, self.slot_offset[slot], self.slot_length[slot]))
+        window = windows.get(file_index)
+        if window is None:
+            bundle = file_index in self.bundle_files
+            assert self.spill is not None or not bundle
+            handle = self.spill if bundle else stack.enter_context(self.files[file_index].open())
+            window = windows[file_index] = _Window(handle, str(self.files[file_index]), bundle)  # type: ignore[arg-type]
+        item = orjson.loads(window.read(self.slot_offset[slot], self.slot_length[slot]))
+        if window.bundle:
             full_url = item.get("fullUrl")
-            return Entry(item["resource"], str(self.files[file_index]),
-                         f"Bundle.entry[{self.slot_line[slot]}].resource",
+            return Entry(item["resource"], window.name, f"Bundle.entry[{self.slot_line[slot]}].resource",
                          full_url=full_url if isinstance(full_url, str) else None)
-        if file_index not in handles:
-            handles[file_index] = stack.enter_context(self.files[file_index].open())
-        raw = read_line(handles[file_index], self.slot_offset[slot], self.slot_length[slot])
-        resource = orjson.loads(raw)
-        return Entry(resource, str(self.files[file_index]), resource["resourceType"], line=self.slot_line[slot])
+        return Entry(item, window.name, item["resourceType"], line=self.slot_line[slot])
+
+
+class _Window:
+    """Byte ranges of one file (an NDJSON file, or the spill for a Bundle's entries), read a block at a time: the
+    second pass takes the resources of most inputs in the order they were written, so one read serves many
+    resources instead of a seek and a read for each."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, handle: BinaryIO, name: str, bundle: bool) -> None:
+        self.handle, self.name, self.bundle = handle, name, bundle
+        self.base, self.data = 0, memoryview(b"")
+
+    def read(self, offset: int, length: int) -> memoryview:
+        start = offset - self.base
+        if start < 0 or start + length > len(self.data):
+            self.handle.seek(offset)
+            self.data, self.base, start = memoryview(self.handle.read(max(length, self.BLOCK))), offset, 0
+        return self.data[start : start + length]
 
 
 def _is_xml(path: Source) -> bool:
@@ -319,17 +340,3 @@ def _is_xml(path: Source) -> bool:
         return True
     with path.open() as handle:
         return handle.read(1024).lstrip()[:1] == b"<"
-
-
-def _owners(entry: Entry) -> list[str]:
-    """The keys of the Patient a resource belongs to: a Patient's own id and fullUrl, else its reference."""
-    resource = entry.resource
-    if entry.type == "Patient":
-        keys = [str(k) for k in (resource.get("id"), entry.full_url) if k]
-        return [ref_key(k) for k in keys]
-    for element in ("subject", "individual", "patient"):
-        if ref := reference(resource.get(element)):
-            return [ref_key(ref)]
-    collection = resource.get("collection")
-    ref = reference(collection.get("source")) if isinstance(collection, dict) else None
-    return [ref_key(ref)] if ref else []

@@ -101,12 +101,21 @@ class ReleaseEvidence:
     declarations: dict[Release, str] = field(default_factory=dict)  # release → where it is declared
     shapes: Counter[str] = field(default_factory=Counter)  # family → resources shaped so
 
-    def add(self, resource: dict[str, Any], where: str) -> None:
+    def add(self, resource: dict[str, Any], where: str, at: str = "") -> None:
+        """What one resource says; ``where`` it is, followed by ``at`` (a path in it: joined only when needed,
+        as this is asked of every resource read)."""
         release = declared(resource)
         if release is not None:
-            self.declarations.setdefault(release, where)
+            self.declarations.setdefault(release, f"{where} {at}" if at else where)
         for release in shaped(resource):
             self.shapes[family(release)] += 1
+
+    def merge(self, other: ReleaseEvidence) -> None:
+        """Add what a later part of the input said (as if its resources had been added here, in order)."""
+        for release, where in other.declarations.items():
+            self.declarations.setdefault(release, where)
+        for name, count in other.shapes.items():
+            self.shapes[name] += count
 
     def decide(self, asked: Release | None) -> tuple[Release, str, str | None]:
         """The release to read, why, and a warning when the input is unclear or contradicts itself."""
