@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -35,23 +35,6 @@ def _codings(concept: Any) -> list[tuple[Any, Any]]:
         return []
     return [(c.get("system"), c.get("code")) for c in concept["coding"]
             if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
-
-
-def _first_code(concept: Any, system: str, every: bool) -> list[str]:
-    """The codes (``every``) or the first code of ``system`` in a CodeableConcept, as ``_codings`` reads them,
-    without building the pairs of the other systems (an exam has some 150 components to look through)."""
-    coding = concept.get("coding") if isinstance(concept, dict) else None
-    if not isinstance(coding, list):
-        return []
-    found = []
-    for c in coding:
-        if isinstance(c, dict) and c.get("system") == system:
-            code = c.get("code")
-            if isinstance(code, str):
-                found.append(code)
-                if not every:
-                    break
-    return found
 
 
 class OwnProfiles:
@@ -123,30 +106,44 @@ class OwnProfiles:
         at, value = _observed(resource)
         if value is None:
             return
-        problem = classification_problem(field, value)
+        problem = _classification_problem(field, value)
         concept = resource.get("valueCodeableConcept")
         if problem is not None and isinstance(concept, dict):  # a coded answer may say it in its code or display
             codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
             spelled = [c.get(key) for c in codings for key in ("code", "display")]
-            if any(isinstance(v, str) and classification_problem(field, v) is None for v in spelled):
+            if any(isinstance(v, str) and _classification_problem(field, v) is None for v in spelled):
                 problem = None
         if problem is not None:
             emit("FB-FHIR-035", f"{what} ({CLASSIFICATION_TITLES[field]}): {problem}", f"{path}.{at}", value,
                  "a value the ISNCSCI classification allows", None)
 
     def _exam_cells(self, resource: Node, path: str, emit: Emit) -> None:
+        """Each worksheet cell's value (its first code of the ISNCSCI value system, else its text) is one the cell
+        allows: one loop over some 136 components per exam, without building the pairs of every coding, and a
+        (cell, value) pair known to match is not matched again."""
+        allowed, patterns, value_system = self._allowed, self._cell_patterns, self.isncsci_value
         for code, (i, component) in self._components(resource, path, self.isncsci).items():
-            pattern = self._cell_patterns.get(code)
-            if pattern is None:
-                continue
             concept = component.get("valueCodeableConcept")
-            values = [c for s, c in _codings(concept) if s == self.isncsci_value]
-            value = values[0] if values else concept.get("text") if isinstance(concept, dict) else None
+            if not isinstance(concept, dict):
+                continue  # no value to check (a cell given another way is the structure rules' business)
+            value = None
+            coding = concept.get("coding")
+            for c in coding if isinstance(coding, list) else ():
+                if isinstance(c, dict) and c.get("system") == value_system and isinstance(c.get("code"), str):
+                    value = c["code"]
+                    break
+            else:
+                value = concept.get("text")
             if value is None:
                 continue
-            if isinstance(value, str) and ((code, value) in self._allowed or pattern.fullmatch(value)):
-                if len(self._allowed) < _ALLOWED_KEPT:
-                    self._allowed.add((code, value))  # a cell's values are few: each is matched once
+            if isinstance(value, str) and (code, value) in allowed:
+                continue
+            pattern = patterns.get(code)
+            if pattern is None:
+                continue
+            if isinstance(value, str) and pattern.fullmatch(value):
+                if len(allowed) < _ALLOWED_KEPT:
+                    allowed.add((code, value))  # a cell's values are few: each is matched once
                 continue
             emit("FB-FHIR-035", f"{code}: {value!r} is not a value this cell allows",
                  f"{path}.component[{i}].valueCodeableConcept", value, pattern.pattern, None)
@@ -196,11 +193,14 @@ class OwnProfiles:
             return known[system]
         found: dict[str, tuple[int, Node]] = known.setdefault(system, {})
         components = resource.get("component")
-        for i, component in enumerate(components if isinstance(components, list) else []):
-            code = _first_code(component.get("code") if isinstance(component, dict) else None, system, every=True)
-            for value in code:
-                if value not in found:
-                    found[value] = (i, component)
+        for i, component in enumerate(components if isinstance(components, list) else ()):
+            concept = component.get("code") if isinstance(component, dict) else None
+            coding = concept.get("coding") if isinstance(concept, dict) else None
+            for c in coding if isinstance(coding, list) else ():  # every code of ``system``, in order
+                if isinstance(c, dict) and c.get("system") == system:
+                    value = c.get("code")
+                    if isinstance(value, str) and value not in found:
+                        found[value] = (i, component)
         return found
 
     def _isncsci_exam(self, resource: Node, path: str, emit: Emit) -> None:
@@ -239,6 +239,10 @@ class OwnProfiles:
         if "valueInteger" not in resource:
             emit("FB-FHIR-033", "a SCIM-III score of fhirbridge's profile is a whole number", f"{path}.value[x]",
                  next((k for k in resource if k.startswith("value")), None), "valueInteger", None)
+
+
+#: ``classification_problem`` of a (field, value) pair, kept: a study's classification values are few distinct ones
+_classification_problem = lru_cache(maxsize=4096)(classification_problem)
 
 
 def _observed(resource: Node) -> tuple[str, str | None]:
