@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhirbridge.formats.fhir.checker import keyindex
@@ -12,14 +12,16 @@ from fhirbridge.formats.fhir.checker.keyindex import KeyIndex
 KEYS = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
+@settings(max_examples=50)
 @given(
-    st.lists(st.tuples(st.one_of(KEYS, st.integers(-5, 5)), st.integers(0, 2**32 - 1)), max_size=200),
+    st.lists(st.tuples(st.one_of(KEYS, st.integers(-5, 5)), st.integers(0, 2**32 - 1)), max_size=120),
     st.lists(KEYS, max_size=20),
 )
 def test_answers_as_a_dict(pairs: list[tuple[int, int]], probes: list[int]) -> None:
-    """Keys set several times keep their last value, extreme keys included, whether still recent or merged."""
-    original = keyindex._SMALLEST_MERGE
-    keyindex._SMALLEST_MERGE = 3  # merge every few keys
+    """Keys set several times keep their last value, extreme keys included, whether still recent or merged, and
+    whatever the size of the bitmap of keys."""
+    original = keyindex._SMALLEST_MERGE, keyindex._SMALLEST_BITMAP
+    keyindex._SMALLEST_MERGE, keyindex._SMALLEST_BITMAP = 3, 8  # merge every few keys, grow the bitmap often
     try:
         index, model = KeyIndex(), {}
         for key, value in pairs:
@@ -29,7 +31,7 @@ def test_answers_as_a_dict(pairs: list[tuple[int, int]], probes: list[int]) -> N
             assert index.get(key) == model.get(key)
             assert (key in index) == (key in model)
     finally:
-        keyindex._SMALLEST_MERGE = original
+        keyindex._SMALLEST_MERGE, keyindex._SMALLEST_BITMAP = original
 
 
 def test_merged_keys_leave_the_dict(monkeypatch: pytest.MonkeyPatch) -> None:
