@@ -287,14 +287,15 @@ class FhirReader:
                 chunk.studies = list(studies)
                 yield chunk
 
-    def _slots_by_group(self) -> list[list[int]]:
+    def _slots_by_group(self) -> list[array]:
         """Slot numbers per group, slots in input order; groups in the order of their Patients (a bulk export has
-        one file per resource type, so the first resource of a subject may be any of its records)."""
-        by_group: dict[int, list[int]] = {}
+        one file per resource type, so the first resource of a subject may be any of its records). In arrays:
+        a list of int objects took about 40 bytes more per resource of the input, held while it is read."""
+        by_group: dict[int, array] = {}
         for slot in self.patient_slots:
-            by_group.setdefault(self._root(self.slot_group[slot]), [])
+            by_group.setdefault(self._root(self.slot_group[slot]), array("q"))
         for slot, group in enumerate(self.slot_group):
-            by_group.setdefault(self._root(group), []).append(slot)
+            by_group.setdefault(self._root(group), array("q")).append(slot)
         return list(by_group.values())
 
     def _entry(self, slot: int, handles: dict[int, BinaryIO], stack: contextlib.ExitStack) -> Entry:
