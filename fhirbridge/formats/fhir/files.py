@@ -10,6 +10,8 @@ references of its entries resolve in it. NDJSON has one file per resource type, 
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -30,6 +32,38 @@ class Unit(NamedTuple):
 
     key: str
     entries: list[tuple[str, bytes | None]]
+
+
+class NdjsonPart(NamedTuple):
+    """A chunk's NDJSON lines joined by resource type (made where the chunk is worked on), so that the process
+    writing the files makes one write per type and chunk, not two per line, and the chunk crosses between
+    processes as a few large byte strings: the parent's share of the work stays small (see
+    ``fhirbridge.pipeline``)."""
+
+    types: list[str]  # in the order they first appear in the chunk
+    blobs: list[bytes]  # the lines of each type, each ended by a newline
+    counts: list[int]  # the entries of each type (those not written, already reported, counted too)
+    written: int  # entries written
+    order: array  # per entry of the chunk, the index of its type in ``types``
+
+
+def ndjson_part(entries: list[tuple[str, bytes | None]]) -> NdjsonPart:
+    """The entries of a chunk (in order: each entry's resource type and bytes, None when not written) packed."""
+    index: dict[str, int] = {}
+    lines: list[list[bytes]] = []
+    order = array("H")
+    written = 0
+    for rtype, content in entries:
+        i = index.get(rtype)
+        if i is None:
+            i = index[rtype] = len(lines)
+            lines.append([])
+        order.append(i)
+        if content is not None:
+            lines[i].append(content)
+            written += 1
+    blobs = [b"\n".join(chunk) + b"\n" if chunk else b"" for chunk in lines]
+    return NdjsonPart(list(index), blobs, [order.count(i) for i in range(len(lines))], written, order)
 
 
 class BundleFiles:
@@ -146,6 +180,29 @@ class NdjsonFiles:
                 handle.write(b"\n")
                 self.entries += 1
         return places
+
+    def write_part(self, part: NdjsonPart) -> Callable[[int], Place]:
+        """Write a packed chunk (the same bytes ``write`` writes for its units); returns where its n-th entry
+        went, worked out when asked (only the entries an issue is about are)."""
+        handles, lines, names = self.handles, self.lines, self.names
+        first_line: list[int] = []
+        for rtype, blob, count in zip(part.types, part.blobs, part.counts, strict=True):
+            handle = handles.get(rtype)
+            if handle is None:
+                names[rtype] = str(self.outdir / f"{rtype}.ndjson")
+                handle = handles[rtype] = open(names[rtype], "wb")  # noqa: SIM115 (closed by close())
+                lines[rtype] = 0
+            first_line.append(lines[rtype] + 1)
+            handle.write(blob)
+            lines[rtype] += count
+        self.entries += part.written
+
+        def place(n: int) -> Place:
+            code = part.order[n]
+            rtype = part.types[code]
+            return names[rtype], first_line[code] + part.order[:n].count(code), rtype
+
+        return place
 
     def close(self) -> list[Path]:
         for handle in self.handles.values():

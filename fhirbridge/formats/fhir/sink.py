@@ -8,7 +8,7 @@ references. Here, the bytes are written in order into the output files (``files`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -21,14 +21,13 @@ from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker.output import check_bundle
 from fhirbridge.formats.fhir.checker.screen import primitive_checker
 from fhirbridge.formats.fhir.context import FhirContext, Resource
-from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, Unit
+from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, NdjsonPart, Place, Unit, ndjson_part
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
 from fhirbridge.formats.fhir.templates import ANY_TARGET, Written
 from fhirbridge.formats.fhir.writer import (
     conversion_time,
     entry,
-    resource_id,
     study_unit,
     subject_units,
 )
@@ -48,6 +47,8 @@ class Rendered:
     study: Unit | None = None
     #: what the output check found, about the chunk's n-th entry (``Bundle.entry[n]``) until it is written
     issues: list[Issue] = field(default_factory=list)
+    #: NDJSON: the chunk's lines packed by resource type, instead of ``units``
+    ndjson: NdjsonPart | None = None
 
 
 class FhirSink:
@@ -148,18 +149,13 @@ class FhirSink:
         checked = len(entries)
         with_study = entries if first else entries + [entry(r, "collection") for r in study]
         found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
-        rendered = Rendered(issues=found)
-        lines = iter(
-            [
-                (r.rtype, r.encode(types))
-                if isinstance(r, Written)
-                else (r["resourceType"], relative_line(orjson.dumps(r), types))
-                for r in resources
-            ]
-        )
-        for unit in units:
-            rendered.units.append(Unit(resource_id(unit[0]), [next(lines) for _ in unit]))
-        return rendered
+        lines = [
+            (r.rtype, r.encode(types))
+            if isinstance(r, Written)
+            else (r["resourceType"], relative_line(orjson.dumps(r), types))
+            for r in resources
+        ]
+        return Rendered(issues=found, ndjson=ndjson_part(lines))
 
     def _encoder(self, units: list[list[Resource]], study: list[Resource], found: list[Issue]) -> Any:
         fmt, pretty = self.options.fhir_format, self.options.pretty
@@ -191,10 +187,14 @@ class FhirSink:
             )
         try:
             for part in parts:
+                if part.ndjson is not None and isinstance(files, NdjsonFiles):
+                    place = files.write_part(part.ndjson)
+                    report.extend([_placed(i, place, len(part.ndjson.order)) for i in part.issues])
+                    continue
                 if part.study is not None:
                     files.study(part.study)
                 places = [place for unit in part.units for place in files.write(unit)]
-                report.extend([_placed(i, places) for i in part.issues])
+                report.extend([_placed(i, places.__getitem__, len(places)) for i in part.issues])
         finally:
             written = files.close()
         report.stats["resources"] = files.entries
@@ -269,13 +269,13 @@ def _entry_index(issue: Issue) -> int:
     return int(target[len("Bundle.entry[") : target.index("]")])
 
 
-def _placed(issue: Issue, places: list[tuple[str, int, str]]) -> Issue:
-    """An issue about a chunk's n-th entry, made to name where that entry was written: the Bundle file and its
-    entry index, or the NDJSON file and line."""
+def _placed(issue: Issue, place: Callable[[int], Place], entries: int) -> Issue:
+    """An issue about a chunk's n-th entry (of ``entries``), made to name where that entry was written (``place``
+    of it): the Bundle file and its entry index, or the NDJSON file and line."""
     n = _entry_index(issue)
-    if n < 0 or n >= len(places):
+    if n < 0 or n >= entries:
         return issue
-    path, position, rtype = places[n]
+    path, position, rtype = place(n)
     if not path:  # the study's entries, first in every file
         return issue
     rest = (issue.target or "")[len(f"Bundle.entry[{n}]") :]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhirbridge.formats.fhir.checker.keyindex import KeyIndex
 from fhirbridge.formats.fhir.checker.structure import Reference, locate_all
 
 Emit = Callable[[str, str, str, Any, "str | None", "str | None"], None]
@@ -47,22 +48,23 @@ class BundleEntries:
     the file, hence the checks at the end).
 
     Memory stays near flat on any size: each entry leaves a byte (whether it has a request), a 64-bit key of its
-    fullUrl and of its Type/id in arrays, and one slot in a dict of fullUrl keys to a small type code; no string
-    is kept. A reference that resolves when it is met, to a type its element allows, is settled then and kept
-    nowhere; only those that do not resolve yet are held (see ``settle``). Keys are Python's 64-bit string hashes:
-    two different fullUrls taken for one another (about 1 in 10^7 for a million entries) is the one inexactness,
-    and a repeated fullUrl is confirmed by looking back at the keys of the earlier entries."""
+    fullUrl and of its Type/id in arrays, and its fullUrl key with a type code in a ``KeyIndex`` (about 12 bytes,
+    where a dict took about 80); no string is kept. A reference that resolves when it is met, to a type its
+    element allows, is settled then and kept nowhere; only those that do not resolve yet are held (see
+    ``settle``). Keys are Python's 64-bit string hashes: two different fullUrls taken for one another (about 1 in
+    10^7 for a million entries) is the one inexactness, and a repeated fullUrl is confirmed by looking back at the
+    keys of the earlier entries."""
 
     requests: bytearray = field(default_factory=bytearray)  # per entry: 0 no object, 1 no request, 2 a request
     urls: array = field(default_factory=lambda: array("q"))  # per entry: key of its fullUrl, 0 for none
     versions: dict[int, int] = field(default_factory=dict)  # entry → key of its meta.versionId, when it has one
-    by_url: dict[int, int] = field(default_factory=dict)  # fullUrl key → type code (the last entry's)
+    by_url: KeyIndex = field(default_factory=KeyIndex)  # fullUrl key → type code (the last entry's)
     untyped: set[int] = field(default_factory=set)  # fullUrl keys of entries without a resource type
     type_codes: dict[str, int] = field(default_factory=dict)
     type_names: list[str] = field(default_factory=list)
-    #: keys of the Type/id of the entries, in order; put in a set at the first relative reference to look up
+    #: keys of the Type/id of the entries, in order; moved into a ``KeyIndex`` at the first relative reference
     type_ids: array = field(default_factory=lambda: array("q"))
-    type_id_set: set[int] | None = None
+    type_id_set: KeyIndex | None = None
     #: server base of each entry (an index in ``base_names``, 0 for none), from the first fullUrl with one
     bases: array | None = None
     base_names: list[str] = field(default_factory=lambda: [""])
@@ -113,12 +115,13 @@ class BundleEntries:
             code = self.type_codes[rtype] = len(self.type_names)
             self.type_names.append(rtype)
         if url:
-            self.by_url[url] = code
+            self.by_url.set(url, code)
         if rid is not None:
             type_id = _key((rtype, rid))
-            self.type_ids.append(type_id)
             if self.type_id_set is not None:
-                self.type_id_set.add(type_id)
+                self.type_id_set.set(type_id, 0)
+            else:
+                self.type_ids.append(type_id)
         if self.waiting:
             self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
 
@@ -242,16 +245,34 @@ class BundleEntries:
         for i in sorted({*repeated, *requests}):
             if i in repeated:
                 first, url = repeated[i]
-                emit("FB-FHIR-020", f"bdl-7: fullUrl {url} is also the fullUrl of entry {first}",
-                     f"Bundle.entry[{i}].fullUrl", url, "a fullUrl no other entry has", None)
+                emit(
+                    "FB-FHIR-020",
+                    f"bdl-7: fullUrl {url} is also the fullUrl of entry {first}",
+                    f"Bundle.entry[{i}].fullUrl",
+                    url,
+                    "a fullUrl no other entry has",
+                    None,
+                )
             if self.requests[i] != wrong:
                 continue
             if wrong == 1:
-                emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle has no request", f"Bundle.entry[{i}]",
-                     None, "entry.request (method and url)", None)
+                emit(
+                    "FB-FHIR-021",
+                    f"bdl-3: entry of a {bundle_type} bundle has no request",
+                    f"Bundle.entry[{i}]",
+                    None,
+                    "entry.request (method and url)",
+                    None,
+                )
             else:
-                emit("FB-FHIR-021", f"bdl-3: entry of a {bundle_type} bundle must not have a request",
-                     f"Bundle.entry[{i}].request", None, "no request", None)
+                emit(
+                    "FB-FHIR-021",
+                    f"bdl-3: entry of a {bundle_type} bundle must not have a request",
+                    f"Bundle.entry[{i}].request",
+                    None,
+                    "no request",
+                    None,
+                )
         if bundle_type not in RESOLVING:
             return
         for ref in references:
@@ -274,12 +295,24 @@ class BundleEntries:
             return  # a conditional reference, resolved by the server
         target = self._target(text, ref.path)
         if target is None:
-            emit("FB-FHIR-002", f"reference {text} does not resolve to an entry of the {bundle_type} bundle",
-                 ref.located(), text, "the fullUrl (or Type/id) of an entry", None)
+            emit(
+                "FB-FHIR-002",
+                f"reference {text} does not resolve to an entry of the {bundle_type} bundle",
+                ref.located(),
+                text,
+                "the fullUrl (or Type/id) of an entry",
+                None,
+            )
             return
         if ref.targets and target not in ref.targets:
-            emit("FB-FHIR-022", f"reference {text} points at a {target}; this element allows "
-                 f"{', '.join(ref.targets)}", ref.located(), target, " or ".join(ref.targets), None)
+            emit(
+                "FB-FHIR-022",
+                f"reference {text} points at a {target}; this element allows {', '.join(ref.targets)}",
+                ref.located(),
+                target,
+                " or ".join(ref.targets),
+                None,
+            )
 
     def _target(self, text: str, path: str) -> str | None:
         """The resource type of the entry that reference ``text`` (met at ``path``) resolves to, if any."""
@@ -291,7 +324,10 @@ class BundleEntries:
             return None
         rtype, rid = relative["type"], relative["id"]
         if self.type_id_set is None:
-            self.type_id_set = set(self.type_ids)
+            self.type_id_set = KeyIndex()
+            for type_id in self.type_ids:
+                self.type_id_set.set(type_id, 0)
+            self.type_ids = array("q")
         if _key((rtype, rid)) in self.type_id_set:
             return rtype
         base = self._entry_base(path)
