@@ -218,17 +218,7 @@ def date_walk(
         *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
         ~beaten.exists(),
     ]
-    if cursor is not None:
-        pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
-        conditions.append(pair < last if sort.descending else pair > last)
-    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
-    return (
-        select(resource.c.id, column.label("key"), resource.c.content)
-        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-    )
+    return _page_in_key_order(walk, column, sort, conditions, cursor, limit)
 
 
 def keyed_walk(
@@ -251,17 +241,7 @@ def keyed_walk(
         *(_key_bound(column, sort, c) for c in bounding),
         *checked_on_the_way(rtype, others, sv.resource_id),
     ]
-    if cursor is not None:
-        pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
-        conditions.append(pair < last if sort.descending else pair > last)
-    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
-    return (
-        select(resource.c.id, column.label("key"), resource.c.content)
-        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-    )
+    return _page_in_key_order(walk, column, sort, conditions, cursor, limit)
 
 
 def checked_on_the_way(rtype: str, criteria: list[Criterion], walked: Any) -> list[ColumnElement[bool]]:
@@ -371,5 +351,24 @@ def id_walk(
         .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
         .where(*conditions)
         .order_by(sv.resource_id)
+        .limit(limit)
+    )
+
+
+def _page_in_key_order(
+    walk: Any, column: Any, sort: Sort, conditions: list[Any], cursor: tuple[str, str] | None, limit: int
+) -> Select[Any]:
+    """The resources of the search rows of ``walk`` that meet ``conditions``, in the order of their sort key
+    ``column`` and then id, after ``cursor`` (the last page's key and id): a page read along an index."""
+    sv = walk.c
+    if cursor is not None:
+        pair, last = tuple_(column, sv.resource_id), tuple_(bound(cursor[0]), bound(cursor[1]))
+        conditions.append(pair < last if sort.descending else pair > last)
+    order = [column.desc(), sv.resource_id.desc()] if sort.descending else [column, sv.resource_id]
+    return (
+        select(resource.c.id, column.label("key"), resource.c.content)
+        .join_from(walk, resource, and_(resource.c.resource_type == sv.resource_type, resource.c.id == sv.resource_id))
+        .where(*conditions)
+        .order_by(*order)
         .limit(limit)
     )
