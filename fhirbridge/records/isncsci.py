@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -107,10 +108,12 @@ _TOTAL_MAXIMA = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def classification_problem(field: str, value: str) -> str | None:
     """What is wrong with one value of a classification field (None if nothing): the grammar of its kind (an AIS
     grade, a level, a zone, a score) and a score's maximum. Also what the FHIR checker holds any Observation coded
-    as an ISNCSCI value to, whoever wrote it."""
+    as an ISNCSCI value to, whoever wrote it. Kept per
+    (field, value): a study's classification values are few distinct ones, met again on every exam."""
     grammar, what = _CLASSIFICATION_GRAMMAR[_kind(field)]
     if not grammar.fullmatch(value):
         return f"{value!r} is not {what}"

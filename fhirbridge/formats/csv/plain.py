@@ -14,7 +14,6 @@ validators, with the same messages. These builders only ever accept less than th
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -98,9 +97,8 @@ _NON_KEY = frozenset(NON_KEY_MUSCLE_LEVELS)
 _exam, _side_model, _classification_model = _Maker(IsncsciExam), _Maker(IsncsciSide), _Maker(IsncsciClassification)
 
 
-@functools.lru_cache(maxsize=1 << 12)
 def _classified(field: str, value: str) -> bool:
-    """A classification value passes (the few values of a study come again on every exam)."""
+    """A classification value passes (``classification_problem`` keeps its answers)."""
     return classification_problem(field, value) is None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -106,12 +106,12 @@ class OwnProfiles:
         at, value = _observed(resource)
         if value is None:
             return
-        problem = _classification_problem(field, value)
+        problem = classification_problem(field, value)
         concept = resource.get("valueCodeableConcept")
         if problem is not None and isinstance(concept, dict):  # a coded answer may say it in its code or display
             codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
             spelled = [c.get(key) for c in codings for key in ("code", "display")]
-            if any(isinstance(v, str) and _classification_problem(field, v) is None for v in spelled):
+            if any(isinstance(v, str) and classification_problem(field, v) is None for v in spelled):
                 problem = None
         if problem is not None:
             emit("FB-FHIR-035", f"{what} ({CLASSIFICATION_TITLES[field]}): {problem}", f"{path}.{at}", value,
@@ -241,8 +241,6 @@ class OwnProfiles:
                  next((k for k in resource if k.startswith("value")), None), "valueInteger", None)
 
 
-#: ``classification_problem`` of a (field, value) pair, kept: a study's classification values are few distinct ones
-_classification_problem = lru_cache(maxsize=4096)(classification_problem)
 
 
 def _observed(resource: Node) -> tuple[str, str | None]:
