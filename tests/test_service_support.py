@@ -99,18 +99,23 @@ def postgres_reachable() -> str | None:
         return f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}: {exc}"
 
 
+#: A lock held by a connection some other test left open, or a transaction left idle, fails a test in a minute
+#: rather than holding the run until it is killed.
+_NO_ENDLESS_WAITS = "-c lock_timeout=60000 -c idle_in_transaction_session_timeout=120000"
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A database URL whose tables live in a fresh schema of their own, dropped afterwards."""
     import psycopg
 
     schema = f"fb_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True, options=_NO_ENDLESS_WAITS) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}%20{_NO_ENDLESS_WAITS.replace(' ', '%20').replace('=', '%3D')}"
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        with psycopg.connect(PG_ADMIN, autocommit=True, options=_NO_ENDLESS_WAITS) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
