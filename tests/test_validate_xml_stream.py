@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_bundle_stream import CORPUS, SPOILS, example  # noqa: F401 (a fixture)
+from test_validate_bundle_stream import CORPUS, SPOILS, example, first_subjects  # noqa: F401 (a fixture)
 
 from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.bundle_stream import NotStreamable
@@ -106,7 +106,7 @@ def test_xml_fault_files_give_the_whole_document_report(name: str, monkeypatch: 
 def test_spoiled_bundles_as_xml_streamed_give_the_whole_document_report(
         spoil: str, example: dict[str, Any], tmp_path: Path,  # noqa: F811 (the fixture)
         monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle = SPOILS[spoil](copy.deepcopy(example))
+    bundle = SPOILS[spoil](copy.deepcopy(example) if spoil == "clean" else first_subjects(example))
     try:
         path = _as_xml(bundle, tmp_path / f"{spoil}.xml")
     except ValueError as exc:
