@@ -164,7 +164,7 @@ def test_one_provenance_per_subject_and_one_for_the_study(tmp_path):
     assert targets[0] == 1 and all(t > 10 for t in targets[1:])
 
 
-def test_spawned_workers_give_the_same_bytes(scaled, tmp_path, small_chunks, monkeypatch):
+def test_spawned_workers_give_the_same_bytes(tmp_path, small_chunks, monkeypatch):
     """Where workers cannot be forked (another thread runs), they are spawned: what they are handed is pickled."""
     monkeypatch.setattr(pipeline, "_context", lambda: multiprocessing.get_context("spawn"))
-    _both([scaled], tmp_path, fhir_format="xml")
+    _both([EXAMPLE], tmp_path, fhir_format="ndjson")
