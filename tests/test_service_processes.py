@@ -272,3 +272,20 @@ def test_processes_starting_together_migrate_one_after_the_other(tmp_path: Path)
             thread.join(timeout=60)
         assert not any(t.is_alive() for t in threads), "migrations wait for each other forever"
         assert failures == []
+
+
+def test_a_registry_migrating_in_one_schema_does_not_hold_one_in_another(tmp_path: Path) -> None:
+    """The migration lock is the schema's: while it is held in one schema, a store opens in another, and one in the
+    same schema waits (here past a lock timeout of half a second)."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from fhirbridge.store.database import MIGRATION_LOCK
+
+    with database("postgresql", tmp_path) as held, database("postgresql", tmp_path) as other, \
+            psycopg.connect(held) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s || current_schema()))", (MIGRATION_LOCK,))
+        Store.open(other).close()
+        impatient = f"{held}%20-c%20lock_timeout%3D500"
+        with pytest.raises(OperationalError, match="lock timeout"):
+            Store.open(impatient).close()

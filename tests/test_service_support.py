@@ -113,7 +113,8 @@ def postgres_schema() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN, autocommit=True, options=_NO_ENDLESS_WAITS) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}%20{_NO_ENDLESS_WAITS.replace(' ', '%20').replace('=', '%3D')}"
+        waits = _NO_ENDLESS_WAITS.replace(" ", "%20").replace("=", "%3D")
+        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}%20{waits}"
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True, options=_NO_ENDLESS_WAITS) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

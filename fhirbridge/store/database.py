@@ -10,15 +10,17 @@ from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long a writer waits for SQLite's single write lock before giving up.
 SQLITE_BUSY_MS = 60_000
-#: Key of the PostgreSQL advisory lock held while migrating (any number, the same in every process).
-MIGRATION_LOCK = 726_2010
+#: What the PostgreSQL advisory lock held while migrating is named after, with the schema migrated: the same in
+#: every process of one registry, another for a registry in another schema of the same database (which need not
+#: wait for this one).
+MIGRATION_LOCK = "fhirbridge:migrate:"
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN (see ``_sqlite_begin``).
 WRITE = "fhirbridge_write"
 #: Seconds a pooled PostgreSQL connection may sit idle before it is checked (one round trip) on its next checkout.
@@ -134,7 +136,8 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":  # processes starting together migrate one after the other
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name || current_schema()))"),
+                               {"name": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()

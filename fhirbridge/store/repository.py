@@ -180,9 +180,11 @@ class Store:
 
     def _lock_type(self, conn: Connection, rtype: str) -> None:
         """Conditional writes of one type wait for each other, so that two cannot both find nothing and create
-        (SQLite's single writer already serialises them)."""
+        (SQLite's single writer already serialises them). The lock is named after the schema too: registries in
+        other schemas of the database do not wait for this one."""
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"fhirbridge:{rtype}"})
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('fhirbridge:' || current_schema() || ':' || :t))"),
+                         {"t": rtype})
 
     def delete(self, rtype: str, rid: str) -> tuple[int | None, list[str]]:
         """Delete the current version, keeping the history (a deletion version is added): the version id of the
