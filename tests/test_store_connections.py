@@ -4,7 +4,6 @@ quick reads in the calling thread are given up past their time budget."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -29,10 +28,11 @@ def drop_next_connection(store: Store) -> int:
     with store.engine.connect() as killer:
         with store.engine.connect() as victim:
             pid = int(victim.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-        # the victim went back to the pool first, so it comes out first
-        killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-        while killer.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}").scalar_one():
-            time.sleep(0.05)
+        # the victim went back to the pool first, so it comes out first. The call waits (up to 30 s) until the
+        # process has gone: pg_stat_activity polled in one transaction would show it there for ever, as PostgreSQL
+        # keeps the first view of it a transaction takes.
+        gone = killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid}, 30000)").scalar_one()
+        assert gone, f"the server process {pid} was not stopped within 30 s"
     return pid
 
 
