@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -64,8 +65,9 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == ["0006_resource_position"]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0006_resource_position", "0005_token_date_keys",
+    assert scripts.get_heads() == ["0007_lz4_content"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0007_lz4_content", "0006_resource_position",
+                                                              "0005_token_date_keys",
                                                               "0004_search_indexes", "0003", "0002_rest", "0001"]
     url = str(tmp_path / "rest-release.sqlite")
     engine = connect_engine(url)
@@ -79,7 +81,7 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     try:
         with store.engine.connect() as conn:
             assert {"fb_job", "fb_audit"} <= set(inspect(conn).get_table_names())
-            assert MigrationContext.configure(conn).get_current_revision() == "0006_resource_position"
+            assert MigrationContext.configure(conn).get_current_revision() == "0007_lz4_content"
             assert "ix_fb_resource_position" in {i["name"] for i in inspect(conn).get_indexes("fb_resource")}
     finally:
         store.close()
@@ -170,5 +172,36 @@ def test_ingest_then_export_gives_back_the_bundle_and_ingest_is_idempotent(data:
             second = store.ingest(plan(bundle)[0])
             assert [(r.id, r.version_id, r.status) for r in second] == [(r.id, 1, "200 OK") for r in first]
             assert len(list(store.export())) == len(bundle["entry"])
+        finally:
+            store.close()
+
+
+def test_resource_json_is_compressed_with_lz4_on_postgresql(tmp_path: Path) -> None:
+    """Every resource is written twice (current and history): LZ4 costs the server less than pglz. A large
+    resource is stored compressed and read back as written."""
+    from sqlalchemy import text
+
+    from fhirbridge.store.transaction import PlannedWrite
+
+    with database("postgresql", tmp_path) as url:
+        store = Store.open(url)
+        try:
+            with store.engine.connect() as conn:
+                methods = dict(conn.execute(text(
+                    "SELECT attrelid::regclass::text, attcompression FROM pg_attribute "
+                    "WHERE attrelid IN ('fb_resource'::regclass, 'fb_resource_version'::regclass) "
+                    "AND attname = 'content'")).all())
+            assert set(methods.values()) == {"l"}, methods
+            note = " ".join(f"value {i}" for i in range(2000))  # long, and compressible
+            patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "extension": [
+                {"url": "https://example.org/note", "valueString": note}]}
+            [result] = store.ingest([PlannedWrite(0, "PUT", "Patient", "p1", patient)])
+            assert orjson.loads(store.read("Patient", "p1").content)["extension"][0]["valueString"] == note
+            assert orjson.loads(store.history("Patient", "p1")[0].content)["extension"][0]["valueString"] == note
+            with store.engine.connect() as conn:
+                compressed = conn.execute(text(
+                    "SELECT pg_column_compression(r.content), pg_column_compression(v.content) FROM fb_resource r "
+                    "JOIN fb_resource_version v USING (resource_type, id)")).one()
+            assert tuple(compressed) == ("lz4", "lz4") and result.version_id == 1
         finally:
             store.close()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Integer, Table, func, insert, select, text, u
 
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.schema import identifier, resource, resource_version, search_value
-from fhirbridge.store.search_params import index_rows
+from fhirbridge.store.search_params import INDEX_COLUMNS, index_tuples
 from fhirbridge.store.transaction import content_hash
 
 #: Most values in one IN list or rows in one multi-row statement.
@@ -111,8 +111,9 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
         rows.append({"resource_type": c["resourceType"], "id": c["id"], "version_id": first, "last_updated": now,
                      "position": position, "content_hash": content_hash(c), "content": served(c, first, now)})
     created: set[tuple[str, str]] = set()
-    if _postgres(conn):
-        created.update((t, i) for t, i in _insert_new(conn, resource, rows, returning="resource_type, id"))
+    if _postgres(conn):  # the first version of each created resource is written by the same statement
+        created.update((t, i) for t, i in _insert_new(conn, resource, rows, returning="resource_type, id",
+                                                      versions=True))
     else:
         for batch in _batches(rows):
             created.update((t, i) for t, i in conn.execute(
@@ -136,14 +137,15 @@ def write_resources(conn: Connection, insert_of: Callable[[Any], Any], contents:
                 content=served(content, version, now)))
             replaced.append(key)
         results[key] = Written(version, now, key in created)
-        versions.append({"resource_type": key[0], "id": key[1], "version_id": version, "last_updated": now,
-                         "content": row["content"] if key in created else served(content, version, now)})
-        indexed.extend(index_rows(key[0], key[1], content))
+        if key not in created or not _postgres(conn):
+            versions.append((key[0], key[1], version, now,
+                             row["content"] if key in created else served(content, version, now)))
+        indexed.extend(index_tuples(key[0], key[1], content))
     for rtype, rid in replaced:
         conn.execute(search_value.delete().where(search_value.c.resource_type == rtype,
                                                  search_value.c.resource_id == rid))
-    append_rows(conn, resource_version, versions)
-    append_rows(conn, search_value, indexed)
+    append_rows(conn, resource_version, _VERSION_COLUMNS, versions)
+    append_rows(conn, search_value, INDEX_COLUMNS, indexed)
     return results
 
 
@@ -207,33 +209,43 @@ def _key_arrays(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
     return {"types": [t for t, _ in keys], "ids": [i for _, i in keys]}
 
 
-def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], returning: str | None = None) \
-        -> list[tuple[Any, ...]]:
+#: The columns of a version, but ``deleted``: those ``fb_resource`` holds too.
+_VERSION_COLUMNS = ("resource_type", "id", "version_id", "last_updated", "content")
+
+
+def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], returning: str | None = None,
+                versions: bool = False) -> list[tuple[Any, ...]]:
     """``INSERT … ON CONFLICT DO NOTHING`` of every row in one statement, each column bound as one array (sent in
     binary: the text form of an array escapes every quote of the JSON it holds); the ``returning`` columns of the
-    rows inserted."""
+    rows inserted. ``versions`` (rows of ``fb_resource``): the rows inserted are also added to the history, by the
+    same statement, so that their content is sent to the server once."""
     if not rows:
         return []
     columns = list(rows[0])
     arrays = ", ".join(f"%b::{'integer' if isinstance(table.c[c].type, Integer) else 'text'}[]" for c in columns)
-    statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-                 f"ON CONFLICT DO NOTHING{f' RETURNING {returning}' if returning else ''}")
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    if versions:
+        listed = ", ".join(_VERSION_COLUMNS)
+        statement = (f"WITH new AS ({statement} RETURNING {listed}), versions AS (INSERT INTO "
+                     f"{resource_version.name} ({listed}) SELECT {listed} FROM new) "
+                     f"SELECT {returning or 'NULL'} FROM new")
+    elif returning:
+        statement += f" RETURNING {returning}"
     with conn.connection.driver_connection.cursor() as cursor:
         cursor.execute(statement, [[row[c] for row in rows] for c in columns])
         return cursor.fetchall() if returning else []
 
 
-def append_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that conflict with nothing: COPY on PostgreSQL (in the same transaction), else multi-row
-    INSERTs."""
+def append_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows (tuples of ``columns``) that conflict with nothing: COPY on PostgreSQL (in the same
+    transaction), else multi-row INSERTs."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        columns = list(rows[0])
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[c] for c in columns])
+                copy.write_row(row)
         return
     for batch in _batches(rows):
-        conn.execute(insert(table), batch)
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in batch])

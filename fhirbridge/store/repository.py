@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -228,7 +228,7 @@ class Store:
         claim_identifiers(conn, self._insert, [
             (w.resource_type, ident.get("system") or "", ident["value"], final[w.index]["id"])
             for w in writes if w.index not in matched for ident in _identifiers(final[w.index])])
-        after = conn.execute(select(func.coalesce(func.max(resource.c.position), 0))).scalar_one()
+        after = conn.execute(_LAST_POSITION).scalar_one()
         fresh = sorted((w for w in writes if w.index not in matched), key=lambda w: (w.resource_type, ids[w.index]))
         done = write_resources(conn, self._insert, [(final[w.index], after + 1 + w.index) for w in fresh], now)
         results: dict[int, WriteResult] = {}
@@ -268,8 +268,7 @@ class Store:
         return ids, matched
 
     def _matched(self, conn: Connection, w: PlannedWrite, rid: str, content: dict[str, Any]) -> WriteResult:
-        row = conn.execute(select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash).where(
-            resource.c.resource_type == w.resource_type, resource.c.id == rid)).one()
+        row = conn.execute(_STORED_VERSION, {"rtype": w.resource_type, "rid": rid}).one()
         issues = []
         if row.content_hash != content_hash(content):
             issues.append(Issue.of("FB-SRV-006", f"{w.resource_type}/{rid} already holds identifier "
@@ -451,6 +450,10 @@ class Store:
 
 
 _FOUND = (resource.c.resource_type, resource.c.id, resource.c.content)
+#: Statements of every ingest, built once: a statement built per call costs its construction and cache key each time.
+_LAST_POSITION = select(func.coalesce(func.max(resource.c.position), 0))
+_STORED_VERSION = select(resource.c.version_id, resource.c.last_updated, resource.c.content_hash).where(
+    resource.c.resource_type == bindparam("rtype"), resource.c.id == bindparam("rid"))
 #: Names of every reference parameter, for lookups that must use the search index.
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
 

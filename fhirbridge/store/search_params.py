@@ -182,31 +182,39 @@ def _shifted(instant: dt.datetime, offset: dt.timedelta) -> str:
         return LOWEST if offset > dt.timedelta(0) else HIGHEST
 
 
-def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
+#: One value of ``_values``: (param, system, value, low, high).
+_Value = tuple[str, str | None, str | None, str | None, str | None]
+
+
+def _add_tokens(name: str, value: Any, found: list[_Value]) -> None:
+    """The codes of a CodeableConcept, Coding, Identifier, code or boolean (or a list of them) added to ``found``."""
     if isinstance(value, list):
         for item in value:
-            yield from _tokens(item)
+            _add_tokens(name, item, found)
     elif isinstance(value, dict):
         if "coding" in value:  # CodeableConcept
-            yield from _tokens(value["coding"])
-        elif isinstance(value.get("code"), str):  # Coding
-            yield value.get("system"), value["code"]
-        elif isinstance(value.get("value"), str):  # Identifier
-            yield value.get("system"), value["value"]
+            _add_tokens(name, value["coding"], found)
+        elif isinstance(code := value.get("code"), str):  # Coding
+            found.append((name, value.get("system"), code, None, None))
+        elif isinstance(ident := value.get("value"), str):  # Identifier
+            found.append((name, value.get("system"), ident, None, None))
     elif isinstance(value, str):  # code
-        yield None, value
+        found.append((name, None, value, None, None))
     elif isinstance(value, bool):  # boolean
-        yield None, "true" if value else "false"
+        found.append((name, None, "true" if value else "false", None, None))
 
 
-def _references(value: Any) -> Iterator[tuple[str, str]]:
+def _add_references(name: str, value: Any, targets: tuple[str, ...] | None, found: list[_Value]) -> None:
+    """The (type, id) of each ``Type/id`` reference (or absolute URL ending so) whose type is among ``targets``."""
     if isinstance(value, list):
         for item in value:
-            yield from _references(item)
-    elif isinstance(value, dict) and isinstance(value.get("reference"), str):
-        rtype, _, rid = value["reference"].rpartition("/")
+            _add_references(name, item, targets, found)
+    elif isinstance(value, dict) and isinstance(reference := value.get("reference"), str):
+        rtype, _, rid = reference.rpartition("/")
         if rtype and rid:
-            yield rtype.rpartition("/")[2], rid
+            rtype = rtype.rpartition("/")[2]
+            if targets is None or rtype in targets:
+                found.append((name, rtype, rid, None, None))
 
 
 def normalise(text: str) -> str:
@@ -254,52 +262,54 @@ _SORTED_DATE = {
 }
 
 
+#: The columns of ``fb_search_value`` in the order of the tuples of ``index_tuples``.
+INDEX_COLUMNS = ("resource_type", "resource_id", "param", "system", "value", "low", "high", "date_low", "date_high")
+
+
 def index_rows(rtype: str, rid: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of ``fb_search_value`` for one resource: its ``index_values``, every row but the dates' with the
     sort keys of its date (earliest start, latest end; see ``sorted_date``), so that a search by a code sorted by
     date reads one index range in key order instead of walking every date and probing it for the code."""
-    values = index_values(resource)
-    date = sorted_date(rtype)
-    lows = [v.low for v in values if v.param == date and v.low is not None]
-    highs = [v.high for v in values if v.param == date and v.high is not None]
-    keys = (min(lows, default=None), max(highs, default=None))
-    rows = []
-    for v in values:
-        date_low, date_high = keys if v.low is None else (None, None)
-        rows.append(
-            {
-                "resource_type": rtype,
-                "resource_id": rid,
-                "param": v.param,
-                "system": v.system,
-                "value": v.value,
-                "low": v.low,
-                "high": v.high,
-                "date_low": date_low,
-                "date_high": date_high,
-            }
-        )
-    return rows
+    return [dict(zip(INDEX_COLUMNS, row, strict=True)) for row in index_tuples(rtype, rid, resource)]
+
+
+def index_tuples(rtype: str, rid: str, resource: dict[str, Any]) -> list[tuple[str | None, ...]]:
+    """``index_rows`` as tuples of ``INDEX_COLUMNS`` (what a COPY writes; no dict per row)."""
+    values = _values(resource)
+    date = _SORTED_DATE.get(rtype)
+    keys: tuple[str | None, str | None] = (None, None)
+    if date is not None:
+        lows = [v[3] for v in values if v[0] == date and v[3] is not None]
+        highs = [v[4] for v in values if v[0] == date and v[4] is not None]
+        keys = (min(lows, default=None), max(highs, default=None))
+    return [(rtype, rid, *v, *keys) if v[3] is None else (rtype, rid, *v, None, None) for v in values]
 
 
 def index_values(resource: dict[str, Any]) -> list[IndexedValue]:
     """The values of every supported search parameter of one resource."""
-    found: list[IndexedValue] = []
-    for param in PARAMS.get(resource.get("resourceType", ""), {}).values():
-        for element in param.elements:
-            value = resource.get(element)
-            if value is None:
-                continue
-            if param.kind == "token":
-                found.extend(IndexedValue(param.name, system=s, value=v) for s, v in _tokens(value))
-            elif param.kind == "reference":
-                found.extend(
-                    IndexedValue(param.name, system=t, value=i)
-                    for t, i in _references(value)
-                    if param.targets is None or t in param.targets
-                )
-            elif param.kind == "string":
-                found.extend(IndexedValue(param.name, system=text, value=normalise(text)) for text in _strings(value))
-            else:
-                found.extend(IndexedValue(param.name, low=lo, high=hi) for lo, hi in _dates(value))
+    return [IndexedValue(*v) for v in _values(resource)]
+
+
+#: Per type, each (parameter, kind, element, targets) that ``_values`` reads, in the order of ``PARAMS``.
+_ELEMENTS = {
+    rtype: tuple((p.name, p.kind, element, p.targets) for p in params.values() for element in p.elements)
+    for rtype, params in PARAMS.items()
+}
+
+
+def _values(resource: dict[str, Any]) -> list[_Value]:
+    """``index_values`` as (param, system, value, low, high) tuples."""
+    found: list[_Value] = []
+    for name, kind, element, targets in _ELEMENTS.get(resource.get("resourceType", ""), ()):
+        value = resource.get(element)
+        if value is None:
+            continue
+        if kind == "token":
+            _add_tokens(name, value, found)
+        elif kind == "reference":
+            _add_references(name, value, targets, found)
+        elif kind == "string":
+            found.extend((name, text, normalise(text), None, None) for text in _strings(value))
+        else:
+            found.extend((name, None, None, lo, hi) for lo, hi in _dates(value))
     return found
