@@ -80,6 +80,8 @@ _FIELDS = {
     "isncsci_exams": ["visit", "exam_date", "examiner", "non_sci_condition", "subject_id"],
     "scim_assessments": ["visit", "assessment_date", "subject_id"],
     "subjects": ["subject_id", "site_id", "birth_date", "enrolment_date", "injury_date", "study_id"],
+    "harvests": ["performed", "body_site", "harvest_id", "subject_id"],
+    "infusions": ["start", "end", "product", "lot", "processing", "harvest_id", "subject_id"],
 }
 
 
@@ -103,14 +105,29 @@ def _whole(resource: dict[str, Any]) -> bool:
 def test_a_proven_template_lets_through_only_what_the_whole_check_does(
     data: StudyData, kind: str, n: int, draw: st.DataObject, value: str
 ) -> None:
+    field = draw.draw(st.sampled_from(_FIELDS[kind]))
+    _short_check_agrees(data, _spoil(data, kind, n, field, value), field, value)
+
+
+@_SETTINGS
+@given(study_data(), st.sampled_from(["1999", "1900-01-01", "2013-07-31T10:00:00+09:00", "2999-12-31", "2021-02-30"]))
+def test_an_infusion_period_goes_whole_unless_per_1_holds(data: StudyData, end: str) -> None:
+    """per-1 compares a Period's start and end, two holes: an infusion whose end comes before its start must not
+    pass the short check of its proven template."""
+    spoiled = _spoil(data, "infusions", 0, "end", end)
+    if spoiled.infusions:
+        spoiled.infusions[:] = [i.model_copy(update={"end": end, "start": "2013-07-31T11:00:00+09:00"})
+                                for i in spoiled.infusions]
+    _short_check_agrees(data, spoiled, "end", end)
+
+
+def _short_check_agrees(data: StudyData, spoiled: StudyData, field: str, value: str) -> None:
     ctx = FhirContext(load_fhir_mapping(None))
     study, units = _units(ctx, data, templates=True)
     for unit in units:  # prove the templates with the records as they are
         for resource in unit:
             if isinstance(resource, Written):
                 _prove(resource, resource.build(), "R4")
-    field = draw.draw(st.sampled_from(_FIELDS[kind]))
-    spoiled = _spoil(data, kind, n, field, value)
     study, units = _units(ctx, spoiled, templates=True)
     types = _types(study, units)
     for unit in units:
