@@ -17,7 +17,7 @@ from fhirbridge.formats.fhir.context import FhirContext
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.ndjson import relative_line
 from fhirbridge.formats.fhir.sink import _passes, _prove, _targets_found
-from fhirbridge.formats.fhir.templates import Elements, Hole, Template, Written
+from fhirbridge.formats.fhir.templates import Elements, Hole, Template, Written, relative_references
 from fhirbridge.formats.fhir.writer import entry, resource_id, resource_type, study_unit, subject_units
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 from fhirbridge.records import StudyData
@@ -50,6 +50,8 @@ def test_templates_give_the_builders_bytes(data: StudyData) -> None:
                 templated += 1
                 assert resource.encode(None) == expected
                 assert resource.encode(types) == relative_line(expected, types)
+                assert resource.line(relative_references(types)) == relative_line(expected, types)
+                assert resource.line({}) == expected
                 assert resource.rid == plain["id"] and resource.rtype == plain["resourceType"]
             else:
                 assert orjson.dumps(resource) == expected
