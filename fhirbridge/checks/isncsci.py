@@ -5,6 +5,7 @@ without their reason)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from fhirbridge.domains.isncsci.classification import classify, explain_ais
 from fhirbridge.domains.isncsci.structure import (
@@ -18,6 +19,7 @@ from fhirbridge.issues.issue import Issue
 from fhirbridge.records import IsncsciClassification, IsncsciExam
 
 
+@lru_cache(maxsize=4096)
 def _values(v: str) -> frozenset[str]:
     """The possibilities a value lists, ignoring case, spaces and order."""
     return frozenset(p.strip().upper() for p in v.split(","))
@@ -25,7 +27,7 @@ def _values(v: str) -> frozenset[str]:
 
 def _same(reported: str, computed: str) -> bool:
     """Equal values, ignoring case, spaces and the order of listed possibilities."""
-    return _values(reported) == _values(computed)
+    return reported == computed or _values(reported) == _values(computed)
 
 
 def _among(reported: str, computed: str) -> bool:

@@ -24,7 +24,7 @@ from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, NdjsonPart, Place, Unit, ndjson_part
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
-from fhirbridge.formats.fhir.templates import ANY_TARGET, Written
+from fhirbridge.formats.fhir.templates import ANY_TARGET, Written, relative_references
 from fhirbridge.formats.fhir.writer import (
     conversion_time,
     entry,
@@ -149,8 +149,9 @@ class FhirSink:
         checked = len(entries)
         with_study = entries if first else entries + [entry(r, "collection") for r in study]
         found = [i for i in check_bundle({"entry": with_study}, self.release, proven) if _entry_index(i) < checked]
+        references = relative_references(types)
         lines = [
-            (r.rtype, r.encode(types))
+            (r.rtype, r.line(references))
             if isinstance(r, Written)
             else (r["resourceType"], relative_line(orjson.dumps(r), types))
             for r in resources

@@ -110,6 +110,8 @@ class Template:
     #: ``Written.encode`` and ``Written.primitives`` of this template, one expression each (see ``_compiled``)
     fill: Callable[[list[Any], dict[str, str] | None], bytes] | None = field(default=None, repr=False)
     pick: Callable[[list[Any]], tuple[Any, ...]] | None = field(default=None, repr=False)
+    #: ``Written.line``: ``fill`` with the references' JSON looked up (see ``relative_references``)
+    line: Callable[[list[Any], dict[str, bytes]], bytes] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, prototype: Resource, holes: Sequence[Hole | Elements]) -> Template:
@@ -155,7 +157,7 @@ class Template:
             [(n, target) for n, target in values if target is not None],
             [n for n, h in enumerate(holes) if isinstance(h, Elements)],
         )
-        made.fill, made.pick = _compiled(made)
+        made.fill, made.pick, made.line = _compiled(made)
         return made
 
 
@@ -202,6 +204,11 @@ class Written:
         (``Patient/<id>``), as NDJSON has them, else ``urn:uuid:`` as in a Bundle."""
         return self.template.fill(self.values, types)  # type: ignore[misc]
 
+    def line(self, references: dict[str, bytes]) -> bytes:
+        """``encode(types)``, given ``relative_references(types)``: the NDJSON line, each reference's JSON looked
+        up instead of made."""
+        return self.template.line(self.values, references)  # type: ignore[misc]
+
     def resource(self) -> Resource:
         """The resource as a dict, parsed from its bytes (for the whole check)."""
         return orjson.loads(self.encode(None))
@@ -213,32 +220,50 @@ def _reference(value: str, types: dict[str, str] | None) -> bytes:
     return b'"%s/%s"' % (rtype.encode(), value.encode()) if rtype else b'"urn:uuid:%s"' % value.encode()
 
 
+def relative_references(types: dict[str, str]) -> dict[str, bytes]:
+    """The JSON of a reference hole to each id of ``types``, as ``_reference`` makes it with ``types``."""
+    return {value: b'"%s/%s"' % (rtype.encode(), value.encode()) for value, rtype in types.items() if rtype}
+
+
+def _urn(value: str) -> bytes:
+    return b'"urn:uuid:%s"' % value.encode()
+
+
 def _items(runs: list[Items]) -> bytes:
     return b",".join([run.data for run in runs])
 
 
 def _compiled(
     template: Template,
-) -> tuple[Callable[[list[Any], dict[str, str] | None], bytes], Callable[[list[Any]], tuple[Any, ...]]]:
+) -> tuple[
+    Callable[[list[Any], dict[str, str] | None], bytes],
+    Callable[[list[Any]], tuple[Any, ...]],
+    Callable[[list[Any], dict[str, bytes]], bytes],
+]:
     """The template's fill (its parts and holes joined, each hole as ``orjson.dumps`` of its value, a reference
-    or items) and pick (the values of its primitive holes, a reference as ``urn:uuid:``), each one expression
-    over the values made once per template: a loop over the gaps, for every resource written, cost more than
-    filling them."""
-    names: dict[str, Any] = {"join": b"".join, "dumps": orjson.dumps, "reference": _reference, "items": _items}
-    pieces = ["part0"]
+    or items), pick (the values of its primitive holes, a reference as ``urn:uuid:``) and line (fill with the
+    references' JSON looked up in ``relative_references``), each one expression over the values made once per
+    template: a loop over the gaps, for every resource written, cost more than filling them."""
+    names: dict[str, Any] = {
+        "join": b"".join, "dumps": orjson.dumps, "reference": _reference, "items": _items, "urn": _urn
+    }
+    pieces, lined = ["part0"], ["part0"]
     names["part0"] = template.parts[0]
     for gap, (n, reference, elements) in enumerate(template.gaps, start=1):
         hole = "reference" if reference else "items" if elements else "dumps"
         pieces.append(f"{hole}(values[{n}], types)" if reference else f"{hole}(values[{n}])")
+        lined.append(f"(references.get(values[{n}]) or urn(values[{n}]))" if reference else pieces[-1])
         pieces.append(f"part{gap}")
+        lined.append(f"part{gap}")
         names[f"part{gap}"] = template.parts[gap]
     picked = [f'f"urn:uuid:{{values[{n}]}}"' if reference else f"values[{n}]" for n, reference in template.primitives]
     source = (
         f"def fill(values, types):\n    return join(({', '.join(pieces)},))\n"
         f"def pick(values):\n    return ({''.join(p + ', ' for p in picked)})\n"
+        f"def line(values, references):\n    return join(({', '.join(lined)},))\n"
     )
     exec(compile(source, f"<template {template.rtype}>", "exec"), names)  # our own text: no value from input
-    return names["fill"], names["pick"]
+    return names["fill"], names["pick"], names["line"]
 
 
 def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from fhirbridge import __version__
 from fhirbridge.formats.fhir.context import FhirContext, Resource
 from fhirbridge.formats.fhir.isncsci_templates import exam_written
 from fhirbridge.formats.fhir.models import Release
+from fhirbridge.formats.fhir.procedure_templates import harvest_written, infusion_written
 from fhirbridge.formats.fhir.scim_templates import scim_written
 from fhirbridge.formats.fhir.subject_templates import injury_written, patient_written, research_subject_written
 from fhirbridge.formats.fhir.templates import ANY_TARGET, Hole, Written, template
@@ -86,9 +87,9 @@ def _subject_resources(ctx: FhirContext, data: StudyData, computed: Computed, te
             injured = True
             yield condition
     for harvest in data.harvests:
-        yield harvest_resource(ctx, harvest)
+        yield (harvest_written if templates else harvest_resource)(ctx, harvest)
     for infusion in data.infusions:
-        yield from infusion_resources(ctx, infusion, injured, data.harvests)
+        yield from (infusion_written if templates else infusion_resources)(ctx, infusion, injured, data.harvests)
     exams = exam_written if templates else exam_resources
     for exam in data.isncsci_exams:
         yield from exams(ctx, exam, computed.get(exam.key()))

@@ -79,6 +79,17 @@ class BundleEntries:
     compact_at: int = 1024
 
     def add(self, entry: Any) -> None:
+        if type(entry) is dict and "request" not in entry:
+            resource, full_url = entry.get("resource"), entry.get("fullUrl")
+            if type(resource) is dict and type(full_url) is str and full_url.startswith("urn:") and (
+                    "meta" not in resource):
+                rtype, rid = resource.get("resourceType"), resource.get("id")
+                if type(rtype) is str and type(rid) is str:
+                    self._add_plain(full_url, rtype, rid)
+                    return
+        self._add_any(entry)
+
+    def _add_any(self, entry: Any) -> None:
         index = len(self.requests)
         if not isinstance(entry, dict):
             self.requests.append(0)
@@ -122,6 +133,32 @@ class BundleEntries:
                 self.type_id_set.set(type_id, 0)
             else:
                 self.type_ids.append(type_id)
+        if self.waiting:
+            self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
+
+    def _add_plain(self, full_url: str, rtype: str, rid: str) -> None:
+        """``add`` of the common entry: no request, a ``urn:`` fullUrl (no server base), a resource with a type, an
+        id and no meta (no versionId): what ``add`` does for it, without its tests for the other cases."""
+        index = len(self.requests)
+        self.requests.append(1)
+        url = _key(full_url)
+        if self.by_url.get(url) is not None or url in self.untyped:
+            first = self._first(url, 0, index)
+            if first is not None:
+                self.duplicates.append((index, first, full_url))
+        self.urls.append(url)
+        if self.bases is not None:
+            self.bases.append(0)
+        code = self.type_codes.get(rtype)
+        if code is None:
+            code = self.type_codes[rtype] = len(self.type_names)
+            self.type_names.append(rtype)
+        self.by_url.set(url, code)
+        type_id = _key((rtype, rid))
+        if self.type_id_set is not None:
+            self.type_id_set.set(type_id, 0)
+        else:
+            self.type_ids.append(type_id)
         if self.waiting:
             self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
 
