@@ -60,7 +60,7 @@ class Service:
                 if httpx.get(f"{self.url}/metadata", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.02)
         self.kill()
         raise RuntimeError(f"the service did not start:\n{self.log.read_text()}")
 
@@ -162,7 +162,13 @@ def _references(node: Any) -> Iterator[str]:
 
 def subject_bundles() -> dict[str, dict[str, Any]]:
     """The example's transaction split per subject: each bundle holds the study, the subject's Patient and every
-    resource about the subject or referenced by one (the Provenance of the whole conversion is left out)."""
+    resource about the subject or referenced by one (the Provenance of the whole conversion is left out). A fresh
+    copy on each call (the split is made once)."""
+    return orjson.loads(_subject_bundles_bytes())
+
+
+@cache
+def _subject_bundles_bytes() -> bytes:
     bundle = example_transaction()
     entries = {e["fullUrl"]: e for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"}
     study = [url for url, e in entries.items() if e["resource"]["resourceType"] == "ResearchStudy"]
@@ -188,7 +194,7 @@ def subject_bundles() -> dict[str, dict[str, Any]]:
         members = [entries[u] for u in study] + [e for u, e in entries.items() if owner.get(u) == patient]
         bundles[patient.removeprefix("urn:uuid:")] = {"resourceType": "Bundle", "type": "transaction",
                                                       "entry": members}
-    return bundles
+    return orjson.dumps(bundles)
 
 
 def ids_of(bundle: dict[str, Any]) -> set[tuple[str, str]]:

@@ -9,7 +9,6 @@ from typing import Any
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from fhirbridge.service.app import create_app
 from fhirbridge.service.protocol import protocol_with
 from fhirbridge.service.settings import SETTINGS_VARIABLE, ServiceSettings
 from fhirbridge.store import Store
@@ -61,12 +60,16 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
         uvicorn.run("fhirbridge.service.server:app_from_environment", factory=True, workers=workers,
                     timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options)
         return
+    from fhirbridge.service.app import create_app  # here: the supervisor of several workers does not need it
+
     log.info("database: %s", _redacted(settings.db))
     uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
 
 
 def app_from_environment() -> Any:
     """The app of one worker process, from the settings its parent put in the environment."""
+    from fhirbridge.service.app import create_app
+
     return create_app(ServiceSettings.from_environment())
 
 
