@@ -151,7 +151,7 @@ class FhirReader:
         name = str(path)
         top: dict[str, object] = {}
         problems: list[tuple[str, str]] = []
-        spilled = array("q")
+        spilled = array("I")  # 32 bits an entry: an entry of 4 GiB or more is refused
         start = self.spill.seek(0, 2)
         filing = Filing(name)
         done = self.parsed.bundles.get(name) if self.parsed is not None else None
