@@ -45,7 +45,7 @@ class Spill:
         """``entries`` as they come, each also written to the spill; the Bundle is recorded once all were read
         (``top`` is then whole), so that a file that turns out broken leaves nothing the reader would take."""
         start = self.file.seek(0, 2)
-        lengths = array("q")
+        lengths = array("I")  # 4 bytes an entry (an entry of 4 GiB or more is refused)
         for entry in entries:
             lengths.append(self.file.write(orjson.dumps(entry)))
             yield entry
@@ -54,7 +54,7 @@ class Spill:
     def keep_chunks(self, name: str, chunks: Iterator[list[Any]], top: dict[str, Any]) -> Iterator[list[Any]]:
         """``keep`` for entries given in chunks (``bundle_stream.json_entry_chunks``)."""
         start = self.file.seek(0, 2)
-        lengths = array("q")
+        lengths = array("I")  # 4 bytes an entry (an entry of 4 GiB or more is refused)
         write, dumps = self.file.write, orjson.dumps
         index = self.indexer(name) if self.indexer is not None else None
         for chunk in chunks:

@@ -53,9 +53,10 @@ class Filing:
         self.provenance: int | None = None  # the index of the issue telling that Provenance is not converted
         self.keys: list[str] = []
         self._key_index: dict[str, int] = {}
-        self.place, self.length, self.line = array("q"), array("q"), array("q")
-        self.owner, self.second = array("q"), array("q")
-        self.patients = array("q")  # positions (in ``place``) of the Patients
+        # 24 bytes a resource (the byte offset in 64 bits, the rest in 32), held until the reader takes the file
+        self.place, self.length, self.line = array("q"), array("I"), array("i")
+        self.owner, self.second = array("i"), array("i")
+        self.patients = array("i")  # positions (in ``place``) of the Patients
         self.entries = 0  # Bundle entries seen
 
     def add_entries(self, entries: list[Any]) -> None:

@@ -75,9 +75,10 @@ class FhirReader:
         self.studies: list[Entry] = []
         self.evidence = ReleaseEvidence()
         # one slot per grouped resource: where it is (file index and byte range, or index in ``resident``),
-        # its NDJSON line and its group
-        self.slot_file, self.slot_offset, self.slot_length = array("i"), array("q"), array("q")
-        self.slot_line, self.slot_group, self.patient_slots = array("q"), array("i"), array("q")
+        # its NDJSON line and its group: 24 bytes a resource of the input, held until the last chunk (a line
+        # number, a length and a group fit in 32 bits; a resource of 4 GiB or more is refused by the array)
+        self.slot_file, self.slot_offset, self.slot_length = array("i"), array("q"), array("I")
+        self.slot_line, self.slot_group, self.patient_slots = array("i"), array("i"), array("i")
         self.group_of: dict[str, int] = {}
         # Bundle entries as JSON, one after another (the checker's, when it parsed the Bundles already)
         self.spill: IO[bytes] | None = parsed.file if parsed is not None else None
@@ -150,7 +151,7 @@ class FhirReader:
         name = str(path)
         top: dict[str, object] = {}
         problems: list[tuple[str, str]] = []
-        spilled = array("q")
+        spilled = array("I")  # 32 bits an entry: an entry of 4 GiB or more is refused
         start = self.spill.seek(0, 2)
         filing = Filing(name)
         done = self.parsed.bundles.get(name) if self.parsed is not None else None
@@ -179,7 +180,7 @@ class FhirReader:
         file_index = len(self.files) - 1
         self.bundle_files.add(file_index)
         offsets = array("q", accumulate(spilled, initial=start))  # a slot's place is its entry's index here
-        self._take(filing, file_index, [offsets[i] for i in filing.place], [spilled[i] for i in filing.place])
+        self._take(filing, file_index, (offsets[i] for i in filing.place), (spilled[i] for i in filing.place))
 
     def _ndjson_entry(self, filing: Filing, raw: bytes, number: int, offset: int) -> None:
         try:
@@ -214,13 +215,15 @@ class FhirReader:
                 add(issue)
         keys, first = filing.keys, len(self.slot_group)
         self.patient_slots.extend(first + p for p in filing.patients)
-        self.slot_file.extend([file_index] * len(filing.place))
+        # into the arrays straight from iterators: a list of the file's slots (a pointer, and an int object
+        # for most values) took about 40 bytes a resource of the largest file at the end of the first pass
+        self.slot_file.extend(array("i", [file_index]) * len(filing.place))
         self.slot_offset.extend(filing.place if places is None else places)
         self.slot_length.extend(filing.length if lengths is None else lengths)
         self.slot_line.extend(filing.line)
         group = self._group
-        self.slot_group.extend([group([keys[o]] if s < 0 else [keys[o], keys[s]])
-                                for o, s in zip(filing.owner, filing.second, strict=True)])
+        self.slot_group.extend(group([keys[o]] if s < 0 else [keys[o], keys[s]])
+                               for o, s in zip(filing.owner, filing.second, strict=True))
 
     def _group(self, keys: list[str]) -> int:
         groups = []
@@ -266,6 +269,7 @@ class FhirReader:
     def _subject_chunks(self, ctx: ReadContext, studies: list[Study], by_key: dict[str, Study]
                         ) -> Iterator[StudyData]:
         order = self._slots_by_group()
+        self.slot_group, self.patient_slots = array("i"), array("i")  # in ``order`` now
         seen = _SeenKeys()
         chunk, size, subjects = StudyData(), 0, 0
         with contextlib.ExitStack() as stack:
@@ -291,13 +295,14 @@ class FhirReader:
 
     def _slots_by_group(self) -> list[array]:
         """Slot numbers per group, slots in input order; groups in the order of their Patients (a bulk export has
-        one file per resource type, so the first resource of a subject may be any of its records). In arrays:
-        a list of int objects took about 40 bytes more per resource of the input, held while it is read."""
+        one file per resource type, so the first resource of a subject may be any of its records). In arrays
+        of 32-bit slot numbers: a list of int objects took about 40 bytes more per resource of the input, held
+        while it is read."""
         by_group: dict[int, array] = {}
         for slot in self.patient_slots:
-            by_group.setdefault(self._root(self.slot_group[slot]), array("q"))
+            by_group.setdefault(self._root(self.slot_group[slot]), array("i"))
         for slot, group in enumerate(self.slot_group):
-            by_group.setdefault(self._root(group), array("q")).append(slot)
+            by_group.setdefault(self._root(group), array("i")).append(slot)
         return list(by_group.values())
 
     def _entry(self, slot: int, windows: dict[int, _Window], stack: contextlib.ExitStack) -> Entry:
