@@ -121,18 +121,11 @@ class BundleEntries:
             if url:
                 self.untyped.add(url)
             return
-        code = self.type_codes.get(rtype)
-        if code is None:
-            code = self.type_codes[rtype] = len(self.type_names)
-            self.type_names.append(rtype)
+        code = self._type_code(rtype)
         if url:
             self.by_url.set(url, code)
         if rid is not None:
-            type_id = _key((rtype, rid))
-            if self.type_id_set is not None:
-                self.type_id_set.set(type_id, 0)
-            else:
-                self.type_ids.append(type_id)
+            self._note_type_id(rtype, rid)
         if self.waiting:
             self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
 
@@ -149,18 +142,25 @@ class BundleEntries:
         self.urls.append(url)
         if self.bases is not None:
             self.bases.append(0)
+        code = self._type_code(rtype)
+        self.by_url.set(url, code)
+        self._note_type_id(rtype, rid)
+        if self.waiting:
+            self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
+
+    def _type_code(self, rtype: str) -> int:
         code = self.type_codes.get(rtype)
         if code is None:
             code = self.type_codes[rtype] = len(self.type_names)
             self.type_names.append(rtype)
-        self.by_url.set(url, code)
+        return code
+
+    def _note_type_id(self, rtype: str, rid: str) -> None:
         type_id = _key((rtype, rid))
         if self.type_id_set is not None:
             self.type_id_set.set(type_id, 0)
         else:
             self.type_ids.append(type_id)
-        if self.waiting:
-            self._arrived(full_url, f"{rtype}/{rid}" if rid else None)
 
     def _first(self, url: int, version: int, before: int) -> int | None:
         """The first entry before ``before`` with the fullUrl key ``url`` and versionId key ``version``."""
