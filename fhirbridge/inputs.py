@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ Content: TypeAlias = (str | os.PathLike[str] | bytes | bytearray | memoryview | 
 
 #: How much of an input format detection looks at.
 HEAD = 4096
+#: How far telling NDJSON from JSON reads to find the end of the first line (one resource per line).
+SNIFF_LIMIT = 64 * 1024 * 1024
+_NOT_SPACE = re.compile(rb"\S")
 
 
 class Source:
@@ -71,7 +75,7 @@ class Source:
         #: what issues call this input
         self.label: str = name or default
         #: the format suffix (``.csv``): the name's, else told from the content
-        self.suffix: str = PurePosixPath(self.label).suffix or suffix or _sniffed_suffix(self.head())
+        self.suffix: str = PurePosixPath(self.label).suffix or suffix or _sniffed_suffix(self._opening_lines())
 
     @classmethod
     def of(cls, item: Input) -> Path | Source:
@@ -145,6 +149,20 @@ class Source:
             copy.write_bytes(self.read_bytes())
             yield copy
 
+    def _opening_lines(self) -> bytes:
+        """Enough of the start to hold its first two lines (up to ``SNIFF_LIMIT``): whether content is NDJSON
+        depends on whether its first line is a whole JSON document, and one resource may be longer than ``HEAD``."""
+        if self._path is None:
+            return self.read_bytes()
+        try:
+            with self._path.open("rb") as handle:
+                data = handle.read(HEAD)
+                while data.count(b"\n") < 2 and len(data) < SNIFF_LIMIT and (more := handle.read(len(data))):
+                    data += more
+                return data
+        except OSError:
+            return b""
+
     def head(self) -> bytes:
         """The first bytes, for telling the format (empty when the file cannot be read)."""
         if self._path is None:
@@ -160,19 +178,32 @@ class Source:
 Input: TypeAlias = Content | Source | tuple[str, Content]
 
 
-def _sniffed_suffix(head: bytes) -> str:
-    """The suffix unnamed content would have: XML, NDJSON (several lines, each a JSON object), JSON, CSV; none
-    when it is empty."""
-    text = head.lstrip()
-    if not text:
+def _sniffed_suffix(data: bytes) -> str:
+    """The suffix unnamed content would have: XML, NDJSON, JSON, CSV; none when it is empty.
+
+    NDJSON is told by its first line being a whole JSON object followed by another line that opens one: a JSON
+    document written an entry per line (as fhirbridge writes compact bundles) also has lines opening with ``{``,
+    but its first line is not a document of its own."""
+    found = _NOT_SPACE.search(data)
+    if found is None:
         return ""
-    if text.startswith(b"<"):
+    start = found.start()
+    first = data[start:start + 1]
+    if first == b"<":
         return ".xml"
-    if text.startswith(b"{"):
-        lines = [line for line in text.splitlines() if line.strip()]
-        return ".ndjson" if len(lines) > 1 and all(line.lstrip().startswith(b"{") for line in lines[1:]) else ".json"
-    if text.startswith(b"["):
+    if first == b"[":
         return ".json"
+    if first != b"{":
+        return ".csv"
+    end = data.find(b"\n", start)
+    following = _NOT_SPACE.search(data, end) if end >= 0 else None
+    if following is None or data[following.start():following.start() + 1] != b"{":
+        return ".json"
+    try:
+        orjson.loads(data[start:end])
+    except orjson.JSONDecodeError:
+        return ".json"
+    return ".ndjson"
     return ".csv"
 
 

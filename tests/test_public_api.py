@@ -179,6 +179,27 @@ def test_the_format_of_content_in_memory_is_told_from_it() -> None:
     assert unknown.exit_code == 2 and [i.code for i in unknown.issues] == ["FB-IO-008"]
 
 
+def test_a_bundle_written_an_entry_per_line_is_not_taken_for_ndjson(tmp_path: Path) -> None:
+    fhirbridge.convert(EXAMPLE, tmp_path / "fhir")
+    bundle = tmp_path / "fhir" / "bundle.json"
+    data = bundle.read_bytes()
+    assert data.count(b"\n") > 100 and data.splitlines()[1].startswith(b"{")  # the compact form fhirbridge writes
+    expected = fhirbridge.validate(bundle)
+    from_bytes = fhirbridge.validate(data)
+    assert Source(data).suffix == ".json"
+    assert from_bytes.stats["resources"] == expected.stats["resources"] > 100
+    assert _found(from_bytes) == _found(expected)
+
+
+def test_ndjson_whose_first_resource_is_longer_than_the_head_is_told_from_json() -> None:
+    long = {"resourceType": "Patient", "id": "a", "name": [{"text": "x" * 10_000}]}
+    ndjson = orjson.dumps(long) + b"\n" + orjson.dumps({"resourceType": "Patient", "id": "b"}) + b"\n"
+    assert Source(ndjson).suffix == ".ndjson"
+    assert Source(orjson.dumps({"resourceType": "Bundle", "type": "collection"}, option=orjson.OPT_INDENT_2)).suffix \
+        == ".json"
+    assert Source(b'\n\n  {"resourceType": "Patient"}\n').suffix == ".json"
+
+
 def test_convert_and_write_take_content_and_strings(tmp_path: Path) -> None:
     files = [(p.name, p.read_bytes()) for p in sorted(EXAMPLE.glob("*.csv"))]
     report = fhirbridge.convert(files, str(tmp_path / "fhir"), fhir_format="ndjson", fail_on="warning")
