@@ -20,7 +20,7 @@ from fhirbridge.domains.isncsci.praxis import classify_flat, parse_flat_json, to
 from fhirbridge.formats.options import ConvertOptions, Derived
 from fhirbridge.formats.registry import READERS, WRITERS, read_chunks, reader, writer
 from fhirbridge.guards import check_codes, no_records, unwritable
-from fhirbridge.inputs import Source, detect_format, missing
+from fhirbridge.inputs import Source, detect_format, missing, no_such_file
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.registry import RULES
 from fhirbridge.issues.report import Report
@@ -52,7 +52,7 @@ def read(
 def _existing(inputs: list[Path | Source], report: Report) -> list[Path | Source]:
     absent = missing(inputs)
     for path in absent:
-        report.add(Issue.of("FB-IO-001", "no such file or folder", file=str(path)))
+        report.add(no_such_file(path))
     return [p for p in inputs if p not in absent]
 
 

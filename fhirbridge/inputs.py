@@ -24,6 +24,7 @@ from typing import IO, Any, BinaryIO, TypeAlias
 import orjson
 
 from fhirbridge.errors import InvalidOption
+from fhirbridge.issues.issue import Issue
 
 #: What one input's content may be given as (see ``Source``).
 Content: TypeAlias = (str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | IO[str] | dict[str, Any]
@@ -160,7 +161,7 @@ class Source:
                 while data.count(b"\n") < 2 and len(data) < SNIFF_LIMIT and (more := handle.read(len(data))):
                     data += more
                 return data
-        except OSError:
+        except (OSError, ValueError):  # unreadable, or a name no file can have (a NUL in it)
             return b""
 
     def head(self) -> bytes:
@@ -170,7 +171,7 @@ class Source:
         try:
             with self._path.open("rb") as handle:
                 return handle.read(HEAD)
-        except OSError:
+        except (OSError, ValueError):  # unreadable, or a name no file can have (a NUL in it)
             return b""
 
 
@@ -230,7 +231,7 @@ def expand(inputs: Iterable[Path | Source], pick: Callable[[Path], Iterable[Path
     for item in inputs:
         if isinstance(item, Source):
             found.append(item)
-        elif item.is_dir():
+        elif is_folder(item):
             found.extend(Source(p) for p in pick(item) if not p.relative_to(item).as_posix().startswith("."))
         else:
             found.append(Source(item))
@@ -239,14 +240,37 @@ def expand(inputs: Iterable[Path | Source], pick: Callable[[Path], Iterable[Path
 
 def missing(inputs: Iterable[Path | Source]) -> list[Path]:
     """The paths among ``inputs`` that do not exist (content in memory always does)."""
-    return [p for p in inputs if isinstance(p, Path) and not p.exists()]
+    return [p for p in inputs if isinstance(p, Path) and not exists(p)]
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the system refuses (too long, say: content given as a ``str`` is a path)
+    does not, rather than raising where ``Path.exists`` would."""
+    try:
+        path.stat()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def no_such_file(path: Path) -> Issue:
+    """FB-IO-001 for a path that does not exist, with a word for a caller who gave content as a ``str`` (which
+    names a file), and the name cut short when it is too long to be one."""
+    name = str(path)
+    looks_like_content = name.lstrip()[:1] in ("{", "<", "[")
+    hint = " (it looks like content: in Python a str is a path, content goes as bytes)" if looks_like_content else ""
+    return Issue.of("FB-IO-001", "no such file or folder" + hint, file=name if len(name) <= 200 else name[:200] + "…")
+
+
+def is_folder(path: Path) -> bool:
+    return exists(path) and path.is_dir()
 
 
 def detect_format(inputs: Iterable[Path | Source]) -> str | None:
     """csv, sdtm or fhir, from the inputs' content: FHIR JSON names a resourceType, SDTM tables have DOMAIN or
     USUBJID columns (or are XPT, Dataset-JSON or Dataset-XML files); None when nothing tells."""
     for source in expand(inputs, lambda folder: sorted(f for f in folder.rglob("*") if f.is_file())):
-        if source.path is not None and not source.path.is_file():
+        if source.path is not None and not (exists(source.path) and source.path.is_file()):
             continue
         suffix = source.suffix.lower()
         if suffix == ".xpt":

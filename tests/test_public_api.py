@@ -200,6 +200,18 @@ def test_ndjson_whose_first_resource_is_longer_than_the_head_is_told_from_json()
     assert Source(b'\n\n  {"resourceType": "Patient"}\n').suffix == ".json"
 
 
+@pytest.mark.parametrize("name", ["{" + "x" * 300 + "}", "a\0b", "/" + "y" * 5000, "missing.json"])
+@pytest.mark.parametrize("source", [None, "csv", "fhir", "sdtm"])
+def test_a_str_no_file_can_have_is_a_missing_file_not_an_exception(name: str, source: str | None) -> None:
+    """A str is a path: content given as one (or a name the system refuses) is reported, never raised as OSError."""
+    for report in (fhirbridge.validate(name, source=source), fhirbridge.read(name, source=source or "csv")[1]):
+        assert report.exit_code == 2
+        assert [i.code for i in report.issues] == ["FB-IO-001"]
+        issue = report.issues[0]
+        assert issue.message.startswith("no such file or folder") and len(issue.file or "") <= 201
+        assert ("looks like content" in issue.message) == name.startswith("{")
+
+
 def test_convert_and_write_take_content_and_strings(tmp_path: Path) -> None:
     files = [(p.name, p.read_bytes()) for p in sorted(EXAMPLE.glob("*.csv"))]
     report = fhirbridge.convert(files, str(tmp_path / "fhir"), fhir_format="ndjson", fail_on="warning")

@@ -24,7 +24,7 @@ from fhirbridge.formats.fhir.checker.structure import EntriesRead, Reference, Wa
 from fhirbridge.formats.fhir.entries import PACKAGE_MANIFESTS, load_document
 from fhirbridge.formats.fhir.versions import declared, family, shaped
 from fhirbridge.formats.spill import Spill
-from fhirbridge.inputs import Source
+from fhirbridge.inputs import Source, exists, is_folder, no_such_file
 from fhirbridge.issues.issue import Issue, Severity
 from fhirbridge.issues.report import Report
 
@@ -48,7 +48,7 @@ def fhir_files(inputs: list[Path | Source]) -> list[Path | Source]:
     """The FHIR files of ``inputs`` (folders are searched, in name order; a folder without any stays a Path)."""
     found: list[Path | Source] = []
     for path in inputs:
-        if isinstance(path, Path) and path.is_dir():
+        if isinstance(path, Path) and is_folder(path):
             found.extend([Source(p) for p in sorted(path.rglob("*"))
                           if p.suffix.lower() in JSON_SUFFIXES + XML_SUFFIXES + NDJSON_SUFFIXES
                           and p.name not in PACKAGE_MANIFESTS] or [path])
@@ -108,6 +108,8 @@ class FhirValidator:
             if isinstance(path, Path):
                 self.report.add(Issue.of("FB-IO-005", "the folder holds no FHIR JSON, XML or NDJSON file",
                                          file=str(path)))
+            elif path.path is not None and not exists(path.path):
+                self.report.add(no_such_file(path.path))
             elif path.suffix.lower() in NDJSON_SUFFIXES:
                 self._ndjson(path)
             elif path.suffix.lower() in JSON_SUFFIXES:
