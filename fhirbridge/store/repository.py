@@ -32,6 +32,7 @@ from fhirbridge.store.search_query import (
     count_matches,
     date_walk,
     exact_key,
+    held,
     id_walk,
     is_date_sort,
     sort_key,
@@ -378,7 +379,8 @@ class Store:
         for other, param in revinclude:
             def referring_ones(cs: list[Criterion], v: Value, other: str = other, param: str = param) -> Any:
                 referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
-                                                             sv.system == rtype, sv.value.in_([v(n) for n in listed]))
+                                                             sv.system == rtype, held(sv, "reference"),
+                                                             sv.value.in_([v(n) for n in listed]))
                 return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)) \
                     .limit(v("limit", True))
             queries.append((("revinclude", rtype, other, param, len(ids)), referring_ones))
@@ -546,7 +548,7 @@ def referring(rtype: str, ids: list[str]) -> Any:
     sv = search_value.c
     pairs = [(t, p.name) for t, params in PARAMS.items() for p in params.values()
              if p.kind == "reference" and (p.targets is None or rtype in p.targets)]
-    return and_(sv.system == rtype, sv.value.in_(ids),
+    return and_(sv.system == rtype, held(sv, "reference"), sv.value.in_(ids),
                 or_(*(and_(sv.resource_type == t, sv.param == name) for t, name in pairs)))
 
 

@@ -54,6 +54,13 @@ def kind_of(rtype: str, param: str) -> str:
     return PARAMS[rtype][param].kind
 
 
+def held(columns: Any, kind: str) -> ColumnElement[bool]:
+    """The search rows of a parameter of ``kind``, as the partial indexes name them (``schema.TOKEN_ROWS``,
+    ``DATE_ROWS``): true of every row of the parameter, and what lets the planner use an index that holds only
+    that kind of row when no other condition implies it (a token's system alone, ``:missing``, a date sort)."""
+    return columns.low.is_not(None) if kind == "date" else columns.value.is_not(None)
+
+
 def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
     """The condition on ``fb_resource`` rows of ``rtype`` that one criterion makes."""
     if criterion.param == ID:
@@ -63,7 +70,8 @@ def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
         return or_(*(_date_match(v, stamp, stamp) for v in criterion.values))
     sv = search_value.c
     if criterion.modifier == "missing":
-        having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param)
+        having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param,
+                                              held(sv, kind_of(rtype, criterion.param)))
         return or_(
             *(
                 resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
@@ -81,13 +89,14 @@ def index_ids(rtype: str, criterion: Criterion) -> Select[Any] | None:
     if criterion.param in (ID, LAST_UPDATED) or criterion.modifier in ("missing", "not"):
         return None
     sv = search_value.c
+    kind = kind_of(rtype, criterion.param)
     if criterion.chain is not None:
         target, param = criterion.chain
         matches = [and_(sv.system == target, sv.value.in_(matching_ids(target, Criterion(param, criterion.values))))]
     else:
-        kind = kind_of(rtype, criterion.param)
         matches = [_match(kind, v, criterion.modifier) for v in criterion.values]
-    return select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param, or_(*matches))
+    return select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param, held(sv, kind),
+                                        or_(*matches))
 
 
 def matching_ids(rtype: str, criterion: Criterion) -> Select[Any]:
@@ -214,6 +223,7 @@ def date_walk(
     conditions = [
         sv.resource_type == rtype,
         sv.param == sort.param,
+        held(sv, "date"),
         *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
         *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
         ~beaten.exists(),
@@ -261,7 +271,8 @@ def checked_on_the_way(rtype: str, criteria: list[Criterion], walked: Any) -> li
 def without_value(rtype: str, criteria: list[Criterion], sort: Sort, after_id: str | None, limit: int) -> Select[Any]:
     """The matches that have no value of ``sort.param`` (key ''), by id, after ``after_id`` in the sort's direction."""
     sv = search_value.c
-    having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param)
+    having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param,
+                                          held(sv, kind_of(rtype, sort.param)))
     conditions = [
         resource.c.resource_type == rtype,
         resource.c.id.not_in(having),

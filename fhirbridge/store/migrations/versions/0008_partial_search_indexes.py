@@ -1,0 +1,44 @@
+"""The search indexes hold only the rows they serve: a date row (``low`` set, ``value`` NULL) is no longer written
+into the token indexes, nor a token, reference or string row (``value`` set, ``low`` NULL) into the date indexes,
+and the indexes of a code in its resource's date order hold only rows that carry the date key. Each search row was
+written into six indexes; now into three or four, and the database's CPU of an ingest is mostly that upkeep.
+
+The per-resource index stays whole: deleting or replacing a resource's rows looks them up there. Searches name
+the kind of row they read (``search_query.held``) so that the planner may use these indexes.
+
+Revision ID: 0008_partial_search_indexes
+Revises: 0007_lz4_content
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_partial_search_indexes"
+down_revision = "0007_lz4_content"
+branch_labels = None
+depends_on = None
+
+TABLE = "fb_search_value"
+#: name → (columns, the rows it holds) at this revision
+INDEXES = {
+    "ix_fb_search_value_token_id": (["resource_type", "param", "value", "resource_id", "system"],
+                                    "value IS NOT NULL"),
+    "ix_fb_search_value_date_low": (["resource_type", "param", "low", "resource_id", "high"], "low IS NOT NULL"),
+    "ix_fb_search_value_date_high": (["resource_type", "param", "high", "resource_id", "low"], "low IS NOT NULL"),
+    "ix_fb_search_value_token_date_low": (["resource_type", "param", "value", "date_low", "resource_id", "system"],
+                                          "date_low IS NOT NULL"),
+    "ix_fb_search_value_token_date_high": (["resource_type", "param", "value", "date_high", "resource_id", "system"],
+                                           "date_high IS NOT NULL"),
+}
+
+
+def upgrade() -> None:
+    for name, (columns, rows) in INDEXES.items():
+        op.drop_index(name, TABLE)
+        op.create_index(name, TABLE, columns, sqlite_where=sa.text(rows), postgresql_where=sa.text(rows))
+
+
+def downgrade() -> None:
+    for name, (columns, _rows) in INDEXES.items():
+        op.drop_index(name, TABLE)
+        op.create_index(name, TABLE, columns)
