@@ -87,3 +87,59 @@ def test_upgrade_gives_the_search_rows_their_resource_date_keys(kind: str, tmp_p
     assert got == want
     assert ("Observation", "o1", "code", None, "a", None, None, "2019-03-01T00:00:00", "2019-04-02T23:59:59") in got
     assert ("Patient", "p1", "gender", None, "male", None, None, "1970-01-01T00:00:00", "1970-12-31T23:59:59") in got
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upgrade_answers_patient_from_the_subject_rows(kind: str, tmp_path: Path) -> None:
+    """Migration 0008 deletes the ``patient`` rows written before it (a copy of the ``subject`` rows that refer to
+    a Patient): a search by patient finds the same resources from the subject rows, and a downgrade writes the
+    copies again."""
+    from fhirbridge.store.search_params import index_rows
+
+    observation = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"coding": [{"code": "a"}]},
+                   "subject": {"reference": "Patient/p1"}, "meta": {"versionId": "1",
+                                                                   "lastUpdated": "2026-01-01T00:00:00.000Z"}}
+    rows = index_rows("Observation", "o1", observation)
+    subject = next(r for r in rows if r["param"] == "subject")
+    of_group = {**observation, "id": "o2", "subject": {"reference": "Group/g1"}}  # a subject, not a patient
+    rows += index_rows("Observation", "o2", of_group)
+    with database(kind, tmp_path) as url:
+        engine = connect_engine(url)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0007_lz4_content")
+            conn.execute(insert(resource).values(resource_type="Observation", id="o1", version_id=1, position=1,
+                                                 last_updated="2026-01-01T00:00:00.000Z", content_hash="x",
+                                                 content=orjson.dumps(observation).decode()))
+            conn.execute(insert(resource).values(resource_type="Observation", id="o2", version_id=1, position=2,
+                                                 last_updated="2026-01-01T00:00:00.000Z", content_hash="y",
+                                                 content=orjson.dumps(of_group).decode()))
+            conn.execute(insert(search_value), [*rows, {**subject, "param": "patient"}])  # as written before 0008
+            conn.commit()
+        engine.dispose()
+        store = Store.open(url)
+        try:
+            with store.engine.connect() as conn:
+                params = sorted(conn.execute(select(search_value.c.param)).scalars())
+            assert params == sorted(r["param"] for r in rows) and "patient" not in params
+            for values in ((("Patient", "p1"),), ((None, "p1"),)):
+                page = store.search("Observation", [Criterion("patient", values)], 10)
+                assert [i for _, i, _ in page.matches] == ["o1"]
+            for values in (((None, "p2"),), ((None, "g1"),), (("Group", "g1"),)):
+                assert store.search("Observation", [Criterion("patient", values)], 10).matches == []
+            missing = store.search("Observation", [Criterion("patient", (True,), "missing")], 10)
+            assert [i for _, i, _ in missing.matches] == ["o2"]
+            by_subject = store.search("Observation", [Criterion("subject", ((None, "g1"),))], 10)
+            assert [i for _, i, _ in by_subject.matches] == ["o2"]
+        finally:
+            store.close()
+        engine = connect_engine(url)
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007_lz4_content")
+            conn.commit()
+            again = conn.execute(select(search_value).where(search_value.c.param == "patient")).mappings().all()
+        engine.dispose()
+    assert [dict(r) for r in again] == [{**subject, "param": "patient"}]
