@@ -65,8 +65,9 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == ["0007_lz4_content"]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0007_lz4_content", "0006_resource_position",
+    assert scripts.get_heads() == ["0008_partial_search_indexes"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0008_partial_search_indexes", "0007_lz4_content",
+                                                              "0006_resource_position",
                                                               "0005_token_date_keys",
                                                               "0004_search_indexes", "0003", "0002_rest", "0001"]
     url = str(tmp_path / "rest-release.sqlite")
@@ -81,7 +82,7 @@ def test_the_migrations_form_one_line_and_a_store_of_the_rest_release_upgrades(t
     try:
         with store.engine.connect() as conn:
             assert {"fb_job", "fb_audit"} <= set(inspect(conn).get_table_names())
-            assert MigrationContext.configure(conn).get_current_revision() == "0007_lz4_content"
+            assert MigrationContext.configure(conn).get_current_revision() == "0008_partial_search_indexes"
             assert "ix_fb_resource_position" in {i["name"] for i in inspect(conn).get_indexes("fb_resource")}
     finally:
         store.close()

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from fhirbridge.store.schema import resource, search_value
+from fhirbridge.store.search_query import of_param
 
 #: Rows fetched per round trip while streaming an export.
 PAGE = 500
@@ -76,7 +77,8 @@ def study_members(engine: Engine) -> dict[str, list[str]]:
     """Patient ids of the subjects of every stored study, from the ResearchSubjects' ``study`` and ``patient``."""
     sv = search_value.c
     query = select(sv.resource_id, sv.param, sv.value).where(
-        sv.resource_type == "ResearchSubject", sv.param.in_(["study", "patient"]))
+        sv.resource_type == "ResearchSubject",
+        or_(sv.param == "study", and_(*of_param(sv, "ResearchSubject", "patient"))))
     study: dict[str, str] = {}
     patient: dict[str, str] = {}
     with engine.connect() as conn:

@@ -32,8 +32,10 @@ from fhirbridge.store.search_query import (
     count_matches,
     date_walk,
     exact_key,
+    held,
     id_walk,
     is_date_sort,
+    of_param,
     sort_key,
     without_value,
 )
@@ -369,7 +371,7 @@ class Store:
         queries = []
         for param, target in include:
             def included(cs: list[Criterion], v: Value, param: str = param, target: str | None = target) -> Any:
-                targets = select(sv.system, sv.value).where(sv.resource_type == rtype, sv.param == param,
+                targets = select(sv.system, sv.value).where(sv.resource_type == rtype, *of_param(sv, rtype, param),
                                                             sv.resource_id.in_([v(n) for n in listed]),
                                                             *([sv.system == target] if target else []))
                 return select(*_FOUND).where(tuple_(resource.c.resource_type, resource.c.id).in_(targets)) \
@@ -377,8 +379,9 @@ class Store:
             queries.append((("include", rtype, param, target, len(ids)), included))
         for other, param in revinclude:
             def referring_ones(cs: list[Criterion], v: Value, other: str = other, param: str = param) -> Any:
-                referring_ids = select(sv.resource_id).where(sv.resource_type == other, sv.param == param,
-                                                             sv.system == rtype, sv.value.in_([v(n) for n in listed]))
+                referring_ids = select(sv.resource_id).where(sv.resource_type == other, *of_param(sv, other, param),
+                                                             sv.system == rtype, held(sv, "reference"),
+                                                             sv.value.in_([v(n) for n in listed]))
                 return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)) \
                     .limit(v("limit", True))
             queries.append((("revinclude", rtype, other, param, len(ids)), referring_ones))
@@ -545,8 +548,8 @@ def referring(rtype: str, ids: list[str]) -> Any:
     refer to ``rtype``, so that each is a lookup in the token index (its first columns are type and parameter)."""
     sv = search_value.c
     pairs = [(t, p.name) for t, params in PARAMS.items() for p in params.values()
-             if p.kind == "reference" and (p.targets is None or rtype in p.targets)]
-    return and_(sv.system == rtype, sv.value.in_(ids),
+             if p.kind == "reference" and p.within is None and (p.targets is None or rtype in p.targets)]
+    return and_(sv.system == rtype, held(sv, "reference"), sv.value.in_(ids),
                 or_(*(and_(sv.resource_type == t, sv.param == name) for t, name in pairs)))
 
 

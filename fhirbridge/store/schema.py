@@ -7,7 +7,7 @@ identifier and search tables when a version is written.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, false
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, false, text
 
 metadata = MetaData()
 
@@ -52,6 +52,15 @@ identifier = Table(
     Column("resource_id", String(64), nullable=False),
 )
 
+#: The rows of tokens, references and strings (``value`` set), and those of dates (``low`` and ``high`` set).
+TOKEN_ROWS, DATE_ROWS = "value IS NOT NULL", "low IS NOT NULL"
+
+
+def _partial(name: str, rows: str, *columns: str) -> Index:
+    """An index over the rows that meet the condition ``rows`` only, on SQLite and PostgreSQL alike."""
+    return Index(name, *columns, sqlite_where=text(rows), postgresql_where=text(rows))
+
+
 #: Search parameter values of current versions: tokens and references in system/value, dates as a range.
 search_value = Table(
     "fb_search_value",
@@ -69,16 +78,19 @@ search_value = Table(
     Column("date_high", String(40)),
     # Each search reads the index alone (migration 0003): tokens and references with system and resource id;
     # dates from either end of their range; a resource's values of one parameter (deletes, sort keys) with the
-    # date range, so that sorting by a date needs no table row
-    Index("ix_fb_search_value_token_id", "resource_type", "param", "value", "resource_id", "system"),
-    Index("ix_fb_search_value_date_low", "resource_type", "param", "low", "resource_id", "high"),
-    Index("ix_fb_search_value_date_high", "resource_type", "param", "high", "resource_id", "low"),
+    # date range, so that sorting by a date needs no table row. Each index but the per-resource one holds only
+    # the kind of row it serves (migration 0008): ``TOKEN_ROWS`` (value set, low NULL) or ``DATE_ROWS`` (low set,
+    # value NULL); a search says which (``search_query.held``) so that the planner may use them.
+    _partial("ix_fb_search_value_token_id", TOKEN_ROWS, "resource_type", "param", "value", "resource_id", "system"),
+    _partial("ix_fb_search_value_date_low", DATE_ROWS, "resource_type", "param", "low", "resource_id", "high"),
+    _partial("ix_fb_search_value_date_high", DATE_ROWS, "resource_type", "param", "high", "resource_id", "low"),
     Index("ix_fb_search_value_resource_dates", "resource_type", "resource_id", "param", "low", "high"),
     # a code's (a reference's) entries in the order of their resource's date: a page of a code sorted by date is
-    # one range of the index, read in order (migration 0005)
-    Index("ix_fb_search_value_token_date_low", "resource_type", "param", "value", "date_low", "resource_id", "system"),
-    Index("ix_fb_search_value_token_date_high", "resource_type", "param", "value", "date_high", "resource_id",
-          "system"),
+    # one range of the index, read in order (migration 0005); only the entries that carry a key
+    _partial("ix_fb_search_value_token_date_low", "date_low IS NOT NULL", "resource_type", "param", "value",
+             "date_low", "resource_id", "system"),
+    _partial("ix_fb_search_value_token_date_high", "date_high IS NOT NULL", "resource_type", "param", "value",
+             "date_high", "resource_id", "system"),
 )
 
 #: Background jobs (bulk exports, SDTM exports, imports): their whole state, so that any service process may run

@@ -26,6 +26,9 @@ class SearchParam:
     #: for a reference parameter, the resource types it may point to (None: any), e.g. ``patient`` is
     #: ``subject`` where the subject is a Patient
     targets: tuple[str, ...] | None = None
+    #: the parameter whose search rows hold this one's values, when this one is that one's references to its one
+    #: target type (``patient`` is ``subject`` to a Patient): they are not stored twice (migration 0008)
+    within: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def _reference(name: str, *elements: str, targets: tuple[str, ...] | None = None
 
 _IDENTIFIER = _token("identifier")
 _SUBJECT = _reference("subject")
-_PATIENT = _reference("patient", "subject", targets=("Patient",))
+_PATIENT = SearchParam("patient", "reference", ("subject",), ("Patient",), within="subject")
 _CODE = _token("code")
 _STATUS = _token("status")
 
@@ -78,7 +81,7 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
     "ResearchSubject": _params(
         _IDENTIFIER,
         _STATUS,
-        _reference("patient", "individual", targets=("Patient",)),
+        SearchParam("patient", "reference", ("individual",), ("Patient",), within="individual"),
         _reference("individual", targets=("Patient",)),
         _reference("study", targets=("ResearchStudy",)),
         SearchParam("date", "date", ("period",)),
@@ -286,13 +289,26 @@ def index_tuples(rtype: str, rid: str, resource: dict[str, Any]) -> list[tuple[s
 
 
 def index_values(resource: dict[str, Any]) -> list[IndexedValue]:
-    """The values of every supported search parameter of one resource."""
+    """The values of every supported search parameter of one resource (those of a parameter ``within`` another
+    are among the other's)."""
     return [IndexedValue(*v) for v in _values(resource)]
 
 
-#: Per type, each (parameter, kind, element, targets) that ``_values`` reads, in the order of ``PARAMS``.
+def stored_as(rtype: str, param: str) -> tuple[str, str | None]:
+    """The parameter whose search rows hold the values of ``param``, and the type their references must name
+    (None: any): ``param`` itself, or for one ``within`` another, that one and its target."""
+    definition = PARAMS.get(rtype, {}).get(param)
+    if definition is None or definition.within is None or definition.targets is None:
+        return param, None
+    [target] = definition.targets
+    return definition.within, target
+
+
+#: Per type, each (parameter, kind, element, targets) that ``_values`` reads, in the order of ``PARAMS``; a
+#: parameter ``within`` another has no rows of its own.
 _ELEMENTS = {
-    rtype: tuple((p.name, p.kind, element, p.targets) for p in params.values() for element in p.elements)
+    rtype: tuple((p.name, p.kind, element, p.targets) for p in params.values() if p.within is None
+                 for element in p.elements)
     for rtype, params in PARAMS.items()
 }
 

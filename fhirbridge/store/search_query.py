@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
 
 from fhirbridge.store.schema import resource, search_value
-from fhirbridge.store.search_params import PARAMS, normalise, sorted_date
+from fhirbridge.store.search_params import PARAMS, normalise, sorted_date, stored_as
 
 #: Parameters every type has, read from the resource table itself.
 ID, LAST_UPDATED = "_id", "_lastUpdated"
@@ -54,6 +54,20 @@ def kind_of(rtype: str, param: str) -> str:
     return PARAMS[rtype][param].kind
 
 
+def held(columns: Any, kind: str) -> ColumnElement[bool]:
+    """The search rows of a parameter of ``kind``, as the partial indexes name them (``schema.TOKEN_ROWS``,
+    ``DATE_ROWS``): true of every row of the parameter, and what lets the planner use an index that holds only
+    that kind of row when no other condition implies it (a token's system alone, ``:missing``, a date sort)."""
+    return columns.low.is_not(None) if kind == "date" else columns.value.is_not(None)
+
+
+def of_param(columns: Any, rtype: str, param: str) -> list[ColumnElement[bool]]:
+    """The search rows of a parameter: its own, or for one ``within`` another (``patient``), the other's that
+    refer to its target type (``subject`` rows whose system is Patient; ``search_params.stored_as``)."""
+    name, target = stored_as(rtype, param)
+    return [columns.param == name, *([columns.system == target] if target is not None else [])]
+
+
 def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
     """The condition on ``fb_resource`` rows of ``rtype`` that one criterion makes."""
     if criterion.param == ID:
@@ -63,7 +77,8 @@ def clause(rtype: str, criterion: Criterion) -> ColumnElement[bool]:
         return or_(*(_date_match(v, stamp, stamp) for v in criterion.values))
     sv = search_value.c
     if criterion.modifier == "missing":
-        having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param)
+        having = select(sv.resource_id).where(sv.resource_type == rtype, *of_param(sv, rtype, criterion.param),
+                                              held(sv, kind_of(rtype, criterion.param)))
         return or_(
             *(
                 resource.c.id.not_in(having) if missing else resource.c.id.in_(having)
@@ -81,13 +96,14 @@ def index_ids(rtype: str, criterion: Criterion) -> Select[Any] | None:
     if criterion.param in (ID, LAST_UPDATED) or criterion.modifier in ("missing", "not"):
         return None
     sv = search_value.c
+    kind = kind_of(rtype, criterion.param)
     if criterion.chain is not None:
         target, param = criterion.chain
         matches = [and_(sv.system == target, sv.value.in_(matching_ids(target, Criterion(param, criterion.values))))]
     else:
-        kind = kind_of(rtype, criterion.param)
         matches = [_match(kind, v, criterion.modifier) for v in criterion.values]
-    return select(sv.resource_id).where(sv.resource_type == rtype, sv.param == criterion.param, or_(*matches))
+    return select(sv.resource_id).where(sv.resource_type == rtype, *of_param(sv, rtype, criterion.param),
+                                        held(sv, kind), or_(*matches))
 
 
 def matching_ids(rtype: str, criterion: Criterion) -> Select[Any]:
@@ -164,7 +180,7 @@ def sort_key(rtype: str, sort: Sort) -> ColumnElement[Any]:
     chosen = func.max(column) if sort.descending else func.min(column)
     return func.coalesce(
         select(chosen)
-        .where(sv.resource_type == rtype, sv.resource_id == resource.c.id, sv.param == sort.param)
+        .where(sv.resource_type == rtype, sv.resource_id == resource.c.id, *of_param(sv, rtype, sort.param))
         .scalar_subquery(),
         "",
     )
@@ -214,6 +230,7 @@ def date_walk(
     conditions = [
         sv.resource_type == rtype,
         sv.param == sort.param,
+        held(sv, "date"),
         *(_key_bound(column, sort, c) for c in criteria if _bounds_key(sort, c)),
         *checked_on_the_way(rtype, [c for c in criteria if not _bounds_key(sort, c)], sv.resource_id),
         ~beaten.exists(),
@@ -236,7 +253,7 @@ def keyed_walk(
     others = [c for c in criteria if c is not key and not _bounds_key(sort, c)]
     conditions = [
         sv.resource_type == rtype,
-        *_walked(sv, key),
+        *_walked(sv, rtype, key),
         column.is_not(None),
         *(_key_bound(column, sort, c) for c in bounding),
         *checked_on_the_way(rtype, others, sv.resource_id),
@@ -261,7 +278,8 @@ def checked_on_the_way(rtype: str, criteria: list[Criterion], walked: Any) -> li
 def without_value(rtype: str, criteria: list[Criterion], sort: Sort, after_id: str | None, limit: int) -> Select[Any]:
     """The matches that have no value of ``sort.param`` (key ''), by id, after ``after_id`` in the sort's direction."""
     sv = search_value.c
-    having = select(sv.resource_id).where(sv.resource_type == rtype, sv.param == sort.param)
+    having = select(sv.resource_id).where(sv.resource_type == rtype, *of_param(sv, rtype, sort.param),
+                                          held(sv, kind_of(rtype, sort.param)))
     conditions = [
         resource.c.resource_type == rtype,
         resource.c.id.not_in(having),
@@ -322,11 +340,11 @@ def walk_key(rtype: str, criteria: list[Criterion]) -> Criterion | None:
     return None
 
 
-def _walked(walked: Any, key: Criterion) -> list[ColumnElement[bool]]:
+def _walked(walked: Any, rtype: str, key: Criterion) -> list[ColumnElement[bool]]:
     """The conditions on the walked index rows of ``key`` (``walk_key``): its code, and its system when given."""
     system, value = key.values[0]
     return [
-        walked.param == key.param,
+        *of_param(walked, rtype, key.param),
         walked.value == value,
         *([walked.system == system] if system is not None else []),
     ]
@@ -341,7 +359,7 @@ def id_walk(
     sv = walk.c
     conditions = [
         sv.resource_type == rtype,
-        *_walked(sv, key),
+        *_walked(sv, rtype, key),
         *checked_on_the_way(rtype, [c for c in criteria if c is not key], sv.resource_id),
     ]
     if cursor is not None:
