@@ -10,6 +10,8 @@ an array goes), with the R5 definitions.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from strategies import study_data
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.checker.definitions import load
-from fhirbridge.formats.fhir.checker.invariants import COMPILED_OF, fhirpath
+from fhirbridge.formats.fhir.checker.invariants import COMPILED_OF, GATES, fhirpath
 from fhirbridge.formats.fhir.checker.resources import ResourceChecker
 from fhirbridge.formats.fhir.checker.screen import Context, passes
 from fhirbridge.formats.fhir.models import structure_errors
@@ -228,3 +230,30 @@ def test_every_compiled_invariant_of_r5_is_one_the_r5_definitions_hold_with_a_kn
     for ident in COMPILED_OF["R5"]:
         if ident in r5:
             assert ident in reviewed or r5[ident].expression == r4[ident].expression, ident
+
+
+
+def test_writing_r4_never_loads_the_r5_definitions(tmp_path):
+    """R5 costs nothing to a process that only works with R4: its definitions are compiled when first asked for."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "honmou2021" / "csv"
+    script = (
+        "from pathlib import Path; from fhirbridge import api; "
+        "from fhirbridge.formats.fhir.checker import definitions as d; "
+        f"assert api.convert([Path({str(example)!r})], Path({str(tmp_path)!r})).exit_code == 0; "
+        "print(d._load.cache_info().currsize, d.load('R4') is d.load('R4B'), d._load.cache_info().currsize); "
+        "d.load('R5'); print(d._load.cache_info().currsize)"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert shown.split() == ["1", "True", "1", "2"]
+
+
+@pytest.mark.parametrize("ident", ["prc-1", "prov-1", "prov-2", "prov-3"])
+def test_r5_invariants_gated_on_on_behalf_of_hold_without_it(ident):
+    """fhirpathpy cannot resolve(), so this is read from the text: ``onBehalfOf`` is a conjunct of the premise
+    (``A and B implies C`` holds when B is empty or false), and the walker skips them without it."""
+    premise = load("R5").constraints[ident].expression.split(" implies ")[0]
+    assert GATES[ident] == ("onBehalfOf",) and " or " not in premise
+    assert any(conjunct.strip().startswith("onBehalfOf.") for conjunct in premise.split(" and ")), premise
+    agent = {"resourceType": "Provenance", "target": [{"reference": "Patient/1"}], "recorded": "2020-01-01T00:00:00Z",
+             "agent": [{"who": {"reference": "Practitioner/1"}}]}
+    assert _CHECKER.check(agent, "Provenance") == []
