@@ -2,14 +2,12 @@
 fhirbridge writes as R5 and on spoiled copies of it; it takes R5's elements and refuses R4's; its compiled R5
 invariants agree with fhirpathpy (R5 model); and the screen is never looser than the walker.
 
-The spoiling is ``test_fhir_checker_oracle``'s (one way at a time: a required element dropped, an unknown
-element, a value of the wrong JSON type, an impossible date, an array where one value goes and one value where
-an array goes), with the R5 definitions.
+The spoiling is ``test_fhir_checker_oracle``'s (``spoiling.py``), with the R5 definitions and bad cardinality
+besides.
 """
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from spoiling import spoil
 from strategies import study_data
 
 from fhirbridge import api
@@ -47,63 +46,6 @@ def _screen_passes(resource: dict[str, Any]) -> bool:
     return passes(_CHECKER.walker.screen, resource, Context())
 
 
-def _nodes(node: Any, path: str, type_name: str) -> list[tuple[dict[str, Any], str, str]]:
-    models = load("R5").models
-    found = [(node, path, type_name)]
-    model = models.get(type_name)
-    if model is None:
-        return found
-    for key, value in node.items():
-        slot = model.slots.get(key)
-        if slot is None or slot.primitive or slot.model in (None, "Resource"):
-            continue
-        for i, item in enumerate(value if isinstance(value, list) else [value]):
-            if isinstance(item, dict):
-                where = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
-                found.extend(_nodes(item, where, slot.model))
-    return found
-
-
-_SPOILABLE = {
-    "drop-required": lambda slot, value: slot.min > 0 and not slot.choice,
-    "wrong-type": lambda slot, value: slot.primitive and isinstance(value, str),
-    "bad-date": lambda slot, value: slot.type in ("date", "dateTime") and not slot.many,
-    "array-for-one": lambda slot, value: not slot.many and not slot.primitive,
-    "one-for-array": lambda slot, value: slot.many and not slot.primitive,
-    "bad-cardinality": lambda slot, value: slot.many and slot.max is not None,
-}
-
-
-def _spoil(resource: dict[str, Any], how: str, pick: int) -> tuple[dict[str, Any], str | None]:
-    spoiled = copy.deepcopy(resource)
-    models = load("R5").models
-    candidates = []
-    for node, path, type_name in _nodes(spoiled, str(spoiled["resourceType"]), str(spoiled["resourceType"])):
-        for key, slot in models[type_name].slots.items() if type_name in models else ():
-            if key in node and _SPOILABLE.get(how, lambda slot, value: False)(slot, node[key]):
-                candidates.append((node, path, key, slot))
-        if how == "unknown-element":
-            candidates.append((node, path, "spoiltElement", None))
-    if how == "none" or not candidates:
-        return spoiled, None
-    node, path, key, slot = candidates[pick % len(candidates)]
-    if how == "drop-required":
-        del node[key]
-    elif how == "unknown-element":
-        node[key] = "x"
-    elif how == "wrong-type":
-        node[key] = {"value": 12345}
-    elif how == "bad-date":
-        node[key] = "2019-02-30"
-    elif how == "array-for-one":
-        node[key] = [node[key]]
-    elif how == "one-for-array":
-        node[key] = node[key][0]
-    elif how == "bad-cardinality":
-        node[key] = node[key] * (slot.max + 1)
-    return spoiled, f"{path}.{key}"
-
-
 def _written(data: Any) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle(load_fhir_mapping(), data, release="R5")["entry"]]
 
@@ -119,7 +61,7 @@ def _example_resources() -> list[dict[str, Any]]:
 @example(data=None, how="none", pick=0)  # the example study as written, besides the generated ones
 def test_r5_checker_agrees_with_the_r5_oracle_on_written_and_spoiled_resources(data, how, pick):
     for resource in _written(data) if data is not None else _example_resources():
-        spoiled, where = _spoil(resource, how, pick)
+        spoiled, where = spoil(resource, how, pick, "R5")
         errors = _errors(spoiled)
         oracle = structure_errors(spoiled, "R5")
         structural = [e for e in errors if e.code in STRUCTURE]
