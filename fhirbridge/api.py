@@ -154,7 +154,7 @@ def _validate(
     options = options or ConvertOptions()
     fhir_documents = 0  # FHIR Bundles and resources checked: an empty Bundle is valid FHIR, not "no input"
     if source == "fhir":
-        from fhirbridge.formats.fhir.checker.validator import FhirValidator
+        from fhirbridge.formats.fhir.checker.validator import READER_STRUCTURE_RULES, FhirValidator
         from fhirbridge.formats.fhir.filing import Filing
         from fhirbridge.formats.spill import Spill
 
@@ -167,12 +167,12 @@ def _validate(
         # the reader reads what the FHIR layers checked, trusting their verdict on every resource
         options = replace(options, fhir_rejected=frozenset(validator.rejected), fhir_parsed=validator.spill)
         if validator.other_release:
-            report.ran("FB-FHIR-001")  # content of another release is checked by the reader, with its models
-        else:
-            report.skip(
-                "FB-FHIR-001",
-                "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), which checked every resource",
-            )
+            # content of another release is checked by the reader, with the FHIR checker of that release
+            report.ran(*READER_STRUCTURE_RULES)
+        report.skip(
+            "FB-FHIR-001",
+            "superseded by the FHIR structure rules (FB-FHIR-010 to FB-FHIR-017), which checked every resource",
+        )
     try:
         _check_records(inputs, source, options, report, on_records)
         if not fhir_documents and _read_nothing(report) and (found := [p for p in inputs if p not in missing(inputs)]):

@@ -11,17 +11,16 @@ corpus tests.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from spoiling import spoil
 from strategies import study_data
 
 from fhirbridge import api
-from fhirbridge.formats.fhir.checker.definitions import load
 from fhirbridge.formats.fhir.checker.resources import ResourceChecker
 from fhirbridge.formats.fhir.checker.screen import Context, passes
 from fhirbridge.formats.fhir.models import structure_errors
@@ -46,64 +45,6 @@ def _screen_passes(resource: dict[str, Any]) -> bool:
     return passes(ResourceChecker().walker.screen, resource, Context())
 
 
-def _nodes(node: Any, path: str, type_name: str) -> list[tuple[dict[str, Any], str, str]]:
-    """Every object of a resource with its FHIRPath and its node model name, resource first."""
-    models = load().models
-    found = [(node, path, type_name)]
-    model = models.get(type_name)
-    if model is None:
-        return found
-    for key, value in node.items():
-        slot = model.slots.get(key)
-        if slot is None or slot.primitive or slot.model in (None, "Resource"):
-            continue
-        for i, item in enumerate(value if isinstance(value, list) else [value]):
-            if isinstance(item, dict):
-                where = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
-                found.extend(_nodes(item, where, slot.model))
-    return found
-
-
-#: which elements each spoiling applies to, by their slot and value
-_SPOILABLE = {
-    "drop-required": lambda slot, value: slot.min > 0 and not slot.choice,
-    "wrong-type": lambda slot, value: slot.primitive and isinstance(value, str),
-    "bad-date": lambda slot, value: slot.type in ("date", "dateTime") and not slot.many,
-    "array-for-one": lambda slot, value: not slot.many and not slot.primitive,
-    "one-for-array": lambda slot, value: slot.many and not slot.primitive,
-}
-
-
-def _spoil(resource: dict[str, Any], how: str, pick: int) -> tuple[dict[str, Any], str | None]:
-    """A copy of ``resource`` spoiled one way at one node (the ``pick``-th that allows it), and the FHIRPath of
-    the spoiled element (None when nothing could be spoiled so)."""
-    spoiled = copy.deepcopy(resource)
-    models = load().models
-    candidates = []
-    for node, path, type_name in _nodes(spoiled, str(spoiled["resourceType"]), str(spoiled["resourceType"])):
-        for key, slot in models[type_name].slots.items() if type_name in models else ():
-            if key in node and _SPOILABLE.get(how, lambda slot, value: False)(slot, node[key]):
-                candidates.append((node, path, key))
-        if how == "unknown-element":
-            candidates.append((node, path, "spoiltElement"))
-    if how == "none" or not candidates:
-        return spoiled, None
-    node, path, key = candidates[pick % len(candidates)]
-    if how == "drop-required":
-        del node[key]
-    elif how == "unknown-element":
-        node[key] = "x"
-    elif how == "wrong-type":
-        node[key] = {"value": 12345}  # an object for a primitive (the oracle turns a number into a date)
-    elif how == "bad-date":
-        node[key] = "2019-02-30"
-    elif how == "array-for-one":
-        node[key] = [node[key]]
-    elif how == "one-for-array":
-        node[key] = node[key][0]
-    return spoiled, f"{path}.{key}"
-
-
 def _written(data: Any) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle(load_fhir_mapping(), data)["entry"]]
 
@@ -115,7 +56,7 @@ def _written(data: Any) -> list[dict[str, Any]]:
 def test_checker_agrees_with_the_oracle_on_written_and_spoiled_resources(data, how, pick):
     resources = _written(data) if data is not None else _example_resources()
     for resource in resources:
-        spoiled, where = _spoil(resource, how, pick)
+        spoiled, where = spoil(resource, how, pick)
         errors = _checker_errors(spoiled)
         oracle = structure_errors(spoiled, "R4")
         structural = [e for e in errors if e.code in STRUCTURE]

@@ -192,7 +192,22 @@ def test_r5_content_is_left_to_the_reader_not_judged_by_r4_rules(tmp_path):
     validated = api.validate([tmp_path / "bundle.json"], source="fhir")
     assert [i.code for i in validated.issues if i.severity > Severity.INFORMATION] == []
     assert "FB-FHIR-024" in {i.code for i in validated.issues}
-    assert "FB-FHIR-011" in validated.rules_skipped and "FB-FHIR-001" in validated.rules_run
+    # the reader checks it with the R5 checker: the structure rules ran, FB-FHIR-001 (the models) did not
+    assert "FB-FHIR-011" in validated.rules_run and "FB-FHIR-001" in validated.rules_skipped
+    assert "FB-FHIR-031" in validated.rules_skipped  # our profiles are checked by the validator alone
+
+
+def test_r5_content_with_a_structure_error_is_reported_by_the_r5_checker(tmp_path):
+    api.convert([EXAMPLE], tmp_path, options=ConvertOptions(fhir_version="R5"))
+    bundle = json.loads((tmp_path / "bundle.json").read_text())
+    patient = _first(bundle, lambda r: r["resourceType"] == "Patient")
+    patient["birthDate"] = "2019-02-30"
+    patient["unknownElement"] = True
+    validated = api.validate([_spoiled(tmp_path / "bundle.json", tmp_path, lambda b: b.update(bundle))],
+                             source="fhir")
+    found = {(i.code, i.target) for i in validated.issues}
+    where = next(t for c, t in found if c == "FB-FHIR-011")
+    assert where.endswith(".unknownElement") and ("FB-FHIR-015", where.replace("unknownElement", "birthDate")) in found
 
 
 def _spoiled(bundle_path: Path, tmp_path: Path, spoil) -> Path:

@@ -160,7 +160,7 @@ def test_con_5(verification, clinical):
     _agree("con-5", condition)
 
 
-@pytest.mark.parametrize("ident", sorted(GATES))
+@pytest.mark.parametrize("ident", sorted(i for i in GATES if i in load().constraints))  # R5's: test_fhir_checker_r5
 def test_gated_invariants_hold_when_their_element_is_absent(ident):
     resource = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
                 "meta": {"versionId": "1", "security": [{"code": "R"}]}}

@@ -1,7 +1,7 @@
 """One subject's resources (a Patient and everything pointing at it) → records.
 
 Resources are first checked against the release read (no element of another release; structure, values,
-bindings and invariants with the FHIR checker, or for R5 with the fhir.resources R5 models); then Patients
+bindings and invariants with the FHIR checker of that release's definitions); then Patients
 and ResearchSubjects give the subjects, and every other resource becomes the record its type and code say,
 linked to its subject through ``subject``. Panels collect their
 member Observations through ``derivedFrom``; an infusion finds its product through ``used``. Whatever is not
@@ -14,9 +14,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from fhirbridge.formats.fhir.checker.definitions import DEFINITIONS_OF
 from fhirbridge.formats.fhir.checker.resources import ResourceChecker, fit
 from fhirbridge.formats.fhir.entries import Entry, ref_key
-from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.read_adverse_event import read_adverse_event, resulting_conditions
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
 from fhirbridge.formats.fhir.read_isncsci import classification_field, is_exam, read_exam
@@ -28,8 +28,9 @@ from fhirbridge.records import Record, Study, StudyData, Subject
 
 
 @cache
-def _checker() -> ResourceChecker:
-    return ResourceChecker()
+def _checker(definitions: str) -> ResourceChecker:
+    """The checker of one release's definitions (R4 serves R4B), made when a resource of it is first read."""
+    return ResourceChecker(definitions)
 
 
 def usable(entry: Entry, ctx: ReadContext) -> bool:
@@ -47,19 +48,10 @@ def usable(entry: Entry, ctx: ReadContext) -> bool:
                                       f"{ctx.release}; it is not converted", value=entry.type))
         return False
     if family(ctx.release) == "R4" and ctx.rejected is not None:
-        return (entry.file, entry.path, entry.line) not in ctx.rejected
-    if family(ctx.release) == "R4":
-        issues = _checker().check(entry.resource, entry.path, entry.file, entry.line)
-        ctx.issues.extend(issues)
-        return fit(issues)
-    errors = structure_errors(entry.resource, ctx.release)  # R5: the fhir.resources models of R5
-    if errors:
-        shown = "; ".join(f"{loc}: {msg}" for loc, msg in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        ctx.issues.append(entry.issue("FB-FHIR-001", f"{entry.type} is not valid FHIR {ctx.release}: {shown}{more}; "
-                                      "it is not converted", errors[0][0]))
-        return False
-    return True
+        return (entry.file, entry.path, entry.line) not in ctx.rejected  # validate checked it (R5 it leaves)
+    issues = _checker(DEFINITIONS_OF[ctx.release]).check(entry.resource, entry.path, entry.file, entry.line)
+    ctx.issues.extend(issues)
+    return fit(issues)
 
 
 class _Index:

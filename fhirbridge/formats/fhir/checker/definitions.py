@@ -1,9 +1,9 @@
-"""The FHIR R4 definitions compiled, once, into per-type lookup tables the structure walker uses.
+"""The FHIR definitions of a release compiled, once, into per-type lookup tables the structure walker uses.
 
-The data (``r4-definitions.json``) is extracted from the specification by ``generate_definitions``; here it
-becomes one ``NodeModel`` per datatype, resource and backbone element: JSON property name → ``Slot``
-(cardinality, type, required codes, reference targets, invariants), so that checking a node is a few
-dictionary look-ups.
+The data (``r4-definitions.json``, ``r5-definitions.json``) is extracted from the specification by
+``generate_definitions``; here it becomes one ``NodeModel`` per datatype, resource and backbone element: JSON
+property name → ``Slot`` (cardinality, type, required codes, reference targets, invariants), so that checking
+a node is a few dictionary look-ups. Each release is compiled when first asked for: R4 work never pays for R5.
 """
 
 from __future__ import annotations
@@ -74,20 +74,36 @@ class Definitions:
     primitive_regexes: dict[str, str]
     constraints: dict[str, Constraint]
     fhir_version: str
+    release: str = "R4"  # the release of the definitions (R4B content is checked with R4's)
+
+
+#: Invariants whose text says SHOULD (a recommendation) but which the specification does not mark best practice:
+#: checked as best practice (FB-FHIR-019, opt-in). R5's cod-1 (a Coding with a display but no code) would
+#: otherwise warn on every MedDRA term fhirbridge writes without its code, as the mapping documents.
+SHOULD_ONLY = frozenset({"cod-1"})
+
+#: The definitions each release is checked with: R4B's resources that fhirbridge reads and writes are R4's.
+DEFINITIONS_OF = {"R4": "R4", "R4B": "R4", "R5": "R5"}
 
 
 def _cap(name: str) -> str:
     return name[0].upper() + name[1:]
 
 
+def load(release: str = "R4") -> Definitions:
+    """The compiled definitions ``release`` is checked with (loaded once per process, when first asked for)."""
+    return _load(DEFINITIONS_OF[release])
+
+
 @cache
-def load() -> Definitions:
-    """The compiled definitions (loaded once per process)."""
-    raw = orjson.loads(files("fhirbridge.formats.fhir.checker").joinpath("r4-definitions.json").read_bytes())
+def _load(release: str) -> Definitions:
+    name = f"{release.lower()}-definitions.json"
+    raw = orjson.loads(files("fhirbridge.formats.fhir.checker").joinpath(name).read_bytes())
     primitives: dict[str, str] = raw["primitives"]
     value_sets: dict[str, list[list[str]]] = raw["valueSets"]
     constraints = {
-        ident: Constraint(ident, c["key"], c["severity"], c["human"], c["expression"], c.get("bestPractice", False))
+        ident: Constraint(ident, c["key"], c["severity"], c["human"], c["expression"],
+                          c.get("bestPractice", False) or ident in SHOULD_ONLY)
         for ident, c in raw["constraints"].items()
     }
     models: dict[str, NodeModel] = {}
@@ -111,7 +127,8 @@ def load() -> Definitions:
                     models[child].constraints = tuple(constraints[c] for c in element["constraints"])
     regexes = {name: regex for name, regex in primitives.items() if regex}
     patterns = {name: re.compile(regex).fullmatch for name, regex in regexes.items()}
-    return Definitions(models, frozenset(resource_types), patterns, regexes, constraints, raw["fhirVersion"])
+    return Definitions(models, frozenset(resource_types), patterns, regexes, constraints, raw["fhirVersion"],
+                       release)
 
 
 def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any], primitives: dict[str, str],

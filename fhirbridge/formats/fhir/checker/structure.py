@@ -1,4 +1,4 @@
-"""Structure, primitive values, required bindings and invariants of any FHIR R4 resource, in one walk.
+"""Structure, primitive values, required bindings and invariants of any FHIR R4 (or R5) resource, in one walk.
 
 The walker visits every JSON node once, checks it against the compiled definitions and reports every
 problem (not only the first), each with the FHIRPath of the node. References are collected on the way for
@@ -23,7 +23,7 @@ from fhirbridge.formats.fhir.checker.definitions import (
     load,
     real_date,
 )
-from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED, GATES, NotEvaluable, fhirpath
+from fhirbridge.formats.fhir.checker.invariants import BY_BUNDLE_LAYER, COMPILED_OF, GATES, NotEvaluable, fhirpath
 from fhirbridge.formats.fhir.checker.screen import Context, passes, passes_all, screen, screen_many
 
 Node = dict[str, Any]
@@ -107,19 +107,21 @@ class Walker:
         self.references: list[Reference] = []
         self.not_evaluated: set[str] = set()
         codes = tuple(sorted(self.options.own_codes.items()))
-        self.screen = screen(codes, self.options.best_practice)
+        self.screen = screen(codes, self.options.best_practice, release=self.defs.release)
         self._entries_screen_lax: SchemaValidator | None = None  # built when first asked for
         self.screened = Context()
 
     @cached_property
     def entry_screen(self) -> SchemaValidator:
         """The screen of a bundle entry, built when a bundle is first checked (writing NDJSON never is)."""
-        return screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry")
+        return screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry",
+                      self.defs.release)
 
     @cached_property
     def entries_screen(self) -> SchemaValidator:
         """The screen of a list of bundle entries (a chunk of a streamed bundle), built when first needed."""
-        return screen_many(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry")
+        return screen_many(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry",
+                           release=self.defs.release)
 
     # --- resources -----------------------------------------------------------------------------------------
     def resource(self, node: Any, path: str, root: Node | None = None) -> None:
@@ -129,9 +131,10 @@ class Walker:
             return
         rtype = node.get("resourceType")
         if not isinstance(rtype, str) or rtype not in self.defs.resource_types:
-            self.emit("FB-FHIR-010", f"resourceType {rtype!r} is not an R4 resource type" if rtype is not None
+            kind = f"an {self.defs.release} resource type"
+            self.emit("FB-FHIR-010", f"resourceType {rtype!r} is not {kind}" if rtype is not None
                       else "resourceType is missing", f"{path}.resourceType" if rtype is not None else path,
-                      rtype, "an R4 resource type", None)
+                      rtype, kind, None)
             return
         if root is None and rtype != "Bundle" and self._passes(self.screen, node, path, node):
             return
@@ -162,7 +165,8 @@ class Walker:
         if no_empty_object:
             if self._entries_screen_lax is None:
                 self._entries_screen_lax = screen_many(tuple(sorted(self.options.own_codes.items())),
-                                                       self.options.best_practice, "Bundle.entry", False)
+                                                       self.options.best_practice, "Bundle.entry", False,
+                                                       self.defs.release)
             validator = self._entries_screen_lax
         if not passes_all(validator, items, ctx):
             return None
@@ -267,7 +271,7 @@ class Walker:
             return
         model = self.defs.models.get(slot.model or "")
         if model is None:
-            return  # a type the definitions do not describe (none in R4 core)
+            return  # a type the definitions do not describe (none in R4 or R5 core)
         if slot.type == "Reference":
             reference = value.get("reference")
             if isinstance(reference, str):
@@ -370,7 +374,8 @@ class Walker:
             gate = GATES.get(ident)
             if gate is not None and not any(k in node for k in gate):
                 continue
-            check = COMPILED.get(ident) or fhirpath(model.name, constraint.expression)
+            release = self.defs.release
+            check = COMPILED_OF[release].get(ident) or fhirpath(model.name, constraint.expression, release)
             try:
                 ok = check(node, resource, root)
             except (NotEvaluable, TypeError, AttributeError, ValueError, KeyError) as exc:
