@@ -14,18 +14,9 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from fhirpathpy import apply_parsed_path
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models
-from fhirpathpy.parser import parse
-
 Node = dict[str, Any]
 #: (node, %resource, %rootResource) → True unless the invariant is violated
 Check = Callable[[Node, Node, Node], bool]
-
-#: fhirpathpy's model of each release's definitions (types of elements, choice elements)
-_MODELS = {"R4": models["r4"], "R5": models["r5"]}
-
 
 def _has_value(inputs: list[Any]) -> list[bool]:
     """FHIRPath ``hasValue()``, which fhirpathpy lacks: one primitive that carries a value."""
@@ -45,9 +36,17 @@ class NotEvaluable(Exception):
 
 @cache
 def fhirpath(base: str, expression: str, release: str = "R4") -> Check:
-    """An invariant evaluated by fhirpathpy on a node of type (or backbone path) ``base`` of ``release``."""
+    """An invariant evaluated by fhirpathpy on a node of type (or backbone path) ``base`` of ``release``.
+
+    fhirpathpy (and its ANTLR parser) is imported here, on first use: every invariant of the resources
+    fhirbridge writes is compiled, so a conversion never needs it and does not pay for its import."""
+    from fhirpathpy import apply_parsed_path
+    from fhirpathpy.engine.nodes import ResourceNode
+    from fhirpathpy.models import models
+    from fhirpathpy.parser import parse
+
     parsed = parse(expression)
-    model = _MODELS[release]
+    model = models[release.lower()]
 
     def check(node: Node, resource: Node, root: Node) -> bool:
         try:
