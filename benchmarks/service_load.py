@@ -71,6 +71,13 @@ def per_subject(bundle: dict[str, Any]) -> list[dict[str, Any]]:
              "entry": study + [e for e in entries if owner.get(e["fullUrl"]) == p]} for p in patients]
 
 
+def example_subjects(work: Path) -> list[dict[str, Any]]:
+    """The example study converted (in ``work``) to a transaction, split into one transaction per subject."""
+    report = api.convert([EXAMPLE], work / "bundle", options=ConvertOptions(bundle_type="transaction"))
+    assert report.exit_code == 0, "the example study does not convert"
+    return per_subject(orjson.loads((work / "bundle" / "bundle.json").read_bytes()))
+
+
 def rekeyed(bundle: dict[str, Any], copy: int) -> bytes:
     """The bundle with every id, fullUrl and identifier value made unique to ``copy`` (the study is shared)."""
     text = orjson.dumps(bundle).decode()
@@ -311,9 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-load-"))
-    report = api.convert([EXAMPLE], work / "bundle", options=ConvertOptions(bundle_type="transaction"))
-    assert report.exit_code == 0, "the example study does not convert"
-    subjects = per_subject(orjson.loads((work / "bundle" / "bundle.json").read_bytes()))
+    subjects = example_subjects(work)
     payloads = [rekeyed(b, c) for c in range(args.copies) for b in subjects]
     resources = sum(len(orjson.loads(p)["entry"]) for p in payloads)
     print(f"bundles: {len(payloads)} ({resources} resources), clients: {args.clients}, cpus: {os.cpu_count()}")

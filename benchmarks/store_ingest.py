@@ -19,10 +19,8 @@ import time
 from pathlib import Path
 
 import orjson
-from service_load import EXAMPLE, database_backends, drop_schema, fresh_schema, per_subject, process_cpu, rekeyed
+from service_load import database_backends, drop_schema, example_subjects, fresh_schema, process_cpu, rekeyed
 
-from fhirbridge import api
-from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.service.ingest import checked_writes
 from fhirbridge.store.repository import Store
 from fhirbridge.store.transaction import PlannedWrite
@@ -67,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-store-ingest-"))
-    report = api.convert([EXAMPLE], work / "bundle", options=ConvertOptions(bundle_type="transaction"))
-    assert report.exit_code == 0, "the example study does not convert"
-    subjects = per_subject(orjson.loads((work / "bundle" / "bundle.json").read_bytes()))
+    subjects = example_subjects(work)
     bundles = planned([rekeyed(b, c) for c in range(args.copies) for b in subjects])
     warm = planned([rekeyed(b, 10_000 + i) for i, b in enumerate(subjects[:4])])
     resources = sum(len(writes) for writes in bundles)
