@@ -5,9 +5,47 @@ where one value goes, one value where an array goes, more values than an element
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
 
 from fhirbridge.formats.fhir.checker.definitions import load
+from fhirbridge.formats.fhir.checker.resources import ResourceChecker
+from fhirbridge.formats.fhir.checker.screen import Context, passes
+from fhirbridge.formats.fhir.models import structure_errors
+from fhirbridge.issues.issue import Severity
+
+#: the codes of the checker's structure and value rules, which the oracle checks too
+STRUCTURE = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "FB-FHIR-014", "FB-FHIR-015",
+             "FB-FHIR-016")
+
+
+@cache
+def checker(release: str = "R4") -> ResourceChecker:
+    return ResourceChecker(release)
+
+
+def checker_errors(resource: Any, release: str = "R4") -> list[Any]:
+    issues = checker(release).check(resource, str(resource.get("resourceType")))
+    return [i for i in issues if i.severity >= Severity.ERROR]
+
+
+def screen_passes(resource: dict[str, Any], release: str = "R4") -> bool:
+    return passes(checker(release).walker.screen, resource, Context())
+
+
+def assert_agrees_with_the_oracle(resource: dict[str, Any], how: str, pick: int, release: str = "R4") -> None:
+    """Spoil ``resource`` (``how``, at node ``pick``): the checker finds a structural error exactly when the
+    fhir.resources models of ``release`` do, at the node spoiled, and its screen passes exactly what it passes."""
+    spoiled, where = spoil(resource, how, pick, release)
+    errors = checker_errors(spoiled, release)
+    oracle = structure_errors(spoiled, release)
+    structural = [e for e in errors if e.code in STRUCTURE]
+    assert bool(structural) == bool(oracle), (how, where, errors, oracle)
+    if where is not None:
+        assert any(e.target is not None and e.target.startswith(where) for e in errors), (where, errors)
+    if how == "none":  # what fhirbridge writes: no structural error (an invariant may fail on odd records)
+        assert structural == [] and oracle == [], (structural, oracle)
+    assert screen_passes(spoiled, release) == (errors == []), (how, where, errors)
 
 
 def nodes(node: Any, path: str, type_name: str, release: str = "R4") -> list[tuple[dict[str, Any], str, str]]:

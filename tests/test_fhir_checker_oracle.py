@@ -18,32 +18,18 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from spoiling import spoil
+from spoiling import STRUCTURE, assert_agrees_with_the_oracle, checker_errors, screen_passes
 from strategies import study_data
 
 from fhirbridge import api
 from fhirbridge.formats.fhir.checker.resources import ResourceChecker
-from fhirbridge.formats.fhir.checker.screen import Context, passes
 from fhirbridge.formats.fhir.models import structure_errors
 from fhirbridge.formats.fhir.writer import bundle
-from fhirbridge.issues.issue import Severity
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
 
 CORPUS = Path(__file__).parent / "data" / "fhir-faults"
 SPOILS = ("none", "drop-required", "unknown-element", "wrong-type", "bad-date", "array-for-one", "one-for-array")
-#: the codes of the checker's structure and value rules, which the oracle checks too
-STRUCTURE = ("FB-FHIR-010", "FB-FHIR-011", "FB-FHIR-012", "FB-FHIR-013", "FB-FHIR-014", "FB-FHIR-015",
-             "FB-FHIR-016")
-
-
-def _checker_errors(resource: Any) -> list[Any]:
-    issues = ResourceChecker().check(resource, str(resource.get("resourceType")))
-    return [i for i in issues if i.severity >= Severity.ERROR]
-
-
-def _screen_passes(resource: dict[str, Any]) -> bool:
-    return passes(ResourceChecker().walker.screen, resource, Context())
 
 
 def _written(data: Any) -> list[dict[str, Any]]:
@@ -55,18 +41,8 @@ def _written(data: Any) -> list[dict[str, Any]]:
 @given(data=study_data(), how=st.sampled_from(SPOILS), pick=st.integers(min_value=0, max_value=10_000))
 @example(data=None, how="none", pick=0)  # the example study as written, besides the generated ones
 def test_checker_agrees_with_the_oracle_on_written_and_spoiled_resources(data, how, pick):
-    resources = _written(data) if data is not None else _example_resources()
-    for resource in resources:
-        spoiled, where = spoil(resource, how, pick)
-        errors = _checker_errors(spoiled)
-        oracle = structure_errors(spoiled, "R4")
-        structural = [e for e in errors if e.code in STRUCTURE]
-        assert bool(structural) == bool(oracle), (how, where, errors, oracle)
-        if where is not None:
-            assert any(e.target is not None and e.target.startswith(where) for e in errors), (where, errors)
-        if how == "none":  # what fhirbridge writes: no structural error (an invariant may fail on odd records)
-            assert structural == [] and oracle == [], (structural, oracle)
-        assert _screen_passes(spoiled) == (errors == []), (how, where, errors)
+    for resource in _written(data) if data is not None else _example_resources():
+        assert_agrees_with_the_oracle(resource, how, pick)
 
 
 def _example_resources() -> list[dict[str, Any]]:
@@ -90,14 +66,14 @@ def test_checker_agrees_with_the_oracle_on_the_fault_corpus():
         for resource in resources:
             if not isinstance(resource, dict):
                 continue
-            errors = _checker_errors(resource)
+            errors = checker_errors(resource)
             structural = [e for e in errors if e.code in STRUCTURE]
             oracle = structure_errors(resource, "R4")
             if path.name in _ORACLE_LAX:  # the checker's finding there is asserted by the corpus tests
                 assert not oracle, (path.name, oracle)
             else:
                 assert bool(structural) == bool(oracle), (path.name, errors, oracle)
-            assert _screen_passes(resource) == (errors == []), (path.name, errors)
+            assert screen_passes(resource) == (errors == []), (path.name, errors)
             checked += 1
     assert checked > 30
 
@@ -117,13 +93,13 @@ def test_the_screen_rejects_what_the_walker_reports_of_a_coding_of_our_code_syst
     if extra:
         coding["display"] = "x"
     resource = {"resourceType": "Observation", "status": "final", "code": {"coding": [coding]}}
-    errors = _checker_errors(resource)
-    if _screen_passes(resource):
+    errors = checker_errors(resource)
+    if screen_passes(resource):
         assert errors == []
     if system == _OWN and code in ("Q", "8302-2"):
-        assert [i.code for i in errors] == ["FB-FHIR-030"] and not _screen_passes(resource)
+        assert [i.code for i in errors] == ["FB-FHIR-030"] and not screen_passes(resource)
     if system == _OWN and code in ("A", "E"):
-        assert errors == [] and _screen_passes(resource)
+        assert errors == [] and screen_passes(resource)
 
 
 _STUDY = {"resourceType": "ResearchStudy", "status": "active"}
