@@ -36,6 +36,7 @@ from fhirbridge.store.search_query import (
     id_walk,
     is_date_sort,
     of_param,
+    referring_ids,
     sort_key,
     without_value,
 )
@@ -344,8 +345,8 @@ class Store:
             rows = _date_sorted(run, rtype, sort, cursor, count + 1)
         else:
             rows = run.rows(("sorted", sort, cursor is not None),
-                            lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor))
-                            .limit(v("limit", True)).offset(v("offset", True)),
+                            lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor), v("limit", True),
+                                                       v("offset", True)),
                             {**at, "limit": count + 1, "offset": offset})
         page = rows[:count]
         ids = [r.id for r in page]
@@ -368,6 +369,7 @@ class Store:
                   revinclude: list[tuple[str, str]], limit: int) -> list[Found]:
         sv = search_value.c
         listed = {f"id{i}": rid for i, rid in enumerate(ids)}
+        each = run.conn.dialect.name == "postgresql"
         queries = []
         for param, target in include:
             def included(cs: list[Criterion], v: Value, param: str = param, target: str | None = target) -> Any:
@@ -379,10 +381,8 @@ class Store:
             queries.append((("include", rtype, param, target, len(ids)), included))
         for other, param in revinclude:
             def referring_ones(cs: list[Criterion], v: Value, other: str = other, param: str = param) -> Any:
-                referring_ids = select(sv.resource_id).where(sv.resource_type == other, *of_param(sv, other, param),
-                                                             sv.system == rtype, held(sv, "reference"),
-                                                             sv.value.in_([v(n) for n in listed]))
-                return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring_ids)) \
+                referring = referring_ids(other, param, rtype, [v(n) for n in listed], each)
+                return select(*_FOUND).where(resource.c.resource_type == other, resource.c.id.in_(referring)) \
                     .limit(v("limit", True))
             queries.append((("revinclude", rtype, other, param, len(ids)), referring_ones))
         found: dict[Found, None] = {}
@@ -461,15 +461,26 @@ _STORED_VERSION = select(resource.c.version_id, resource.c.last_updated, resourc
 _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params.values() if p.kind == "reference"})
 
 
-def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[Any, Any] | None) -> Any:
-    """Every match with its key, in (key, id) order after ``cursor``: the shape for searches no walk serves."""
+def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[Any, Any] | None, limit: Any,
+                 offset: Any) -> Any:
+    """The page of matches in (key, id) order after ``cursor``: the shape for searches no walk serves. The page's
+    ids are found, sorted and cut first, and only their contents are read: sorting every match with its content
+    read the contents of matches beyond the page for nothing (17 of the 68 in a page of 50 Observations of one
+    subject) and sorted the wide rows."""
     # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
     key = sort_key(rtype, sort).label("key")
     order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
     where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
     if cursor:
         where.append(after(key, sort, cursor))
-    return select(resource.c.id, key, resource.c.content).where(*where).order_by(*order)
+    page = select(resource.c.id, key).where(*where).order_by(*order).limit(limit).offset(offset).subquery("page")
+    stored = resource.alias("stored")
+    in_order = [page.c.key.desc(), page.c.id.desc()] if sort.descending else [page.c.key, page.c.id]
+    return (
+        select(page.c.id, page.c.key, stored.c.content)
+        .join_from(page, stored, and_(stored.c.resource_type == rtype, stored.c.id == page.c.id))
+        .order_by(*in_order)
+    )
 
 
 def _date_sorted(run: _Run, rtype: str, sort: Sort, cursor: tuple[str, str] | None, wanted: int) -> list[Any]:

@@ -10,7 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, func, intersect, literal, not_, or_, select, tuple_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    column,
+    func,
+    intersect,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    values,
+)
 
 from fhirbridge.store.schema import resource, search_value
 from fhirbridge.store.search_params import PARAMS, normalise, sorted_date, stored_as
@@ -114,6 +130,21 @@ def matching_ids(rtype: str, criterion: Criterion) -> Select[Any]:
         if found is not None
         else select(resource.c.id).where(resource.c.resource_type == rtype, clause(rtype, criterion))
     )
+
+
+def referring_ids(other: str, param: str, rtype: str, ids: list[Any], each: bool) -> Select[Any]:
+    """The ids of the ``other`` resources whose ``param`` refers to one of the ``rtype`` resources ``ids`` (a
+    ``_revinclude``). ``each`` (PostgreSQL): the index is read value by value, one short range per id. Given
+    ``value IN (...)`` instead, PostgreSQL's generic plan, which estimates one row for the parameter's whole range,
+    reads every reference of the parameter and filters them (1,300 rows for 10 Patients at 1,300 subjects: 0.7 ms
+    against 0.15 ms); ``OFFSET 0`` keeps the lateral lookup from being flattened back into that plan."""
+    sv = search_value.c
+    rows = [sv.resource_type == other, *of_param(sv, other, param), sv.system == rtype, held(sv, "reference")]
+    if not each:
+        return select(sv.resource_id).where(*rows, sv.value.in_(ids))
+    wanted = values(column("id", String), name="wanted").data([(i,) for i in ids])
+    found = select(sv.resource_id).where(*rows, sv.value == wanted.c.id).offset(0).lateral("found")
+    return select(found.c.resource_id).select_from(wanted).join(found, true())
 
 
 def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
