@@ -96,3 +96,27 @@ def test_searches_on_postgresql_are_never_run_in_the_calling_thread(tmp_path: Pa
             assert store.search_quickly("Patient", [], 10) is None
         finally:
             store.close()
+
+
+def test_reads_between_searches_keep_the_statements_prepared_for_them(tmp_path: Path) -> None:
+    """psycopg forgets (and deallocates) every statement prepared on a connection at each ROLLBACK: reads on
+    PostgreSQL run in autocommit, so that a read of a resource between two searches does not make the searches
+    be prepared and planned again."""
+    with database("postgresql", tmp_path) as url:
+        store = Store.open(url)
+        try:
+            patients = [w for w in plan(example_transaction())[0] if w.resource_type == "Patient"]
+            store.ingest(plan(example_transaction())[0])
+            store.engine.pool.dispose()  # one connection from here on: the one every call below uses in turn
+            code = [Criterion("gender", ((None, "male"),))]
+            for _ in range(8):  # psycopg prepares a statement on its 5th run on a connection
+                store.search("Patient", code, 5)
+            rid = patients[0].id
+            for read in (lambda: store.read("Patient", rid), lambda: store.history("Patient", rid),
+                         lambda: store.deleted("Patient", rid), lambda: store.everything(rid, 10), store.counts):
+                read()
+                with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # no ROLLBACK
+                    prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one()
+                assert prepared > 0, read
+        finally:
+            store.close()

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
-from fhirbridge.store.database import WRITE
+from fhirbridge.store.database import WRITE, reading
 from fhirbridge.store.schema import audit, job
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -66,7 +66,7 @@ class Jobs:
         return _job(type("Row", (), {**row, "transaction_time": None, "progress": None, "result": None}))
 
     def get(self, job_id: str) -> Job | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(job).where(job.c.id == job_id)).first()
         return _job(row) if row else None
 
@@ -118,7 +118,7 @@ class Jobs:
 
     def expired(self, before: str) -> list[str]:
         """Ids of finished jobs created before ``before`` (their files may be removed)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return list(conn.execute(select(job.c.id).where(job.c.state.in_([DONE, FAILED]),
                                                             job.c.created < before)).scalars())
 
@@ -132,6 +132,6 @@ def record_audit(engine: Engine, agent: str, action: str, what: str, outcome: in
 
 
 def audit_rows(engine: Engine, limit: int = 1000) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit)).mappings().all()
     return [dict(r) for r in rows]

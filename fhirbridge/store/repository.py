@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from fhirbridge.issues.issue import Issue
 from fhirbridge.store.batched import claim_conditions, claim_identifiers, missing_references, served, write_resources
-from fhirbridge.store.database import WRITE, connect_engine, migrate, retry_on_disconnect
+from fhirbridge.store.database import WRITE, connect_engine, migrate, reading, retry_on_disconnect
 from fhirbridge.store.decimals import dumps
 from fhirbridge.store.prepared import Statements, placeholder, shaped
 from fhirbridge.store.quick import QuickReads
@@ -282,7 +282,7 @@ class Store:
     # reading ----------------------------------------------------------------------------------------
     @retry_on_disconnect
     def read(self, rtype: str, rid: str) -> StoredVersion | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(resource.c.version_id, resource.c.last_updated, resource.c.content)
                                .where(resource.c.resource_type == rtype, resource.c.id == rid)).first()
         return StoredVersion(rtype, rid, row.version_id, row.last_updated, row.content) if row else None
@@ -294,7 +294,7 @@ class Store:
                                                resource_version.c.id == rid)
         if version_id is not None:
             query = query.where(resource_version.c.version_id == version_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query.order_by(resource_version.c.version_id.desc())).all()
         return [StoredVersion(rtype, rid, r.version_id, r.last_updated, r.content, r.deleted) for r in rows]
 
@@ -307,7 +307,7 @@ class Store:
         after ``cursor`` (keyset paging: writes between two pages neither repeat nor skip the others) or
         ``offset``. ``include`` (param, target type) and ``revinclude`` (type, param) add referenced and
         referring resources of the page, at most ``max_included``."""
-        with self._reading() as conn:
+        with reading(self.engine) as conn:
             return self._search_on(conn, rtype, criteria, count, sort, cursor, offset, with_total, include,
                                    revinclude, max_included)
 
@@ -355,15 +355,6 @@ class Store:
         return SearchPage([(rtype, r.id, r.content) for r in page],
                           (str(page[-1].key), page[-1].id) if more else None, total, included)
 
-    def _reading(self) -> Connection:
-        """A connection for reads of several statements. On PostgreSQL it runs in autocommit: under READ COMMITTED
-        each statement takes its own snapshot inside a transaction too, so BEGIN and ROLLBACK would be two round
-        trips for nothing; SQLite keeps its transaction (one snapshot for the page and its includes)."""
-        conn = self.engine.connect()
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
-
     @staticmethod
     def _included(run: _Run, rtype: str, ids: list[str], include: list[tuple[str, str | None]],
                   revinclude: list[tuple[str, str]], limit: int) -> list[Found]:
@@ -399,7 +390,7 @@ class Store:
         those refer to by one (the study, the products): ``Patient/{id}/$everything``. None when no such Patient
         is stored; at most ``limit`` resources."""
         sv = search_value.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             own = conn.execute(select(resource.c.content).where(resource.c.resource_type == "Patient",
                                                                 resource.c.id == patient_id)).scalar()
             if own is None:
@@ -419,7 +410,7 @@ class Store:
     @retry_on_disconnect
     def deleted(self, rtype: str, rid: str) -> StoredVersion | None:
         """The deletion, when the last version of a resource that is no longer stored is one."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(resource_version).where(resource_version.c.resource_type == rtype,
                                                               resource_version.c.id == rid)
                                .order_by(resource_version.c.version_id.desc()).limit(1)).first()
@@ -447,7 +438,7 @@ class Store:
 
     @retry_on_disconnect
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(resource.c.resource_type, func.count()).group_by(resource.c.resource_type))
             return {rtype: n for rtype, n in rows}
 
