@@ -2,10 +2,11 @@
 
 Fills a store with the example study's 13 subjects re-keyed --copies times (100: 1,300 subjects, 97,001
 resources): the first copy through ``Store.ingest``, the others as the rows ingest writes (see ``load``); then
-``ANALYZE`` (``VACUUM ANALYZE`` on PostgreSQL). Then, in-process through httpx's ASGI transport, times each README
-search, the vread of an earlier version of a deleted resource, and `GET /metadata` (the cost of a request that does
-no database work), interleaved round by round so that all see the same load on the machine, and prints p50 and p99
-of each with the ratio of its p50 to that of `/metadata`. The goal: every README search p50 ≤ 5× `GET /metadata`.
+``ANALYZE`` (``VACUUM ANALYZE`` on PostgreSQL). Then times each README search, the vread of an earlier version of a
+deleted resource, and `GET /metadata` (the cost of a request that does no database work), interleaved round by round
+so that all see the same load on the machine: in-process through httpx's ASGI transport, and again over HTTP (a
+`fhirbridge serve` process on loopback). Prints p50 and p99 of each with the ratio of its p50 to that of
+`/metadata`. The goal: every README search p50 ≤ 5× `GET /metadata`.
 
 The stores are kept (``--sqlite`` path, ``--pg`` URL; a PostgreSQL schema of their own): a store already holding
 the copies asked for is searched without loading it again. ``--pg ''`` leaves PostgreSQL out.
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 import orjson
-from service_load import EXAMPLE, per_subject, percentile, rekeyed
+from service_load import EXAMPLE, per_subject, percentile, rekeyed, start_server, stop_server
 from sqlalchemy import func, insert, select
 
 from fhirbridge import api
@@ -194,6 +195,27 @@ async def measure(db: str, rounds: int, others: tuple[str, ...] = ()) -> dict[st
     return times
 
 
+def measure_http(db: str, rounds: int, others: tuple[str, ...] = ()) -> dict[str, list[tuple[float, float]]]:
+    """``measure`` over HTTP: ``fhirbridge serve`` (one worker) on loopback and one kept-alive connection, as a
+    registry's client sees it (HTTP parsing and the network stack included). The CPU is this client's: the
+    server's is not read per request."""
+    times: dict[str, list[tuple[float, float]]] = {url: [] for url in (BASELINE, *SEARCHES, *others)}
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-search-files-") as files:
+        server, base = start_server(db, 1, Path(files))
+        try:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                for round_ in range(rounds + 1):  # the first round warms up
+                    for url in times:
+                        start, cpu = time.perf_counter(), time.process_time()
+                        response = client.get(url)
+                        assert response.status_code == 200, (url, response.text)
+                        if round_:
+                            times[url].append((time.perf_counter() - start, time.process_time() - cpu))
+        finally:
+            stop_server(server)
+    return times
+
+
 def table(name: str, times: dict[str, list[tuple[float, float]]]) -> None:
     wall = {url: [w for w, _ in pairs] for url, pairs in times.items()}
     cpu = {url: [c for _, c in pairs] for url, pairs in times.items()}
@@ -227,7 +249,9 @@ def main() -> None:
     for name, db in (("SQLite", args.sqlite), ("PostgreSQL", args.pg)):
         if db:
             load(db, args.copies)
-            table(name, asyncio.run(measure(db, args.rounds, (deleted_version(db),))))
+            vread = (deleted_version(db),)
+            table(name, asyncio.run(measure(db, args.rounds, vread)))
+            table(f"{name} over HTTP (a server process; CPU: the client's)", measure_http(db, args.rounds, vread))
 
 
 if __name__ == "__main__":
