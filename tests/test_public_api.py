@@ -315,3 +315,27 @@ def test_the_documented_python_example_runs(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     exec(compile(code.group(1), "docs/guide/python-api.md", "exec"), {})
     assert (tmp_path / "out" / "bundle.json").exists()
+
+
+def test_cycles_made_while_the_collector_is_paused_are_freed_when_it_ends() -> None:
+    """Validation and conversion run with the cyclic collector off, then collect the youngest generation only:
+    everything made meanwhile is there, so a cycle they left is freed all the same."""
+    import gc
+    import weakref
+
+    from fhirbridge.api import _cyclic_gc_paused
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with _cyclic_gc_paused():
+        old = Node()
+        gc.collect()  # ``old`` moves to the oldest generation (inside: as if made before the pause)
+        looped = Node()
+        looped.self, looped.old = looped, old  # type: ignore[attr-defined]
+        freed = weakref.ref(looped)
+        del looped
+        assert freed() is not None  # the collector is off: the cycle is still held
+    assert freed() is None
+    assert gc.isenabled()
