@@ -41,12 +41,12 @@ def model_class(release: Release, resource_type: str) -> type[BaseModel]:
         raise KeyError(resource_type) from None
 
 
-def is_resource_type(release: Release, name: object) -> bool:
-    return isinstance(name, str) and name[:1].isupper() and _is_resource_type(release, name)
-
-
 @cache
 def _is_resource_type(release: Release, name: str) -> bool:
+    """Whether the models define ``name`` as a resource (the oracle's own answer; fhirbridge asks the
+    definitions, ``checker.definitions.is_resource_type``)."""
+    if not name[:1].isupper():
+        return False
     try:
         fields = model_class(release, name).model_fields
     except KeyError:
@@ -57,7 +57,7 @@ def _is_resource_type(release: Release, name: str) -> bool:
 def structure_errors(resource: dict[str, Any], release: Release = "R4") -> list[tuple[str, str]]:
     """Structural problems of one resource as (FHIRPath-like location, message); empty when valid."""
     name = resource.get("resourceType")
-    if not is_resource_type(release, name):
+    if not isinstance(name, str) or not _is_resource_type(release, name):
         return [("resourceType", f"unknown resource type: {name!r}")]
     try:
         model_class(release, str(name)).model_validate(resource)

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from lxml import etree
 
+from fhirbridge.formats.fhir.checker.definitions import is_resource_type
 from fhirbridge.formats.fhir.models import (
     JSON_BOOLEAN,
     JSON_DECIMAL,
@@ -35,7 +36,6 @@ from fhirbridge.formats.fhir.models import (
     Element,
     Release,
     elements,
-    is_resource_type,
     model_class,
 )
 
