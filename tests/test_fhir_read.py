@@ -175,14 +175,14 @@ def test_r4_labelled_input_with_r5_resources_is_reported_per_resource(tmp_path):
     assert report.exit_code == 1
 
 
-@pytest.mark.parametrize("release", ["R4", "R5"])
-def test_reading_fhir_never_imports_the_models(tmp_path, release):
-    """fhir.resources is the tests' oracle only: validating FHIR JSON and converting it to CSV (release detection
-    included) take everything from the checker's definitions."""
+@pytest.mark.parametrize(("release", "fhir_format"), [("R4", "json"), ("R5", "json"), ("R4", "xml"), ("R5", "xml")])
+def test_reading_fhir_never_imports_the_models(tmp_path, release, fhir_format):
+    """fhir.resources is the tests' oracle only: validating FHIR JSON or XML and converting it to CSV (release
+    detection included) take everything from the checker's definitions."""
     from conftest import EXAMPLE
 
-    api.convert([EXAMPLE], tmp_path / "fhir", options=ConvertOptions(fhir_version=release))
-    bundle, out = tmp_path / "fhir" / "bundle.json", tmp_path / "csv"
+    api.convert([EXAMPLE], tmp_path / "fhir", options=ConvertOptions(fhir_version=release, fhir_format=fhir_format))
+    bundle, out = tmp_path / "fhir" / f"bundle.{fhir_format}", tmp_path / "csv"
     script = (
         "import sys\n"
         "from fhirbridge import api\n"
