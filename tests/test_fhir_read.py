@@ -5,6 +5,8 @@ traceback."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -171,3 +173,26 @@ def test_r4_labelled_input_with_r5_resources_is_reported_per_resource(tmp_path):
     assert len(products) == 13 and all(i.target.endswith(".resource.productCategory") for i in products)
     assert data.subjects == [] and data.adverse_events == []  # without their enrolment, nothing is converted
     assert report.exit_code == 1
+
+
+@pytest.mark.parametrize(("release", "fhir_format"), [("R4", "json"), ("R5", "json"), ("R4", "xml"), ("R5", "xml")])
+def test_reading_fhir_never_imports_the_models(tmp_path, release, fhir_format):
+    """fhir.resources is the tests' oracle only: validating FHIR JSON or XML and converting it to CSV (release
+    detection included) take everything from the checker's definitions."""
+    from conftest import EXAMPLE
+
+    api.convert([EXAMPLE], tmp_path / "fhir", options=ConvertOptions(fhir_version=release, fhir_format=fhir_format))
+    bundle, out = tmp_path / "fhir" / f"bundle.{fhir_format}", tmp_path / "csv"
+    script = (
+        "import sys\n"
+        "from fhirbridge import api\n"
+        "from pathlib import Path\n"
+        f"bundle = Path({str(bundle)!r})\n"
+        "assert api.validate([bundle], source='fhir').exit_code == 0\n"
+        f"assert api.convert([bundle], Path({str(out)!r}), source='fhir', target='csv').exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('fhir.')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    assert (out / "subjects.csv").is_file()

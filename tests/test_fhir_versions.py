@@ -13,9 +13,11 @@ from conftest import EXAMPLE
 
 from fhirbridge import api
 from fhirbridge.cli import main
-from fhirbridge.formats.fhir.models import structure_errors
+from fhirbridge.formats.fhir.checker.definitions import load, resource_elements
+from fhirbridge.formats.fhir.models import model_class, structure_errors
 from fhirbridge.formats.fhir.profiles import EXTENSIONS, PROFILES, conformance_resources
 from fhirbridge.formats.fhir.terminology import concepts
+from fhirbridge.formats.fhir.versions import R4B_ADDED, shape, shaped
 from fhirbridge.formats.options import ConvertOptions
 from fhirbridge.issues.report import Report
 from fhirbridge.mapping.fhir_mapping import load_fhir_mapping
@@ -233,3 +235,50 @@ def test_every_resource_written_meets_the_profile_it_declares(example, release):
         checked += 1
     # the resources (with two mobility sub-scores per SCIM-III assessment), and a Provenance per subject and study
     assert checked == 971 + 14
+
+
+def test_shape_keys_are_the_compiled_definitions_keys():
+    """The JSON names release detection reads from the raw definitions are those the checker compiles."""
+    for release in ("R4", "R5"):
+        compiled = load(release)
+        names = resource_elements(release)
+        assert set(names) == set(compiled.resource_types)
+        for rtype, keys in names.items():
+            assert keys == set(compiled.models[rtype].slots), (release, rtype)
+
+
+def test_what_r4b_added_and_r5_kept_does_not_tell_r5():
+    """The R4 definitions are R4 4.0.1's; R4B content (R4 family) may hold what R4B added. Pinned against the
+    R4B models (the oracle): every such element of a type R4 and R5 define is in ``R4B_ADDED``, and no other."""
+    r4, r5 = resource_elements("R4"), resource_elements("R5")
+    added = {}
+    for rtype in sorted(r4.keys() & r5.keys()):
+        if both := (r5[rtype] - r4[rtype]) & _r4b_elements(rtype):
+            added[rtype] = both
+    assert added == R4B_ADDED
+
+
+def _r4b_elements(rtype: str) -> set[str]:
+    try:  # elements_sequence: the JSON names (model fields rename Python keywords: Encounter.class)
+        return set(model_class("R4B", rtype).elements_sequence())  # type: ignore[attr-defined]
+    except KeyError:  # an R4 type R4B dropped (SubstanceNucleicAcid, ...)
+        return set()
+
+
+@pytest.mark.parametrize(("resource", "expected"), [
+    ({"resourceType": "Procedure", "status": "completed", "performedDateTime": "2020"}, ("R4",)),
+    ({"resourceType": "Procedure", "status": "completed", "occurrenceDateTime": "2020"}, ("R5",)),
+    ({"resourceType": "AdverseEvent", "_code": {"id": "c"}}, ("R5",)),
+    ({"resourceType": "Patient", "gender": "male"}, ()),
+    # Encounter's `class` hid the whole type from the models' names: it tells its release now
+    ({"resourceType": "Encounter", "status": "finished", "period": {"start": "2020"}}, ("R4",)),
+    ({"resourceType": "Encounter", "status": "completed", "actualPeriod": {"start": "2020"}}, ("R5",)),
+    # R4B content is R4 family: what R4B added and R5 kept is no evidence of R5
+    ({"resourceType": "Evidence", "status": "active", "statistic": [{"description": "x"}]}, ()),
+    ({"resourceType": "ActivityDefinition", "status": "active", "subjectCanonical": "http://x/y"}, ()),
+    ({"resourceType": "Basic", "code": {"text": "x"}}, ()),
+    ({"resourceType": "NoSuchType", "occurrenceDateTime": "2020"}, ()),
+])
+def test_shape_of_a_resource(resource, expected):
+    assert shaped(resource) == expected
+    assert tuple(shape(resource)) == expected

@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from fhirbridge.formats.fhir.models import is_resource_type
+from fhirbridge.formats.fhir.checker.definitions import is_resource_type
 from fhirbridge.issues.issue import Issue
 from fhirbridge.service.auth import ANONYMOUS, principal_of
 from fhirbridge.service.bodies import media_type

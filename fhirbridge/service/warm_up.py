@@ -1,10 +1,10 @@
 """What a service process does once before it answers: load everything ingest needs, then take what is loaded
 out of the garbage collector's way.
 
-Validation loads definitions, the models of each release's element names, mapping specs and the reader into
-records on first use. Loaded during the first requests instead, they would cost those requests, and the objects
-would stay in the collector's generations, walked again by every full collection. It runs beside the first
-requests rather than before them: a worker process answers its supervisor's health checks and its first
+Validation loads definitions, each release's element names (from the definitions), mapping specs and the
+reader into records on first use. Loaded during the first requests instead, they would cost those requests, and
+the objects would stay in the collector's generations, walked again by every full collection. It runs beside
+the first requests rather than before them: a worker process answers its supervisor's health checks and its first
 requests as soon as the app is up (on a loaded machine, seconds of warm-up before that made supervisors give up
 on workers that were only slow to start).
 """
@@ -28,13 +28,13 @@ def start_warm_up() -> None:
 
 
 def warm_up() -> None:
-    """Load what ingest needs (definitions, models of every release's element names, mapping specs, the reader
-    into records) once, by checking a small transaction Bundle as ingest does, then move every object alive to the
+    """Load what ingest needs (definitions, every release's element names, mapping specs, the reader into
+    records) once, by checking a small transaction Bundle as ingest does, then move every object alive to the
     garbage collector's permanent generation, where the automatic collector's full passes no longer walk it."""
     # as a JSON body without empty objects is checked (the usual ingest); the screen of other bodies is built when
     # one first comes (building both here made a busy machine's workers answer their first requests late)
     checked_writes(_BUNDLE, raw=orjson.dumps(_BUNDLE))
-    for rtype in PARAMS:  # the elements each release defines for every type the store holds (read from models)
+    for rtype in PARAMS:  # the elements only one release defines, for every type the store holds
         shape({"resourceType": rtype})
     gc.collect()
     gc.freeze()

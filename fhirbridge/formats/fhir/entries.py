@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from fhirbridge.formats.fhir import xml
-from fhirbridge.formats.fhir.models import RELEASES, Release, is_resource_type
+from fhirbridge.formats.fhir.checker.definitions import is_resource_type
+from fhirbridge.formats.fhir.models import RELEASES, Release
 from fhirbridge.formats.fhir.ndjson import SUFFIXES as NDJSON_SUFFIXES
 from fhirbridge.formats.fhir.versions import ReleaseEvidence
 from fhirbridge.inputs import Source, expand

@@ -4,10 +4,10 @@ fhir.resources ships R5 as its default package, plus R4B and STU3, but no R4. R4
 with the R4B models (the resources we use are the same in R4 and R4B); R5 content with the default
 package, imported here explicitly and nowhere else.
 
-Besides validation, the models give the FHIR element definitions that the XML form needs and the JSON
-form hides: the order of elements, which are lists, which are primitives of which type, and which hold
-a whole resource. They follow the specification's element order, so XML written from them validates
-against the official schemas.
+fhirbridge itself checks and reads FHIR with its own definitions (``checker/definitions.py``); the models are
+the tests' oracle (``structure_errors``) and give what writing the XML form and exporting profiles need and
+the definitions do not keep: the specification's order of elements, so XML written from them validates
+against the official schemas. Nothing that reads FHIR imports them.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ def model_class(release: Release, resource_type: str) -> type[BaseModel]:
         raise KeyError(resource_type) from None
 
 
-def is_resource_type(release: Release, name: object) -> bool:
-    return isinstance(name, str) and name[:1].isupper() and _is_resource_type(release, name)
-
-
 @cache
 def _is_resource_type(release: Release, name: str) -> bool:
+    """Whether the models define ``name`` as a resource (the oracle's own answer; fhirbridge asks the
+    definitions, ``checker.definitions.is_resource_type``)."""
+    if not name[:1].isupper():
+        return False
     try:
         fields = model_class(release, name).model_fields
     except KeyError:
@@ -57,7 +57,7 @@ def _is_resource_type(release: Release, name: str) -> bool:
 def structure_errors(resource: dict[str, Any], release: Release = "R4") -> list[tuple[str, str]]:
     """Structural problems of one resource as (FHIRPath-like location, message); empty when valid."""
     name = resource.get("resourceType")
-    if not is_resource_type(release, name):
+    if not isinstance(name, str) or not _is_resource_type(release, name):
         return [("resourceType", f"unknown resource type: {name!r}")]
     try:
         model_class(release, str(name)).model_validate(resource)
@@ -120,14 +120,8 @@ def _element(name: str, annotation: Any) -> Element:
 @cache
 def elements(model: type[BaseModel]) -> dict[str, Element]:
     """The elements of a FHIR type (resource, data type or backbone element) in the specification's order."""
-    fields, order = model.model_fields, model.elements_sequence()  # type: ignore[attr-defined]
+    # a field named as a Python keyword (Encounter.class, Task.for) is renamed and aliased to its JSON name
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    order = model.elements_sequence()  # type: ignore[attr-defined]
     return {name: _element(name, fields[name].annotation) for name in order}
 
-
-@cache
-def element_names(release: Release, resource_type: str) -> frozenset[str]:
-    """The JSON property names of a resource type in one release (empty when the release lacks the type)."""
-    try:
-        return frozenset(elements(model_class(release, resource_type)))
-    except KeyError:
-        return frozenset()

@@ -7,7 +7,9 @@ In order of precedence:
    metadata), StructureDefinition or ImplementationGuide, and version-pinned core profiles in ``meta.profile``
    (``http://hl7.org/fhir/StructureDefinition/Patient|5.0.0``);
 3. the shape of the resources: an element that only one release defines for a resource type (R5
-   ``AdverseEvent.code``, R4 ``Procedure.performedDateTime``, ...), taken from the fhir.resources models;
+   ``AdverseEvent.code``, R4 ``Procedure.performedDateTime``, ...), taken from the definitions the checker is
+   built from (``checker/definitions.py``: R4 4.0.1's and R5's; what R4B added to R4 and R5 kept tells nothing,
+   as R4B content is R4 family);
 4. R4, the default.
 
 Each resource is then checked against the release chosen: one with elements of the other release (an R5
@@ -22,11 +24,22 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release, element_names
+from fhirbridge.formats.fhir.checker.definitions import resource_elements
+from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 
 _BY_VERSION: dict[str, Release] = {number: release for release, number in FHIR_VERSIONS.items()}
 _CORE_PROFILE = re.compile(r"http://hl7\.org/fhir/StructureDefinition/[A-Za-z]+\|(\d+\.\d+)(?:\.\d+)?")
 _DECLARING = ("CapabilityStatement", "StructureDefinition", "ImplementationGuide", "TerminologyCapabilities")
+#: Elements that R4B added to R4 resource types and R5 kept. The R4 definitions are R4 4.0.1's, so these look
+#: R5-only there; but R4B content holds them and is R4 family, so they tell nothing. R4B differs from R4 at the
+#: root of these four types only (pinned against the R4B models in tests/test_fhir_versions.py).
+R4B_ADDED: dict[str, frozenset[str]] = {
+    "ActivityDefinition": frozenset({"subjectCanonical"}),
+    "PlanDefinition": frozenset({"subjectCanonical"}),
+    "Evidence": frozenset({"assertion", "certainty", "citeAsMarkdown", "citeAsReference", "statistic",
+                           "synthesisType", "variableDefinition"}),
+    "EvidenceVariable": frozenset({"actual", "category", "handling"}),
+}
 
 
 def release_of_version(version: str) -> Release | None:
@@ -69,12 +82,12 @@ def _either(rtype: str) -> frozenset[str] | None:
 
 @cache
 def _only(rtype: str) -> dict[Release, frozenset[str]] | None:
-    """The JSON keys (``name`` and ``_name``) that only one release defines for a resource type."""
-    r4, r5 = element_names("R4", rtype), element_names("R5", rtype)
-    if not r4 or not r5:
+    """The JSON keys (``name`` and ``_name``) that only one release family defines for a resource type."""
+    r4, r5 = resource_elements("R4").get(rtype), resource_elements("R5").get(rtype)
+    if r4 is None or r5 is None:
         return None
     return {"R4": frozenset(k for n in r4 - r5 for k in (n, f"_{n}")),
-            "R5": frozenset(k for n in r5 - r4 for k in (n, f"_{n}"))}
+            "R5": frozenset(k for n in r5 - r4 - R4B_ADDED.get(rtype, frozenset()) for k in (n, f"_{n}"))}
 
 
 def declared(resource: dict[str, Any]) -> Release | None:

@@ -1,8 +1,9 @@
-"""FHIR XML ↔ the JSON form, for any resource of a release, driven by the element definitions of the models.
+"""FHIR XML ↔ the JSON form, for any resource of a release, driven by the element definitions.
 
 The FHIR XML rules (https://hl7.org/fhir/R4/xml.html) that the JSON form does not show:
 
-- elements come in the order of the specification (taken from the models, which follow it);
+- elements come in the order of the specification (written in the order of the fhir.resources models, which
+  follow it; the checker's definitions do not keep it);
 - a primitive is an element with a ``value`` attribute; its ``id`` and extensions (``_name`` in JSON) are the
   element's ``id`` attribute and ``extension`` children, and a repeating primitive pairs ``name[i]`` with
   ``_name[i]``;
@@ -13,7 +14,10 @@ The FHIR XML rules (https://hl7.org/fhir/R4/xml.html) that the JSON form does no
 
 fhir.resources can also write XML, but takes about 17 s to write and 10 s to read the 13-subject example
 (5 MB) and turns integral decimals into ``44.0``; this mapping works on the JSON form directly and is a
-round trip for every value.
+round trip for every value. Reading takes the elements from the checker's definitions (``_defined``): which
+names a type holds, which repeat, which are primitives of which JSON type, resources or XHTML. Order does not
+matter to the JSON form, so reading XML, a path of every FHIR XML input, never imports the models; writing
+XML does.
 
 Parsing is hardened against hostile documents: no entity expansion, no DTD loading, no network access, no
 huge trees, and a document that declares a DOCTYPE is refused outright.
@@ -23,19 +27,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import orjson
 from lxml import etree
 
+from fhirbridge.formats.fhir.checker.definitions import Slot, is_resource_type, load
 from fhirbridge.formats.fhir.models import (
     JSON_BOOLEAN,
     JSON_DECIMAL,
     JSON_INTEGER,
     Element,
+    Kind,
     Release,
     elements,
-    is_resource_type,
     model_class,
 )
 
@@ -125,8 +131,12 @@ class _Writer:
         name = resource.get("resourceType")
         if not is_resource_type(self.release, name):
             raise ValueError(f"{path}: not a FHIR {self.release} resource type: {name!r}")
+        try:
+            model = model_class(self.release, str(name))
+        except KeyError:  # an R4 type that R4B, whose models give the order written, dropped
+            raise ValueError(f"{path}: {name} cannot be written as FHIR {self.release} XML") from None
         root = etree.Element(_tag(str(name)), nsmap={None: FHIR_NS})
-        self.children(root, resource, model_class(self.release, str(name)), path, is_resource=True)
+        self.children(root, resource, model, path, is_resource=True)
         return root
 
     def children(self, parent: etree._Element, obj: Any, model: Any, path: str, is_resource: bool) -> None:
@@ -193,6 +203,27 @@ def _xhtml(markup: Any, path: str) -> etree._Element:
 
 # XML → JSON ------------------------------------------------------------------------------------------------
 
+#: The JSON type of the primitives whose JSON form is not a string (R5's integer64 is a string).
+_JSON_PRIMITIVES = {"boolean": JSON_BOOLEAN, "integer": JSON_INTEGER, "positiveInt": JSON_INTEGER,
+                    "unsignedInt": JSON_INTEGER, "decimal": JSON_DECIMAL}
+
+
+@cache
+def _defined(release: Release, model: str) -> dict[str, Element]:
+    """The elements of a type or backbone path (``Bundle.entry``) by JSON name, from the checker's definitions of
+    ``release``; a complex element's ``type`` names the definitions' model of its value."""
+    return {key: _element(slot) for key, slot in load(release).models[model].slots.items()}
+
+
+def _element(slot: Slot) -> Element:
+    if slot.type == "xhtml":
+        return Element(slot.key, "xhtml", "string", slot.many)
+    if slot.primitive:
+        return Element(slot.key, "primitive", _JSON_PRIMITIVES.get(slot.type, "string"), slot.many)
+    kind: Kind = "resource" if slot.type == "Resource" else "complex"
+    return Element(slot.key, kind, str(slot.model), slot.many)
+
+
 #: A problem found while reading XML: the FHIRPath where it is and what is wrong.
 Problem = tuple[str, str]
 
@@ -211,14 +242,12 @@ def entry_from_xml(node: etree._Element, release: Release, index: int) -> tuple[
     """The JSON form of the ``index``-th ``entry`` element of a Bundle (all its elements, as ``from_xml`` reads
     them in the whole Bundle), and the problems of reading it, at the same FHIRPaths."""
     reader = _Reader(release)
-    model = elements(model_class(release, "Bundle"))["entry"].model
-    return reader.children(node, model, f"Bundle.entry[{index}]", is_resource=False), reader.problems
+    return reader.children(node, "Bundle.entry", f"Bundle.entry[{index}]", is_resource=False), reader.problems
 
 
 class _Reader:
     def __init__(self, release: Release, decimal: Callable[[str], Any] | None = None) -> None:
         self.release = release
-        self.extension = model_class(release, "Extension")
         self.problems: list[Problem] = []
         self.decimal = decimal
 
@@ -231,18 +260,19 @@ class _Reader:
             self.problems.append((path, f"{qname.localname} is not a FHIR {self.release} resource type"))
             return None
         obj: dict[str, Any] = {"resourceType": qname.localname}
-        obj.update(self.children(node, model_class(self.release, qname.localname), path, is_resource=True))
+        obj.update(self.children(node, qname.localname, path, is_resource=True))
         return obj
 
-    def children(self, node: etree._Element, model: Any, path: str, is_resource: bool) -> dict[str, Any]:
-        defined = elements(model)
+    def children(self, node: etree._Element, model: str, path: str, is_resource: bool) -> dict[str, Any]:
+        """The JSON object of an element of type (or backbone path) ``model``."""
+        defined = _defined(self.release, model)
         obj: dict[str, Any] = {}
         for attribute, text in node.attrib.items():
-            allowed = (attribute == "id" and not is_resource) or (attribute == "url" and model is self.extension)
+            allowed = (attribute == "id" and not is_resource) or (attribute == "url" and model == "Extension")
             if allowed:
                 obj[attribute] = text
             else:
-                self.problems.append((path, f"unexpected attribute {attribute!r} on {model.__name__}"))
+                self.problems.append((path, f"unexpected attribute {attribute!r} on {model}"))
         if (node.text or "").strip():
             self.problems.append((path, "text content is not allowed in FHIR elements (values go in @value)"))
         values: dict[str, list[Any]] = {}
@@ -255,8 +285,7 @@ class _Reader:
                 self.problems.append((where, "text content is not allowed between FHIR elements"))
             if element is None or (element.kind == "xhtml") != (qname.namespace == XHTML_NS) or (
                     element.kind != "xhtml" and qname.namespace != FHIR_NS):
-                self.problems.append((where, f"{qname.localname} is not an element of {model.__name__} in FHIR "
-                                             f"{self.release}"))
+                self.problems.append((where, f"{qname.localname} is not an element of {model} in FHIR {self.release}"))
                 continue
             if element.is_list:
                 where = f"{where}[{len(values.get(element.name, []))}]"
@@ -273,7 +302,7 @@ class _Reader:
                     continue
                 values.setdefault(element.name, []).append(self.resource(inner[0], where))
             else:
-                values.setdefault(element.name, []).append(self.children(child, element.model, where, False))
+                values.setdefault(element.name, []).append(self.children(child, element.type, where, False))
         for name, items in values.items():
             element = defined[name]
             if not element.is_list and len(items) > 1:
@@ -297,7 +326,7 @@ class _Reader:
         for child in node:
             qname = etree.QName(child)
             if qname.localname == "extension" and qname.namespace == FHIR_NS:
-                extensions.append(self.children(child, self.extension, f"{path}.extension[{len(extensions)}]",
+                extensions.append(self.children(child, "Extension", f"{path}.extension[{len(extensions)}]",
                                                 is_resource=False))
             else:
                 self.problems.append((f"{path}.{qname.localname}", "a primitive may only hold extensions"))

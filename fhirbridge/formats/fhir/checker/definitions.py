@@ -95,10 +95,50 @@ def load(release: str = "R4") -> Definitions:
     return _load(DEFINITIONS_OF[release])
 
 
+def _raw(release: str) -> dict[str, Any]:
+    name = f"{release.lower()}-definitions.json"
+    raw: dict[str, Any] = orjson.loads(files("fhirbridge.formats.fhir.checker").joinpath(name).read_bytes())
+    return raw
+
+
+def resource_elements(release: str = "R4") -> dict[str, frozenset[str]]:
+    """The JSON property names of each (concrete) resource type of ``release``, read from its definitions
+    without compiling them: telling an input's release by its shape needs R4's and R5's on every FHIR read, and
+    that must not cost R5's compiled definitions (nor anyone's models)."""
+    return _resource_elements(DEFINITIONS_OF[release])
+
+
+@cache
+def _resource_elements(release: str) -> dict[str, frozenset[str]]:
+    return {
+        type_name: frozenset(key for name, element in spec["elements"][type_name].items()
+                             for key in _json_keys(name, element))
+        for type_name, spec in _raw(release)["types"].items()
+        if spec["kind"] == "resource" and not spec["abstract"]
+    }
+
+
+def is_resource_type(release: str, name: object) -> bool:
+    """Whether ``name`` is a concrete resource type of ``release`` (R4B: R4's, as everywhere in the checker)."""
+    return isinstance(name, str) and name in resource_elements(release)
+
+
+def _type_codes(element: dict[str, Any]) -> list[str]:
+    return [element["ref"]] if "ref" in element else element["types"] or ["Element"]
+
+
+def _json_key(name: str, type_code: str) -> str:
+    """The JSON property name of an element of a type: ``value[x]`` typed Quantity is valueQuantity."""
+    return f"{name[:-3]}{_cap(type_code)}" if name.endswith("[x]") else name
+
+
+def _json_keys(name: str, element: dict[str, Any]) -> set[str]:
+    return {_json_key(name, code) for code in _type_codes(element)}
+
+
 @cache
 def _load(release: str) -> Definitions:
-    name = f"{release.lower()}-definitions.json"
-    raw = orjson.loads(files("fhirbridge.formats.fhir.checker").joinpath(name).read_bytes())
+    raw = _raw(release)
     primitives: dict[str, str] = raw["primitives"]
     value_sets: dict[str, list[list[str]]] = raw["valueSets"]
     constraints = {
@@ -136,11 +176,9 @@ def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any]
     many = element["max"] != "1"
     maximum = None if element["max"] == "*" else int(element["max"])
     choice = name.endswith("[x]")
-    base = name[:-3] if choice else name
     keys = []
-    type_list = [element["ref"]] if "ref" in element else element["types"] or ["Element"]
-    for type_code in type_list:
-        key = f"{base}{_cap(type_code)}" if choice else base
+    for type_code in _type_codes(element):
+        key = _json_key(name, type_code)
         primitive = type_code in primitives
         if "ref" in element:
             sub_model = element["ref"]
