@@ -222,7 +222,8 @@ class _Builder:
         reaches only."""
         with self.lock:
             self.model_ref(root)
-            reached, todo = set(), [root]
+            reached: set[str] = set()
+            todo = [root]
             while todo:
                 name = todo.pop()
                 if name not in reached:
