@@ -21,7 +21,6 @@ from typing import BinaryIO, NamedTuple
 
 import orjson
 
-from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.context import FhirContext
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.writer import BundleType, bundle_header
@@ -138,6 +137,8 @@ class BundleFiles:
 
     def _header(self, header: dict[str, str]) -> bytes:
         if self.fmt == "xml":
+            from fhirbridge.formats.fhir import xml  # lxml: imported by XML output only
+
             root = xml.to_xml(header, self.release)
             document = xml.to_bytes(root) if self.pretty else xml.compact_bytes(root) + b"\n"
             return document[:document.rindex(b"</Bundle>")] + (b"" if self.pretty else b"\n")

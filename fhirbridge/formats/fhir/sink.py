@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 from pydantic_core import ValidationError
 
-from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker.output import check_bundle
 from fhirbridge.formats.fhir.checker.screen import primitive_checker
 from fhirbridge.formats.fhir.context import FhirContext, Resource
@@ -297,6 +296,8 @@ def _placed(issue: Issue, place: Callable[[int], Place], entries: int) -> Issue:
 def _xml_entry(item: Resource, n: int, release: Release, pretty: bool, found: list[Issue]) -> bytes | None:
     """One Bundle entry as XML, cut from a Bundle holding only it (so that it is indented as in the whole
     document); None, and reported, when it holds text XML cannot carry (control characters)."""
+    from fhirbridge.formats.fhir import xml  # lxml: imported by XML output only
+
     try:
         root = xml.to_xml({"resourceType": "Bundle", "entry": [item]}, release)
     except ValueError as exc:
