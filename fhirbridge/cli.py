@@ -5,6 +5,9 @@ Exit codes: 0 valid, 1 issues at or above the failing severity, 2 bad usage or u
 
 from __future__ import annotations
 
+import atexit
+import functools
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -108,6 +111,16 @@ def main() -> None:
 
     Exit codes: 0 valid, 1 issues at or above --fail-on, 2 bad usage or unreadable input.
     """
+    _no_collection_at_exit()
+
+
+@functools.cache
+def _no_collection_at_exit() -> None:
+    """The objects left when a command ends (the FHIR definitions and screens, the caches of ids and templates)
+    are frozen out of the cyclic garbage collector as the process exits: its last passes over them, which free
+    nothing a process about to end needs freed (files are closed by the commands; reference counting still frees
+    everything else, and the atexit handlers still run), took 50-70 ms of every command's exit."""
+    atexit.register(gc.freeze)
 
 
 @main.command()

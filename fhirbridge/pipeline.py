@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import tempfile
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -42,7 +43,9 @@ class Deferred(Protocol):
 
 class Sink(Protocol):
     """A writer split in two: ``render`` turns one checked chunk into what is written (in a worker process: it
-    must be picklable, and so must what it returns); ``consume`` writes the rendered chunks, in input order."""
+    must be picklable, and so must what it returns); ``consume`` writes the rendered chunks, in input order.
+    A sink may also have ``in_worker(parts)``, called in each worker process with a folder where what ``render``
+    returns may leave its bytes, in files that ``consume`` removes (the folder goes once all are consumed)."""
 
     def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Any: ...
 
@@ -113,9 +116,12 @@ def _numbered(pieces: Iterable[Any], reading: Report, stages: Stages | None = No
 _WORKER: tuple[Sink, ConvertOptions] | None = None
 
 
-def _start_worker(writer: Sink, options: ConvertOptions) -> None:
+def _start_worker(writer: Sink, options: ConvertOptions, parts: Path) -> None:
     global _WORKER
     _WORKER = (writer, options)
+    in_worker = getattr(writer, "in_worker", None)
+    if in_worker is not None:
+        in_worker(parts)
 
 
 def _work(number: int, piece: Any, writer: Sink) -> tuple[list[Issue], dict[str, int], Any]:
@@ -146,8 +152,9 @@ def _in_workers(pieces: Numbered, writer: Sink, options: ConvertOptions, jobs: i
                 ) -> Iterator[tuple[list[Issue], Any]]:
     """Results in input order, from ``jobs`` processes with at most ``2 × jobs`` chunks handed out at a time."""
     pending: deque[tuple[list[Issue], Future[Any]]] = deque()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start_worker,
-                             initargs=(writer, replace(options, progress=None, stages=None))) as pool:
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-parts-") as parts, ProcessPoolExecutor(
+            max_workers=jobs, mp_context=_context(), initializer=_start_worker,
+            initargs=(writer, replace(options, progress=None, stages=None), Path(parts))) as pool:
         for number, piece, issues in pieces:
             pending.append((issues, pool.submit(_work_in_worker, number, piece)))
             if len(pending) >= 2 * jobs:

@@ -10,6 +10,10 @@ references of its entries resolve in it. NDJSON has one file per resource type, 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import tempfile
 from array import array
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +21,6 @@ from typing import BinaryIO, NamedTuple
 
 import orjson
 
-from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.context import FhirContext
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.formats.fhir.writer import BundleType, bundle_header
@@ -41,10 +44,13 @@ class NdjsonPart(NamedTuple):
     ``fhirbridge.pipeline``)."""
 
     types: list[str]  # in the order they first appear in the chunk
-    blobs: list[bytes]  # the lines of each type, each ended by a newline
+    blobs: list[bytes]  # the lines of each type, each ended by a newline (none once spilled)
     counts: list[int]  # the entries of each type (those not written, already reported, counted too)
     written: int  # entries written
     order: array  # per entry of the chunk, the index of its type in ``types``
+    #: a part made in a worker process: its blobs one after another in this file instead, and their sizes
+    #: (``spill_part``)
+    spilled: tuple[str, tuple[int, ...]] | None = None
 
 
 def ndjson_part(entries: list[tuple[str, bytes | None]]) -> NdjsonPart:
@@ -64,6 +70,18 @@ def ndjson_part(entries: list[tuple[str, bytes | None]]) -> NdjsonPart:
             written += 1
     blobs = [b"\n".join(chunk) + b"\n" if chunk else b"" for chunk in lines]
     return NdjsonPart(list(index), blobs, [order.count(i) for i in range(len(lines))], written, order)
+
+
+def spill_part(part: NdjsonPart, folder: Path) -> NdjsonPart:
+    """``part`` with its blobs written to a new file in ``folder``: what a worker process hands the parent is then
+    a file name and a few numbers, not megabytes through a pipe (pickled, sent, received and unpickled, which took
+    the parent as long as writing them), and the parent copies them into the output files in the kernel
+    (``NdjsonFiles.write_part``)."""
+    fd, name = tempfile.mkstemp(suffix=".ndjson", dir=folder)
+    with open(fd, "wb") as file:
+        for blob in part.blobs:
+            file.write(blob)
+    return part._replace(blobs=[], spilled=(name, tuple(len(blob) for blob in part.blobs)))
 
 
 class BundleFiles:
@@ -119,6 +137,8 @@ class BundleFiles:
 
     def _header(self, header: dict[str, str]) -> bytes:
         if self.fmt == "xml":
+            from fhirbridge.formats.fhir import xml  # lxml: imported by XML output only
+
             root = xml.to_xml(header, self.release)
             document = xml.to_bytes(root) if self.pretty else xml.compact_bytes(root) + b"\n"
             return document[:document.rindex(b"</Bundle>")] + (b"" if self.pretty else b"\n")
@@ -164,15 +184,19 @@ class NdjsonFiles:
     def study(self, unit: Unit) -> None:
         raise AssertionError("NDJSON writes the study's resources as any others")
 
+    def _handle(self, rtype: str) -> BinaryIO:
+        handle = self.handles.get(rtype)
+        if handle is None:
+            self.names[rtype] = str(self.outdir / f"{rtype}.ndjson")
+            handle = self.handles[rtype] = open(self.names[rtype], "wb")  # noqa: SIM115 (closed by close())
+            self.lines[rtype] = 0
+        return handle
+
     def write(self, unit: Unit) -> list[Place]:
         places = []
-        handles, lines, names = self.handles, self.lines, self.names
+        lines, names = self.lines, self.names
         for rtype, content in unit.entries:
-            handle = handles.get(rtype)
-            if handle is None:
-                names[rtype] = str(self.outdir / f"{rtype}.ndjson")
-                handle = handles[rtype] = open(names[rtype], "wb")  # noqa: SIM115 (closed by close())
-                lines[rtype] = 0
+            handle = self._handle(rtype)
             lines[rtype] += 1
             places.append((names[rtype], lines[rtype], rtype))
             if content is not None:
@@ -182,18 +206,18 @@ class NdjsonFiles:
         return places
 
     def write_part(self, part: NdjsonPart) -> Callable[[int], Place]:
-        """Write a packed chunk (the same bytes ``write`` writes for its units); returns where its n-th entry
-        went, worked out when asked (only the entries an issue is about are)."""
-        handles, lines, names = self.handles, self.lines, self.names
-        first_line: list[int] = []
-        for rtype, blob, count in zip(part.types, part.blobs, part.counts, strict=True):
-            handle = handles.get(rtype)
-            if handle is None:
-                names[rtype] = str(self.outdir / f"{rtype}.ndjson")
-                handle = handles[rtype] = open(names[rtype], "wb")  # noqa: SIM115 (closed by close())
-                lines[rtype] = 0
-            first_line.append(lines[rtype] + 1)
-            handle.write(blob)
+        """Write a packed chunk (the same bytes ``write`` writes for its units), and remove its file if it was
+        spilled; returns where its n-th entry went, worked out when asked (only the entries an issue is about
+        are)."""
+        handles = [self._handle(rtype) for rtype in part.types]  # each type once in a part
+        lines, names = self.lines, self.names
+        first_line = [lines[rtype] + 1 for rtype in part.types]
+        if part.spilled is None:
+            for handle, blob in zip(handles, part.blobs, strict=True):
+                handle.write(blob)
+        else:
+            _copy_spilled(*part.spilled, handles)
+        for rtype, count in zip(part.types, part.counts, strict=True):
             lines[rtype] += count
         self.entries += part.written
 
@@ -208,3 +232,32 @@ class NdjsonFiles:
         for handle in self.handles.values():
             handle.close()
         return [self.outdir / f"{rtype}.ndjson" for rtype in self.handles]
+
+
+def _copy_spilled(name: str, sizes: tuple[int, ...], handles: list[BinaryIO]) -> None:
+    """Append the blobs of a spilled part (``sizes``, one after another in file ``name``) to ``handles``, and
+    remove the file."""
+    with open(name, "rb", buffering=0) as source:
+        for handle, size in zip(handles, sizes, strict=True):
+            handle.flush()  # the copy goes to the file itself, after what the handle holds
+            left = size
+            while left:
+                copied = _copy(source.fileno(), handle.fileno(), left)
+                if not copied:
+                    raise OSError(errno.EIO, f"{name} ended {left} bytes early")
+                left -= copied
+    os.unlink(name)
+
+
+def _copy(source: int, target: int, size: int) -> int:
+    """Copy at most ``size`` bytes from ``source``'s position to ``target``'s; returns how many. In the kernel where
+    it can: ``copy_file_range`` within a file system, ``sendfile`` across them (Linux); else read and written."""
+    with contextlib.suppress(AttributeError, OSError):
+        return os.copy_file_range(source, target, size)
+    with contextlib.suppress(AttributeError, OSError):
+        return os.sendfile(target, source, None, size)
+    data = os.read(source, min(size, 1 << 20))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(target, view) :]
+    return len(data)

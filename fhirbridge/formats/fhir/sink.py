@@ -17,11 +17,10 @@ from typing import Any
 import orjson
 from pydantic_core import ValidationError
 
-from fhirbridge.formats.fhir import xml
 from fhirbridge.formats.fhir.checker.output import check_bundle
 from fhirbridge.formats.fhir.checker.screen import primitive_checker
 from fhirbridge.formats.fhir.context import FhirContext, Resource
-from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, NdjsonPart, Place, Unit, ndjson_part
+from fhirbridge.formats.fhir.files import BundleFiles, NdjsonFiles, NdjsonPart, Place, Unit, ndjson_part, spill_part
 from fhirbridge.formats.fhir.models import FHIR_VERSIONS, Release
 from fhirbridge.formats.fhir.ndjson import relative_line
 from fhirbridge.formats.fhir.templates import ANY_TARGET, Written, relative_references
@@ -66,6 +65,7 @@ class FhirSink:
         self.options = options
         self.release: Release = options.fhir_version or "R4"
         self.recorded = conversion_time()  # once per run, in the parent: every worker writes the same time
+        self.parts: Path | None = None  # in a worker process: where its NDJSON parts are left for the parent
         mapping = load_fhir_mapping(options.fhir_mapping)
         report.header.update(
             {"fhir_release": FHIR_VERSIONS[self.release], "fhir_mapping": f"{mapping.spec} {mapping.version}"}
@@ -88,6 +88,11 @@ class FhirSink:
             check_bundle({"entry": []}, self.release)
 
     # in the worker -----------------------------------------------------------------------------------------
+    def in_worker(self, parts: Path) -> None:
+        """This sink renders chunks in a worker process: the NDJSON bytes of each are left in a file in
+        ``parts`` (``files.spill_part``)."""
+        self.parts = parts
+
     def render(self, chunk: StudyData, derived: Derived, first: bool, report: Report) -> Rendered:
         study = study_unit(self.ctx, chunk, self.recorded)
         units = [study] if first and study else []
@@ -156,7 +161,8 @@ class FhirSink:
             else (r["resourceType"], relative_line(orjson.dumps(r), types))
             for r in resources
         ]
-        return Rendered(issues=found, ndjson=ndjson_part(lines))
+        part = ndjson_part(lines)
+        return Rendered(issues=found, ndjson=part if self.parts is None else spill_part(part, self.parts))
 
     def _encoder(self, units: list[list[Resource]], study: list[Resource], found: list[Issue]) -> Any:
         fmt, pretty = self.options.fhir_format, self.options.pretty
@@ -290,6 +296,8 @@ def _placed(issue: Issue, place: Callable[[int], Place], entries: int) -> Issue:
 def _xml_entry(item: Resource, n: int, release: Release, pretty: bool, found: list[Issue]) -> bytes | None:
     """One Bundle entry as XML, cut from a Bundle holding only it (so that it is indented as in the whole
     document); None, and reported, when it holds text XML cannot carry (control characters)."""
+    from fhirbridge.formats.fhir import xml  # lxml: imported by XML output only
+
     try:
         root = xml.to_xml({"resourceType": "Bundle", "entry": [item]}, release)
     except ValueError as exc:

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from types import CodeType
 from typing import Any
 
 import orjson
@@ -262,8 +264,15 @@ def _compiled(
         f"def pick(values):\n    return ({''.join(p + ', ' for p in picked)})\n"
         f"def line(values, references):\n    return join(({', '.join(lined)},))\n"
     )
-    exec(compile(source, f"<template {template.rtype}>", "exec"), names)  # our own text: no value from input
+    exec(_code(source), names)  # our own text: no value from input
     return names["fill"], names["pick"], names["line"]
+
+
+@cache
+def _code(source: str) -> CodeType:
+    """The compiled functions of a template: templates of the same gaps share them (a conversion makes a hundred
+    templates of a dozen kinds, and each worker process makes them again: compiling each took 20 ms a process)."""
+    return compile(source, "<template>", "exec")
 
 
 def _kinds(rtype: str, holes: Sequence[Hole | Elements]) -> tuple[str, ...]:

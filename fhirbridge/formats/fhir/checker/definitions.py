@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -66,9 +66,48 @@ class NodeModel:
     is_resource: bool = False
 
 
+class Models(Mapping[str, NodeModel]):
+    """The node models by type name or backbone path (``Observation.component``), a type's made when one of its
+    paths is first asked for: a conversion meets a few dozen of the two hundred types, and making every one took
+    two thirds of loading the definitions, before each process's first resource."""
+
+    def __init__(self, types: dict[str, Any], make: Callable[[str, dict[str, Any]], dict[str, NodeModel]]) -> None:
+        self._types = types
+        self._make = make
+        self._made: dict[str, NodeModel] = {}
+        self._done: set[str] = set()
+
+    def _of(self, path: str) -> None:
+        """Make the models of the type ``path`` belongs to (every path of a type starts with its name)."""
+        name = path.partition(".")[0]
+        if name not in self._done and name in self._types:
+            self._made.update(self._make(name, self._types[name]))
+            self._done.add(name)  # after: another thread meanwhile makes the type too, rather than miss it
+
+    def __getitem__(self, path: str) -> NodeModel:
+        found = self._made.get(path)
+        if found is None:
+            self._of(path)
+            return self._made[path]
+        return found
+
+    def __contains__(self, path: object) -> bool:
+        if isinstance(path, str):
+            self._of(path)
+        return path in self._made
+
+    def __iter__(self) -> Iterator[str]:
+        for name in self._types:
+            self._of(name)
+        return iter(self._made)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class Definitions:
-    models: dict[str, NodeModel]
+    models: Models
     resource_types: frozenset[str]
     primitive_patterns: dict[str, Callable[[str], Any]]
     primitive_regexes: dict[str, str]
@@ -146,11 +185,11 @@ def _load(release: str) -> Definitions:
                           c.get("bestPractice", False) or ident in SHOULD_ONLY)
         for ident, c in raw["constraints"].items()
     }
-    models: dict[str, NodeModel] = {}
-    resource_types = set()
-    for type_name, spec in raw["types"].items():
-        if spec["kind"] == "resource" and not spec["abstract"]:
-            resource_types.add(type_name)
+    resource_types = frozenset(name for name, spec in raw["types"].items()
+                               if spec["kind"] == "resource" and not spec["abstract"])
+
+    def make(type_name: str, spec: dict[str, Any]) -> dict[str, NodeModel]:
+        models: dict[str, NodeModel] = {}
         for path, elements in spec["elements"].items():
             model = models.setdefault(path, NodeModel(path))
             if path == type_name:
@@ -158,17 +197,18 @@ def _load(release: str) -> Definitions:
                 model.constraints = tuple(constraints[c] for c in spec.get("constraints", ()))
             for name, element in elements.items():
                 _add_element(model, path, name, element, primitives, value_sets)
-    # backbone paths get the invariants declared on the element that introduces them
-    for spec in raw["types"].values():
+        # backbone paths get the invariants declared on the element that introduces them
         for path, elements in spec["elements"].items():
             for name, element in elements.items():
                 child = f"{path}.{name}"
                 if child in models and element.get("constraints"):
                     models[child].constraints = tuple(constraints[c] for c in element["constraints"])
+        return models
+
     regexes = {name: regex for name, regex in primitives.items() if regex}
     patterns = {name: re.compile(regex).fullmatch for name, regex in regexes.items()}
-    return Definitions(models, frozenset(resource_types), patterns, regexes, constraints, raw["fhirVersion"],
-                       release)
+    return Definitions(Models(raw["types"], make), resource_types, patterns, regexes, constraints,
+                       raw["fhirVersion"], release)
 
 
 def _add_element(model: NodeModel, path: str, name: str, element: dict[str, Any], primitives: dict[str, str],

@@ -13,6 +13,7 @@ lets through has no issue the walker would report (``tests/test_fhir_checker_ora
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -56,7 +57,9 @@ class Context:
 
 
 class _Builder:
-    """Builds the schemas of one set of definitions, sharing one definition per node model."""
+    """Builds the schemas of one set of definitions, sharing one definition per node model. A model is built when
+    a validator first needs it (the screen of one resource type needs the data types and its own backbone
+    elements, not the other resource types), and kept for the next validators of the same builder."""
 
     def __init__(self, defs: Definitions, own_codes: dict[str, frozenset[str]], best_practice: bool,
                  empty_objects_refused: bool = True) -> None:
@@ -68,6 +71,10 @@ class _Builder:
         self.best_practice = best_practice
         self.built: dict[str, cs.CoreSchema] = {}
         self.primitives: dict[str, cs.CoreSchema] = {}
+        #: the definitions each built definition refers to, and the one being built
+        self.refers: dict[str, set[str]] = {}
+        self.building: list[str] = []
+        self.lock = threading.Lock()  # a model half built (a placeholder) must not end up in another validator
 
     # --- primitives ----------------------------------------------------------------------------------------
     def primitive(self, kind: str) -> cs.CoreSchema:
@@ -97,9 +104,7 @@ class _Builder:
             if slot.codes is not None:
                 return cs.literal_schema(sorted(slot.codes))
             return self.primitive(slot.type)
-        if slot.model == "Resource":
-            return cs.definition_reference_schema("Resource")
-        schema = cs.definition_reference_schema(self.model_ref(slot.model or ""))
+        schema = self.reference(slot.model or "")
         if slot.type == "Reference":
             schema = cs.with_info_after_validator_function(_collect(slot.targets), schema)
         if slot.pairs is not None:
@@ -108,15 +113,33 @@ class _Builder:
         return schema
 
     # --- complex nodes -------------------------------------------------------------------------------------
+    def reference(self, name: str) -> cs.CoreSchema:
+        """A reference to the definition of a node model (``Resource``: a resource of any type), built if need
+        be, from the definition being built."""
+        self.refers[self.building[-1]].add(self.model_ref(name))
+        return cs.definition_reference_schema(name)
+
     def model_ref(self, name: str) -> str:
         if name not in self.built:
             self.built[name] = cs.any_schema()  # a placeholder while the model's own slots refer back to it
-            self.built[name] = self.node(self.defs.models[name])
+            self.refers[name] = set()
+            self.building.append(name)
+            try:
+                self.built[name] = self.any_resource() if name == "Resource" else self.node(self.defs.models[name])
+            finally:
+                self.building.pop()
         return name
+
+    def any_resource(self) -> cs.CoreSchema:
+        """A resource of any type, told apart by its resourceType (every resource type is built)."""
+        return cs.tagged_union_schema({name: self.reference(name) for name in sorted(self.defs.resource_types)},
+                                      discriminator="resourceType", ref="Resource")
 
     def node(self, model: NodeModel) -> cs.CoreSchema:
         fields: dict[str, cs.TypedDictField] = {}
-        element = self.model_ref("Element") if model.name != "Element" else "Element"
+        element = "Element"
+        if model.name != "Element":
+            self.reference(element)
         for key, slot in model.slots.items():
             if model.is_resource and key == "contained":
                 continue  # left to the walker (see _ABOUT_CONTAINED)
@@ -128,7 +151,7 @@ class _Builder:
             else:
                 fields[key] = cs.typed_dict_field(one, required=required)
             if slot.primitive:
-                extension = cs.definition_reference_schema(element)
+                extension = self.reference(element)
                 fields[f"_{key}"] = cs.typed_dict_field(
                     cs.list_schema(cs.nullable_schema(extension), min_length=1, strict=True) if slot.many
                     else extension, required=False)
@@ -195,17 +218,22 @@ class _Builder:
         return lambda node: False  # only fhirpathpy evaluates it: the walker does
 
     def validator(self, root: str, many: bool = False) -> SchemaValidator:
-        """One validator for a resource of any type (told apart by its resourceType), or for a node model."""
-        resources = sorted(self.defs.resource_types)
-        for name in ("Element", root, *resources):
-            if name != "Resource":
-                self.model_ref(name)
-        any_resource = cs.tagged_union_schema({name: cs.definition_reference_schema(name) for name in resources},
-                                              discriminator="resourceType", ref="Resource")
+        """One validator for a node model (``Resource``: a resource of any type), with the definitions it
+        reaches only."""
+        with self.lock:
+            self.model_ref(root)
+            reached: set[str] = set()
+            todo = [root]
+            while todo:
+                name = todo.pop()
+                if name not in reached:
+                    reached.add(name)
+                    todo.extend(self.refers[name])
+            definitions = [schema for name, schema in self.built.items() if name in reached]
         top: cs.CoreSchema = cs.definition_reference_schema(root)
         if many:
             top = cs.list_schema(cs.with_info_after_validator_function(_end_of_node, top), strict=True)
-        return SchemaValidator(cs.definitions_schema(top, [*self.built.values(), any_resource]))
+        return SchemaValidator(cs.definitions_schema(top, definitions))
 
 
 def _apply(rules: list[Rule]) -> Callable[[Node], Node]:
@@ -304,11 +332,20 @@ def _concept_in(pairs: frozenset[tuple[str, str]]) -> Callable[[Node], Node]:
 
 
 @cache
+def _builder(own_codes: tuple[tuple[str, frozenset[str]], ...], best_practice: bool, release: str,
+             empty_objects_refused: bool = True) -> _Builder:
+    """One builder per set of options: the screens of several resource types share the models built."""
+    return _Builder(load(release), dict(own_codes), best_practice, empty_objects_refused)
+
+
+@cache
 def screen(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_practice: bool = False,
            root: str = "Resource", release: str = "R4") -> SchemaValidator:
-    """The screen of a resource, or of another node model such as ``Bundle.entry``, of the definitions of
-    ``release`` (compiled once per process for each set of options)."""
-    return _Builder(load(release), dict(own_codes), best_practice).validator(root)
+    """The screen of a resource of one type (``root``: ``Patient``), of any type (``Resource``: every type's
+    schema built at once, three times what the nine types a conversion writes take), or of another node model
+    such as ``Bundle.entry``, of the definitions of ``release`` (compiled once per process for each set of
+    options)."""
+    return _builder(own_codes, best_practice, release).validator(root)
 
 
 def passes(validator: SchemaValidator, node: Node, ctx: Context) -> bool:
@@ -350,7 +387,7 @@ def screen_many(own_codes: tuple[tuple[str, frozenset[str]], ...] = (), best_pra
     """The screen of a list of resources or other nodes (``screen``'s options), for ``passes_all``. Without
     ``empty_objects_refused`` it lets an empty object through where an element is expected: only for nodes
     parsed from JSON text that holds no ``{}`` (``bundle_stream.Chunk``), for which both verdicts are the same."""
-    return _Builder(load(release), dict(own_codes), best_practice, empty_objects_refused).validator(root, many=True)
+    return _builder(own_codes, best_practice, release, empty_objects_refused).validator(root, many=True)
 
 
 def passes_all(validator: SchemaValidator, nodes: list[Node], ctx: Context) -> bool:

@@ -106,22 +106,28 @@ class Walker:
         self.options = options or WalkOptions()
         self.references: list[Reference] = []
         self.not_evaluated: set[str] = set()
-        codes = tuple(sorted(self.options.own_codes.items()))
-        self.screen = screen(codes, self.options.best_practice, release=self.defs.release)
+        self._codes = tuple(sorted(self.options.own_codes.items()))
+        self._screens: dict[str, SchemaValidator] = {}  # by resource type, each built when first met
         self._entries_screen_lax: SchemaValidator | None = None  # built when first asked for
         self.screened = Context()
+
+    def screen(self, rtype: str) -> SchemaValidator:
+        """The screen of a resource of type ``rtype``, built when the type is first met: a conversion meets a few
+        types, whose screens together cost a third of the screen of every type."""
+        found = self._screens.get(rtype)
+        if found is None:
+            found = self._screens[rtype] = screen(self._codes, self.options.best_practice, rtype, self.defs.release)
+        return found
 
     @cached_property
     def entry_screen(self) -> SchemaValidator:
         """The screen of a bundle entry, built when a bundle is first checked (writing NDJSON never is)."""
-        return screen(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry",
-                      self.defs.release)
+        return screen(self._codes, self.options.best_practice, "Bundle.entry", self.defs.release)
 
     @cached_property
     def entries_screen(self) -> SchemaValidator:
         """The screen of a list of bundle entries (a chunk of a streamed bundle), built when first needed."""
-        return screen_many(tuple(sorted(self.options.own_codes.items())), self.options.best_practice, "Bundle.entry",
-                           release=self.defs.release)
+        return screen_many(self._codes, self.options.best_practice, "Bundle.entry", release=self.defs.release)
 
     # --- resources -----------------------------------------------------------------------------------------
     def resource(self, node: Any, path: str, root: Node | None = None) -> None:
@@ -136,7 +142,7 @@ class Walker:
                       else "resourceType is missing", f"{path}.resourceType" if rtype is not None else path,
                       rtype, kind, None)
             return
-        if root is None and rtype != "Bundle" and self._passes(self.screen, node, path, node):
+        if root is None and rtype != "Bundle" and self._passes(self.screen(rtype), node, path, node):
             return
         model = self.defs.models[rtype]
         self._object(node, model, path, node, root if root is not None else node, rtype)
@@ -164,9 +170,8 @@ class Walker:
         validator = self.entries_screen
         if no_empty_object:
             if self._entries_screen_lax is None:
-                self._entries_screen_lax = screen_many(tuple(sorted(self.options.own_codes.items())),
-                                                       self.options.best_practice, "Bundle.entry", False,
-                                                       self.defs.release)
+                self._entries_screen_lax = screen_many(self._codes, self.options.best_practice, "Bundle.entry",
+                                                       False, self.defs.release)
             validator = self._entries_screen_lax
         if not passes_all(validator, items, ctx):
             return None
