@@ -14,6 +14,7 @@ writing it; so the report, like the output, is the same whatever the number of p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -116,12 +117,26 @@ def _numbered(pieces: Iterable[Any], reading: Report, stages: Stages | None = No
 _WORKER: tuple[Sink, ConvertOptions] | None = None
 
 
-def _start_worker(writer: Sink, options: ConvertOptions, parts: Path) -> None:
+def _start_worker(writer: Sink, options: ConvertOptions, parts: Path | None) -> None:
     global _WORKER
     _WORKER = (writer, options)
     in_worker = getattr(writer, "in_worker", None)
-    if in_worker is not None:
+    if in_worker is not None and parts is not None:
         in_worker(parts)
+
+
+@contextlib.contextmanager
+def _parts_folder() -> Iterator[Path | None]:
+    """The folder where workers leave what they render (``Sink``), in the system's temporary folder; None when no
+    folder can be made there (no writable temporary folder): what they render then comes through the pipe, which
+    is slower, rather than the conversion failing for a reason that is not its own."""
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="fhirbridge-parts-")
+    except OSError:
+        yield None
+        return
+    with folder as name:
+        yield Path(name)
 
 
 def _work(number: int, piece: Any, writer: Sink) -> tuple[list[Issue], dict[str, int], Any]:
@@ -152,9 +167,9 @@ def _in_workers(pieces: Numbered, writer: Sink, options: ConvertOptions, jobs: i
                 ) -> Iterator[tuple[list[Issue], Any]]:
     """Results in input order, from ``jobs`` processes with at most ``2 × jobs`` chunks handed out at a time."""
     pending: deque[tuple[list[Issue], Future[Any]]] = deque()
-    with tempfile.TemporaryDirectory(prefix="fhirbridge-parts-") as parts, ProcessPoolExecutor(
+    with _parts_folder() as parts, ProcessPoolExecutor(
             max_workers=jobs, mp_context=_context(), initializer=_start_worker,
-            initargs=(writer, replace(options, progress=None, stages=None), Path(parts))) as pool:
+            initargs=(writer, replace(options, progress=None, stages=None), parts)) as pool:
         for number, piece, issues in pieces:
             pending.append((issues, pool.submit(_work_in_worker, number, piece)))
             if len(pending) >= 2 * jobs:

@@ -168,3 +168,21 @@ def test_spawned_workers_give_the_same_bytes(tmp_path, small_chunks, monkeypatch
     """Where workers cannot be forked (another thread runs), they are spawned: what they are handed is pickled."""
     monkeypatch.setattr(pipeline, "_context", lambda: multiprocessing.get_context("spawn"))
     _both([EXAMPLE], tmp_path, fhir_format="ndjson")
+
+
+def test_workers_without_a_temporary_folder_send_their_output_through_the_pipe(tmp_path, small_chunks, monkeypatch):
+    """Workers leave what they render in files of a temporary folder; where none can be made, the output is the
+    same, sent through the pipe instead."""
+    import tempfile
+
+    def unwritable(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", "/tmp")
+
+    expected = tmp_path / "expected"
+    api.convert([EXAMPLE], expected, options=ConvertOptions(fhir_format="ndjson", jobs=1))
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", unwritable)
+    out = tmp_path / "out"
+    report = api.convert([EXAMPLE], out, options=ConvertOptions(fhir_format="ndjson", jobs=2))
+    assert report.exit_code < 2, report.to_dict()["issues"][:3]
+    assert _files(out) == _files(expected)
+    assert _files(out)
