@@ -289,3 +289,33 @@ def test_a_registry_migrating_in_one_schema_does_not_hold_one_in_another(tmp_pat
         impatient = f"{held}%20-c%20lock_timeout%3D500"
         with pytest.raises(OperationalError, match="lock timeout"):
             Store.open(impatient).close()
+
+
+def test_connections_send_without_delay_whatever_the_listening_socket_says() -> None:
+    """The listening socket uvicorn binds for ``--workers N`` gives its connections protocol number 0, on which
+    asyncio leaves Nagle's algorithm on (every response after a kept-alive connection's first then waited 40 ms
+    for the client's delayed acknowledgement); the service's protocol turns it off itself."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from fhirbridge.service.protocol import protocol_with
+
+    async def accepted_nodelay() -> tuple[int, int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # protocol 0, as uvicorn binds it
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            with socket.create_connection(listener.getsockname()):
+                accepted, _ = listener.accept()
+                config = uvicorn.Config(app=lambda *_: None, log_config=None)
+                protocol = protocol_with(10.0)(config, ServerState(), {})
+                transport, _ = await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, accepted)
+                try:
+                    return accepted.proto, accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                finally:
+                    transport.close()
+
+    proto, nodelay = asyncio.run(accepted_nodelay())
+    assert proto == 0  # asyncio would not have turned Nagle's algorithm off by itself
+    assert nodelay == 1
