@@ -379,6 +379,27 @@ def test_a_resource_holding_the_searched_code_twice_comes_once_on_every_page(res
         assert seen == want
 
 
+def test_a_page_of_several_codes_by_id_holds_each_match_once_by_cursor_and_by_offset(rest: InProcess) -> None:
+    """Several values OR-ed, by id: a resource holding both codes, or one code twice, is one match; paging by
+    cursor and by offset give every match once, in id order (PostgreSQL reads the ids from the search index)."""
+    codings = ([("a",)], [("b",)], [("a",), ("b",)], [("a",), ("a",)], [("b",), ("a",), ("b",)])
+    made = []
+    for codes in codings:
+        obs = {"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": TEST_SYSTEM, "code": f"either-{code}"} for (code,) in codes]}}
+        made.append(rest.post("/Observation", json=obs, headers=FHIR).json()["id"])
+    query = f"/Observation?code={TEST_SYSTEM}|either-a,{TEST_SYSTEM}|either-b&_count=2"
+    by_cursor: list[str] = []
+    url: str | None = query
+    while url:
+        page = search(rest, url.removeprefix("http://fhir.test"))
+        by_cursor.extend(e["resource"]["id"] for e in page.get("entry", []))
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    by_offset = [e["resource"]["id"] for offset in range(0, len(made), 2)
+                 for e in search(rest, f"{query}&_offset={offset}")["entry"]]
+    assert by_cursor == by_offset == sorted(made)
+
+
 def test_include_revinclude_elements_summary_and_total(rest: InProcess) -> None:
     patient = next(p for p in stored(rest, "Patient") if p["identifier"][0]["system"] == SUBJECT_SYSTEM)
     observations = [r for r in stored(rest, "Observation") if _ref(r, "subject") == f"Patient/{patient['id']}"]

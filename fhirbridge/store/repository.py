@@ -34,6 +34,7 @@ from fhirbridge.store.search_query import (
     exact_key,
     held,
     id_walk,
+    index_page,
     is_date_sort,
     of_param,
     referring_ids,
@@ -346,7 +347,7 @@ class Store:
         else:
             rows = run.rows(("sorted", sort, cursor is not None),
                             lambda cs, v: _sorted_page(rtype, cs, sort, _cursor(v, cursor), v("limit", True),
-                                                       v("offset", True)),
+                                                       v("offset", True), conn.dialect.name == "postgresql"),
                             {**at, "limit": count + 1, "offset": offset})
         page = rows[:count]
         ids = [r.id for r in page]
@@ -453,18 +454,23 @@ _REFERENCE_PARAMS = sorted({p.name for params in PARAMS.values() for p in params
 
 
 def _sorted_page(rtype: str, criteria: list[Criterion], sort: Sort, cursor: tuple[Any, Any] | None, limit: Any,
-                 offset: Any) -> Any:
+                 offset: Any, from_index: bool) -> Any:
     """The page of matches in (key, id) order after ``cursor``: the shape for searches no walk serves. The page's
     ids are found, sorted and cut first, and only their contents are read: sorting every match with its content
     read the contents of matches beyond the page for nothing (17 of the 68 in a page of 50 Observations of one
-    subject) and sorted the wide rows."""
-    # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
-    key = sort_key(rtype, sort).label("key")
-    order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
-    where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
-    if cursor:
-        where.append(after(key, sort, cursor))
-    page = select(resource.c.id, key).where(*where).order_by(*order).limit(limit).offset(offset).subquery("page")
+    subject) and sorted the wide rows. ``from_index`` (PostgreSQL): a page by id takes its ids from the search
+    index alone where it can (``index_page``); SQLite would read them along the per-resource index, every row of
+    the type, to have them in id order."""
+    page = (index_page(rtype, criteria, cursor[1] if cursor else None, limit, offset)
+            if from_index and sort == Sort() else None)
+    if page is None:
+        # ordered by the label, so that the database computes each match's key once, not again for ORDER BY
+        key = sort_key(rtype, sort).label("key")
+        order = [key.desc(), resource.c.id.desc()] if sort.descending else [key, resource.c.id]
+        where = [resource.c.resource_type == rtype, *(clause(rtype, c) for c in criteria)]
+        if cursor:
+            where.append(after(key, sort, cursor))
+        page = select(resource.c.id, key).where(*where).order_by(*order).limit(limit).offset(offset).subquery("page")
     stored = resource.alias("stored")
     in_order = [page.c.key.desc(), page.c.id.desc()] if sort.descending else [page.c.key, page.c.id]
     return (

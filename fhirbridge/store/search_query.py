@@ -147,6 +147,23 @@ def referring_ids(other: str, param: str, rtype: str, ids: list[Any], each: bool
     return select(found.c.resource_id).select_from(wanted).join(found, true())
 
 
+def index_page(rtype: str, criteria: list[Criterion], after_id: Any, limit: Any, offset: Any) -> Any | None:
+    """The ids of a page in id order (the default sort), after ``after_id`` (None: from the first), read from the
+    search index alone when it answers every criterion (as ``count_matches`` does: it holds values of current
+    resources only): a subquery of ``id`` and ``key`` (the id), or None. Finding the ids through the resource
+    table read an index entry of the table per match for nothing (0.7 against 0.5 ms for the 68 matches of a
+    chained identifier search on PostgreSQL)."""
+    found = [index_ids(rtype, c) for c in criteria]
+    if not found or any(f is None for f in found):
+        return None
+    ids = (found[0] if len(found) == 1 else intersect(*found)).subquery("matched")  # type: ignore[arg-type]
+    column = ids.c.resource_id
+    page = select(column.label("id"), column.label("key")).distinct()
+    if after_id is not None:
+        page = page.where(column > bound(after_id))
+    return page.order_by(column).limit(limit).offset(offset).subquery("page")
+
+
 def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
     """The number of matches. The index holds values of current resources only, so when it answers every
     criterion the count needs no look-up of the resources themselves (5 times faster for a code on PostgreSQL)."""
