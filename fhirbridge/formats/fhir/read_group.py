@@ -11,11 +11,10 @@ converted is reported with its location.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from fhirbridge.formats.fhir.checker.definitions import DEFINITIONS_OF
-from fhirbridge.formats.fhir.checker.resources import ResourceChecker, fit
+from fhirbridge.formats.fhir.checker.resources import fit, thread_checker
 from fhirbridge.formats.fhir.entries import Entry, ref_key
 from fhirbridge.formats.fhir.read_adverse_event import read_adverse_event, resulting_conditions
 from fhirbridge.formats.fhir.read_context import Item, ReadContext, reference
@@ -25,12 +24,6 @@ from fhirbridge.formats.fhir.read_scim import is_panel, read_assessment, score_f
 from fhirbridge.formats.fhir.read_subject import is_injury, read_subject
 from fhirbridge.formats.fhir.versions import declared, family, shape, shaped
 from fhirbridge.records import Record, Study, StudyData, Subject
-
-
-@cache
-def _checker(definitions: str) -> ResourceChecker:
-    """The checker of one release's definitions (R4 serves R4B), made when a resource of it is first read."""
-    return ResourceChecker(definitions)
 
 
 def usable(entry: Entry, ctx: ReadContext) -> bool:
@@ -49,7 +42,7 @@ def usable(entry: Entry, ctx: ReadContext) -> bool:
         return False
     if family(ctx.release) == "R4" and ctx.rejected is not None:
         return (entry.file, entry.path, entry.line) not in ctx.rejected  # validate checked it (R5 it leaves)
-    issues = _checker(DEFINITIONS_OF[ctx.release]).check(entry.resource, entry.path, entry.file, entry.line)
+    issues = thread_checker(DEFINITIONS_OF[ctx.release]).check(entry.resource, entry.path, entry.file, entry.line)
     ctx.issues.extend(issues)
     return fit(issues)
 

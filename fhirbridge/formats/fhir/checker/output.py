@@ -7,27 +7,21 @@ both), R5 output against the R5 definitions; the R5 checker is made when R5 is f
 from __future__ import annotations
 
 from collections.abc import Container
-from functools import cache
 from typing import Any
 
 from fhirbridge.formats.fhir.checker.bundle import check_bundle as check_integrity
 from fhirbridge.formats.fhir.checker.definitions import DEFINITIONS_OF
-from fhirbridge.formats.fhir.checker.resources import ResourceChecker
+from fhirbridge.formats.fhir.checker.resources import thread_checker
 from fhirbridge.formats.fhir.checker.structure import Reference
 from fhirbridge.formats.fhir.models import Release
 from fhirbridge.issues.issue import Issue, Severity
-
-
-@cache
-def _checker(definitions: str) -> ResourceChecker:
-    return ResourceChecker(definitions)
 
 
 def check_bundle(bundle: dict[str, Any], release: Release = "R4", proven: Container[int] = ()) -> list[Issue]:
     """Every entry is valid FHIR of ``release`` and every reference resolves to an entry of the bundle. The
     entries numbered in ``proven`` were proven valid another way (``fhirbridge.formats.fhir.templates``): they
     are only targets of the others' references (their resource may hold just its type and id)."""
-    checker = _checker(DEFINITIONS_OF[release])
+    checker = thread_checker(DEFINITIONS_OF[release])
     issues: list[Issue] = []
     references: list[Reference] = []
     for i, entry in enumerate(bundle.get("entry", [])):

@@ -3,6 +3,7 @@ resource as an Issue, located in its file, and whether the resource is fit to us
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fhirbridge.formats.fhir.checker.definitions import load
@@ -33,6 +34,20 @@ class ResourceChecker:
         self.walker.references.clear()
         self.walker.resource(resource, path)
         return self.found
+
+
+_THREAD = threading.local()
+
+
+def thread_checker(definitions: str) -> ResourceChecker:
+    """This thread's checker of ``definitions`` (``DEFINITIONS_OF[release]``). A checker holds the issues and
+    references of the resource it checks, so threads that check at once (the service's requests) each need their
+    own; the definitions and screens they are made from are built once and shared."""
+    checkers: dict[str, ResourceChecker] = _THREAD.__dict__.setdefault("checkers", {})
+    found = checkers.get(definitions)
+    if found is None:
+        found = checkers[definitions] = ResourceChecker(definitions)
+    return found
 
 
 def fit(issues: list[Issue]) -> bool:
