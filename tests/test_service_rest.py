@@ -307,6 +307,17 @@ def test_search_finds_what_the_parameter_means(rest: InProcess, rtype: str, quer
         assert want, "the case must find something to show that it works"
 
 
+def paged_ids(rest: InProcess, url: str) -> list[str]:
+    """The ids of every page of a search, following its ``next`` links (keyset cursors)."""
+    found: list[str] = []
+    at: str | None = url
+    while at:
+        page = search(rest, at.removeprefix("http://fhir.test"))
+        found.extend(e["resource"]["id"] for e in page.get("entry", []))
+        at = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    return found
+
+
 def test_results_page_by_key_and_no_write_between_pages_repeats_or_skips_one(rest: InProcess) -> None:
     expected = {r["id"] for r in stored(rest, "Observation") if r.get("status") == "final"}
     seen: list[str] = []
@@ -343,12 +354,7 @@ def test_sorting_by_a_date_walks_the_index_in_the_order_every_key_would_give(res
         key = (max(v.high for v in dates) if descending else min(v.low for v in dates)) if dates else ""
         keyed.append((key, r["id"]))
     want = [i for _, i in sorted(keyed, reverse=descending)]
-    by_cursor: list[str] = []
-    url: str | None = f"/Observation?status=final&_sort={order}&_count=7"
-    while url:
-        page = search(rest, url.removeprefix("http://fhir.test"))
-        by_cursor.extend(e["resource"]["id"] for e in page.get("entry", []))
-        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    by_cursor = paged_ids(rest, f"/Observation?status=final&_sort={order}&_count=7")
     by_offset = [e["resource"]["id"] for offset in range(0, len(want), 7)
                  for e in search(rest, f"/Observation?status=final&_sort={order}&_count=7&_offset={offset}")["entry"]]
     assert by_cursor == by_offset == want
@@ -389,12 +395,7 @@ def test_a_page_of_several_codes_by_id_holds_each_match_once_by_cursor_and_by_of
                "code": {"coding": [{"system": TEST_SYSTEM, "code": f"either-{code}"} for (code,) in codes]}}
         made.append(rest.post("/Observation", json=obs, headers=FHIR).json()["id"])
     query = f"/Observation?code={TEST_SYSTEM}|either-a,{TEST_SYSTEM}|either-b&_count=2"
-    by_cursor: list[str] = []
-    url: str | None = query
-    while url:
-        page = search(rest, url.removeprefix("http://fhir.test"))
-        by_cursor.extend(e["resource"]["id"] for e in page.get("entry", []))
-        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    by_cursor = paged_ids(rest, query)
     by_offset = [e["resource"]["id"] for offset in range(0, len(made), 2)
                  for e in search(rest, f"{query}&_offset={offset}")["entry"]]
     assert by_cursor == by_offset == sorted(made)
