@@ -176,17 +176,20 @@ def test_r4_labelled_input_with_r5_resources_is_reported_per_resource(tmp_path):
 
 
 @pytest.mark.parametrize(("release", "fhir_format"), [("R4", "json"), ("R5", "json"), ("R4", "xml"), ("R5", "xml")])
-def test_reading_fhir_never_imports_the_models(tmp_path, release, fhir_format):
-    """fhir.resources is the tests' oracle only: validating FHIR JSON or XML and converting it to CSV (release
-    detection included) take everything from the checker's definitions."""
+def test_writing_and_reading_fhir_never_imports_the_models(tmp_path, release, fhir_format):
+    """fhir.resources is the tests' oracle only: writing FHIR JSON or XML (element order included), validating it
+    and converting it to CSV (release detection included) take everything from the checker's definitions."""
     from conftest import EXAMPLE
 
-    api.convert([EXAMPLE], tmp_path / "fhir", options=ConvertOptions(fhir_version=release, fhir_format=fhir_format))
     bundle, out = tmp_path / "fhir" / f"bundle.{fhir_format}", tmp_path / "csv"
     script = (
         "import sys\n"
         "from fhirbridge import api\n"
+        "from fhirbridge.formats.options import ConvertOptions\n"
         "from pathlib import Path\n"
+        f"options = ConvertOptions(fhir_version={release!r}, fhir_format={fhir_format!r})\n"
+        f"written = api.convert([Path({str(EXAMPLE)!r})], Path({str(tmp_path / 'fhir')!r}), options=options)\n"
+        "assert written.exit_code == 0\n"
         f"bundle = Path({str(bundle)!r})\n"
         "assert api.validate([bundle], source='fhir').exit_code == 0\n"
         f"assert api.convert([bundle], Path({str(out)!r}), source='fhir', target='csv').exit_code == 0\n"

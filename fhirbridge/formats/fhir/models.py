@@ -4,10 +4,9 @@ fhir.resources ships R5 as its default package, plus R4B and STU3, but no R4. R4
 with the R4B models (the resources we use are the same in R4 and R4B); R5 content with the default
 package, imported here explicitly and nowhere else.
 
-fhirbridge itself checks and reads FHIR with its own definitions (``checker/definitions.py``); the models are
-the tests' oracle (``structure_errors``) and give what writing the XML form and exporting profiles need and
-the definitions do not keep: the specification's order of elements, so XML written from them validates
-against the official schemas. Nothing that reads FHIR imports them.
+fhirbridge itself checks, writes and reads FHIR with its own definitions (``checker/definitions.py``); the
+models are the tests' oracle (``structure_errors``) and what exporting profiles builds on. Nothing that writes or
+reads FHIR imports them.
 """
 
 from __future__ import annotations

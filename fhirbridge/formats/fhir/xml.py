@@ -34,16 +34,7 @@ import orjson
 from lxml import etree
 
 from fhirbridge.formats.fhir.checker.definitions import Slot, is_resource_type, load
-from fhirbridge.formats.fhir.models import (
-    JSON_BOOLEAN,
-    JSON_DECIMAL,
-    JSON_INTEGER,
-    Element,
-    Kind,
-    Release,
-    elements,
-    model_class,
-)
+from fhirbridge.formats.fhir.models import JSON_BOOLEAN, JSON_DECIMAL, JSON_INTEGER, Element, Kind, Release
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -123,31 +114,29 @@ def _text(value: Any) -> str:
 
 
 class _Writer:
+    """JSON → XML, each element in the specification's order (the checker's definitions keep it), as the official
+    schemas require."""
+
     def __init__(self, release: Release) -> None:
         self.release = release
-        self.extension = model_class(release, "Extension")
 
     def resource(self, resource: dict[str, Any], path: str) -> etree._Element:
         name = resource.get("resourceType")
         if not is_resource_type(self.release, name):
             raise ValueError(f"{path}: not a FHIR {self.release} resource type: {name!r}")
-        try:
-            model = model_class(self.release, str(name))
-        except KeyError:  # an R4 type that R4B, whose models give the order written, dropped
-            raise ValueError(f"{path}: {name} cannot be written as FHIR {self.release} XML") from None
         root = etree.Element(_tag(str(name)), nsmap={None: FHIR_NS})
-        self.children(root, resource, model, path, is_resource=True)
+        self.children(root, resource, str(name), path, is_resource=True)
         return root
 
-    def children(self, parent: etree._Element, obj: Any, model: Any, path: str, is_resource: bool) -> None:
+    def children(self, parent: etree._Element, obj: Any, model: str, path: str, is_resource: bool) -> None:
         if not isinstance(obj, dict):
             raise ValueError(f"{path}: expected a JSON object")
-        defined = elements(model)
+        defined = _defined(self.release, model)
         unknown = [k for k in obj if k != "resourceType" and k.removeprefix("_") not in defined]
         if unknown:
-            raise ValueError(f"{path}: {', '.join(unknown)} not defined for {model.__name__} in {self.release}")
+            raise ValueError(f"{path}: {', '.join(unknown)} not defined for {model} in {self.release}")
         for name, element in defined.items():
-            if (name == "id" and not is_resource) or (name == "url" and model is self.extension):
+            if (name == "id" and not is_resource) or (name == "url" and model == "Extension"):
                 if name in obj:
                     parent.set(name, str(obj[name]))
                 continue
@@ -166,7 +155,7 @@ class _Writer:
                 if element.kind == "resource":
                     child.append(self.resource(item, where))
                 else:
-                    self.children(child, item, element.model, where, is_resource=False)
+                    self.children(child, item, element.type, where, is_resource=False)
 
     def primitive(self, parent: etree._Element, element: Element, value: Any, extra: Any, path: str) -> None:
         values = value if element.is_list else [value]
@@ -188,7 +177,7 @@ class _Writer:
                 child.set("value", _text(item))
             for n, extension in enumerate((ext or {}).get("extension", [])):
                 node = etree.SubElement(child, _tag("extension"))
-                self.children(node, extension, self.extension, f"{where}.extension[{n}]", is_resource=False)
+                self.children(node, extension, "Extension", f"{where}.extension[{n}]", is_resource=False)
 
 
 def _xhtml(markup: Any, path: str) -> etree._Element:

@@ -220,7 +220,10 @@ def main() -> None:
     args = parser.parse_args()
     data = extract(args.source, args.release)
     args.out = args.out or OUT[args.release]
-    args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    # types and primitives by name (stable diffs); each type's elements in the specification's order, which the
+    # XML form follows
+    data["types"], data["primitives"] = dict(sorted(data["types"].items())), dict(sorted(data["primitives"].items()))
+    args.out.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {len(data['types'])} types, {len(data['valueSets'])} value sets, "
           f"{len(data['constraints'])} invariants")
 
