@@ -157,11 +157,11 @@ def index_page(rtype: str, criteria: list[Criterion], after_id: Any, limit: Any,
     if not found or any(f is None for f in found):
         return None
     ids = (found[0] if len(found) == 1 else intersect(*found)).subquery("matched")  # type: ignore[arg-type]
-    column = ids.c.resource_id
-    page = select(column.label("id"), column.label("key")).distinct()
+    matched = ids.c.resource_id
+    page = select(matched.label("id"), matched.label("key")).distinct()
     if after_id is not None:
-        page = page.where(column > bound(after_id))
-    return page.order_by(column).limit(limit).offset(offset).subquery("page")
+        page = page.where(matched > bound(after_id))
+    return page.order_by(matched).limit(limit).offset(offset).subquery("page")
 
 
 def count_matches(rtype: str, criteria: list[Criterion]) -> Select[Any]:
