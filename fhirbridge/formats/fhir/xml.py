@@ -2,8 +2,7 @@
 
 The FHIR XML rules (https://hl7.org/fhir/R4/xml.html) that the JSON form does not show:
 
-- elements come in the order of the specification (written in the order of the fhir.resources models, which
-  follow it; the checker's definitions do not keep it);
+- elements come in the order of the specification (the checker's definitions keep each type's elements in it);
 - a primitive is an element with a ``value`` attribute; its ``id`` and extensions (``_name`` in JSON) are the
   element's ``id`` attribute and ``extension`` children, and a repeating primitive pairs ``name[i]`` with
   ``_name[i]``;
@@ -14,10 +13,9 @@ The FHIR XML rules (https://hl7.org/fhir/R4/xml.html) that the JSON form does no
 
 fhir.resources can also write XML, but takes about 17 s to write and 10 s to read the 13-subject example
 (5 MB) and turns integral decimals into ``44.0``; this mapping works on the JSON form directly and is a
-round trip for every value. Reading takes the elements from the checker's definitions (``_defined``): which
-names a type holds, which repeat, which are primitives of which JSON type, resources or XHTML. Order does not
-matter to the JSON form, so reading XML, a path of every FHIR XML input, never imports the models; writing
-XML does.
+round trip for every value. Both directions take the elements from the checker's definitions (``_defined``):
+their order, which names a type holds, which repeat, which are primitives of which JSON type, resources or
+XHTML; neither imports the models.
 
 Parsing is hardened against hostile documents: no entity expansion, no DTD loading, no network access, no
 huge trees, and a document that declares a DOCTYPE is refused outright.
@@ -113,6 +111,27 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: The JSON type of the primitives whose JSON form is not a string (R5's integer64 is a string).
+_JSON_PRIMITIVES = {"boolean": JSON_BOOLEAN, "integer": JSON_INTEGER, "positiveInt": JSON_INTEGER,
+                    "unsignedInt": JSON_INTEGER, "decimal": JSON_DECIMAL}
+
+
+@cache
+def _defined(release: Release, model: str) -> dict[str, Element]:
+    """The elements of a type or backbone path (``Bundle.entry``) by JSON name, from the checker's definitions of
+    ``release``; a complex element's ``type`` names the definitions' model of its value."""
+    return {key: _element(slot) for key, slot in load(release).models[model].slots.items()}
+
+
+def _element(slot: Slot) -> Element:
+    if slot.type == "xhtml":
+        return Element(slot.key, "xhtml", "string", slot.many)
+    if slot.primitive:
+        return Element(slot.key, "primitive", _JSON_PRIMITIVES.get(slot.type, "string"), slot.many)
+    kind: Kind = "resource" if slot.type == "Resource" else "complex"
+    return Element(slot.key, kind, str(slot.model), slot.many)
+
+
 class _Writer:
     """JSON → XML, each element in the specification's order (the checker's definitions keep it), as the official
     schemas require."""
@@ -191,27 +210,6 @@ def _xhtml(markup: Any, path: str) -> etree._Element:
 
 
 # XML → JSON ------------------------------------------------------------------------------------------------
-
-#: The JSON type of the primitives whose JSON form is not a string (R5's integer64 is a string).
-_JSON_PRIMITIVES = {"boolean": JSON_BOOLEAN, "integer": JSON_INTEGER, "positiveInt": JSON_INTEGER,
-                    "unsignedInt": JSON_INTEGER, "decimal": JSON_DECIMAL}
-
-
-@cache
-def _defined(release: Release, model: str) -> dict[str, Element]:
-    """The elements of a type or backbone path (``Bundle.entry``) by JSON name, from the checker's definitions of
-    ``release``; a complex element's ``type`` names the definitions' model of its value."""
-    return {key: _element(slot) for key, slot in load(release).models[model].slots.items()}
-
-
-def _element(slot: Slot) -> Element:
-    if slot.type == "xhtml":
-        return Element(slot.key, "xhtml", "string", slot.many)
-    if slot.primitive:
-        return Element(slot.key, "primitive", _JSON_PRIMITIVES.get(slot.type, "string"), slot.many)
-    kind: Kind = "resource" if slot.type == "Resource" else "complex"
-    return Element(slot.key, kind, str(slot.model), slot.many)
-
 
 #: A problem found while reading XML: the FHIRPath where it is and what is wrong.
 Problem = tuple[str, str]

@@ -153,8 +153,12 @@ def _resource_elements(release: str) -> dict[str, frozenset[str]]:
         type_name: frozenset(key for name, element in spec["elements"][type_name].items()
                              for key in _json_keys(name, element))
         for type_name, spec in _raw(release)["types"].items()
-        if spec["kind"] == "resource" and not spec["abstract"]
+        if _concrete_resource(spec)
     }
+
+
+def _concrete_resource(spec: dict[str, Any]) -> bool:
+    return bool(spec["kind"] == "resource" and not spec["abstract"])
 
 
 def is_resource_type(release: str, name: object) -> bool:
@@ -185,8 +189,7 @@ def _load(release: str) -> Definitions:
                           c.get("bestPractice", False) or ident in SHOULD_ONLY)
         for ident, c in raw["constraints"].items()
     }
-    resource_types = frozenset(name for name, spec in raw["types"].items()
-                               if spec["kind"] == "resource" and not spec["abstract"])
+    resource_types = frozenset(name for name, spec in raw["types"].items() if _concrete_resource(spec))
 
     def make(type_name: str, spec: dict[str, Any]) -> dict[str, NodeModel]:
         models: dict[str, NodeModel] = {}

@@ -43,7 +43,10 @@ def thread_checker(definitions: str) -> ResourceChecker:
     """This thread's checker of ``definitions`` (``DEFINITIONS_OF[release]``). A checker holds the issues and
     references of the resource it checks, so threads that check at once (the service's requests) each need their
     own; the definitions and screens they are made from are built once and shared."""
-    checkers: dict[str, ResourceChecker] = _THREAD.__dict__.setdefault("checkers", {})
+    try:
+        checkers: dict[str, ResourceChecker] = _THREAD.checkers
+    except AttributeError:  # the thread's first check
+        checkers = _THREAD.checkers = {}
     found = checkers.get(definitions)
     if found is None:
         found = checkers[definitions] = ResourceChecker(definitions)
